@@ -1,0 +1,153 @@
+"""The contract between signaling and the media plane.
+
+Signaling owns the wire protocol and the room rules; the media plane (in
+``server/media``) owns peer connections and RTP forwarding. Imports point
+``server`` -> ``signaling``, so the contract lives here and the server
+implements it. Nothing in this module holds a media object.
+
+Two peer connections per participant (LiveKit's split, which avoids offer
+glare): the client offers on its *publish* connection; the server offers on
+the participant's *subscribe* connection and renegotiates it whenever the set
+of forwarded tracks changes.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Protocol
+
+
+class Leg(StrEnum):
+    """Which of a participant's two peer connections a message concerns."""
+
+    PUBLISH = "publish"
+    SUBSCRIBE = "subscribe"
+
+
+class TrackKind(StrEnum):
+    AUDIO = "audio"
+    VIDEO = "video"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionDescription:
+    """An SDP offer or answer, as RTCSessionDescription carries it."""
+
+    sdp: str
+    type: str  # "offer" or "answer"
+
+
+@dataclass(frozen=True, slots=True)
+class IceCandidate:
+    """A remote ICE candidate as the browser's RTCIceCandidate.toJSON() gives it."""
+
+    candidate: str
+    sdp_mid: str | None
+    sdp_mline_index: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardedTrack:
+    """One track on a subscribe connection: which transceiver (mid) carries whose media."""
+
+    mid: str
+    participant_id: str
+    kind: TrackKind
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardingPermission:
+    """What the server may forward of one publisher; the room's mute model decides it."""
+
+    audio: bool
+    video: bool
+
+
+class MediaError(Exception):
+    """A media request that cannot be served (bad SDP, unknown leg, closed room)."""
+
+    code = "media_failed"
+
+
+class InvalidSessionDescription(MediaError):
+    code = "invalid_sdp"
+
+
+class MediaNotReady(MediaError):
+    """A subscriber answer or candidate arrived for a leg that has no pending offer."""
+
+    code = "media_not_ready"
+
+
+class MediaSignals(Protocol):
+    """What the media plane tells signaling; signaling implements it."""
+
+    async def send_subscriber_offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        revision: int,
+        tracks: list[ForwardedTrack],
+    ) -> None:
+        """Deliver a (re)negotiation offer for the participant's subscribe connection."""
+        ...
+
+    def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        """A publisher started or stopped speaking (from RFC 6464 audio levels, with hysteresis)."""
+        ...
+
+
+class MediaPlane(Protocol):
+    """The server's media plane, as signaling drives it.
+
+    Every method is keyed by (room id, participant id); the media plane never
+    learns display names.
+    """
+
+    def attach(self, signals: MediaSignals) -> None:
+        """Give the media plane its way back to signaling; called once at start-up."""
+        ...
+
+    async def publish(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription:
+        """Accept (or renegotiate) the participant's publish connection; return the answer."""
+        ...
+
+    async def subscribe(self, room_id: str, participant_id: str) -> None:
+        """Open the participant's subscribe connection; offers follow via send_subscriber_offer."""
+        ...
+
+    async def accept_subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None:
+        """Complete the negotiation started by the offer with this revision."""
+        ...
+
+    async def add_ice_candidate(
+        self, room_id: str, participant_id: str, leg: Leg, candidate: IceCandidate
+    ) -> None: ...
+
+    def set_forwarding(
+        self, room_id: str, participant_id: str, permission: ForwardingPermission
+    ) -> None:
+        """Apply the mute model: drop what the publisher may not send to the room.
+
+        Takes effect on the next packet. Video that becomes allowed again resumes
+        on a keyframe, which the media plane requests from the publisher.
+        """
+        ...
+
+    async def remove_participant(self, room_id: str, participant_id: str) -> None:
+        """Close both of the participant's connections and stop forwarding their media."""
+        ...
+
+    async def close_room(self, room_id: str) -> None:
+        """Close every connection in the room (session ended)."""
+        ...
+
+    async def close(self) -> None:
+        """Close everything; called at server shutdown."""
+        ...
