@@ -1,0 +1,69 @@
+"""Why the room refused a command.
+
+Each refusal is its own exception class with a stable ``code``; signaling maps
+the code onto the wire unchanged, so the codes are part of the protocol.
+"""
+
+from __future__ import annotations
+
+
+class RoomError(Exception):
+    """A command the room refuses. Nothing changed."""
+
+    code = "room_error"
+
+
+class PermissionDenied(RoomError):
+    code = "permission_denied"
+
+
+class RoomLocked(RoomError):
+    code = "room_locked"
+
+
+class RoomFull(RoomError):
+    code = "room_full"
+
+
+class RoomEnded(RoomError):
+    code = "room_ended"
+
+
+class NotInRoom(RoomError):
+    """The actor or the target is not (or no longer) in the room."""
+
+    code = "not_in_room"
+
+
+class Barred(RoomError):
+    """Removed or denied earlier: this participant cannot come back to this session."""
+
+    code = "barred"
+
+
+class NotWaiting(RoomError):
+    code = "not_waiting"
+
+
+class UnmuteNotAllowed(RoomError):
+    """A facilitator holds this device off, or the room does not let members unmute."""
+
+    code = "unmute_not_allowed"
+
+
+class NoPendingRequest(RoomError):
+    code = "no_pending_request"
+
+
+class InvalidCommand(RoomError):
+    """The command does not make sense in the room's current state."""
+
+    code = "invalid_command"
+
+
+class ConsentRequired(RoomError):
+    code = "consent_required"
+
+
+class ChatDisabled(RoomError):
+    code = "chat_disabled"

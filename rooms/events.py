@@ -1,0 +1,169 @@
+"""What the room tells the world after a command: typed events with an audience.
+
+The room decides who may learn of a change (privacy is a domain rule: a
+waiting member never sees the roster, members never see the waiting list);
+signaling only delivers.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import ClassVar
+
+from rooms.participant import Device, DeviceState, ParticipantState
+from rooms.roles import Role
+
+
+class Audience(StrEnum):
+    EVERYONE = "everyone"  # admitted and waiting participants
+    ROOM = "room"  # admitted participants
+    FACILITATORS = "facilitators"  # admitted facilitators and co-facilitators
+    NOBODY = "nobody"  # only ``also_to``
+
+
+class LeaveReason(StrEnum):
+    LEFT = "left"
+    DISCONNECTED = "disconnected"
+    REMOVED = "removed"
+    DENIED = "denied"
+    SESSION_ENDED = "session_ended"
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantView:
+    participant_id: str
+    display_name: str
+    role: Role
+    state: ParticipantState
+    microphone: DeviceState
+    camera: DeviceState
+    hand_raised: bool
+    accepted_ground_rules: bool
+    joined_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomSettings:
+    locked: bool = False
+    auto_admit: bool = False
+    # Members may switch back on what a facilitator switched off. Off by default: in a
+    # therapy group a facilitator's mute holds until the facilitator lifts it or asks.
+    self_unmute_allowed: bool = False
+    chat_enabled: bool = True
+    capacity: int = 16
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    message_id: int
+    sender_id: str
+    text: str
+    to_facilitators: bool
+    sent_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class RoomEvent:
+    audience: ClassVar[Audience] = Audience.ROOM
+
+    @property
+    def also_to(self) -> str | None:
+        """A participant outside the audience who must hear of this too."""
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantWaiting(RoomEvent):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant: ParticipantView
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantAdmitted(RoomEvent):
+    """The admitted participant themself receives a full snapshot instead."""
+
+    participant: ParticipantView
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantLeft(RoomEvent):
+    participant_id: str
+    reason: LeaveReason
+
+    @property
+    def also_to(self) -> str | None:
+        barred = self.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
+        return self.participant_id if barred else None
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingParticipantLeft(ParticipantLeft):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class MediaChanged(RoomEvent):
+    """``by``: the facilitator who switched a device off; None for one's own change."""
+
+    participant_id: str
+    microphone: DeviceState
+    camera: DeviceState
+    by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteRequested(RoomEvent):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    device: Device
+    by: str
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class UnmuteRequestAnswered(RoomEvent):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    device: Device
+    accepted: bool
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class SettingsChanged(RoomEvent):
+    settings: RoomSettings
+
+
+@dataclass(frozen=True, slots=True)
+class ChatPosted(RoomEvent):
+    message: ChatMessage
+
+    @property
+    def also_to(self) -> str | None:
+        return self.message.sender_id if self.message.to_facilitators else None
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateChatPosted(ChatPosted):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class SessionEnded(RoomEvent):
+    audience: ClassVar[Audience] = Audience.EVERYONE
+    ended_by: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class HandQueueChanged(RoomEvent):
+    """The whole queue, in order: positions are visible to everyone."""
+
+    queue: tuple[str, ...]
