@@ -1,0 +1,149 @@
+"""Shared fixtures: a real server on an ephemeral port, and real Socket.IO clients."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+import socketio
+from aiohttp import web
+
+from rooms import Role
+from server.app import MediaFactory, create_app
+from server.config import Config
+from server.keys import SIGNER, STORE
+from server.links import mint_join_link
+from signaling.tokens import TokenSigner
+
+TEST_SECRET = "test-secret-" + "x" * 40
+ADMIN_KEY = "admin-key-for-tests"
+
+
+async def wait_until(
+    condition: Callable[[], bool], timeout: float = 5.0, what: str = "condition"
+) -> None:
+    """Poll a condition until it holds; fail with ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+        await asyncio.sleep(0.01)
+
+
+@dataclass
+class RunningServer:
+    app: web.Application
+    url: str
+    config: Config
+
+    @property
+    def signer(self) -> TokenSigner:
+        return self.app[SIGNER]
+
+    def token(self, room: str, role: Role, name: str, ttl_s: int = 600) -> str:
+        link = mint_join_link(
+            self.signer,
+            self.url,
+            room_id=room,
+            role=role,
+            display_name=name,
+            ttl_s=ttl_s,
+            now=time.time(),
+        )
+        return link.token
+
+    def room(self, room_id: str) -> Any:
+        return self.app[STORE].get(room_id)
+
+
+@dataclass
+class Client:
+    """A real Socket.IO client that records every event it receives."""
+
+    sio: socketio.AsyncClient
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    participant_id: str | None = None
+
+    def received(self, name: str) -> list[Any]:
+        return [data for event, data in self.events if event == name]
+
+    async def call(self, event: str, data: Any = None, timeout: float = 10) -> dict[str, Any]:
+        reply: dict[str, Any] = await self.sio.call(event, data, timeout=timeout)
+        return reply
+
+    async def wait_for(
+        self, name: str, predicate: Callable[[Any], bool] = lambda _: True, timeout: float = 5.0
+    ) -> Any:
+        await wait_until(
+            lambda: any(predicate(d) for d in self.received(name)), timeout, f"event {name}"
+        )
+        return next(d for d in self.received(name) if predicate(d))
+
+
+ClientFactory = Callable[[], Awaitable[Client]]
+
+
+async def start_server(
+    tmp_path: Path, media_factory: MediaFactory | None = None, **overrides: Any
+) -> tuple[web.AppRunner, RunningServer]:
+    config = replace(
+        Config(),
+        secret=TEST_SECRET,
+        admin_api_key=ADMIN_KEY,
+        state_dir=tmp_path,
+        web_dir=tmp_path / "web",
+        **overrides,
+    )
+    app = create_app(config, media_factory=media_factory)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+    url = f"http://127.0.0.1:{port}"
+    return runner, RunningServer(app, url, replace(config, port=port))
+
+
+@pytest.fixture
+async def server(tmp_path: Path) -> AsyncIterator[RunningServer]:
+    """A signaling-only server (no media plane) on an ephemeral port."""
+    runner, running = await start_server(tmp_path)
+    yield running
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def connect(server: RunningServer) -> AsyncIterator[ClientFactory]:
+    clients: list[Client] = []
+
+    async def factory() -> Client:
+        sio = socketio.AsyncClient(reconnection=False)
+        client = Client(sio)
+
+        async def record(event: str, data: Any = None) -> None:
+            client.events.append((event, data))
+
+        sio.on("*", record)
+        await sio.connect(server.url, transports=["websocket"], wait_timeout=5)
+        clients.append(client)
+        return client
+
+    yield factory
+    for client in clients:
+        if client.sio.connected:
+            await client.sio.disconnect()
+
+
+async def joined(
+    connect: ClientFactory, server: RunningServer, room: str, role: Role, name: str, **extra: Any
+) -> tuple[Client, dict[str, Any]]:
+    client = await connect()
+    reply = await client.call("join", {"token": server.token(room, role, name), **extra})
+    assert reply["ok"], reply
+    client.participant_id = reply["snapshot"]["you"]["participant_id"]
+    return client, reply["snapshot"]
