@@ -1,0 +1,145 @@
+"""The admin HTTP API: a practice's scheduling system creates rooms and mints links.
+
+Guarded by the admin API key (``Authorization: Bearer <key>``). Errors are JSON
+``{"error": {"code", "message"}}`` with the same stable codes as the socket protocol.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from rooms import Role, Room
+from rooms.events import RoomSettings
+from server.keys import CLOCK, CONFIG, SIGNER, STORE
+from server.links import mint_join_link
+from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
+
+
+class CreateRoomRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    room_id: str | None = Field(default=None, max_length=64)
+    title: str = Field(default="", max_length=120)
+    ground_rules: str = Field(default="", max_length=5000)
+    capacity: int | None = Field(default=None, ge=2, le=50)
+    auto_admit: bool = False
+    self_unmute_allowed: bool = False
+    chat_enabled: bool = True
+
+
+class MintTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    role: Role
+    display_name: str = Field(min_length=1, max_length=MAX_NAME_LENGTH)
+    ttl_s: int | None = Field(default=None, ge=60)
+
+
+def api_error(status: type[web.HTTPException], code: str, message: str) -> web.HTTPException:
+    return status(
+        text=web.json_response({"error": {"code": code, "message": message}}).text,
+        content_type="application/json",
+    )
+
+
+def require_admin(request: web.Request) -> None:
+    key = request.app[CONFIG].admin_api_key
+    if key is None:
+        raise api_error(
+            web.HTTPServiceUnavailable,
+            "admin_api_disabled",
+            "the admin API is off: set GROUPSESSION_ADMIN_KEY to turn it on",
+        )
+    header = request.headers.get("Authorization", "")
+    presented = header.removeprefix("Bearer ").strip() if header.startswith("Bearer ") else ""
+    if not presented or not hmac.compare_digest(presented.encode(), key.encode()):
+        raise api_error(web.HTTPUnauthorized, "unauthorized", "a valid admin API key is required")
+
+
+async def _body(request: web.Request, model: type[BaseModel]) -> Any:
+    try:
+        raw = await request.json()
+    except ValueError as error:
+        raise api_error(web.HTTPBadRequest, "invalid_payload", "the body is not JSON") from error
+    try:
+        return model.model_validate(raw)
+    except ValidationError as error:
+        message = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or 'body'}: {e['msg']}"
+            for e in error.errors(include_url=False, include_input=False)[:3]
+        )
+        raise api_error(web.HTTPBadRequest, "invalid_payload", message) from error
+
+
+async def create_room(request: web.Request) -> web.Response:
+    require_admin(request)
+    body: CreateRoomRequest = await _body(request, CreateRoomRequest)
+    config, store = request.app[CONFIG], request.app[STORE]
+    room_id = body.room_id or "r_" + secrets.token_hex(6)
+    if not valid_room_id(room_id):
+        raise api_error(
+            web.HTTPBadRequest, "invalid_payload", "room_id: 1 to 64 letters, digits, '-' or '_'"
+        )
+    if store.get(room_id) is not None:
+        raise api_error(web.HTTPConflict, "room_exists", f"room {room_id} exists already")
+    settings = RoomSettings(
+        capacity=body.capacity or config.room_capacity,
+        auto_admit=body.auto_admit,
+        self_unmute_allowed=body.self_unmute_allowed,
+        chat_enabled=body.chat_enabled,
+    )
+    room = Room(
+        room_id,
+        request.app[CLOCK],
+        title=body.title,
+        ground_rules=body.ground_rules,
+        settings=settings,
+    )
+    store.add(room)
+    return web.json_response(
+        {"room_id": room_id, "title": room.title, "capacity": settings.capacity}, status=201
+    )
+
+
+async def mint_token(request: web.Request) -> web.Response:
+    require_admin(request)
+    body: MintTokenRequest = await _body(request, MintTokenRequest)
+    config, store = request.app[CONFIG], request.app[STORE]
+    room_id = request.match_info["room"]
+    room = store.get(room_id)
+    if room is None:
+        raise api_error(web.HTTPNotFound, "no_such_room", f"no room {room_id}")
+    if room.ended:
+        raise api_error(web.HTTPConflict, "room_ended", "this session has ended")
+    ttl = min(body.ttl_s or config.token_ttl_s, config.max_token_ttl_s)
+    try:
+        link = mint_join_link(
+            request.app[SIGNER],
+            config.base_url,
+            room_id=room_id,
+            role=body.role,
+            display_name=body.display_name,
+            ttl_s=ttl,
+            now=request.app[CLOCK].now(),
+        )
+    except ValueError as error:
+        raise api_error(web.HTTPBadRequest, "invalid_payload", str(error)) from error
+    return web.json_response(
+        {
+            "url": link.url,
+            "token": link.token,
+            "participant_id": link.participant_id,
+            "expires_at": link.expires_at,
+        },
+        status=201,
+    )
+
+
+def add_admin_routes(app: web.Application) -> None:
+    app.router.add_post("/api/rooms", create_room)
+    app.router.add_post("/api/rooms/{room}/tokens", mint_token)

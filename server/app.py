@@ -1,0 +1,133 @@
+"""The aiohttp application factory: one place where the process is wired together."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from importlib.metadata import PackageNotFoundError, version
+
+import socketio
+from aiohttp import web
+
+from rooms import Clock, Room
+from rooms.events import RoomSettings
+from server.api import add_admin_routes
+from server.clock import SystemClock
+from server.config import Config
+from server.keys import CLOCK, CONFIG, MEDIA, SIGNALING, SIGNER, SIO, STORE
+from server.store import InMemoryRoomStore
+from signaling.media import MediaPlane
+from signaling.service import Signaling
+from signaling.tokens import TokenSigner
+
+log = logging.getLogger("groupsession.server")
+
+MediaFactory = Callable[[Config], MediaPlane]
+
+
+def package_version() -> str:
+    try:
+        return version("groupsession")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def default_media(config: Config) -> MediaPlane:
+    from server.media import RtpForwardingMediaPlane
+
+    return RtpForwardingMediaPlane(loopback_only=config.ice_loopback_only)
+
+
+def create_app(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    media_factory: MediaFactory | None = default_media,
+) -> web.Application:
+    """``media_factory=None`` runs signaling only (no media relay), for tests of the protocol."""
+    app = web.Application()
+    clock = clock or SystemClock()
+    app[CONFIG] = config
+    app[CLOCK] = clock
+    app[STORE] = InMemoryRoomStore()
+    app[SIGNER] = TokenSigner(config.signing_secret())
+    # No Socket.IO logger: it would print payloads, and a join payload carries a token.
+    sio = socketio.AsyncServer(
+        async_mode="aiohttp", cors_allowed_origins=[], logger=False, engineio_logger=False
+    )
+    sio.attach(app)
+    app[SIO] = sio
+    media = media_factory(config) if media_factory is not None else None
+    if media is not None:
+        app[MEDIA] = media
+
+    def new_room(room_id: str) -> Room:
+        return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
+
+    signaling = Signaling(sio, app[STORE], app[SIGNER], clock, new_room, media=media)
+    signaling.register()
+    app[SIGNALING] = signaling
+
+    app.router.add_get("/healthz", healthz)
+    add_admin_routes(app)
+    add_web_client_routes(app, config)
+    app.cleanup_ctx.append(_signaling_lifetime)
+    app.cleanup_ctx.append(_room_retention)
+    return app
+
+
+async def healthz(request: web.Request) -> web.Response:
+    store = request.app[STORE]
+    live = sum(1 for room in store if not room.ended)
+    return web.json_response({"status": "ok", "version": package_version(), "rooms": live})
+
+
+def add_web_client_routes(app: web.Application, config: Config) -> None:
+    index = config.web_dir / "index.html"
+
+    async def serve_index(request: web.Request) -> web.StreamResponse:
+        if not index.exists():
+            return web.Response(
+                status=503,
+                text="The web client is not built: run `make build` (npm in web_client/).\n",
+            )
+        return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
+
+    app.router.add_get("/", serve_index)
+    assets = config.web_dir / "assets"
+    if assets.is_dir():
+        app.router.add_static("/assets", assets)
+
+
+async def _signaling_lifetime(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[SIGNALING].close()
+    if MEDIA in app:
+        await app[MEDIA].close()
+
+
+async def _room_retention(app: web.Application) -> AsyncIterator[None]:
+    """Forget rooms that ended, or stood empty, longer than the retention time."""
+    config, store, clock = app[CONFIG], app[STORE], app[CLOCK]
+    last_seen: dict[str, float] = {}
+
+    async def sweep() -> None:
+        while True:
+            await asyncio.sleep(60)
+            now = clock.now()
+            for room in store:
+                if any(True for _ in room.admitted()) or any(True for _ in room.waiting()):
+                    last_seen[room.room_id] = now
+                    continue
+                idle_since = last_seen.setdefault(room.room_id, now)
+                if now - idle_since >= config.room_retention_s:
+                    store.discard(room.room_id)
+                    last_seen.pop(room.room_id, None)
+
+    task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

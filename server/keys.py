@@ -1,0 +1,20 @@
+"""Typed application state (aiohttp AppKeys): what the factory wires together."""
+
+from __future__ import annotations
+
+import socketio
+from aiohttp import web
+
+from rooms import Clock, RoomStore
+from server.config import Config
+from signaling.media import MediaPlane
+from signaling.service import Signaling
+from signaling.tokens import TokenSigner
+
+CONFIG = web.AppKey("config", Config)
+CLOCK = web.AppKey("clock", Clock)
+STORE = web.AppKey("store", RoomStore)
+SIGNER = web.AppKey("signer", TokenSigner)
+SIO = web.AppKey("sio", socketio.AsyncServer)
+SIGNALING = web.AppKey("signaling", Signaling)
+MEDIA = web.AppKey("media", MediaPlane)
