@@ -37,7 +37,7 @@ def package_version() -> str:
 def default_media(config: Config) -> MediaPlane:
     from server.media import RtpForwardingMediaPlane
 
-    return RtpForwardingMediaPlane(loopback_only=config.ice_loopback_only)
+    return RtpForwardingMediaPlane()
 
 
 def create_app(
@@ -91,7 +91,7 @@ def add_web_client_routes(app: web.Application, config: Config) -> None:
         if not index.exists():
             return web.Response(
                 status=503,
-                text="The web client is not built: run `make build` (npm in web_client/).\n",
+                text="The web client is not built: run ./dev run (or npm run build in web_client/).\n",
             )
         return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
 

@@ -42,7 +42,6 @@ class Config:
     # an old link cannot restart an ended session and a dropped facilitator can return.
     room_retention_s: int = 24 * 3600
     operator_token_ttl_s: int = 12 * 3600
-    ice_loopback_only: bool = False
 
     @property
     def base_url(self) -> str:
@@ -71,7 +70,6 @@ class Config:
                 room_capacity=int(get("ROOM_CAPACITY") or defaults.room_capacity),
                 token_ttl_s=int(get("TOKEN_TTL") or defaults.token_ttl_s),
                 web_dir=Path(get("WEB_DIR") or defaults.web_dir),
-                ice_loopback_only=(get("ICE_LOOPBACK_ONLY") or "0") in ("1", "true", "yes"),
             )
         except ValueError as error:
             raise ConfigError(f"invalid GROUPSESSION_* setting: {error}") from error
