@@ -1,0 +1,378 @@
+"""The RTP-forwarding media plane: what signaling drives (signaling.media.MediaPlane)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from functools import partial
+
+from aiortc import (
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCIceServer,
+    RTCPeerConnection,
+    RTCRtpTransceiver,
+    RTCSessionDescription,
+)
+from aiortc.exceptions import InternalError, InvalidStateError, OperationError
+
+from server.media import aiortc_internals as internals
+from server.media.codecs import FORWARDED_MIME_TYPES, is_forwardable, is_rtx
+from server.media.forwarding import ForwardingLeg, SubscriberSlot
+from server.media.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
+from server.media.published_track import PublishedTrack
+from server.media.speaking import SpeakingDetector, SpeakingThresholds
+from server.media.stats import ForwardingStats
+from server.media.subscription import Subscription
+from signaling.media import (
+    ForwardingPermission,
+    IceCandidate,
+    InvalidSessionDescription,
+    Leg,
+    MediaError,
+    MediaNotReady,
+    MediaSignals,
+    SessionDescription,
+    TrackKind,
+)
+
+logger = logging.getLogger(__name__)
+
+_SDP_ERRORS = (ValueError, InvalidStateError, OperationError, InternalError)
+_RECEIVING = ("recvonly", "sendrecv")
+
+
+@dataclass(eq=False)
+class ParticipantMedia:
+    """One participant's media: their publish connection, tracks and subscription."""
+
+    participant_id: str
+    permission: ForwardingPermission
+    speaking: SpeakingDetector
+    publish_pc: RTCPeerConnection | None = None
+    # Every transceiver of the publish connection, by mid; only those the
+    # client currently sends on are announced (forwarded to subscribers).
+    tracks: dict[str, PublishedTrack] = field(default_factory=dict)
+    announced: set[str] = field(default_factory=set)
+    subscription: Subscription | None = None
+
+    def announced_tracks(self) -> list[PublishedTrack]:
+        return [self.tracks[mid] for mid in self.announced]
+
+
+class RtpForwardingMediaPlane:
+    """Forwards every participant's audio and video to the rest of the room at the RTP level.
+
+    Nothing is decoded or encoded: each received RTP packet is rewritten per
+    subscriber leg and sent on at once. See docs/media-plane.md.
+    """
+
+    def __init__(
+        self,
+        *,
+        ice_servers: Sequence[RTCIceServer] = (),
+        clock: Callable[[], float] = time.monotonic,
+        keyframe_interval_s: float = DEFAULT_MIN_KEYFRAME_INTERVAL_S,
+        speaking: SpeakingThresholds | None = None,
+    ) -> None:
+        """
+        :param ice_servers: STUN/TURN servers for the server's candidates. Empty
+            (the default) means host candidates only, and no lookups to aiortc's
+            default public STUN server.
+        :param clock: monotonic seconds, for speaking hysteresis and keyframe pacing.
+        :param keyframe_interval_s: at most one PLI per publisher per interval.
+        :param speaking: thresholds for speaking detection.
+        """
+        self._ice_servers = list(ice_servers)
+        self._clock = clock
+        self._keyframe_interval_s = keyframe_interval_s
+        self._speaking_thresholds = speaking or SpeakingThresholds()
+        self._signals: MediaSignals | None = None
+        self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
+        self.stats = ForwardingStats()
+
+    # -- MediaPlane ---------------------------------------------------------
+
+    def attach(self, signals: MediaSignals) -> None:
+        self._signals = signals
+
+    async def publish(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription:
+        _check_publish_offer(offer)
+        was_known = self._existing_participant(room_id, participant_id) is not None
+        participant = self._participant(room_id, participant_id)
+        pc = participant.publish_pc
+        is_new = pc is None
+        if pc is None:
+            pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+        try:
+            await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
+            for transceiver in pc.getTransceivers():
+                # Each offer renegotiates every section, so restrict them all again.
+                internals.restrict_negotiated_codecs(
+                    transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
+                )
+                # Hook receivers before the answer: aiortc starts them once it is set.
+                self._adopt_transceiver(room_id, participant, transceiver)
+            await pc.setLocalDescription(await pc.createAnswer())
+        except _SDP_ERRORS as exc:
+            if is_new:
+                await self._close_tracks_of(participant)
+                await pc.close()
+                if not was_known:
+                    self._forget(room_id, participant)
+            raise InvalidSessionDescription(f"publish offer rejected: {exc}") from exc
+        if self._existing_participant(room_id, participant_id) is not participant:
+            # Removed while the offer was being answered.
+            await self._close_participant(participant)
+            await pc.close()
+            raise MediaNotReady(f"{participant_id} left room {room_id} while publishing")
+        participant.publish_pc = pc
+        self._announce_changes(room_id, participant)
+        local = pc.localDescription
+        return SessionDescription(sdp=local.sdp, type=local.type)
+
+    async def subscribe(self, room_id: str, participant_id: str) -> None:
+        participant = self._participant(room_id, participant_id)
+        if participant.subscription is not None:
+            return
+        pc = RTCPeerConnection(
+            RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+        )
+        participant.subscription = Subscription(room_id, participant_id, pc, self._require_signals)
+        for other in self._rooms.get(room_id, {}).values():
+            if other is not participant:
+                for track in other.announced_tracks():
+                    self._connect_leg(track, participant)
+
+    async def accept_subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None:
+        participant = self._existing_participant(room_id, participant_id)
+        if participant is None or participant.subscription is None:
+            raise MediaNotReady(f"{participant_id} has no subscribe connection in room {room_id}")
+        await participant.subscription.accept_answer(answer, revision)
+
+    async def add_ice_candidate(
+        self, room_id: str, participant_id: str, leg: Leg, candidate: IceCandidate
+    ) -> None:
+        participant = self._existing_participant(room_id, participant_id)
+        pc: RTCPeerConnection | None = None
+        if participant is not None:
+            if leg is Leg.PUBLISH:
+                pc = participant.publish_pc
+            elif participant.subscription is not None:
+                pc = participant.subscription.pc
+        if pc is None:
+            raise MediaNotReady(f"{participant_id} has no {leg.value} connection in room {room_id}")
+        if not candidate.candidate:
+            await pc.addIceCandidate(None)  # end of candidates
+            return
+        if candidate.sdp_mid is None and candidate.sdp_mline_index is None:
+            raise InvalidSessionDescription("ICE candidate names neither sdpMid nor sdpMLineIndex")
+        try:
+            parsed = internals.parse_ice_candidate(
+                candidate.candidate, candidate.sdp_mid, candidate.sdp_mline_index
+            )
+        except (ValueError, IndexError) as exc:
+            raise InvalidSessionDescription(f"malformed ICE candidate: {exc}") from exc
+        await pc.addIceCandidate(parsed)
+
+    def set_forwarding(
+        self, room_id: str, participant_id: str, permission: ForwardingPermission
+    ) -> None:
+        participant = self._participant(room_id, participant_id)
+        participant.permission = permission
+        for track in participant.tracks.values():
+            track.set_allowed(_allowed(permission, track.kind))
+        if not permission.audio and participant.speaking.reset() is False:
+            self._report_speaking(room_id, participant_id, False)
+
+    async def remove_participant(self, room_id: str, participant_id: str) -> None:
+        room = self._rooms.get(room_id)
+        participant = None if room is None else room.pop(participant_id, None)
+        if room is None or participant is None:
+            return
+        for mid in list(participant.announced):
+            self._withdraw(room_id, participant, mid)
+        for other in room.values():
+            for track in other.tracks.values():
+                track.remove_leg(participant_id)
+        if not room:
+            del self._rooms[room_id]
+        await self._close_participant(participant)
+
+    async def close_room(self, room_id: str) -> None:
+        room = self._rooms.pop(room_id, None)
+        if room is None:
+            return
+        participants = list(room.values())
+        for participant in participants:
+            participant.announced.clear()
+            for track in participant.tracks.values():
+                track.close()
+        await asyncio.gather(*(self._close_participant(p) for p in participants))
+
+    async def close(self) -> None:
+        await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
+
+    # -- diagnostics ----------------------------------------------------------
+
+    def peer_connections(self) -> list[RTCPeerConnection]:
+        """Every peer connection the server holds (for tests and diagnostics)."""
+        pcs: list[RTCPeerConnection] = []
+        for room in self._rooms.values():
+            for participant in room.values():
+                if participant.publish_pc is not None:
+                    pcs.append(participant.publish_pc)
+                if participant.subscription is not None:
+                    pcs.append(participant.subscription.pc)
+        return pcs
+
+    def published_tracks(self, room_id: str, participant_id: str) -> list[PublishedTrack]:
+        """The tracks a participant publishes (for tests and diagnostics)."""
+        participant = self._existing_participant(room_id, participant_id)
+        return [] if participant is None else list(participant.tracks.values())
+
+    def room_ids(self) -> list[str]:
+        return list(self._rooms)
+
+    # -- internals ------------------------------------------------------------
+
+    def _require_signals(self) -> MediaSignals:
+        if self._signals is None:
+            raise MediaError("the media plane has no signaling attached")
+        return self._signals
+
+    def _participant(self, room_id: str, participant_id: str) -> ParticipantMedia:
+        room = self._rooms.setdefault(room_id, {})
+        participant = room.get(participant_id)
+        if participant is None:
+            participant = ParticipantMedia(
+                participant_id=participant_id,
+                permission=ForwardingPermission(audio=True, video=True),
+                speaking=SpeakingDetector(self._clock, self._speaking_thresholds),
+            )
+            room[participant_id] = participant
+        return participant
+
+    def _forget(self, room_id: str, participant: ParticipantMedia) -> None:
+        room = self._rooms.get(room_id)
+        if room is not None and room.get(participant.participant_id) is participant:
+            del room[participant.participant_id]
+            if not room:
+                del self._rooms[room_id]
+
+    def _existing_participant(self, room_id: str, participant_id: str) -> ParticipantMedia | None:
+        return self._rooms.get(room_id, {}).get(participant_id)
+
+    def _adopt_transceiver(
+        self, room_id: str, participant: ParticipantMedia, transceiver: RTCRtpTransceiver
+    ) -> None:
+        mid: str | None = transceiver.mid
+        if mid is None or mid in participant.tracks:
+            return
+        kind = TrackKind(transceiver.kind)
+        participant_id = participant.participant_id
+
+        def on_audio_level(level: int) -> None:
+            changed = participant.speaking.observe(level)
+            if changed is not None:
+                self._report_speaking(room_id, participant_id, changed)
+
+        track = PublishedTrack(
+            participant_id,
+            kind,
+            transceiver.receiver,
+            clock=self._clock,
+            keyframe_interval_s=self._keyframe_interval_s,
+            stats=self.stats,
+            on_audio_level=on_audio_level,
+        )
+        track.set_allowed(_allowed(participant.permission, kind))
+        participant.tracks[mid] = track
+
+    def _announce_changes(self, room_id: str, participant: ParticipantMedia) -> None:
+        """Forward newly sent tracks to the room; stop forwarding tracks no longer sent."""
+        assert participant.publish_pc is not None
+        for transceiver in participant.publish_pc.getTransceivers():
+            mid: str | None = transceiver.mid
+            if mid is None or mid not in participant.tracks:
+                continue
+            receiving = transceiver.currentDirection in _RECEIVING
+            if receiving and mid not in participant.announced:
+                participant.announced.add(mid)
+                track = participant.tracks[mid]
+                for other in self._rooms.get(room_id, {}).values():
+                    if other is not participant and other.subscription is not None:
+                        self._connect_leg(track, other)
+            elif not receiving and mid in participant.announced:
+                self._withdraw(room_id, participant, mid)
+
+    def _connect_leg(self, track: PublishedTrack, subscriber: ParticipantMedia) -> None:
+        assert subscriber.subscription is not None
+        subscriber_id = subscriber.participant_id
+
+        def new_leg(slot: SubscriberSlot) -> ForwardingLeg:
+            return ForwardingLeg(track, subscriber_id, slot)
+
+        track.add_leg(subscriber.subscription.assign(new_leg, track.kind))
+
+    def _withdraw(self, room_id: str, participant: ParticipantMedia, mid: str) -> None:
+        participant.announced.discard(mid)
+        track = participant.tracks[mid]
+        room = self._rooms.get(room_id, {})
+        for subscriber_id in list(track.legs):
+            leg = track.remove_leg(subscriber_id)
+            subscriber = room.get(subscriber_id)
+            if leg is not None and subscriber is not None and subscriber.subscription is not None:
+                subscriber.subscription.release(leg)
+
+    async def _close_tracks_of(self, participant: ParticipantMedia) -> None:
+        for track in participant.tracks.values():
+            track.close()
+        participant.tracks.clear()
+        participant.announced.clear()
+
+    async def _close_participant(self, participant: ParticipantMedia) -> None:
+        await self._close_tracks_of(participant)
+        closing = []
+        if participant.subscription is not None:
+            closing.append(participant.subscription.close())
+        if participant.publish_pc is not None:
+            closing.append(participant.publish_pc.close())
+        participant.subscription = None
+        participant.publish_pc = None
+        await asyncio.gather(*closing)
+
+    def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        if self._signals is not None:
+            self._signals.speaking_changed(room_id, participant_id, speaking)
+
+
+def _allowed(permission: ForwardingPermission, kind: TrackKind) -> bool:
+    return permission.audio if kind is TrackKind.AUDIO else permission.video
+
+
+def _check_publish_offer(offer: SessionDescription) -> None:
+    """Reject an offer the plane cannot serve before any connection state changes."""
+    if offer.type != "offer":
+        raise InvalidSessionDescription(f"expected an offer, got {offer.type!r}")
+    try:
+        parsed = internals.ParsedSessionDescription.parse(offer.sdp)
+    except (ValueError, IndexError, KeyError) as exc:
+        raise InvalidSessionDescription(f"publish offer is not valid SDP: {exc}") from exc
+    media_sections = [m for m in parsed.media if m.kind in ("audio", "video")]
+    if not media_sections:
+        raise InvalidSessionDescription("publish offer has no audio or video section")
+    for media in media_sections:
+        kind = TrackKind(media.kind)
+        if not any(is_forwardable(kind, c) for c in media.rtp.codecs if not is_rtx(c)):
+            raise InvalidSessionDescription(
+                f"{media.kind} section {media.rtp.muxId!r} does not offer "
+                f"{FORWARDED_MIME_TYPES[kind]}, the only {media.kind} codec forwarded"
+            )

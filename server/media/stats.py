@@ -1,0 +1,18 @@
+"""Counters the media plane keeps about its own forwarding (for monitoring and benchmarks)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+
+@dataclass(slots=True)
+class ForwardingStats:
+    packets_in: int = 0
+    packets_out: int = 0
+    packets_dropped_by_mute: int = 0
+    keyframe_requests_sent: int = 0
+    # Called with each forwarded packet's time in the server, from its arrival
+    # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
+    # the departure of its last copy. None keeps the hot path free of timing.
+    latency_observer: Callable[[float], None] | None = None

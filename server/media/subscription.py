@@ -1,0 +1,205 @@
+"""A participant's subscribe connection: the server offers, the client answers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
+from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
+from av.frame import Frame
+
+from server.media import aiortc_internals as internals
+from server.media.codecs import subscribe_codec_preferences
+from server.media.forwarding import ForwardingLeg, SubscriberSlot
+from signaling.media import (
+    ForwardedTrack,
+    InvalidSessionDescription,
+    MediaNotReady,
+    MediaSignals,
+    SessionDescription,
+    TrackKind,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class ForwardedTrackPlaceholder(MediaStreamTrack):
+    """Stands in for the media a slot forwards.
+
+    aiortc's sender loop polls every 20 ms while it has no track, and would
+    encode whatever a track returned. This track's recv() never completes, so
+    the loop sleeps until the sender stops and no encoder is ever built.
+    """
+
+    def __init__(self, kind: TrackKind) -> None:
+        super().__init__()
+        self.kind = kind.value
+
+    async def recv(self) -> Frame:
+        never: asyncio.Future[Frame] = asyncio.get_running_loop().create_future()
+        return await never
+
+
+@dataclass(frozen=True, slots=True)
+class PendingOffer:
+    revision: int
+    legs: tuple[ForwardingLeg, ...]
+
+
+class Subscription:
+    """The slots of one subscribe connection, and its offer/answer cycle.
+
+    One offer is outstanding at a time. Changes made while it is (legs added
+    or removed) are collected and offered once its answer is in.
+    """
+
+    def __init__(
+        self,
+        room_id: str,
+        participant_id: str,
+        pc: RTCPeerConnection,
+        signals: Callable[[], MediaSignals],
+    ) -> None:
+        self.room_id = room_id
+        self.participant_id = participant_id
+        self.pc = pc
+        self._signals = signals
+        self.slots: list[SubscriberSlot] = []
+        self.revision = 0
+        self._pending: PendingOffer | None = None
+        self._dirty = False
+        self._closed = False
+        self._lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    @property
+    def pending_revision(self) -> int | None:
+        return None if self._pending is None else self._pending.revision
+
+    def forwarded_tracks(self) -> list[ForwardedTrack]:
+        return [
+            ForwardedTrack(
+                mid=slot.mid, participant_id=slot.leg.track.participant_id, kind=slot.kind
+            )
+            for slot in self.slots
+            if slot.leg is not None and slot.mid is not None
+        ]
+
+    def assign(
+        self, leg_factory: Callable[[SubscriberSlot], ForwardingLeg], kind: TrackKind
+    ) -> ForwardingLeg:
+        """Give a new leg a slot: a free one of its kind if any, else a new transceiver."""
+        slot = next((s for s in self.slots if s.kind is kind and s.leg is None), None)
+        if slot is None:
+            slot = self._new_slot(kind)
+        leg = leg_factory(slot)
+        slot.leg = leg
+        publisher = leg.track.participant_id
+        internals.label_forwarded_track(
+            slot.sender,
+            stream_id=publisher,
+            track_id=f"{publisher}-{kind.value}-{uuid.uuid4().hex[:8]}",
+        )
+        self.request_negotiation()
+        return leg
+
+    def release(self, leg: ForwardingLeg) -> None:
+        if leg.slot.leg is leg:
+            leg.slot.leg = None
+            self.request_negotiation()
+
+    def request_negotiation(self) -> None:
+        self._dirty = True
+        if self._closed or (self._task is not None and not self._task.done()):
+            return
+        self._task = asyncio.get_running_loop().create_task(self._negotiate())
+
+    async def accept_answer(self, answer: SessionDescription, revision: int) -> None:
+        async with self._lock:
+            pending = self._pending
+            if self._closed:
+                raise MediaNotReady(f"subscribe connection of {self.participant_id} is closed")
+            if pending is None or pending.revision != revision:
+                expected = (
+                    "no offer is outstanding"
+                    if pending is None
+                    else (f"the outstanding offer is revision {pending.revision}")
+                )
+                raise MediaNotReady(f"answer for revision {revision} is unexpected: {expected}")
+            if answer.type != "answer":
+                raise InvalidSessionDescription(f"expected an answer, got {answer.type!r}")
+            try:
+                internals.ParsedSessionDescription.parse(answer.sdp)
+                await self.pc.setRemoteDescription(
+                    RTCSessionDescription(sdp=answer.sdp, type="answer")
+                )
+            except (ValueError, InvalidStateError, OperationError, InternalError) as exc:
+                raise InvalidSessionDescription(f"subscriber answer rejected: {exc}") from exc
+            self._pending = None
+        for leg in pending.legs:
+            if leg.slot.leg is leg:
+                leg.mark_negotiated()
+        if self._dirty:
+            self.request_negotiation()
+
+    async def close(self) -> None:
+        self._closed = True
+        if self._task is not None:
+            self._task.cancel()
+        for slot in self.slots:
+            slot.leg = None
+        await self.pc.close()
+
+    def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
+        transceiver = self.pc.addTransceiver(ForwardedTrackPlaceholder(kind), direction="sendonly")
+        transceiver.setCodecPreferences(subscribe_codec_preferences(kind))
+        slot = SubscriberSlot(kind, transceiver)
+        internals.on_sender_started(slot.sender, slot.started)
+        internals.on_keyframe_request(slot.sender, slot.keyframe_requested)
+        self.slots.append(slot)
+        return slot
+
+    async def _negotiate(self) -> None:
+        while self._dirty and self._pending is None and not self._closed:
+            if self.revision == 0 and not any(slot.leg for slot in self.slots):
+                return  # nothing to offer yet: the first offer waits for a first track
+            self._dirty = False
+            async with self._lock:
+                try:
+                    offer, pending, tracks = await self._create_offer()
+                except (InvalidStateError, InvalidAccessError) as exc:
+                    logger.info("subscribe offer for %s abandoned: %s", self.participant_id, exc)
+                    return
+                self._pending = pending
+            try:
+                await self._signals().send_subscriber_offer(
+                    self.room_id, self.participant_id, offer, pending.revision, tracks
+                )
+            except Exception:
+                # Signaling could not deliver it; a later change offers again.
+                logger.exception(
+                    "subscribe offer %d for %s not delivered", pending.revision, self.participant_id
+                )
+                if self._pending is pending:
+                    self._pending = None
+
+    async def _create_offer(self) -> tuple[SessionDescription, PendingOffer, list[ForwardedTrack]]:
+        # Snapshot first: legs may come and go while the offer is being made,
+        # and the offer must describe exactly what this revision negotiates.
+        offered = [(slot, slot.leg) for slot in self.slots if slot.leg is not None]
+        for slot in self.slots:
+            slot.transceiver.direction = "sendonly" if slot.leg is not None else "inactive"
+        await self.pc.setLocalDescription(await self.pc.createOffer())
+        self.revision += 1
+        pending = PendingOffer(self.revision, tuple(leg for _, leg in offered))
+        tracks = [
+            ForwardedTrack(mid=slot.mid, participant_id=leg.track.participant_id, kind=slot.kind)
+            for slot, leg in offered
+            if slot.mid is not None
+        ]
+        local = self.pc.localDescription
+        return SessionDescription(sdp=local.sdp, type=local.type), pending, tracks

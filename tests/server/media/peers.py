@@ -1,0 +1,302 @@
+"""Real aiortc client peers for media-plane tests, and in-test signaling that relays to them.
+
+Clients encode and decode (the server must not). Each sends a solid colour
+and a pure tone that identify it, so a receiver can check on the decoded
+media whose it is.
+"""
+
+from __future__ import annotations
+
+import array
+import asyncio
+import fractions
+import itertools
+import math
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+
+from aiortc import (
+    MediaStreamTrack,
+    RTCBundlePolicy,
+    RTCConfiguration,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCSessionDescription,
+)
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame, VideoFrame
+
+from server.media import RtpForwardingMediaPlane
+from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+
+VIDEO_WIDTH = 160
+VIDEO_HEIGHT = 120
+VIDEO_FPS = 15
+AUDIO_RATE = 48000
+AUDIO_SAMPLES = 960  # 20 ms
+
+# (Y, U, V) of colours far apart from each other, one per participant.
+COLOURS: list[tuple[int, int, int]] = [
+    (81, 90, 240),  # red
+    (145, 54, 34),  # green
+    (41, 240, 110),  # blue
+    (210, 16, 146),  # yellow
+    (235, 128, 128),  # white
+    (16, 128, 128),  # black
+]
+TONES_HZ: list[int] = [400, 800, 1200, 1600, 2000, 2400]
+
+
+async def eventually(
+    predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.02
+) -> float:
+    """Wait until ``predicate()`` holds; return how long it took. Fail after ``timeout``."""
+    start = time.monotonic()
+    while not predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+        await asyncio.sleep(interval)
+    return time.monotonic() - start
+
+
+async def eventually_async(
+    predicate: Callable[[], Awaitable[bool]], timeout: float, what: str, interval: float = 0.02
+) -> float:
+    """``eventually`` for a condition that must be awaited (e.g. getStats())."""
+    start = time.monotonic()
+    while not await predicate():
+        if time.monotonic() - start > timeout:
+            raise AssertionError(f"timed out after {timeout} s waiting for: {what}")
+        await asyncio.sleep(interval)
+    return time.monotonic() - start
+
+
+class ColourTrack(MediaStreamTrack):
+    """Solid-colour video: the colour says who sent it."""
+
+    kind = "video"
+
+    def __init__(self, colour: tuple[int, int, int]) -> None:
+        super().__init__()
+        self._colour = colour
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> VideoFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += 90000 // VIDEO_FPS
+            wait = self._start + self._pts / 90000 - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        frame = VideoFrame(width=VIDEO_WIDTH, height=VIDEO_HEIGHT, format="yuv420p")
+        for plane, value in zip(frame.planes, self._colour, strict=True):
+            plane.update(bytes([value]) * plane.buffer_size)
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, 90000)
+        return frame
+
+
+class ToneTrack(MediaStreamTrack):
+    """A loud pure tone: its frequency says who sent it."""
+
+    kind = "audio"
+
+    def __init__(self, frequency_hz: int) -> None:
+        super().__init__()
+        self._frequency = frequency_hz
+        self._pts = 0
+        self._start: float | None = None
+
+    async def recv(self) -> AudioFrame:
+        if self._start is None:
+            self._start = time.monotonic()
+        else:
+            self._pts += AUDIO_SAMPLES
+            wait = self._start + self._pts / AUDIO_RATE - time.monotonic()
+            if wait > 0:
+                await asyncio.sleep(wait)
+        step = 2 * math.pi * self._frequency / AUDIO_RATE
+        samples = array.array(
+            "h", (int(12000 * math.sin(step * (self._pts + i))) for i in range(AUDIO_SAMPLES))
+        )
+        frame = AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
+        frame.planes[0].update(samples.tobytes())
+        frame.sample_rate = AUDIO_RATE
+        frame.pts = self._pts
+        frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        return frame
+
+
+def identify_colour(frame: VideoFrame) -> int:
+    """Index of the colour nearest to the decoded frame's centre pixel."""
+    pixel = []
+    for index, plane in enumerate(frame.planes):
+        scale = 1 if index == 0 else 2
+        row, col = VIDEO_HEIGHT // 2 // scale, VIDEO_WIDTH // 2 // scale
+        pixel.append(bytes(plane)[row * plane.line_size + col])
+    return min(
+        range(len(COLOURS)),
+        key=lambda i: sum((a - b) ** 2 for a, b in zip(COLOURS[i], pixel, strict=True)),
+    )
+
+
+def identify_tone(frame: AudioFrame) -> int | None:
+    """Index of the tone nearest to the decoded frame's frequency (None for near silence)."""
+    samples = array.array("h", bytes(frame.planes[0]))
+    channels = len(frame.layout.channels)
+    mono = samples[::channels][: frame.samples]
+    if max((abs(s) for s in mono), default=0) < 2000:
+        return None
+    crossings = sum(1 for a, b in itertools.pairwise(mono) if (a < 0) != (b < 0))
+    frequency = crossings / 2 / (len(mono) / frame.sample_rate)
+    return min(range(len(TONES_HZ)), key=lambda i: abs(TONES_HZ[i] - frequency))
+
+
+def client_peer_connection() -> RTCPeerConnection:
+    # max-bundle: with aiortc's default (balanced) policy, an answerer given
+    # several m-lines of one kind in one offer leaves all but the first of
+    # that kind on a transport it then stops (aiortc 1.16); browsers bundle fine.
+    return RTCPeerConnection(
+        RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
+    )
+
+
+@dataclass
+class Reception:
+    """What one client received from one publisher on one kind."""
+
+    frames: int = 0
+    matching: int = 0
+    first_matching_at: float | None = None
+
+
+@dataclass
+class ClientPeer:
+    """A participant's browser, played by two aiortc peer connections."""
+
+    room_id: str
+    participant_id: str
+    index: int
+    plane: RtpForwardingMediaPlane
+    publish_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
+    subscribe_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
+    tracks_by_mid: dict[str, ForwardedTrack] = field(default_factory=dict)
+    offers: list[tuple[int, list[ForwardedTrack]]] = field(default_factory=list)
+    received: dict[tuple[str, TrackKind], Reception] = field(default_factory=dict)
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        @self.subscribe_pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._spawn(self._consume(track))
+
+    async def publish(self) -> None:
+        self.publish_pc.addTransceiver(ToneTrack(TONES_HZ[self.index]), direction="sendonly")
+        self.publish_pc.addTransceiver(ColourTrack(COLOURS[self.index]), direction="sendonly")
+        await self.publish_pc.setLocalDescription(await self.publish_pc.createOffer())
+        local = self.publish_pc.localDescription
+        answer = await self.plane.publish(
+            self.room_id, self.participant_id, SessionDescription(sdp=local.sdp, type="offer")
+        )
+        await self.publish_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=answer.sdp, type=answer.type)
+        )
+
+    def offer_arrived(
+        self, offer: SessionDescription, revision: int, tracks: list[ForwardedTrack]
+    ) -> None:
+        self._spawn(self._answer(offer, revision, tracks))
+
+    async def _answer(
+        self, offer: SessionDescription, revision: int, tracks: list[ForwardedTrack]
+    ) -> None:
+        self.offers.append((revision, tracks))
+        self.tracks_by_mid = {t.mid: t for t in tracks}
+        await self.subscribe_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=offer.sdp, type=offer.type)
+        )
+        await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
+        local = self.subscribe_pc.localDescription
+        await self.plane.accept_subscriber_answer(
+            self.room_id, self.participant_id, SessionDescription(local.sdp, local.type), revision
+        )
+
+    def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
+        return self.received.setdefault((publisher_id, kind), Reception())
+
+    def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
+        for transceiver in self.subscribe_pc.getTransceivers():
+            forwarded = self.tracks_by_mid.get(transceiver.mid)
+            if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
+                receiver: RTCRtpReceiver = transceiver.receiver
+                return receiver
+        return None
+
+    async def packets_received(self, publisher_id: str, kind: TrackKind) -> int:
+        receiver = self.receiver_for(publisher_id, kind)
+        if receiver is None:
+            return 0
+        stats = await receiver.getStats()
+        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+
+    async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.publish_pc.close()
+        await self.subscribe_pc.close()
+
+    def _spawn(self, coroutine: object) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        mid = next(t.mid for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track)
+        kind = TrackKind(track.kind)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            forwarded = self.tracks_by_mid.get(mid)
+            if forwarded is None:
+                continue
+            if kind is TrackKind.VIDEO:
+                identity: int | None = identify_colour(frame)
+            else:
+                identity = identify_tone(frame)
+            reception = self.reception(forwarded.participant_id, kind)
+            reception.frames += 1
+            if identity is not None and identity == self._index_of(forwarded.participant_id):
+                reception.matching += 1
+                if reception.first_matching_at is None:
+                    reception.first_matching_at = time.monotonic()
+
+    def _index_of(self, participant_id: str) -> int:
+        return int(participant_id.rsplit("-", 1)[1])
+
+
+@dataclass
+class RelaySignals:
+    """MediaSignals for tests: hands subscriber offers to the client peers, records speaking."""
+
+    clients: dict[str, ClientPeer] = field(default_factory=dict)
+    speaking: list[tuple[str, bool]] = field(default_factory=list)
+
+    async def send_subscriber_offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        revision: int,
+        tracks: list[ForwardedTrack],
+    ) -> None:
+        client = self.clients.get(participant_id)
+        if client is not None:
+            client.offer_arrived(offer, revision, tracks)
+
+    def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        self.speaking.append((participant_id, speaking))
