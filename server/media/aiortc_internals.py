@@ -215,7 +215,11 @@ def encoder_of(sender: RTCRtpSender) -> object | None:
 
 def parse_ice_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: int | None) -> Any:
     """Parse a browser's ``candidate:...`` string into an RTCIceCandidate."""
-    parsed: RTCIceCandidate = candidate_from_sdp(candidate.removeprefix("candidate:"))
+    try:
+        parsed: RTCIceCandidate = candidate_from_sdp(candidate.removeprefix("candidate:"))
+    except (AssertionError, IndexError, ValueError) as exc:
+        # aiortc validates the field count with a bare assert.
+        raise ValueError(f"not an ICE candidate: {candidate!r}") from exc
     parsed.sdpMid = sdp_mid
     parsed.sdpMLineIndex = sdp_mline_index
     return parsed

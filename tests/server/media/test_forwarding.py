@@ -13,7 +13,15 @@ import pytest
 
 from server.media import RtpForwardingMediaPlane
 from server.media import aiortc_internals as internals
-from signaling.media import ForwardingPermission, TrackKind
+from signaling.media import (
+    ForwardingPermission,
+    IceCandidate,
+    InvalidSessionDescription,
+    Leg,
+    MediaNotReady,
+    SessionDescription,
+    TrackKind,
+)
 from tests.server.media.peers import ClientPeer, RelaySignals, eventually, eventually_async
 
 ROOM = "room-1"
@@ -239,3 +247,54 @@ async def test_leaver_disappears_and_their_slots_are_reused(session: Session) ->
     d = await session.join(3)
     await eventually(lambda: sees_and_hears(a, [b, d]), 15, "a seeing the newcomer")
     assert len(a.subscribe_pc.getTransceivers()) == slots_before
+
+
+async def test_bad_input_raises_named_errors_and_changes_nothing(session: Session) -> None:
+    plane = session.plane
+    with pytest.raises(InvalidSessionDescription, match=r"not valid SDP|no audio or video"):
+        await plane.publish(ROOM, "p-0", SessionDescription(sdp="v=0\r\nnonsense", type="offer"))
+    with pytest.raises(InvalidSessionDescription, match="expected an offer"):
+        await plane.publish(ROOM, "p-0", SessionDescription(sdp="v=0", type="answer"))
+    assert plane.room_ids() == []
+
+    with pytest.raises(MediaNotReady):
+        await plane.accept_subscriber_answer(ROOM, "p-0", SessionDescription("v=0", "answer"), 1)
+    with pytest.raises(MediaNotReady):
+        await plane.add_ice_candidate(
+            ROOM,
+            "p-0",
+            Leg.SUBSCRIBE,
+            IceCandidate("candidate:1 1 udp 1 192.0.2.1 9 typ host", "0", 0),
+        )
+
+    a, b = [await session.join(i) for i in range(2)]
+    await eventually(lambda: bool(b.offers), 5, "b's first offer")
+    subscription_revision = b.offers[-1][0]
+    await eventually(
+        lambda: b.subscribe_pc.signalingState == "stable", 5, "b's first answer accepted"
+    )
+    with pytest.raises(MediaNotReady, match="unexpected"):
+        await plane.accept_subscriber_answer(
+            ROOM, b.participant_id, SessionDescription("v=0", "answer"), subscription_revision + 5
+        )
+    with pytest.raises(InvalidSessionDescription, match="malformed ICE candidate"):
+        await plane.add_ice_candidate(
+            ROOM, a.participant_id, Leg.PUBLISH, IceCandidate("candidate:garbage", "0", 0)
+        )
+    # A publish offer without a codec the plane forwards is refused up front.
+    offer = a.publish_pc.localDescription.sdp.replace("VP8/90000", "VP9/90000")
+    with pytest.raises(InvalidSessionDescription, match="video/vp8"):
+        await plane.publish(ROOM, a.participant_id, SessionDescription(offer, "offer"))
+    # ...and the room carries on.
+    await eventually(lambda: sees_and_hears(b, [a]), 15, "b still receiving a")
+
+
+async def test_close_room_closes_every_connection(session: Session) -> None:
+    clients = [await session.join(i) for i in range(2)]
+    await eventually(lambda: sees_and_hears(clients[1], [clients[0]]), 15, "media flowing")
+    pcs = session.plane.peer_connections()
+    assert len(pcs) == 4
+    await session.plane.close_room(ROOM)
+    assert all(pc.connectionState == "closed" for pc in pcs)
+    assert session.plane.peer_connections() == []
+    assert session.plane.room_ids() == []

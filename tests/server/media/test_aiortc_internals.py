@@ -1,0 +1,190 @@
+"""Fail loudly if the aiortc internals server/media/aiortc_internals.py relies on move.
+
+Each test names the attribute or behaviour at stake, so an aiortc upgrade
+that breaks one says exactly what to re-check.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+
+import aiortc
+from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aiortc.rtcdtlstransport import RTCDtlsTransport
+from aiortc.rtcrtpparameters import (
+    RTCRtpCodecParameters,
+    RTCRtpReceiveParameters,
+    RTCRtpSendParameters,
+)
+from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
+
+from server.media import aiortc_internals as internals
+
+
+def test_aiortc_is_the_pinned_version() -> None:
+    assert aiortc.__version__ == "1.16.0", "re-check aiortc_internals.py before upgrading"
+
+
+def test_receiver_handlers_have_the_signatures_the_router_calls() -> None:
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtp_packet).parameters) == [
+        "self",
+        "packet",
+        "arrival_time_ms",
+    ]
+    assert list(inspect.signature(RTCRtpReceiver._handle_rtcp_packet).parameters) == [
+        "self",
+        "packet",
+    ]
+    assert list(inspect.signature(RTCRtpReceiver._send_rtcp_pli).parameters) == [
+        "self",
+        "media_ssrc",
+    ]
+
+
+def test_transport_routes_to_handlers_looked_up_on_the_instance() -> None:
+    # Interception by instance attribute only works while the transport calls
+    # ``receiver._handle_rtp_packet(...)`` rather than a bound class method.
+    source = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms)" in source
+    source = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    assert "recipient._handle_rtcp_packet(packet)" in source
+    assert "async def _send_rtp(self, data: bytes)" in inspect.getsource(RTCDtlsTransport)
+
+
+def test_receive_starts_a_decoder_thread_the_private_stop_ends() -> None:
+    source = inspect.getsource(RTCRtpReceiver.receive)
+    assert "self.__decoder_thread = threading.Thread(" in source
+    assert "await" not in source.split("def receive", 1)[1], (
+        "receive() must not yield: the decoder is stopped right after it returns"
+    )
+    assert callable(RTCRtpReceiver._RTCRtpReceiver__stop_decoder)  # type: ignore[attr-defined]
+    # The decoder is built lazily, on the first frame the thread receives.
+    worker = inspect.getsource(aiortc.rtcrtpreceiver.decoder_worker)
+    assert worker.index("input_q.get()") < worker.index("get_decoder(codec)")
+
+
+async def test_run_without_decoder_stops_the_thread_and_reports_parameters() -> None:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("audio", direction="recvonly")
+    receiver = transceiver.receiver
+    from aiortc.rtcrtpreceiver import RemoteStreamTrack
+
+    receiver._track = RemoteStreamTrack(kind="audio")
+    seen: list[RTCRtpReceiveParameters] = []
+    internals.run_without_decoder(receiver, seen.append)
+    before = threading.active_count()
+
+    # aiortc registers with the transport directly; it needs no connection.
+    parameters = RTCRtpReceiveParameters(
+        codecs=[RTCRtpCodecParameters(mimeType="audio/opus", clockRate=48000, payloadType=96)]
+    )
+    await receiver.receive(parameters)
+    assert seen == [parameters]
+    assert internals.decoder_thread(receiver) is None
+    assert threading.active_count() == before
+    await pc.close()
+
+
+def test_sender_private_state_the_forwarding_output_uses() -> None:
+    source = inspect.getsource(RTCRtpSender)
+    for name in (
+        "self.__rtp_history",
+        "self.__ntp_timestamp",
+        "self.__rtp_timestamp",
+        "self.__packet_count",
+        "self.__octet_count",
+        "self.__encoder",
+        "self._ssrc",
+        "self._stream_id",
+        "self._track_id",
+    ):
+        assert name in source, name
+    # NACKs are answered from the history, keyed like ForwardingOutput keys it.
+    retransmit = inspect.getsource(RTCRtpSender._retransmit)
+    assert "self.__rtp_history.get(sequence_number % RTP_HISTORY_SIZE)" in retransmit
+    assert RTP_HISTORY_SIZE == 128
+    # SRs carry the counters.
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for counter in ("__ntp_timestamp", "__rtp_timestamp", "__packet_count", "__octet_count"):
+        assert counter in rtcp
+    # A PLI/FIR reaches _send_keyframe.
+    assert "self._send_keyframe()" in inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    # The sender loop only builds an encoder after its track returned a frame.
+    next_frame = inspect.getsource(RTCRtpSender._next_encoded_frame)
+    assert next_frame.index("await self.__track.recv()") < next_frame.index("get_encoder(")
+
+
+def test_send_is_called_by_the_peer_connection_once_connected() -> None:
+    connect = inspect.getsource(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert 'if dtlsTransport.state == "connected":' in connect
+    assert "await transceiver.sender.send(self.__localRtp(transceiver))" in connect
+    assert "await transceiver.receiver.receive(" in connect
+
+
+async def test_forwarding_output_reads_and_updates_sender_state() -> None:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="sendonly")
+    sender = transceiver.sender
+    parameters = RTCRtpSendParameters(
+        codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)],
+        muxId="3",
+    )
+    output = internals.ForwardingOutput(sender, parameters)
+    assert output.ssrc == sender._ssrc
+    assert output.payload_type == 97
+    assert output.mid == "3"
+    assert output.sender_report_counts() == (0, 0, 0, 0)
+    assert not output.is_connected()
+    await pc.close()
+
+
+def test_codec_list_and_labels_are_plain_attributes() -> None:
+    transceiver_source = inspect.getsource(RTCRtpTransceiver.__init__)
+    assert "self._codecs: list[RTCRtpCodecParameters] = []" in transceiver_source
+    create_media = inspect.getsource(
+        aiortc.rtcpeerconnection.create_media_description_for_transceiver
+    )
+    assert "transceiver.sender._stream_id" in create_media
+    assert "transceiver.sender._track_id" in create_media
+    answer = inspect.getsource(RTCPeerConnection.createAnswer)
+    assert "create_media_description_for_transceiver(" in answer
+
+
+async def test_restrict_negotiated_codecs_keeps_rtx_of_kept_codecs_only() -> None:
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video")
+    transceiver._codecs = [
+        RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=96),
+        RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=97, parameters={"apt": 96}
+        ),
+        RTCRtpCodecParameters(mimeType="video/H264", clockRate=90000, payloadType=102),
+        RTCRtpCodecParameters(
+            mimeType="video/rtx", clockRate=90000, payloadType=103, parameters={"apt": 102}
+        ),
+    ]
+    internals.restrict_negotiated_codecs(transceiver, lambda c: c.mimeType == "video/VP8")
+    assert [c.payloadType for c in transceiver._codecs] == [96, 97]
+    await pc.close()
+
+
+def test_unwrap_rtx_restores_the_original_packet() -> None:
+    from aiortc.rtp import wrap_rtx
+
+    original = RtpPacket(payload_type=96, sequence_number=1000, timestamp=5, ssrc=1234)
+    original.payload = b"\x10\x00payload"
+    rtx = wrap_rtx(original, payload_type=97, sequence_number=7, ssrc=999)
+    unwrapped = internals.unwrap_rtx(rtx, payload_type=96, ssrc=1234)
+    assert (unwrapped.sequence_number, unwrapped.ssrc, unwrapped.payload_type) == (1000, 1234, 96)
+    assert unwrapped.payload == original.payload
+
+
+def test_parse_ice_candidate() -> None:
+    candidate = internals.parse_ice_candidate(
+        "candidate:842163049 1 udp 1677729535 192.0.2.7 3478 typ srflx raddr 0.0.0.0 rport 0",
+        "0",
+        0,
+    )
+    assert (candidate.ip, candidate.port, candidate.type) == ("192.0.2.7", 3478, "srflx")
+    assert (candidate.sdpMid, candidate.sdpMLineIndex) == ("0", 0)
