@@ -11,8 +11,12 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from rooms.floor import FloorView
 from rooms.participant import Device, DeviceState, ParticipantState
 from rooms.roles import Role
+from rooms.rounds import RoundView
+from rooms.schedule import Schedule
+from rooms.talktime import TalkBalance
 
 
 class Audience(StrEnum):
@@ -167,3 +171,60 @@ class HandQueueChanged(RoomEvent):
     """The whole queue, in order: positions are visible to everyone."""
 
     queue: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FloorChanged(RoomEvent):
+    floor: FloorView
+
+
+@dataclass(frozen=True, slots=True)
+class RoundChanged(RoomEvent):
+    """``round`` None: no round is running (it ended, or was ended)."""
+
+    round: RoundView | None
+
+
+@dataclass(frozen=True, slots=True)
+class TurnWarning(RoomEvent):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    seconds_left: float
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class SpeakingChanged(RoomEvent):
+    participant_id: str
+    speaking: bool
+
+
+@dataclass(frozen=True, slots=True)
+class TalkTimeChanged(RoomEvent):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    balance: TalkBalance
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleChanged(RoomEvent):
+    schedule: Schedule
+
+
+@dataclass(frozen=True, slots=True)
+class SessionClockWarning(RoomEvent):
+    """The scheduled end is near (or, at 0 minutes left, has passed without a hard end)."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    minutes_left: int
+    ends_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class GroundRulesChanged(RoomEvent):
+    """Waiting participants must accept the new rules before they can be admitted."""
+
+    audience: ClassVar[Audience] = Audience.EVERYONE
+    ground_rules: str

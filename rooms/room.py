@@ -7,10 +7,12 @@ nothing when it refuses, and returns the events that describe what changed.
 
 from __future__ import annotations
 
+import math
+import random
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
-from rooms.audit import AuditTrail
+from rooms.audit import AuditRecord, AuditTrail
 from rooms.clock import Clock
 from rooms.errors import (
     Barred,
@@ -29,6 +31,8 @@ from rooms.errors import (
 from rooms.events import (
     ChatMessage,
     ChatPosted,
+    FloorChanged,
+    GroundRulesChanged,
     HandQueueChanged,
     LeaveReason,
     MediaChanged,
@@ -39,17 +43,29 @@ from rooms.events import (
     PrivateChatPosted,
     RoomEvent,
     RoomSettings,
+    RoundChanged,
+    ScheduleChanged,
+    SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SpeakingChanged,
+    TalkTimeChanged,
+    TurnWarning,
     UnmuteRequestAnswered,
     UnmuteRequested,
     WaitingParticipantLeft,
 )
+from rooms.floor import Floor, FloorView
 from rooms.handqueue import HandQueue
 from rooms.participant import Device, DeviceState, Identity, Participant, ParticipantState
-from rooms.roles import Command, Role, check_permission
+from rooms.roles import PERMISSIONS, Command, Role, check_permission
+from rooms.rounds import TURN_WARNING_S, GoAround, RoundOrder, RoundView, TurnOutcome
+from rooms.schedule import END_WARNINGS_MIN, Schedule
+from rooms.talktime import TalkBalance, TalkTime
 
 MAX_CHAT_LENGTH = 2000
+MAX_GROUND_RULES_LENGTH = 5000
+MAX_TURN_S = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,6 +81,11 @@ class RoomSnapshot:
     participants: tuple[ParticipantView, ...]  # empty while you wait: the roster is private
     waiting: tuple[ParticipantView, ...]  # only facilitators see who waits
     hand_queue: tuple[str, ...]
+    floor: FloorView | None
+    round: RoundView | None
+    schedule: Schedule
+    speaking: tuple[str, ...]
+    talk_balance: TalkBalance | None  # facilitators only
 
 
 class Room:
@@ -76,6 +97,7 @@ class Room:
         title: str = "",
         ground_rules: str = "",
         settings: RoomSettings | None = None,
+        schedule: Schedule | None = None,
     ) -> None:
         self.room_id = room_id
         self.title = title
@@ -85,6 +107,11 @@ class Room:
         self.ended = False
         self.audit = AuditTrail()
         self.hands = HandQueue()
+        self.floor = Floor()
+        self.round: GoAround | None = None
+        self.schedule = schedule or Schedule()
+        self.talk_time = TalkTime()
+        self._end_warnings_given: set[int] = set()
         self._clock = clock
         self._present: dict[str, Participant] = {}
         self._ever_admitted: set[str] = set()
@@ -144,6 +171,13 @@ class Room:
                 else ()
             ),
             hand_queue=tuple(self.hands) if admitted else (),
+            floor=self.floor.view() if admitted else None,
+            round=self.round.view() if admitted and self.round is not None else None,
+            schedule=self.schedule,
+            speaking=self.talk_time.speaking() if admitted else (),
+            talk_balance=self.talk_balance()
+            if admitted and _may(you, Command.VIEW_TALK_TIME)
+            else None,
         )
 
     def may_be_heard(self, participant_id: str) -> bool:
@@ -154,7 +188,16 @@ class Room:
             and found.state is ParticipantState.ADMITTED
             and found.role is not Role.OBSERVER
             and found.microphone.on
+            and (not self.floor_restricts or found.role.facilitates or self._holds_floor(found.id))
         )
+
+    @property
+    def floor_restricts(self) -> bool:
+        """In floor mode, and during a round, only the floor holder and facilitators are heard."""
+        return self.floor.mode or self.round is not None
+
+    def _holds_floor(self, participant_id: str) -> bool:
+        return self.floor.holder_id == participant_id
 
     def may_be_seen(self, participant_id: str) -> bool:
         found = self._present.get(participant_id)
@@ -190,7 +233,8 @@ class Room:
         returning = pid in self._ever_admitted
         if self.settings.locked and not returning:
             raise RoomLocked("the facilitator has locked this session")
-        direct = returning or identity.role.facilitates or self.settings.auto_admit
+        auto = self.settings.auto_admit and not self.schedule.past_late_cutoff(self._clock.now())
+        direct = returning or identity.role.facilitates or auto
         if direct and self._needs_consent_for(identity.role) and not returning:
             direct = False
         if direct and self._is_full():
@@ -211,8 +255,7 @@ class Room:
                 participant.set_device(device, DeviceState(on=True))
         if not direct:
             return [ParticipantWaiting(self.view(participant))]
-        self._admit(participant)
-        return [ParticipantAdmitted(self.view(participant))]
+        return self._admit(participant)
 
     def leave(self, participant_id: str, reason: LeaveReason = LeaveReason.LEFT) -> list[RoomEvent]:
         participant = self.participant(participant_id)
@@ -232,11 +275,11 @@ class Room:
             participant.state is ParticipantState.WAITING
             and self.settings.auto_admit
             and not self.settings.locked
+            and not self.schedule.past_late_cutoff(self._clock.now())
             and not self._is_full()
         )
         if admit_now:
-            self._admit(participant)
-            return [ParticipantAdmitted(self.view(participant))]
+            return self._admit(participant)
         if participant.state is ParticipantState.WAITING:
             return [ParticipantWaiting(self.view(participant))]
         return []
@@ -248,9 +291,8 @@ class Room:
             raise ConsentRequired("this person has not accepted the ground rules yet")
         if self._is_full():
             raise RoomFull(f"this session is full ({self.settings.capacity} people)")
-        self._admit(target)
         self.audit.record(self._clock.now(), actor_id, target_id, "admit")
-        return [ParticipantAdmitted(self.view(target))]
+        return self._admit(target)
 
     def deny(self, actor_id: str, target_id: str) -> list[RoomEvent]:
         self._actor(actor_id, Command.DENY)
@@ -270,9 +312,8 @@ class Room:
         for target in ready:
             if self._is_full():
                 break
-            self._admit(target)
             self.audit.record(self._clock.now(), actor_id, target.id, "admit")
-            events.append(ParticipantAdmitted(self.view(target)))
+            events += self._admit(target)
         return events
 
     # -- room settings ---------------------------------------------------------
@@ -405,6 +446,241 @@ class Room:
         )
         return [PrivateChatPosted(message) if to_facilitators else ChatPosted(message)]
 
+    # -- the floor ----------------------------------------------------------------
+
+    def set_floor_mode(self, actor_id: str, on: bool) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SET_FLOOR_MODE)
+        if self.floor.mode == on:
+            return []
+        self.floor.mode = on
+        self.audit.record(self._clock.now(), actor_id, None, f"floor_mode_{'on' if on else 'off'}")
+        return [FloorChanged(self.floor.view())]
+
+    def give_floor(
+        self, actor_id: str, target_id: str | None = None, seconds: float | None = None
+    ) -> list[RoomEvent]:
+        """Give the floor to someone, or to the first raised hand when nobody is named."""
+        self._actor(actor_id, Command.GIVE_FLOOR)
+        self._ensure_no_round()
+        if target_id is None:
+            target_id = self.hands.next()
+            if target_id is None:
+                raise InvalidCommand("no hands are raised")
+        target = self._speaker(target_id)
+        ends_at = None if seconds is None else self._clock.now() + _turn_length(seconds)
+        self.floor.give(target.id, ends_at)
+        self.audit.record(self._clock.now(), actor_id, target.id, "give_floor")
+        events: list[RoomEvent] = [FloorChanged(self.floor.view())]
+        if self.hands.lower_hand(target.id):
+            events.append(HandQueueChanged(tuple(self.hands)))
+        return events
+
+    def take_back_floor(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.TAKE_BACK_FLOOR)
+        self._ensure_no_round()
+        holder = self.floor.holder_id
+        if not self.floor.release():
+            return []
+        self.audit.record(self._clock.now(), actor_id, holder, "take_back_floor")
+        return [FloorChanged(self.floor.view())]
+
+    def yield_floor(self, actor_id: str) -> list[RoomEvent]:
+        """The floor holder hands the floor back. In a round, use finish_turn."""
+        self._actor(actor_id, Command.YIELD_FLOOR)
+        self._ensure_no_round()
+        if self.floor.holder_id != actor_id:
+            raise InvalidCommand("you do not hold the floor")
+        self.floor.release()
+        self.audit.record(self._clock.now(), actor_id, None, "yield_floor")
+        return [FloorChanged(self.floor.view())]
+
+    # -- go-around rounds ----------------------------------------------------------
+
+    def start_round(
+        self,
+        actor_id: str,
+        order: RoundOrder,
+        *,
+        chosen: list[str] | None = None,
+        turn_seconds: float | None = None,
+        shuffle_seed: int = 0,
+    ) -> list[RoomEvent]:
+        """Start a round: the members in join order, shuffled, or in a chosen order.
+        ``shuffle_seed`` keeps the domain deterministic; the caller picks it at random."""
+        self._actor(actor_id, Command.RUN_ROUND)
+        self._ensure_no_round()
+        if turn_seconds is not None:
+            turn_seconds = _turn_length(turn_seconds)
+        if order is RoundOrder.CHOSEN:
+            if not chosen:
+                raise InvalidCommand("a chosen order needs at least one participant")
+            if len(set(chosen)) != len(chosen):
+                raise InvalidCommand("each participant takes one turn")
+            speakers = [self._speaker(pid).id for pid in chosen]
+        else:
+            if chosen:
+                raise InvalidCommand("only a chosen order takes a list of participants")
+            members = sorted(
+                (p for p in self.admitted() if p.role is Role.MEMBER), key=lambda p: p.join_order
+            )
+            speakers = [p.id for p in members]
+            if order is RoundOrder.SHUFFLED:
+                random.Random(shuffle_seed).shuffle(speakers)
+        if not speakers:
+            raise InvalidCommand("there is nobody to go around")
+        now = self._clock.now()
+        self.round = GoAround(speakers, turn_seconds)
+        self.round.start_turn(now)
+        self.audit.record(now, actor_id, None, f"start_round_{order}")
+        return self._after_round_moved()
+
+    def finish_turn(self, actor_id: str, *, passed: bool) -> list[RoomEvent]:
+        """The speaker says Done, or Pass."""
+        self._actor(actor_id, Command.FINISH_TURN)
+        current = self._running_round()
+        if current.current_id != actor_id:
+            raise InvalidCommand("it is not your turn")
+        outcome = TurnOutcome.PASSED if passed else TurnOutcome.DONE
+        self.audit.record(self._clock.now(), actor_id, None, f"turn_{outcome}")
+        current.end_turn(outcome, self._clock.now())
+        return self._after_round_moved()
+
+    def skip_turn(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.RUN_ROUND)
+        current = self._running_round()
+        self.audit.record(self._clock.now(), actor_id, current.current_id, "skip_turn")
+        current.end_turn(TurnOutcome.SKIPPED, self._clock.now())
+        return self._after_round_moved()
+
+    def extend_turn(self, actor_id: str, seconds: float) -> list[RoomEvent]:
+        self._actor(actor_id, Command.RUN_ROUND)
+        current = self._running_round()
+        current.extend(_turn_length(seconds), self._clock.now())
+        self.audit.record(self._clock.now(), actor_id, current.current_id, "extend_turn")
+        return self._after_round_moved()
+
+    def end_round(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.RUN_ROUND)
+        self._running_round()
+        self.audit.record(self._clock.now(), actor_id, None, "end_round")
+        return self._close_round()
+
+    def _after_round_moved(self) -> list[RoomEvent]:
+        """Give the floor to the round's current speaker, or close a finished round."""
+        assert self.round is not None
+        if self.round.finished:
+            return self._close_round()
+        self.floor.give(self.round.current_id or "", self.round.turn_ends_at)
+        return [RoundChanged(self.round.view()), FloorChanged(self.floor.view())]
+
+    def _close_round(self) -> list[RoomEvent]:
+        self.round = None
+        self.floor.release()
+        return [RoundChanged(None), FloorChanged(self.floor.view())]
+
+    def _running_round(self) -> GoAround:
+        if self.round is None:
+            raise InvalidCommand("no round is running")
+        return self.round
+
+    def _ensure_no_round(self) -> None:
+        if self.round is not None:
+            raise InvalidCommand("a round is running: skip a turn or end the round first")
+
+    # -- speaking and talk time ---------------------------------------------------
+
+    def speaking_changed(self, participant_id: str, speaking: bool) -> list[RoomEvent]:
+        """From the media plane's audio levels. Only audible speech counts."""
+        if self.ended or not self.is_present(participant_id):
+            return []
+        now = self._clock.now()
+        if speaking and self.may_be_heard(participant_id):
+            changed = self.talk_time.start(participant_id, now)
+        else:
+            changed = self.talk_time.stop(participant_id, now)
+        if not changed:
+            return []
+        events: list[RoomEvent] = [SpeakingChanged(participant_id, speaking=speaking)]
+        if not speaking:
+            events.append(TalkTimeChanged(self.talk_balance()))
+        return events
+
+    def talk_balance(self) -> TalkBalance:
+        speakers = [p.id for p in self.admitted() if p.role is not Role.OBSERVER]
+        return self.talk_time.balance(speakers, self._clock.now())
+
+    # -- ground rules, schedule, audit ----------------------------------------------
+
+    def set_ground_rules(self, actor_id: str, text: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SET_GROUND_RULES)
+        text = text.strip()
+        if len(text) > MAX_GROUND_RULES_LENGTH:
+            raise InvalidCommand(f"ground rules are at most {MAX_GROUND_RULES_LENGTH} characters")
+        if text == self.ground_rules:
+            return []
+        self.ground_rules = text
+        self.audit.record(self._clock.now(), actor_id, None, "set_ground_rules")
+        # Who waits has agreed to other rules: they accept these before they come in.
+        for waiting in self.waiting():
+            waiting.accepted_ground_rules = not self._needs_consent_for(waiting.role)
+        return [GroundRulesChanged(text)]
+
+    def set_schedule(self, actor_id: str, schedule: Schedule) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SET_SCHEDULE)
+        if schedule == self.schedule:
+            return []
+        self.schedule = schedule
+        self._end_warnings_given.clear()
+        self.audit.record(self._clock.now(), actor_id, None, "set_schedule")
+        return [ScheduleChanged(schedule)]
+
+    def audit_records(self, actor_id: str) -> tuple[AuditRecord, ...]:
+        self._actor(actor_id, Command.VIEW_AUDIT)
+        return tuple(self.audit)
+
+    # -- time -----------------------------------------------------------------------
+
+    def tick(self) -> list[RoomEvent]:
+        """Let time act: turn warnings and time-ups, a timed floor running out, the
+        session clock's warnings and hard end. The server calls this about once a second."""
+        if self.ended:
+            return []
+        now = self._clock.now()
+        events: list[RoomEvent] = []
+        if self.round is not None:
+            if self.round.time_up(now):
+                self.audit.record(now, None, self.round.current_id, "turn_timed_out")
+                self.round.end_turn(TurnOutcome.TIMED_OUT, now)
+                events += self._after_round_moved()
+            elif self.round.warning_due(now) and self.round.current_id is not None:
+                self.round.warned = True
+                left = max(0.0, (self.round.turn_ends_at or now) - now)
+                events.append(TurnWarning(self.round.current_id, min(left, TURN_WARNING_S)))
+        elif self.floor.expired(now):
+            holder = self.floor.holder_id
+            self.floor.release()
+            self.audit.record(now, None, holder, "floor_timed_out")
+            events.append(FloorChanged(self.floor.view()))
+        return events + self._clock_events(now)
+
+    def _clock_events(self, now: float) -> list[RoomEvent]:
+        ends_at = self.schedule.ends_at
+        if ends_at is None:
+            return []
+        if now >= ends_at:
+            if self.schedule.hard_end:
+                return self.end_session(None, "scheduled_end")
+            if 0 in self._end_warnings_given:
+                return []
+            self._end_warnings_given.update((0, *END_WARNINGS_MIN))
+            return [SessionClockWarning(0, ends_at)]
+        due = [m for m in END_WARNINGS_MIN if now >= ends_at - m * 60]
+        fresh = [m for m in due if m not in self._end_warnings_given]
+        if not fresh:
+            return []
+        self._end_warnings_given.update(due)
+        return [SessionClockWarning(math.ceil((ends_at - now) / 60), ends_at)]
+
     # -- removal and the end ---------------------------------------------------
 
     def remove(self, actor_id: str, target_id: str) -> list[RoomEvent]:
@@ -424,6 +700,9 @@ class Room:
             participant.move_to(ParticipantState.LEFT)
         self._present.clear()
         self.hands.clear()
+        self.round = None
+        self.floor = Floor()
+        self.talk_time.clear()  # talk time lives only as long as the session
         self.ended = True
         return [SessionEnded(ended_by=actor_id, reason=reason)]
 
@@ -439,9 +718,19 @@ class Room:
     def _is_full(self) -> bool:
         return sum(1 for _ in self.admitted()) >= self.settings.capacity
 
-    def _admit(self, participant: Participant) -> None:
+    def _admit(self, participant: Participant) -> list[RoomEvent]:
         participant.move_to(ParticipantState.ADMITTED)
         self._ever_admitted.add(participant.id)
+        events: list[RoomEvent] = [ParticipantAdmitted(self.view(participant))]
+        # Late joiners go to the end of a running round.
+        running = self.round
+        if (
+            running is not None
+            and participant.role is Role.MEMBER
+            and running.add_late(participant.id)
+        ):
+            events.append(RoundChanged(running.view()))
+        return events
 
     def _depart(
         self, participant: Participant, state: ParticipantState, reason: LeaveReason
@@ -452,11 +741,21 @@ class Room:
             self._holds_of_departed[participant.id] = holds
         participant.move_to(state)
         del self._present[participant.id]
-        events: list[RoomEvent] = []
+        left = (WaitingParticipantLeft if was_waiting else ParticipantLeft)(participant.id, reason)
+        events: list[RoomEvent] = [left]
+        now = self._clock.now()
         if self.hands.lower_hand(participant.id):
             events.append(HandQueueChanged(tuple(self.hands)))
-        left = (WaitingParticipantLeft if was_waiting else ParticipantLeft)(participant.id, reason)
-        events.insert(0, left)
+        if self.talk_time.stop(participant.id, now):
+            events.append(SpeakingChanged(participant.id, speaking=False))
+        if self.round is not None:
+            was_speaking = self.round.drop(participant.id, now)
+            events += (
+                self._after_round_moved() if was_speaking else [RoundChanged(self.round.view())]
+            )
+        elif self.floor.holder_id == participant.id:
+            self.floor.release()
+            events.append(FloorChanged(self.floor.view()))
         return events
 
     def _actor(self, actor_id: str, command: Command) -> Participant:
@@ -476,6 +775,15 @@ class Room:
             raise PermissionDenied(f"a {actor.role} may not do that to the {target.role}")
         return target
 
+    def _speaker(self, participant_id: str) -> Participant:
+        """Someone who may hold the floor: admitted, and not an observer."""
+        participant = self.participant(participant_id)
+        if participant.state is not ParticipantState.ADMITTED:
+            raise NotInRoom("this person is still in the waiting room")
+        if participant.role is Role.OBSERVER:
+            raise InvalidCommand("observers do not speak in the session")
+        return participant
+
     def _waiting_participant(self, target_id: str) -> Participant:
         target = self.participant(target_id)
         if target.state is not ParticipantState.WAITING:
@@ -492,3 +800,13 @@ class Room:
 
     def _media_changed(self, participant: Participant, by: str | None = None) -> MediaChanged:
         return MediaChanged(participant.id, participant.microphone, participant.camera, by=by)
+
+
+def _may(participant: Participant, command: Command) -> bool:
+    return participant.role in PERMISSIONS[command]
+
+
+def _turn_length(seconds: float) -> float:
+    if not 0 < seconds <= MAX_TURN_S:
+        raise InvalidCommand(f"a time limit is between 0 and {int(MAX_TURN_S)} seconds")
+    return float(seconds)
