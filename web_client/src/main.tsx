@@ -1,0 +1,21 @@
+import { render } from "preact";
+import { readClaims, tokenFromFragment } from "./protocol/token";
+import { Session } from "./session";
+import { App } from "./ui/App";
+import "./styles.css";
+
+const token = tokenFromFragment(window.location.hash);
+const session = new Session(token, token === null ? null : readClaims(token));
+
+// A small window onto the session for tests and support: counters and state, no media.
+declare global {
+  interface Window {
+    groupsession?: { state: () => unknown; inboundStats: () => Promise<unknown> };
+  }
+}
+window.groupsession = {
+  state: () => session.state,
+  inboundStats: () => session.inboundStats(),
+};
+
+render(<App session={session} />, document.getElementById("app")!);

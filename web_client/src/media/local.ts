@@ -1,0 +1,126 @@
+// This browser's camera and microphone: the device check's preview and level meter,
+// and the tracks the publish connection sends.
+
+export interface DeviceChoice {
+  cameraId: string | null;
+  microphoneId: string | null;
+}
+
+export interface DeviceLists {
+  cameras: MediaDeviceInfo[];
+  microphones: MediaDeviceInfo[];
+}
+
+export class LocalMedia {
+  stream: MediaStream | null = null;
+  error: string | null = null;
+
+  /** (Re)open the chosen devices; keeps what it can when one of them fails. */
+  async open(choice: DeviceChoice): Promise<MediaStream | null> {
+    this.close();
+    const audio: MediaTrackConstraints | boolean = choice.microphoneId
+      ? { deviceId: { exact: choice.microphoneId } }
+      : true;
+    const video: MediaTrackConstraints = {
+      width: { ideal: 640 },
+      height: { ideal: 360 },
+      frameRate: { ideal: 24, max: 30 },
+      ...(choice.cameraId ? { deviceId: { exact: choice.cameraId } } : {}),
+    };
+    this.error = null;
+    try {
+      this.stream = await navigator.mediaDevices.getUserMedia({ audio, video });
+    } catch (both) {
+      // One device refused or missing: a person can still join with the other.
+      const tracks: MediaStreamTrack[] = [];
+      for (const constraints of [{ audio }, { video }]) {
+        try {
+          tracks.push(...(await navigator.mediaDevices.getUserMedia(constraints)).getTracks());
+        } catch {
+          /* reported below */
+        }
+      }
+      this.stream = tracks.length > 0 ? new MediaStream(tracks) : null;
+      this.error = describeMediaError(both, tracks);
+    }
+    return this.stream;
+  }
+
+  async devices(): Promise<DeviceLists> {
+    if (!navigator.mediaDevices?.enumerateDevices) return { cameras: [], microphones: [] };
+    const all = await navigator.mediaDevices.enumerateDevices();
+    return {
+      cameras: all.filter((d) => d.kind === "videoinput" && d.deviceId !== ""),
+      microphones: all.filter((d) => d.kind === "audioinput" && d.deviceId !== ""),
+    };
+  }
+
+  track(kind: "audio" | "video"): MediaStreamTrack | null {
+    return this.stream?.getTracks().find((t) => t.kind === kind) ?? null;
+  }
+
+  /** Stop or resume sending; a stopped-sending track sends silence or black, never sound. */
+  setSending(kind: "audio" | "video", on: boolean): void {
+    const track = this.track(kind);
+    if (track !== null) track.enabled = on;
+  }
+
+  close(): void {
+    for (const track of this.stream?.getTracks() ?? []) track.stop();
+    this.stream = null;
+  }
+}
+
+function describeMediaError(error: unknown, kept: MediaStreamTrack[]): string {
+  const name = error instanceof DOMException ? error.name : "";
+  const missing = ["audio", "video"].filter((kind) => !kept.some((t) => t.kind === kind));
+  const what =
+    missing.length === 2 ? "your camera and microphone" : missing[0] === "audio" ? "your microphone" : "your camera";
+  if (missing.length === 0) return "";
+  if (name === "NotAllowedError") {
+    return `The browser is not allowed to use ${what}. You can allow it in the address bar, then choose "Check again".`;
+  }
+  if (name === "NotReadableError") return `Another app seems to be using ${what}. Close it, then choose "Check again".`;
+  return `We could not find ${what}. You can still join, and others will see your name.`;
+}
+
+/** A level meter: 0..1, read by polling (the device check draws it). */
+export class LevelMeter {
+  private context: AudioContext | null = null;
+  private analyser: AnalyserNode | null = null;
+  private buffer: Uint8Array<ArrayBuffer> | null = null;
+
+  attach(stream: MediaStream | null): void {
+    this.detach();
+    if (stream === null || stream.getAudioTracks().length === 0) return;
+    try {
+      this.context = new AudioContext();
+      const source = this.context.createMediaStreamSource(stream);
+      this.analyser = this.context.createAnalyser();
+      this.analyser.fftSize = 512;
+      source.connect(this.analyser);
+      this.buffer = new Uint8Array(new ArrayBuffer(this.analyser.fftSize));
+      void this.context.resume().catch(() => undefined);
+    } catch {
+      this.detach();
+    }
+  }
+
+  level(): number {
+    if (this.analyser === null || this.buffer === null) return 0;
+    this.analyser.getByteTimeDomainData(this.buffer);
+    let sum = 0;
+    for (const sample of this.buffer) {
+      const centred = (sample - 128) / 128;
+      sum += centred * centred;
+    }
+    return Math.min(1, Math.sqrt(sum / this.buffer.length) * 4);
+  }
+
+  detach(): void {
+    void this.context?.close().catch(() => undefined);
+    this.context = null;
+    this.analyser = null;
+    this.buffer = null;
+  }
+}

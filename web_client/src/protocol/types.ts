@@ -1,0 +1,167 @@
+// The wire protocol as the server speaks it. Ground truth: signaling/events.py (names),
+// signaling/schemas.py (client payloads), rooms/events.py + rooms/room.py (server
+// payloads are those dataclasses as JSON), signaling/service.py (acks).
+
+export type Role = "facilitator" | "cofacilitator" | "member" | "observer";
+export type ParticipantState = "waiting" | "admitted" | "left" | "denied" | "removed";
+export type Device = "microphone" | "camera";
+export type LeaveReason = "left" | "disconnected" | "removed" | "denied" | "session_ended";
+export type TrackKind = "audio" | "video";
+
+export interface DeviceState {
+  on: boolean;
+  /** A facilitator switched it off and has not let the participant switch it back on. */
+  held: boolean;
+}
+
+export interface ParticipantView {
+  participant_id: string;
+  display_name: string;
+  role: Role;
+  state: ParticipantState;
+  microphone: DeviceState;
+  camera: DeviceState;
+  hand_raised: boolean;
+  accepted_ground_rules: boolean;
+  joined_at: number;
+}
+
+export interface RoomSettings {
+  locked: boolean;
+  auto_admit: boolean;
+  self_unmute_allowed: boolean;
+  chat_enabled: boolean;
+  capacity: number;
+}
+
+export interface RoomSnapshot {
+  room_id: string;
+  title: string;
+  ended: boolean;
+  settings: RoomSettings;
+  ground_rules: string;
+  you: ParticipantView;
+  /** Empty while you wait: the roster is private. */
+  participants: ParticipantView[];
+  /** Only facilitators see who waits. */
+  waiting: ParticipantView[];
+  hand_queue: string[];
+}
+
+export interface ChatMessage {
+  message_id: number;
+  sender_id: string;
+  text: string;
+  to_facilitators: boolean;
+  sent_at: number;
+}
+
+export interface ForwardedTrack {
+  mid: string;
+  participant_id: string;
+  kind: TrackKind;
+}
+
+export interface SessionDescriptionInit {
+  sdp: string;
+  type: "offer" | "answer";
+}
+
+/** Server -> client events and their payloads. */
+export interface ServerEvents {
+  room_snapshot: RoomSnapshot;
+  participant_waiting: { participant: ParticipantView };
+  participant_admitted: { participant: ParticipantView };
+  participant_left: { participant_id: string; reason: LeaveReason };
+  media_changed: {
+    participant_id: string;
+    microphone: DeviceState;
+    camera: DeviceState;
+    /** The facilitator who switched a device off; null for one's own change. */
+    by: string | null;
+  };
+  unmute_requested: { participant_id: string; device: Device; by: string };
+  unmute_request_answered: { participant_id: string; device: Device; accepted: boolean };
+  settings_changed: { settings: RoomSettings };
+  hand_queue_changed: { queue: string[] };
+  chat_message: { message: ChatMessage };
+  session_ended: { ended_by: string | null; reason: string };
+  speaking_changed: { participant_id: string; speaking: boolean };
+  subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
+  superseded: Record<string, never>;
+}
+
+export type ServerEventName = keyof ServerEvents;
+
+export const SERVER_EVENTS: readonly ServerEventName[] = [
+  "room_snapshot",
+  "participant_waiting",
+  "participant_admitted",
+  "participant_left",
+  "media_changed",
+  "unmute_requested",
+  "unmute_request_answered",
+  "settings_changed",
+  "hand_queue_changed",
+  "chat_message",
+  "session_ended",
+  "speaking_changed",
+  "subscriber_offer",
+  "superseded",
+];
+
+export type SettingsChange = Partial<
+  Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled">
+>;
+
+/** Client -> server commands: payload and the extra fields of a successful ack. */
+export interface ClientCommands {
+  join: {
+    payload: { token: string; room_id?: string; microphone?: boolean; camera?: boolean };
+    reply: { snapshot: RoomSnapshot };
+  };
+  leave: { payload: Record<string, never>; reply: object };
+  accept_ground_rules: { payload: Record<string, never>; reply: object };
+  set_media: { payload: { device: Device; on: boolean }; reply: object };
+  answer_unmute_request: { payload: { device?: Device; accept: boolean }; reply: object };
+  raise_hand: { payload: Record<string, never>; reply: object };
+  lower_hand: { payload: { participant_id?: string }; reply: object };
+  send_chat: { payload: { text: string; to_facilitators?: boolean }; reply: object };
+  admit: { payload: { participant_id: string }; reply: object };
+  deny: { payload: { participant_id: string }; reply: object };
+  admit_all: { payload: Record<string, never>; reply: object };
+  update_settings: { payload: SettingsChange; reply: object };
+  mute: { payload: { participant_id: string; device?: Device }; reply: object };
+  mute_all: { payload: Record<string, never>; reply: object };
+  ask_to_unmute: { payload: { participant_id: string; device?: Device }; reply: object };
+  allow_unmute: { payload: { participant_id: string; device?: Device }; reply: object };
+  remove: { payload: { participant_id: string }; reply: object };
+  end_session: { payload: { reason?: string }; reply: object };
+  publish: { payload: { sdp: string; type: "offer" }; reply: SessionDescriptionInit };
+  subscribe: { payload: Record<string, never>; reply: object };
+  subscriber_answer: { payload: { sdp: string; type: "answer"; revision: number }; reply: object };
+  ice_candidate: {
+    payload: {
+      leg: "publish" | "subscribe";
+      candidate: string;
+      sdpMid?: string | null;
+      sdpMLineIndex?: number | null;
+    };
+    reply: object;
+  };
+}
+
+export type CommandName = keyof ClientCommands;
+
+export interface ProtocolErrorBody {
+  code: string;
+  message: string;
+}
+
+export type Ack<R> = ({ ok: true } & R) | { ok: false; error: ProtocolErrorBody };
+
+export const FACILITATING_ROLES: readonly Role[] = ["facilitator", "cofacilitator"];
+
+export function facilitates(role: Role): boolean {
+  return FACILITATING_ROLES.includes(role);
+}

@@ -1,0 +1,238 @@
+// One person's session: the join link, the signaling client, the room store and the
+// media, wired together. Components call its methods; it never changes the room state
+// itself except through acks and events.
+
+import { ProtocolError, SignalingClient } from "./protocol/client";
+import type { JoinLinkClaims } from "./protocol/token";
+import {
+  SERVER_EVENTS,
+  type ClientCommands,
+  type CommandName,
+  type Device,
+  type ServerEventName,
+  type SettingsChange,
+} from "./protocol/types";
+import { LocalMedia, type DeviceChoice } from "./media/local";
+import { PeerMedia, type RemoteStreams } from "./media/peers";
+import { initialState, isFinal, RoomStore, type Action, type RoomState } from "./state/room";
+
+export interface JoinChoice extends DeviceChoice {
+  microphone: boolean;
+  camera: boolean;
+}
+
+export class Session {
+  readonly store: RoomStore;
+  readonly local = new LocalMedia();
+  remote: RemoteStreams = new Map();
+  private readonly remoteListeners = new Set<(streams: RemoteStreams) => void>();
+  private client: SignalingClient | null = null;
+  private peers: PeerMedia | null = null;
+  private wanted = { microphone: true, camera: true };
+  private joinedOnce = false;
+  /** Joined over the current socket: media may start (a reconnect must rejoin first). */
+  private joinedOnSocket = false;
+  /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
+  private switchingOff = { microphone: false, camera: false };
+
+  constructor(
+    readonly token: string | null,
+    readonly claims: JoinLinkClaims | null,
+  ) {
+    this.store = new RoomStore(initialState(token !== null));
+    this.store.subscribe((state) => this.follow(state));
+  }
+
+  get state(): RoomState {
+    return this.store.current;
+  }
+
+  // -- joining --------------------------------------------------------------------
+
+  join(choice: JoinChoice): void {
+    if (this.token === null || this.client !== null) return;
+    this.wanted = { microphone: choice.microphone, camera: choice.camera };
+    this.local.setSending("audio", false); // nothing is sent before the server says so
+    this.local.setSending("video", false);
+    const client = new SignalingClient();
+    this.client = client;
+    for (const name of SERVER_EVENTS) this.forward(client, name);
+    client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
+    client.onConnection((event, { willReconnect }) => {
+      if (event === "connected") {
+        this.dispatch({ type: "connection", status: "connected" });
+        void this.sendJoin();
+        return;
+      }
+      this.joinedOnSocket = false;
+      this.stopPeers();
+      if (isFinal(this.state.phase)) return;
+      this.dispatch({ type: "connection", status: willReconnect ? "reconnecting" : "offline" });
+    });
+    this.dispatch({ type: "join_sent" });
+    client.connect();
+  }
+
+  private forward<K extends ServerEventName>(client: SignalingClient, name: K): void {
+    client.on(name, (payload) => this.dispatch({ type: name, payload } as Action));
+  }
+
+  private async sendJoin(): Promise<void> {
+    const client = this.client;
+    if (client === null || this.token === null || isFinal(this.state.phase)) return;
+    // A rejoin after a reconnect asks for what the person had on; the server keeps holds.
+    const me = this.state.me;
+    const microphone = me === null ? this.wanted.microphone : me.microphone.on;
+    const camera = me === null ? this.wanted.camera : me.camera.on;
+    try {
+      const reply = await client.request("join", {
+        token: this.token,
+        microphone: microphone && this.local.track("audio") !== null,
+        camera: camera && this.local.track("video") !== null,
+      });
+      this.joinedOnce = true;
+      this.joinedOnSocket = true;
+      this.dispatch({ type: "joined", snapshot: reply.snapshot });
+    } catch (error) {
+      const { code, message } = describe(error);
+      this.dispatch({ type: "join_refused", code, message });
+    }
+  }
+
+  // -- what follows from the state --------------------------------------------------
+
+  private follow(state: RoomState): void {
+    const me = state.me;
+    if (me !== null) {
+      // Send only what the server says is on; muting is also done locally at once (below).
+      this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
+      this.local.setSending("video", me.camera.on && !this.switchingOff.camera);
+    }
+    if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null) {
+      this.startPeers(me?.role !== "observer");
+    }
+    if (isFinal(state.phase) || state.phase === "refused") this.shutDown();
+  }
+
+  private startPeers(publish: boolean): void {
+    const client = this.client;
+    if (client === null) return;
+    const peers = new PeerMedia(
+      client,
+      (streams) => this.setRemote(streams),
+      (message) => this.dispatch({ type: "notice", text: message }),
+    );
+    this.peers = peers;
+    peers.start(this.local.stream, publish).catch((error: unknown) => {
+      if (this.peers === peers) this.dispatch({ type: "notice", text: `Video could not start: ${describe(error).message}` });
+    });
+  }
+
+  private stopPeers(): void {
+    this.peers?.close();
+    this.peers = null;
+  }
+
+  private shutDown(): void {
+    this.stopPeers();
+    this.local.close();
+    const client = this.client;
+    if (client !== null && client.connected) client.close();
+  }
+
+  private setRemote(streams: RemoteStreams): void {
+    this.remote = streams;
+    for (const listener of this.remoteListeners) listener(streams);
+  }
+
+  onRemote(listener: (streams: RemoteStreams) => void): () => void {
+    this.remoteListeners.add(listener);
+    return () => this.remoteListeners.delete(listener);
+  }
+
+  inboundStats(): ReturnType<PeerMedia["inboundStats"]> {
+    return this.peers?.inboundStats() ?? Promise.resolve({});
+  }
+
+  get hasJoinedOnce(): boolean {
+    return this.joinedOnce;
+  }
+
+  // -- commands -----------------------------------------------------------------------
+
+  /** Send a command; a refusal becomes a notice. Resolves true when the server agreed. */
+  async command<K extends CommandName>(name: K, payload: ClientCommands[K]["payload"]): Promise<boolean> {
+    const client = this.client;
+    if (client === null) return false;
+    try {
+      await client.request(name, payload);
+      return true;
+    } catch (error) {
+      this.dispatch({ type: "notice", text: sentence(describe(error).message) });
+      return false;
+    }
+  }
+
+  async setDevice(device: Device, on: boolean): Promise<void> {
+    // Turning off is safe to do before the server agrees; turning on waits for it.
+    if (!on) {
+      this.switchingOff[device] = true;
+      this.local.setSending(device === "microphone" ? "audio" : "video", false);
+    }
+    try {
+      await this.command("set_media", { device, on });
+    } finally {
+      // The server emits the change before it acks: the state already says what holds.
+      this.switchingOff[device] = false;
+      this.follow(this.state);
+    }
+  }
+
+  async acceptGroundRules(): Promise<void> {
+    if (await this.command("accept_ground_rules", {})) this.dispatch({ type: "ground_rules_accepted" });
+  }
+
+  async answerUnmuteRequest(accept: boolean): Promise<void> {
+    const device = this.state.unmuteRequest ?? "microphone";
+    if (await this.command("answer_unmute_request", { device, accept })) {
+      this.dispatch({ type: "unmute_request_answered_by_me" });
+    }
+  }
+
+  async leave(): Promise<void> {
+    const client = this.client;
+    if (client !== null && client.connected) {
+      try {
+        await client.request("leave", {});
+      } catch {
+        // Leaving always succeeds for the person: closing the socket leaves too.
+      }
+    }
+    this.dispatch({ type: "left_room" });
+  }
+
+  updateSettings(change: SettingsChange): Promise<boolean> {
+    return this.command("update_settings", change);
+  }
+
+  dispatch(action: Action): void {
+    this.store.dispatch(action);
+  }
+}
+
+function describe(error: unknown): { code: string; message: string } {
+  if (error instanceof ProtocolError) return { code: error.code, message: error.message };
+  if (error instanceof Error && /timed out|timeout/i.test(error.message)) {
+    return { code: "timeout", message: "the server did not answer in time" };
+  }
+  return { code: "internal_error", message: error instanceof Error ? error.message : String(error) };
+}
+
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  if (trimmed === "") return trimmed;
+  const capitalised = trimmed[0].toUpperCase() + trimmed.slice(1);
+  return /[.!?]$/.test(capitalised) ? capitalised : `${capitalised}.`;
+}
+
+export { sentence };

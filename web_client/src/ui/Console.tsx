@@ -1,0 +1,237 @@
+import { useState } from "preact/hooks";
+import type { ParticipantView, Role } from "../protocol/types";
+import type { Session } from "../session";
+import { nameOf, others, type RoomState } from "../state/room";
+import { ConfirmDialog } from "./Dialog";
+import { CameraOffIcon, HandIcon, LockIcon, MicOffIcon } from "./icons";
+
+const RANK: Record<Role, number> = { facilitator: 3, cofacilitator: 2, member: 1, observer: 0 };
+
+type Confirming = { kind: "end" } | { kind: "remove"; participant: ParticipantView } | null;
+
+/** The facilitator's console: who waits, who has a hand up, and one click per action. */
+export function Console({ session, state }: { session: Session; state: RoomState }) {
+  const me = state.me;
+  const [confirming, setConfirming] = useState<Confirming>(null);
+  if (me === null) return null;
+  const people = others(state);
+  const run = session.command.bind(session);
+  const lead = me.role === "facilitator";
+  return (
+    <section class="panel console" aria-labelledby="console-title">
+      <h2 id="console-title">Facilitator</h2>
+
+      <section aria-labelledby="waiting-list-title" class="console-block">
+        <h3 id="waiting-list-title">
+          Waiting room <span class="count">{state.waiting.length}</span>
+        </h3>
+        {state.waiting.length === 0 ? (
+          <p class="empty">Nobody is waiting.</p>
+        ) : (
+          <>
+            <ul class="people">
+              {state.waiting.map((p) => (
+                <li key={p.participant_id} class="person">
+                  <span class="person-name">{p.display_name}</span>
+                  {!p.accepted_ground_rules && state.groundRules.trim() !== "" && (
+                    <span class="person-note">Reading the ground rules</span>
+                  )}
+                  <span class="person-actions">
+                    <button
+                      type="button"
+                      class="small primary"
+                      disabled={!p.accepted_ground_rules}
+                      onClick={() => void run("admit", { participant_id: p.participant_id })}
+                    >
+                      Admit<span class="sr-only"> {p.display_name}</span>
+                    </button>
+                    <button
+                      type="button"
+                      class="small secondary"
+                      onClick={() => void run("deny", { participant_id: p.participant_id })}
+                    >
+                      Deny<span class="sr-only"> {p.display_name}</span>
+                    </button>
+                  </span>
+                </li>
+              ))}
+            </ul>
+            <button type="button" class="secondary" onClick={() => void run("admit_all", {})}>
+              Admit all
+            </button>
+          </>
+        )}
+      </section>
+
+      <section aria-labelledby="hands-title" class="console-block">
+        <h3 id="hands-title">
+          Raised hands <span class="count">{state.handQueue.length}</span>
+        </h3>
+        {state.handQueue.length === 0 ? (
+          <p class="empty">No hands raised.</p>
+        ) : (
+          <ol class="hand-queue" aria-labelledby="hands-title">
+            {state.handQueue.map((id) => {
+              const name = nameOf(state, id);
+              return (
+                <li key={id} class="person">
+                  <HandIcon size={16} />
+                  <span class="person-name">{name}</span>
+                  {id !== me.participant_id && (
+                    <button
+                      type="button"
+                      class="small secondary"
+                      onClick={() => void run("lower_hand", { participant_id: id })}
+                    >
+                      Lower<span class="sr-only"> {name}'s</span> hand
+                    </button>
+                  )}
+                </li>
+              );
+            })}
+          </ol>
+        )}
+      </section>
+
+      <section aria-labelledby="people-title" class="console-block">
+        <h3 id="people-title">
+          In the room <span class="count">{people.length}</span>
+        </h3>
+        {people.length === 0 && <p class="empty">Nobody else is here yet.</p>}
+        <ul class="people">
+          {people.map((p) => {
+            const name = p.display_name;
+            const id = { participant_id: p.participant_id };
+            const mayAct = RANK[me.role] >= RANK[p.role] && p.role !== "observer";
+            const heldOff = !p.microphone.on && p.microphone.held;
+            return (
+              <li key={p.participant_id} class="person">
+                <span class="person-name">
+                  {name}
+                  {p.role !== "member" && <span class="person-note"> {roleName(p.role)}</span>}
+                </span>
+                <span class="person-status">
+                  {!p.microphone.on && (
+                    <span title="Microphone off">
+                      <MicOffIcon size={16} />
+                      <span class="sr-only">Microphone off{heldOff ? " (muted by a facilitator)" : ""}</span>
+                    </span>
+                  )}
+                  {!p.camera.on && (
+                    <span title="Camera off">
+                      <CameraOffIcon size={16} />
+                      <span class="sr-only">Camera off</span>
+                    </span>
+                  )}
+                </span>
+                {mayAct && (
+                  <span class="person-actions">
+                    {!heldOff && (
+                      <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "microphone" })}>
+                        Mute<span class="sr-only"> {name}</span>
+                      </button>
+                    )}
+                    {!p.microphone.on && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        onClick={() => void run("ask_to_unmute", { ...id, device: "microphone" })}
+                      >
+                        Ask<span class="sr-only"> {name}</span> to unmute
+                      </button>
+                    )}
+                    {heldOff && !state.settings.self_unmute_allowed && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        onClick={() => void run("allow_unmute", { ...id, device: "microphone" })}
+                      >
+                        Let<span class="sr-only"> {name}</span> unmute
+                      </button>
+                    )}
+                    {p.camera.on && (
+                      <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "camera" })}>
+                        Turn off<span class="sr-only"> {name}'s</span> camera
+                      </button>
+                    )}
+                    <button type="button" class="small danger-quiet" onClick={() => setConfirming({ kind: "remove", participant: p })}>
+                      Remove<span class="sr-only"> {name}</span>
+                    </button>
+                  </span>
+                )}
+              </li>
+            );
+          })}
+        </ul>
+      </section>
+
+      <section aria-labelledby="room-controls-title" class="console-block">
+        <h3 id="room-controls-title">The room</h3>
+        <div class="room-controls">
+          <button type="button" class="secondary" onClick={() => void run("mute_all", {})}>
+            <MicOffIcon size={16} /> Mute all
+          </button>
+          <button
+            type="button"
+            class="secondary toggle"
+            aria-pressed={state.settings.self_unmute_allowed}
+            onClick={() => void session.updateSettings({ self_unmute_allowed: !state.settings.self_unmute_allowed })}
+          >
+            Members may unmute themselves
+          </button>
+          <button
+            type="button"
+            class="secondary toggle"
+            aria-pressed={state.settings.chat_enabled}
+            onClick={() => void session.updateSettings({ chat_enabled: !state.settings.chat_enabled })}
+          >
+            Members may chat
+          </button>
+          <button
+            type="button"
+            class={state.settings.locked ? "secondary locked" : "secondary"}
+            onClick={() => void session.updateSettings({ locked: !state.settings.locked })}
+          >
+            <LockIcon size={16} /> {state.settings.locked ? "Unlock room" : "Lock room"}
+          </button>
+          {state.settings.locked && <p class="fine-print">Locked: nobody new can join. People who were here can come back.</p>}
+        </div>
+        {lead && (
+          <button type="button" class="danger end" onClick={() => setConfirming({ kind: "end" })}>
+            End session
+          </button>
+        )}
+      </section>
+
+      {confirming?.kind === "end" && (
+        <ConfirmDialog
+          title="End the session for everyone?"
+          body="Everyone will leave the session, and nobody can join it again with their link."
+          confirm="Yes, end the session"
+          onCancel={() => setConfirming(null)}
+          onConfirm={() => {
+            setConfirming(null);
+            void run("end_session", { reason: "ended" });
+          }}
+        />
+      )}
+      {confirming?.kind === "remove" && (
+        <ConfirmDialog
+          title={`Remove ${confirming.participant.display_name}?`}
+          body="They will leave the session now and cannot join it again."
+          confirm="Yes, remove"
+          onCancel={() => setConfirming(null)}
+          onConfirm={() => {
+            const target = confirming.participant.participant_id;
+            setConfirming(null);
+            void run("remove", { participant_id: target });
+          }}
+        />
+      )}
+    </section>
+  );
+}
+
+function roleName(role: Role): string {
+  return role === "cofacilitator" ? "co-facilitator" : role;
+}

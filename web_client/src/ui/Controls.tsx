@@ -1,0 +1,103 @@
+import type { Session } from "../session";
+import { mayTurnOn, mutedByFacilitator, type RoomState } from "../state/room";
+import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon } from "./icons";
+
+/** One line that always says whether you can be heard. */
+export function HearingStatus({ state }: { state: RoomState }) {
+  const me = state.me;
+  if (me === null) return null;
+  let text: string;
+  let tone: string;
+  if (me.microphone.on) {
+    text = "Your microphone is on. Everyone can hear you.";
+    tone = "live";
+  } else if (mutedByFacilitator(state)) {
+    text = mayTurnOn(state, "microphone")
+      ? "The facilitator muted you. You can unmute when you are ready."
+      : "The facilitator muted you. You can unmute when the facilitator allows it or asks you.";
+    tone = "held";
+  } else {
+    text = "You are muted. No one can hear you.";
+    tone = "muted";
+  }
+  return (
+    <p class={`hearing ${tone}`} role="status" aria-live="polite">
+      {me.microphone.on ? <MicIcon size={18} /> : <MicOffIcon size={18} />}
+      <span>{text}</span>
+    </p>
+  );
+}
+
+export function Controls({ session, state }: { session: Session; state: RoomState }) {
+  const me = state.me;
+  if (me === null) return null;
+  const observer = me.role === "observer";
+  const hasMic = session.local.track("audio") !== null;
+  const hasCamera = session.local.track("video") !== null;
+  const micOn = me.microphone.on;
+  const cameraOn = me.camera.on;
+  const mayUnmute = hasMic && mayTurnOn(state, "microphone");
+  const mayCameraOn = hasCamera && mayTurnOn(state, "camera");
+  return (
+    <div class="controls" role="group" aria-label="Your controls">
+      {!observer && (
+        <button
+          type="button"
+          class={micOn ? "control" : "control off"}
+          disabled={!micOn && !mayUnmute}
+          title={!micOn && !mayUnmute ? (hasMic ? "The facilitator has to allow it" : "No microphone") : undefined}
+          onClick={() => void session.setDevice("microphone", !micOn)}
+        >
+          {micOn ? <MicIcon /> : <MicOffIcon />}
+          <span>{micOn ? "Mute microphone" : "Unmute microphone"}</span>
+        </button>
+      )}
+      {!observer && (
+        <button
+          type="button"
+          class={cameraOn ? "control" : "control off"}
+          disabled={!cameraOn && !mayCameraOn}
+          onClick={() => void session.setDevice("camera", !cameraOn)}
+        >
+          {cameraOn ? <CameraIcon /> : <CameraOffIcon />}
+          <span>{cameraOn ? "Turn camera off" : "Turn camera on"}</span>
+        </button>
+      )}
+      {!observer && (
+        <button
+          type="button"
+          class={me.hand_raised ? "control raised" : "control"}
+          onClick={() => void session.command(me.hand_raised ? "lower_hand" : "raise_hand", {})}
+        >
+          <HandIcon />
+          <span>{me.hand_raised ? "Lower hand" : "Raise hand"}</span>
+        </button>
+      )}
+      <button type="button" class="control leave" onClick={() => void session.leave()}>
+        <LeaveIcon />
+        <span>Leave</span>
+      </button>
+    </div>
+  );
+}
+
+/** A facilitator asked us to switch something on: only we can do that. */
+export function UnmutePrompt({ session, state }: { session: Session; state: RoomState }) {
+  const device = state.unmuteRequest;
+  if (device === null) return null;
+  const what = device === "microphone" ? "unmute your microphone" : "turn your camera on";
+  return (
+    <div class="prompt" role="alertdialog" aria-labelledby="prompt-title" aria-describedby="prompt-body">
+      <h2 id="prompt-title">The facilitator is asking you to {what}</h2>
+      <p id="prompt-body">It is your choice. Nothing changes unless you agree.</p>
+      <div class="dialog-actions">
+        <button type="button" class="primary" onClick={() => void session.answerUnmuteRequest(true)}>
+          {device === "microphone" ? "Unmute now" : "Yes, turn my camera on"}
+        </button>
+        <button type="button" class="secondary" onClick={() => void session.answerUnmuteRequest(false)}>
+          {device === "microphone" ? "Stay muted" : "Keep my camera off"}
+        </button>
+      </div>
+    </div>
+  );
+}

@@ -1,0 +1,78 @@
+import { useState } from "preact/hooks";
+import type { Session } from "../session";
+import { isFacilitator, others, type RoomState } from "../state/room";
+import { Chat } from "./Chat";
+import { Console } from "./Console";
+import { Controls, HearingStatus, UnmutePrompt } from "./Controls";
+import { useRemoteStreams } from "./hooks";
+import { ChatIcon } from "./icons";
+import { Notice } from "./Notice";
+import { Tile } from "./Tile";
+import { ConnectionBanner } from "./WaitingRoom";
+
+export function RoomView({ session, state }: { session: Session; state: RoomState }) {
+  const streams = useRemoteStreams(session);
+  const facilitator = isFacilitator(state);
+  const [panel, setPanel] = useState<"console" | "chat">(facilitator ? "console" : "chat");
+  const me = state.me;
+  if (me === null) return null;
+  const people = others(state);
+  const count = people.length + 1;
+  const columns = count <= 1 ? 1 : count <= 4 ? 2 : count <= 9 ? 3 : 4;
+  const handPosition = (id: string): number | null => {
+    const index = state.handQueue.indexOf(id);
+    return index === -1 ? null : index + 1;
+  };
+  return (
+    <div class="room">
+      <header class="room-header">
+        <h1 class="room-name">{state.title || "Group session"}</h1>
+        <span class="people-count">{count === 1 ? "Just you" : `${count} people`}</span>
+        {state.settings.locked && <span class="badge">Locked</span>}
+      </header>
+      <ConnectionBanner state={state} />
+      <Notice session={session} state={state} />
+      <UnmutePrompt session={session} state={state} />
+      <div class="room-body">
+        <main class="stage" aria-label="Participants">
+          <div class="grid" style={{ "--columns": String(columns), "--columns-narrow": String(Math.min(columns, 2)) }} data-count={count}>
+            <Tile
+              participant={me}
+              stream={session.local.stream}
+              self
+              speaking={Boolean(state.speaking[me.participant_id])}
+              handPosition={handPosition(me.participant_id)}
+            />
+            {people.map((p) => (
+              <Tile
+                key={p.participant_id}
+                participant={p}
+                stream={streams.get(p.participant_id) ?? null}
+                speaking={Boolean(state.speaking[p.participant_id])}
+                handPosition={handPosition(p.participant_id)}
+              />
+            ))}
+          </div>
+          {count === 1 && <p class="alone">You are the first one here. Others will appear as they join.</p>}
+        </main>
+        <aside class="side" aria-label={facilitator ? "Facilitator tools and chat" : "Chat"}>
+          {facilitator && (
+            <div class="tabs" role="group" aria-label="Show">
+              <button type="button" class="tab" aria-pressed={panel === "console"} onClick={() => setPanel("console")}>
+                People{state.waiting.length > 0 ? ` (${state.waiting.length} waiting)` : ""}
+              </button>
+              <button type="button" class="tab" aria-pressed={panel === "chat"} onClick={() => setPanel("chat")}>
+                <ChatIcon size={16} /> Chat
+              </button>
+            </div>
+          )}
+          {facilitator && panel === "console" ? <Console session={session} state={state} /> : <Chat session={session} state={state} />}
+        </aside>
+      </div>
+      <footer class="bar">
+        <HearingStatus state={state} />
+        <Controls session={session} state={state} />
+      </footer>
+    </div>
+  );
+}

@@ -1,0 +1,105 @@
+import { useEffect, useRef, useState } from "preact/hooks";
+import type { ParticipantView } from "../protocol/types";
+import { CameraOffIcon, HandIcon, MicOffIcon } from "./icons";
+
+interface VideoProps {
+  stream: MediaStream | null;
+  /** Our own view: never play it back (echo) and mirror it like a mirror. */
+  self?: boolean;
+}
+
+export function VideoView({ stream, self = false }: VideoProps) {
+  const ref = useRef<HTMLVideoElement>(null);
+  const [blocked, setBlocked] = useState(false);
+  useEffect(() => {
+    const video = ref.current;
+    if (video === null) return;
+    if (video.srcObject !== stream) video.srcObject = stream;
+    if (stream === null) return;
+    video.play().catch(() => {
+      // Autoplay with sound refused (no click on this page yet): play silently, offer sound.
+      if (!self) {
+        video.muted = true;
+        setBlocked(true);
+        void video.play().catch(() => undefined);
+      }
+    });
+  }, [stream, self]);
+  const unblock = () => {
+    const video = ref.current;
+    if (video === null) return;
+    video.muted = false;
+    void video.play();
+    setBlocked(false);
+  };
+  return (
+    <>
+      <video ref={ref} autoplay playsInline muted={self} class={self ? "mirrored" : undefined} />
+      {blocked && (
+        <button type="button" class="sound-button" onClick={unblock}>
+          Turn on sound
+        </button>
+      )}
+    </>
+  );
+}
+
+interface TileProps {
+  participant: ParticipantView;
+  stream: MediaStream | null;
+  self?: boolean;
+  speaking: boolean;
+  handPosition: number | null;
+}
+
+export function Tile({ participant, stream, self = false, speaking, handPosition }: TileProps) {
+  const name = participant.display_name;
+  const cameraOff = !participant.camera.on;
+  const micOff = !participant.microphone.on;
+  const classes = ["tile", speaking && !micOff ? "speaking" : "", cameraOff ? "camera-off" : ""];
+  return (
+    <section class={classes.join(" ")} aria-label={name}>
+      <VideoView stream={stream} self={self} />
+      {cameraOff && (
+        <div class="tile-placeholder" aria-hidden="true">
+          <span class="initials">{initials(name)}</span>
+        </div>
+      )}
+      {handPosition !== null && (
+        <p class="tile-hand">
+          <HandIcon size={18} /> Hand raised{handPosition > 0 ? ` (${ordinal(handPosition)})` : ""}
+        </p>
+      )}
+      <p class="tile-label">
+        <span class="tile-name">
+          {name}
+          {self && <span class="you"> (you)</span>}
+        </span>
+        {speaking && !micOff && <span class="badge speaking-badge">Speaking</span>}
+        {micOff && (
+          <span class="status-icon" title="Microphone off">
+            <MicOffIcon size={16} />
+            <span class="sr-only">Microphone off</span>
+          </span>
+        )}
+        {cameraOff && (
+          <span class="status-icon" title="Camera off">
+            <CameraOffIcon size={16} />
+            <span class="sr-only">Camera off</span>
+          </span>
+        )}
+      </p>
+    </section>
+  );
+}
+
+export function initials(name: string): string {
+  const words = name.trim().split(/\s+/).filter(Boolean);
+  const letters = words.length > 1 ? [words[0][0], words[words.length - 1][0]] : [words[0]?.[0] ?? "?"];
+  return letters.join("").toUpperCase();
+}
+
+export function ordinal(n: number): string {
+  const suffix = n % 100 >= 11 && n % 100 <= 13 ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
