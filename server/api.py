@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rooms import Role, Room
 from rooms.events import RoomSettings
+from rooms.schedule import Schedule
 from server.keys import CLOCK, CONFIG, SIGNER, STORE
 from server.links import mint_join_link
 from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
@@ -30,6 +31,10 @@ class CreateRoomRequest(BaseModel):
     auto_admit: bool = False
     self_unmute_allowed: bool = False
     chat_enabled: bool = True
+    scheduled_start: float | None = None
+    scheduled_end: float | None = None
+    hard_end: bool = False
+    late_cutoff_at: float | None = None
 
 
 class MintTokenRequest(BaseModel):
@@ -93,12 +98,19 @@ async def create_room(request: web.Request) -> web.Response:
         self_unmute_allowed=body.self_unmute_allowed,
         chat_enabled=body.chat_enabled,
     )
+    try:
+        schedule = Schedule(
+            body.scheduled_start, body.scheduled_end, body.hard_end, body.late_cutoff_at
+        )
+    except ValueError as error:
+        raise api_error(web.HTTPBadRequest, "invalid_payload", str(error)) from error
     room = Room(
         room_id,
         request.app[CLOCK],
         title=body.title,
-        ground_rules=body.ground_rules,
+        ground_rules=body.ground_rules.strip(),
         settings=settings,
+        schedule=schedule,
     )
     store.add(room)
     return web.json_response(

@@ -14,9 +14,12 @@ from aiohttp import web
 from rooms import Clock, Room
 from rooms.events import RoomSettings
 from server.api import add_admin_routes
+from server.audit_keeper import AuditKeeper
 from server.clock import SystemClock
 from server.config import Config
-from server.keys import CLOCK, CONFIG, MEDIA, SIGNALING, SIGNER, SIO, STORE
+from server.keys import CLOCK, CONFIG, MEDIA, METRICS, SIGNALING, SIGNER, SIO, STORE
+from server.metrics import Metrics
+from server.observer import ServerObserver
 from server.store import InMemoryRoomStore
 from signaling.media import MediaPlane
 from signaling.service import Signaling
@@ -66,7 +69,13 @@ def create_app(
     def new_room(room_id: str) -> Room:
         return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
 
-    signaling = Signaling(sio, app[STORE], app[SIGNER], clock, new_room, media=media)
+    metrics = Metrics()
+    app[METRICS] = metrics
+    keeper = AuditKeeper(config.audit_dir) if config.audit_dir is not None else None
+    observer = ServerObserver(metrics, clock, keeper)
+    signaling = Signaling(
+        sio, app[STORE], app[SIGNER], clock, new_room, media=media, observer=observer
+    )
     signaling.register()
     app[SIGNALING] = signaling
 
@@ -75,6 +84,7 @@ def create_app(
     add_web_client_routes(app, config)
     app.cleanup_ctx.append(_signaling_lifetime)
     app.cleanup_ctx.append(_room_retention)
+    app.cleanup_ctx.append(_room_clock)
     return app
 
 
@@ -91,7 +101,7 @@ def add_web_client_routes(app: web.Application, config: Config) -> None:
         if not index.exists():
             return web.Response(
                 status=503,
-                text="The web client is not built: run ./dev run (or npm run build in web_client/).\n",
+                text="The web client is not built: run ./dev run (npm run build in web_client/)\n",
             )
         return web.FileResponse(index, headers={"Cache-Control": "no-cache"})
 
@@ -127,6 +137,25 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
                     last_seen.pop(room.room_id, None)
 
     task = asyncio.create_task(sweep())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+async def _room_clock(app: web.Application) -> AsyncIterator[None]:
+    """Drive the rooms' timers: turn warnings and time-ups, the session clock."""
+    signaling, interval = app[SIGNALING], app[CONFIG].tick_interval_s
+
+    async def run() -> None:
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await signaling.tick()
+            except Exception:
+                log.exception("room clock tick failed")
+
+    task = asyncio.create_task(run())
     yield
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):

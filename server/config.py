@@ -42,6 +42,8 @@ class Config:
     # an old link cannot restart an ended session and a dropped facilitator can return.
     room_retention_s: int = 24 * 3600
     operator_token_ttl_s: int = 12 * 3600
+    audit_dir: Path | None = None  # None: audit trails are discarded with their rooms
+    tick_interval_s: float = 0.5
 
     @property
     def base_url(self) -> str:
@@ -70,6 +72,7 @@ class Config:
                 room_capacity=int(get("ROOM_CAPACITY") or defaults.room_capacity),
                 token_ttl_s=int(get("TOKEN_TTL") or defaults.token_ttl_s),
                 web_dir=Path(get("WEB_DIR") or defaults.web_dir),
+                audit_dir=Path(audit) if (audit := get("AUDIT_DIR")) else None,
             )
         except ValueError as error:
             raise ConfigError(f"invalid GROUPSESSION_* setting: {error}") from error

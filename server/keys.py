@@ -7,6 +7,7 @@ from aiohttp import web
 
 from rooms import Clock, RoomStore
 from server.config import Config
+from server.metrics import Metrics
 from signaling.media import MediaPlane
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
@@ -18,3 +19,4 @@ SIGNER = web.AppKey("signer", TokenSigner)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 SIGNALING = web.AppKey("signaling", Signaling)
 MEDIA = web.AppKey("media", MediaPlane)
+METRICS = web.AppKey("metrics", Metrics)

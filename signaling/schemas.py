@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from rooms import Device
+from rooms.rounds import RoundOrder
 from signaling.media import Leg
 
 MAX_SDP_LENGTH = 200_000
@@ -90,3 +91,41 @@ class IceCandidatePayload(Payload):
     candidate: str = Field(max_length=2000)
     sdp_mid: str | None = Field(default=None, alias="sdpMid", max_length=64)
     sdp_mline_index: int | None = Field(default=None, alias="sdpMLineIndex", ge=0)
+
+
+class SetFloorModePayload(Payload):
+    on: bool
+
+
+class GiveFloorPayload(Payload):
+    """No participant: the first raised hand. No seconds: no time limit."""
+
+    participant_id: str | None = Field(default=None, max_length=64)
+    seconds: float | None = Field(default=None, gt=0, le=3600)
+
+
+class StartRoundPayload(Payload):
+    order: RoundOrder = RoundOrder.JOIN
+    participant_ids: list[str] | None = Field(default=None, max_length=50)
+    turn_seconds: float | None = Field(default=None, gt=0, le=3600)
+
+
+class FinishTurnPayload(Payload):
+    passed: bool = False
+
+
+class ExtendTurnPayload(Payload):
+    seconds: float = Field(gt=0, le=3600)
+
+
+class SetGroundRulesPayload(Payload):
+    text: str = Field(max_length=5000)
+
+
+class SetSchedulePayload(Payload):
+    """Times are Unix seconds. Omitted fields are cleared."""
+
+    starts_at: float | None = None
+    ends_at: float | None = None
+    hard_end: bool = False
+    late_cutoff_at: float | None = None

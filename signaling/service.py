@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import secrets
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -27,6 +28,7 @@ from rooms.events import (
     SessionEnded,
 )
 from rooms.participant import Identity
+from rooms.schedule import Schedule
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.events import ClientEvent, ServerEvent
 from signaling.media import (
@@ -42,12 +44,19 @@ from signaling.schemas import (
     DeviceTargetPayload,
     EmptyPayload,
     EndSessionPayload,
+    ExtendTurnPayload,
+    FinishTurnPayload,
+    GiveFloorPayload,
     IceCandidatePayload,
     JoinPayload,
     LowerHandPayload,
     PublishPayload,
     SendChatPayload,
+    SetFloorModePayload,
+    SetGroundRulesPayload,
     SetMediaPayload,
+    SetSchedulePayload,
+    StartRoundPayload,
     SubscriberAnswerPayload,
     TargetPayload,
     UpdateSettingsPayload,
@@ -61,13 +70,19 @@ Reply = dict[str, Any]
 
 
 class SignalingObserver(Protocol):
-    """Counts what crosses the wire (server/ turns it into metrics). No content, no names."""
+    """What the server wants to know of the protocol's work: message counts for metrics
+    (no content, no names) and the end of sessions (to keep audit trails if configured)."""
 
     def message_handled(self, event: str, error_code: str | None) -> None: ...
+
+    def session_ended(self, room: Room) -> None: ...
 
 
 class _Unobserved:
     def message_handled(self, event: str, error_code: str | None) -> None:
+        return None
+
+    def session_ended(self, room: Room) -> None:
         return None
 
 
@@ -136,6 +151,18 @@ class Signaling:
             ClientEvent.ALLOW_UNMUTE: _Route(DeviceTargetPayload, self._allow_unmute),
             ClientEvent.REMOVE: _Route(TargetPayload, self._remove),
             ClientEvent.END_SESSION: _Route(EndSessionPayload, self._end_session),
+            ClientEvent.SET_FLOOR_MODE: _Route(SetFloorModePayload, self._set_floor_mode),
+            ClientEvent.GIVE_FLOOR: _Route(GiveFloorPayload, self._give_floor),
+            ClientEvent.TAKE_BACK_FLOOR: _Route(EmptyPayload, self._take_back_floor),
+            ClientEvent.YIELD_FLOOR: _Route(EmptyPayload, self._yield_floor),
+            ClientEvent.START_ROUND: _Route(StartRoundPayload, self._start_round),
+            ClientEvent.FINISH_TURN: _Route(FinishTurnPayload, self._finish_turn),
+            ClientEvent.SKIP_TURN: _Route(EmptyPayload, self._skip_turn),
+            ClientEvent.EXTEND_TURN: _Route(ExtendTurnPayload, self._extend_turn),
+            ClientEvent.END_ROUND: _Route(EmptyPayload, self._end_round),
+            ClientEvent.SET_GROUND_RULES: _Route(SetGroundRulesPayload, self._set_ground_rules),
+            ClientEvent.SET_SCHEDULE: _Route(SetSchedulePayload, self._set_schedule),
+            ClientEvent.GET_AUDIT: _Route(EmptyPayload, self._get_audit),
             ClientEvent.PUBLISH: _Route(PublishPayload, self._publish),
             ClientEvent.SUBSCRIBE: _Route(EmptyPayload, self._subscribe),
             ClientEvent.SUBSCRIBER_ANSWER: _Route(SubscriberAnswerPayload, self._subscriber_answer),
@@ -339,6 +366,67 @@ class Signaling:
     async def _end_session(self, c: Connection, p: EndSessionPayload) -> Reply:
         return await self._command(c, lambda room, me: room.end_session(me, p.reason))
 
+    async def _set_floor_mode(self, c: Connection, p: SetFloorModePayload) -> Reply:
+        return await self._command(c, lambda room, me: room.set_floor_mode(me, p.on))
+
+    async def _give_floor(self, c: Connection, p: GiveFloorPayload) -> Reply:
+        return await self._command(
+            c, lambda room, me: room.give_floor(me, p.participant_id, p.seconds)
+        )
+
+    async def _take_back_floor(self, c: Connection, _: EmptyPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.take_back_floor(me))
+
+    async def _yield_floor(self, c: Connection, _: EmptyPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.yield_floor(me))
+
+    async def _start_round(self, c: Connection, p: StartRoundPayload) -> Reply:
+        seed = secrets.randbits(32)  # the domain shuffles deterministically from it
+        return await self._command(
+            c,
+            lambda room, me: room.start_round(
+                me,
+                p.order,
+                chosen=p.participant_ids,
+                turn_seconds=p.turn_seconds,
+                shuffle_seed=seed,
+            ),
+        )
+
+    async def _finish_turn(self, c: Connection, p: FinishTurnPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.finish_turn(me, passed=p.passed))
+
+    async def _skip_turn(self, c: Connection, _: EmptyPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.skip_turn(me))
+
+    async def _extend_turn(self, c: Connection, p: ExtendTurnPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.extend_turn(me, p.seconds))
+
+    async def _end_round(self, c: Connection, _: EmptyPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.end_round(me))
+
+    async def _set_ground_rules(self, c: Connection, p: SetGroundRulesPayload) -> Reply:
+        return await self._command(c, lambda room, me: room.set_ground_rules(me, p.text))
+
+    async def _set_schedule(self, c: Connection, p: SetSchedulePayload) -> Reply:
+        try:
+            schedule = Schedule(p.starts_at, p.ends_at, p.hard_end, p.late_cutoff_at)
+        except ValueError as error:
+            raise SignalingError(ErrorCode.INVALID_PAYLOAD, str(error)) from error
+        return await self._command(c, lambda room, me: room.set_schedule(me, schedule))
+
+    async def _get_audit(self, c: Connection, _: EmptyPayload) -> Reply:
+        room, participant = self._room_and_participant(c)
+        records = room.audit_records(participant.id)
+        return {"room_id": room.room_id, "records": plain(records)}
+
+    async def tick(self) -> None:
+        """Let time act in every live room (turn timers, the session clock)."""
+        for room in self._store:
+            events = room.tick()
+            if events:
+                await self._publish_events(room, events)
+
     async def end_room(self, room_id: str, reason: str) -> bool:
         """End a session from outside it (an operator, the session clock)."""
         room = self._store.get(room_id)
@@ -413,11 +501,11 @@ class Signaling:
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
-        if room is None or not room.is_present(participant_id):
+        if room is None:
             return
-        payload = {"participant_id": participant_id, "speaking": speaking}
-        sids = self._audience_sids(room, Audience.ROOM, None)
-        self._spawn(self._emit_each(ServerEvent.SPEAKING_CHANGED, payload, sids))
+        events = room.speaking_changed(participant_id, speaking)
+        if events:
+            self._spawn(self._publish_events(room, events))
 
     # -- delivery -----------------------------------------------------------------------
 
@@ -450,6 +538,7 @@ class Signaling:
     ) -> None:
         """Close the media of whoever is gone, and the connections of whoever may not stay."""
         if any(isinstance(event, SessionEnded) for event in events):
+            self._observer.session_ended(room)
             if self._media is not None:
                 await self._media.close_room(room.room_id)
             for key in [k for k in self._forwarding if k[0] == room.room_id]:
@@ -510,10 +599,6 @@ class Signaling:
 
     def _room_sids(self, room_id: str) -> list[str]:
         return [sid for (rid, _), sid in self._sid_of.items() if rid == room_id]
-
-    async def _emit_each(self, name: ServerEvent, payload: Reply, sids: list[str]) -> None:
-        for sid in sids:
-            await self._sio.emit(name.value, payload, to=sid)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)

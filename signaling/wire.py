@@ -9,14 +9,22 @@ from typing import Any
 from rooms import ParticipantState, RoomSnapshot
 from rooms.events import (
     ChatPosted,
+    FloorChanged,
+    GroundRulesChanged,
     HandQueueChanged,
     MediaChanged,
     ParticipantAdmitted,
     ParticipantLeft,
     ParticipantWaiting,
     RoomEvent,
+    RoundChanged,
+    ScheduleChanged,
+    SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SpeakingChanged,
+    TalkTimeChanged,
+    TurnWarning,
     UnmuteRequestAnswered,
     UnmuteRequested,
 )
@@ -35,6 +43,14 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (HandQueueChanged, ServerEvent.HAND_QUEUE_CHANGED),
     (ChatPosted, ServerEvent.CHAT_MESSAGE),
     (SessionEnded, ServerEvent.SESSION_ENDED),
+    (SpeakingChanged, ServerEvent.SPEAKING_CHANGED),
+    (FloorChanged, ServerEvent.FLOOR_CHANGED),
+    (RoundChanged, ServerEvent.ROUND_CHANGED),
+    (TurnWarning, ServerEvent.TURN_WARNING),
+    (TalkTimeChanged, ServerEvent.TALK_TIME_CHANGED),
+    (ScheduleChanged, ServerEvent.SCHEDULE_CHANGED),
+    (SessionClockWarning, ServerEvent.SESSION_CLOCK_WARNING),
+    (GroundRulesChanged, ServerEvent.GROUND_RULES_CHANGED),
 )
 
 

@@ -14,10 +14,10 @@ import pytest
 import socketio
 from aiohttp import web
 
-from rooms import Role
+from rooms import Clock, Role
 from server.app import MediaFactory, create_app
 from server.config import Config
-from server.keys import SIGNER, STORE
+from server.keys import CLOCK, SIGNER, STORE
 from server.links import mint_join_link
 from signaling.tokens import TokenSigner
 
@@ -54,7 +54,7 @@ class RunningServer:
             role=role,
             display_name=name,
             ttl_s=ttl_s,
-            now=time.time(),
+            now=self.app[CLOCK].now(),
         )
         return link.token
 
@@ -90,7 +90,10 @@ ClientFactory = Callable[[], Awaitable[Client]]
 
 
 async def start_server(
-    tmp_path: Path, media_factory: MediaFactory | None = None, **overrides: Any
+    tmp_path: Path,
+    media_factory: MediaFactory | None = None,
+    clock: Clock | None = None,
+    **overrides: Any,
 ) -> tuple[web.AppRunner, RunningServer]:
     config = replace(
         Config(),
@@ -100,7 +103,7 @@ async def start_server(
         web_dir=tmp_path / "web",
         **overrides,
     )
-    app = create_app(config, media_factory=media_factory)
+    app = create_app(config, media_factory=media_factory, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)

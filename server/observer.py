@@ -1,0 +1,26 @@
+"""What the server does with signaling's reports: count messages, keep audit trails."""
+
+from __future__ import annotations
+
+from rooms import Clock, Room
+from server.audit_keeper import AuditKeeper
+from server.metrics import Metrics
+from signaling.events import ClientEvent
+
+_KNOWN_EVENTS = frozenset(event.value for event in ClientEvent)
+
+
+class ServerObserver:
+    def __init__(self, metrics: Metrics, clock: Clock, audit_keeper: AuditKeeper | None) -> None:
+        self._metrics = metrics
+        self._clock = clock
+        self._audit_keeper = audit_keeper
+
+    def message_handled(self, event: str, error_code: str | None) -> None:
+        # A client may send any event name: bound the label to the protocol's own.
+        label = event if event in _KNOWN_EVENTS else "unknown"
+        self._metrics.signaling_messages.labels(event=label, error_code=error_code or "").inc()
+
+    def session_ended(self, room: Room) -> None:
+        if self._audit_keeper is not None:
+            self._audit_keeper.keep(room, self._clock.now())
