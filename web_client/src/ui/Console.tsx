@@ -43,14 +43,14 @@ export function Console({ session, state }: { session: Session; state: RoomState
                       disabled={!p.accepted_ground_rules}
                       onClick={() => void run("admit", { participant_id: p.participant_id })}
                     >
-                      Admit<span class="sr-only"> {p.display_name}</span>
+                      <span>Admit<span class="sr-only"> {p.display_name}</span></span>
                     </button>
                     <button
                       type="button"
                       class="small secondary"
                       onClick={() => void run("deny", { participant_id: p.participant_id })}
                     >
-                      Deny<span class="sr-only"> {p.display_name}</span>
+                      <span>Deny<span class="sr-only"> {p.display_name}</span></span>
                     </button>
                   </span>
                 </li>
@@ -83,7 +83,7 @@ export function Console({ session, state }: { session: Session; state: RoomState
                       class="small secondary"
                       onClick={() => void run("lower_hand", { participant_id: id })}
                     >
-                      Lower<span class="sr-only"> {name}'s</span> hand
+                      <span>Lower<span class="sr-only"> {name}'s</span> hand</span>
                     </button>
                   )}
                 </li>
@@ -128,7 +128,7 @@ export function Console({ session, state }: { session: Session; state: RoomState
                   <span class="person-actions">
                     {!heldOff && (
                       <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "microphone" })}>
-                        Mute<span class="sr-only"> {name}</span>
+                        <span>Mute<span class="sr-only"> {name}</span></span>
                       </button>
                     )}
                     {!p.microphone.on && (
@@ -137,7 +137,7 @@ export function Console({ session, state }: { session: Session; state: RoomState
                         class="small secondary"
                         onClick={() => void run("ask_to_unmute", { ...id, device: "microphone" })}
                       >
-                        Ask<span class="sr-only"> {name}</span> to unmute
+                        <span>Ask<span class="sr-only"> {name}</span> to unmute</span>
                       </button>
                     )}
                     {heldOff && !state.settings.self_unmute_allowed && (
@@ -146,16 +146,16 @@ export function Console({ session, state }: { session: Session; state: RoomState
                         class="small secondary"
                         onClick={() => void run("allow_unmute", { ...id, device: "microphone" })}
                       >
-                        Let<span class="sr-only"> {name}</span> unmute
+                        <span>Let<span class="sr-only"> {name}</span> unmute</span>
                       </button>
                     )}
                     {p.camera.on && (
                       <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "camera" })}>
-                        Turn off<span class="sr-only"> {name}'s</span> camera
+                        <span>Turn off<span class="sr-only"> {name}'s</span> camera</span>
                       </button>
                     )}
                     <button type="button" class="small danger-quiet" onClick={() => setConfirming({ kind: "remove", participant: p })}>
-                      Remove<span class="sr-only"> {name}</span>
+                      <span>Remove<span class="sr-only"> {name}</span></span>
                     </button>
                   </span>
                 )}
@@ -169,7 +169,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
         <h3 id="room-controls-title">The room</h3>
         <div class="room-controls">
           <button type="button" class="secondary" onClick={() => void run("mute_all", {})}>
-            <MicOffIcon size={16} /> Mute all
+            <MicOffIcon size={16} />
+            <span>Mute all</span>
           </button>
           <button
             type="button"
@@ -177,7 +178,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
             aria-pressed={state.settings.self_unmute_allowed}
             onClick={() => void session.updateSettings({ self_unmute_allowed: !state.settings.self_unmute_allowed })}
           >
-            Members may unmute themselves
+            <span class="toggle-mark" aria-hidden="true" />
+            <span>Members may unmute themselves</span>
           </button>
           <button
             type="button"
@@ -185,14 +187,16 @@ export function Console({ session, state }: { session: Session; state: RoomState
             aria-pressed={state.settings.chat_enabled}
             onClick={() => void session.updateSettings({ chat_enabled: !state.settings.chat_enabled })}
           >
-            Members may chat
+            <span class="toggle-mark" aria-hidden="true" />
+            <span>Members may chat</span>
           </button>
           <button
             type="button"
             class={state.settings.locked ? "secondary locked" : "secondary"}
             onClick={() => void session.updateSettings({ locked: !state.settings.locked })}
           >
-            <LockIcon size={16} /> {state.settings.locked ? "Unlock room" : "Lock room"}
+            <LockIcon size={16} />
+            <span>{state.settings.locked ? "Unlock room" : "Lock room"}</span>
           </button>
           {state.settings.locked && <p class="fine-print">Locked: nobody new can join. People who were here can come back.</p>}
         </div>

@@ -1,0 +1,162 @@
+"""A real server with its media plane, the built web client, and headless Chromium.
+
+The browser is Debian's /usr/bin/chromium driven by Playwright for Python (Playwright's
+own browser download is not available here). Fake camera and microphone: Chromium's
+test pattern and beep.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+
+from rooms import Role
+from server.app import default_media
+from tests.conftest import RunningServer, start_server
+
+REPO = Path(__file__).resolve().parents[2]
+WEB_CLIENT = REPO / "web_client"
+DIST = WEB_CLIENT / "dist"
+ARTIFACTS = REPO / "test-artifacts"
+CHROMIUM = os.environ.get("GROUPSESSION_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--use-fake-ui-for-media-stream",
+    "--use-fake-device-for-media-stream",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    # Several pages share one headless browser: none of them may be throttled as hidden.
+    "--disable-background-timer-throttling",
+    "--disable-renderer-backgrounding",
+    "--disable-backgrounding-occluded-windows",
+]
+
+# Media takes a few seconds to flow on a loaded machine; everything waits on conditions.
+MEDIA_TIMEOUT_MS = 30_000
+
+
+def _newest_source_mtime() -> float:
+    paths = [*WEB_CLIENT.joinpath("src").rglob("*"), *WEB_CLIENT.glob("*.json"), *WEB_CLIENT.glob("*.ts")]
+    paths.append(WEB_CLIENT / "index.html")
+    return max(p.stat().st_mtime for p in paths if p.is_file())
+
+
+def _run(command: list[str]) -> None:
+    result = subprocess.run(command, cwd=WEB_CLIENT, capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        pytest.fail(
+            f"`{' '.join(command)}` failed in web_client/ (exit {result.returncode}):\n"
+            f"{result.stdout[-3000:]}\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+
+
+@pytest.fixture(scope="session")
+def web_dist() -> Path:
+    """The built web client; built here when missing or older than its sources."""
+    index = DIST / "index.html"
+    if index.exists() and index.stat().st_mtime >= _newest_source_mtime():
+        return DIST
+    if shutil.which("npm") is None:
+        pytest.fail(
+            "web_client/dist is not built and npm is not installed: install Node 20.19+ "
+            "and run `npm ci && npm run build` in web_client/",
+            pytrace=False,
+        )
+    if not (WEB_CLIENT / "node_modules").is_dir():
+        _run(["npm", "ci", "--no-audit", "--no-fund"])
+    _run(["npm", "run", "build"])
+    return DIST
+
+
+@pytest.fixture
+async def media_server(tmp_path: Path, web_dist: Path) -> AsyncIterator[RunningServer]:
+    """A server with the real RTP-forwarding media plane, serving the built client."""
+    # start_server serves tmp_path/"web" (it sets web_dir itself, so an override of it
+    # collides): point that at the build.
+    (tmp_path / "web").symlink_to(web_dist, target_is_directory=True)
+    runner, running = await start_server(tmp_path, media_factory=default_media)
+    yield running
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", pytrace=False)
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+        )
+        yield launched
+        await launched.close()
+
+
+@dataclass
+class Person:
+    """One participant: their own browser context (own devices, own storage) and page."""
+
+    name: str
+    role: Role
+    context: BrowserContext
+    page: Page
+    console: list[str] = field(default_factory=list)
+
+    async def screenshot(self, label: str) -> None:
+        ARTIFACTS.mkdir(exist_ok=True)
+        await self.page.screenshot(path=str(ARTIFACTS / f"{label}.png"), full_page=True)
+
+
+OpenPage = Callable[..., Awaitable[Person]]
+
+
+@pytest.fixture
+async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
+    """Open a join link in a fresh context: ``await open_page(server, room, role, name)``."""
+    contexts: list[BrowserContext] = []
+
+    async def opener(
+        server: RunningServer,
+        room: str,
+        role: Role,
+        name: str,
+        *,
+        token: str | None = None,
+        viewport: dict[str, int] | None = None,
+    ) -> Person:
+        context = await browser.new_context(
+            viewport=viewport or {"width": 1280, "height": 800},
+            permissions=["camera", "microphone"],
+        )
+        contexts.append(context)
+        page = await context.new_page()
+        person = Person(name, role, context, page)
+        page.on("console", lambda m: person.console.append(f"{m.type}: {m.text}"))
+        page.on("pageerror", lambda e: person.console.append(f"pageerror: {e}"))
+        raw = token if token is not None else server.token(room, role, name)
+        await page.goto(f"{server.url}/#token={raw}")
+        return person
+
+    yield opener
+    for context in contexts:
+        await context.close()
+
+
+async def participant_ids(page: Page) -> dict[str, str]:
+    """Display name -> participant id, as this page's room state knows them."""
+    state: Any = await page.evaluate("window.groupsession.state()")
+    ids = {p["display_name"]: p["participant_id"] for p in state["participants"]}
+    if state["me"] is not None:
+        ids[state["me"]["display_name"]] = state["me"]["participant_id"]
+    return ids
