@@ -35,7 +35,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
         <main class="stage" aria-label="Participants">
-          <div class="grid" style={{ "--columns": String(columns), "--columns-narrow": String(Math.min(columns, 2)) }} data-count={count}>
+          <div class="grid" style={{ "--columns": String(columns), "--columns-narrow": String(count <= 2 ? 1 : 2) }} data-count={count}>
             <Tile
               participant={me}
               stream={session.local.stream}

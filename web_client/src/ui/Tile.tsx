@@ -4,13 +4,26 @@ import { CameraOffIcon, HandIcon, MicOffIcon } from "./icons";
 
 interface VideoProps {
   stream: MediaStream | null;
+  /** Told whether frames are showing (a tile shows initials until they do). */
+  onShowing?: (showing: boolean) => void;
   /** Our own view: never play it back (echo) and mirror it like a mirror. */
   self?: boolean;
 }
 
-export function VideoView({ stream, self = false }: VideoProps) {
+export function VideoView({ stream, self = false, onShowing }: VideoProps) {
   const ref = useRef<HTMLVideoElement>(null);
   const [blocked, setBlocked] = useState(false);
+  useEffect(() => {
+    const video = ref.current;
+    if (video === null || onShowing === undefined) return;
+    const update = () => onShowing(video.videoWidth > 0);
+    const events = ["loadeddata", "resize", "emptied", "playing"];
+    for (const name of events) video.addEventListener(name, update);
+    update();
+    return () => {
+      for (const name of events) video.removeEventListener(name, update);
+    };
+  }, [onShowing]);
   useEffect(() => {
     const video = ref.current;
     if (video === null) return;
@@ -54,13 +67,14 @@ interface TileProps {
 
 export function Tile({ participant, stream, self = false, speaking, handPosition }: TileProps) {
   const name = participant.display_name;
+  const [showing, setShowing] = useState(false);
   const cameraOff = !participant.camera.on;
   const micOff = !participant.microphone.on;
   const classes = ["tile", speaking && !micOff ? "speaking" : "", cameraOff ? "camera-off" : ""];
   return (
     <section class={classes.join(" ")} aria-label={name}>
-      <VideoView stream={stream} self={self} />
-      {cameraOff && (
+      <VideoView stream={stream} self={self} onShowing={setShowing} />
+      {(cameraOff || !showing) && (
         <div class="tile-placeholder" aria-hidden="true">
           <span class="initials">{initials(name)}</span>
         </div>
