@@ -15,14 +15,22 @@ class AuditRecord:
     actor_id: str | None  # None: the system (the clock, an operator)
     target_id: str | None
     action: str
+    reason: str | None = None  # an operator's stated reason for ending a session
 
 
 class AuditTrail:
     def __init__(self) -> None:
         self._records: list[AuditRecord] = []
 
-    def record(self, at: float, actor_id: str | None, target_id: str | None, action: str) -> None:
-        self._records.append(AuditRecord(at, actor_id, target_id, action))
+    def record(
+        self,
+        at: float,
+        actor_id: str | None,
+        target_id: str | None,
+        action: str,
+        reason: str | None = None,
+    ) -> None:
+        self._records.append(AuditRecord(at, actor_id, target_id, action, reason))
 
     def __iter__(self) -> Iterator[AuditRecord]:
         return iter(tuple(self._records))

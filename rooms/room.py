@@ -115,6 +115,7 @@ class Room:
         self._clock = clock
         self._present: dict[str, Participant] = {}
         self._ever_admitted: set[str] = set()
+        self._facilitated_since: float | None = None  # when a facilitator first came in
         self._barred: set[str] = set()
         # A facilitator's hold outlives a reconnect, or leaving would be a way round it.
         self._holds_of_departed: dict[str, frozenset[Device]] = {}
@@ -140,6 +141,18 @@ class Room:
 
     def facilitators_present(self) -> bool:
         return any(p.role.facilitates for p in self.admitted())
+
+    @property
+    def started_at(self) -> float | None:
+        """When the session began: the first time a facilitator came in."""
+        return self._facilitated_since
+
+    def left_without_facilitator(self) -> bool:
+        """Members are in the room, and every facilitator who was here has gone."""
+        members_in = any(not p.role.facilitates for p in self.admitted())
+        return (
+            self._facilitated_since is not None and members_in and not self.facilitators_present()
+        )
 
     def view(self, participant: Participant) -> ParticipantView:
         return ParticipantView(
@@ -691,11 +704,24 @@ class Room:
         return self._depart(target, ParticipantState.REMOVED, LeaveReason.REMOVED)
 
     def end_session(self, actor_id: str | None, reason: str = "ended") -> list[RoomEvent]:
-        """End the session for everyone. ``actor_id`` None: the system (an operator, the clock)."""
+        """End the session for everyone. ``actor_id`` None: the system (the session clock)."""
         if actor_id is not None:
             self._actor(actor_id, Command.END_SESSION)
         self._ensure_open()
         self.audit.record(self._clock.now(), actor_id, None, "end_session")
+        return self._close(ended_by=actor_id, reason=reason)
+
+    def end_by_operator(self, operator_id: str, reason: str) -> list[RoomEvent]:
+        """An operator ends a session (a runaway room, an incident). Operators do nothing
+        else inside rooms, and must say why: the reason goes into the audit trail."""
+        self._ensure_open()
+        reason = reason.strip()
+        if not reason:
+            raise InvalidCommand("an operator ending a session must give a reason")
+        self.audit.record(self._clock.now(), operator_id, None, "end_session_by_operator", reason)
+        return self._close(ended_by=None, reason="ended_by_operator")
+
+    def _close(self, *, ended_by: str | None, reason: str) -> list[RoomEvent]:
         for participant in list(self._present.values()):
             participant.move_to(ParticipantState.LEFT)
         self._present.clear()
@@ -704,7 +730,7 @@ class Room:
         self.floor = Floor()
         self.talk_time.clear()  # talk time lives only as long as the session
         self.ended = True
-        return [SessionEnded(ended_by=actor_id, reason=reason)]
+        return [SessionEnded(ended_by=ended_by, reason=reason)]
 
     # -- internals ---------------------------------------------------------------
 
@@ -721,6 +747,8 @@ class Room:
     def _admit(self, participant: Participant) -> list[RoomEvent]:
         participant.move_to(ParticipantState.ADMITTED)
         self._ever_admitted.add(participant.id)
+        if participant.role.facilitates and self._facilitated_since is None:
+            self._facilitated_since = self._clock.now()
         events: list[RoomEvent] = [ParticipantAdmitted(self.view(participant))]
         # Late joiners go to the end of a running round.
         running = self.round

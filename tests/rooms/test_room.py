@@ -416,3 +416,35 @@ def test_every_command_for_every_role(command: Command, role: Role, clock: Fixed
             _run(room, command, actor)
         assert (room.settings, [room.view(p) for p in room.admitted()], len(room.audit)) == state
         assert len(room.audit) == before_audit
+
+
+class TestOperatorsAndPresence:
+    def test_an_operator_ends_a_session_with_a_reason(self, room: Room) -> None:
+        admitted(room, "p_m")
+        with pytest.raises(InvalidCommand):
+            room.end_by_operator("op_1", "   ")
+        assert not room.ended
+        [event] = room.end_by_operator("op_1", "runaway room")
+        assert isinstance(event, SessionEnded) and event.reason == "ended_by_operator"
+        last = list(room.audit)[-1]
+        assert (last.actor_id, last.action, last.reason) == (
+            "op_1",
+            "end_session_by_operator",
+            "runaway room",
+        )
+
+    def test_left_without_facilitator(self, room: Room, clock: FixedClock) -> None:
+        assert room.started_at == clock.now()
+        admitted(room, "p_m")
+        assert not room.left_without_facilitator()
+        room.leave("p_fac", LeaveReason.DISCONNECTED)
+        assert room.left_without_facilitator()
+        admitted(room, "p_co", Role.COFACILITATOR)
+        assert not room.left_without_facilitator()
+
+    def test_members_waiting_for_the_first_facilitator_are_not_an_alarm(
+        self, clock: FixedClock
+    ) -> None:
+        room = Room("r", clock, settings=RoomSettings(auto_admit=True))
+        room.join(identity("p_m"))
+        assert room.started_at is None and not room.left_without_facilitator()
