@@ -17,7 +17,7 @@ from rooms import Role, Room
 from rooms.events import RoomSettings
 from rooms.schedule import Schedule
 from server.keys import CLOCK, CONFIG, SIGNER, STORE
-from server.links import mint_join_link
+from server.links import mint_join_link, mint_operator_link
 from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
 
 
@@ -152,6 +152,34 @@ async def mint_token(request: web.Request) -> web.Response:
     )
 
 
+class MintOperatorTokenRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ttl_s: int | None = Field(default=None, ge=60, le=30 * 24 * 3600)
+
+
+async def mint_operator_token(request: web.Request) -> web.Response:
+    require_admin(request)
+    body: MintOperatorTokenRequest = await _body(request, MintOperatorTokenRequest)
+    config = request.app[CONFIG]
+    link = mint_operator_link(
+        request.app[SIGNER],
+        config.base_url,
+        ttl_s=body.ttl_s or config.operator_token_ttl_s,
+        now=request.app[CLOCK].now(),
+    )
+    return web.json_response(
+        {
+            "url": link.url,
+            "token": link.token,
+            "operator_id": link.operator_id,
+            "expires_at": link.expires_at,
+        },
+        status=201,
+    )
+
+
 def add_admin_routes(app: web.Application) -> None:
     app.router.add_post("/api/rooms", create_room)
+    app.router.add_post("/api/operator-tokens", mint_operator_token)
     app.router.add_post("/api/rooms/{room}/tokens", mint_token)

@@ -10,6 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 
 import socketio
 from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rooms import Clock, Room
 from rooms.events import RoomSettings
@@ -17,8 +18,14 @@ from server.api import add_admin_routes
 from server.audit_keeper import AuditKeeper
 from server.clock import SystemClock
 from server.config import Config
-from server.keys import CLOCK, CONFIG, MEDIA, METRICS, SIGNALING, SIGNER, SIO, STORE
+from server.keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
 from server.metrics import Metrics
+from server.monitoring.api import add_operator_routes
+from server.monitoring.channel import OperatorChannel
+from server.monitoring.load import LoadSampler
+from server.monitoring.monitor import Monitor
+from server.monitoring.pseudonyms import Pseudonyms
+from server.monitoring.quality import QualitySource
 from server.observer import ServerObserver
 from server.store import InMemoryRoomStore
 from signaling.media import MediaPlane
@@ -79,12 +86,25 @@ def create_app(
     signaling.register()
     app[SIGNALING] = signaling
 
+    quality = media if isinstance(media, QualitySource) else None
+    metrics.watch(app[STORE], quality)
+    monitor = Monitor(
+        app[STORE], clock, Pseudonyms(config.signing_secret()), metrics, quality, LoadSampler()
+    )
+    app[MONITOR] = monitor
+    operators = OperatorChannel(sio, app[SIGNER], clock)
+    operators.register()
+    monitor.on_snapshot(operators.publish)
+
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", prometheus_metrics)
     add_admin_routes(app)
+    add_operator_routes(app)
     add_web_client_routes(app, config)
     app.cleanup_ctx.append(_signaling_lifetime)
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
+    app.cleanup_ctx.append(lambda _: monitor.running())
     return app
 
 
@@ -92,6 +112,12 @@ async def healthz(request: web.Request) -> web.Response:
     store = request.app[STORE]
     live = sum(1 for room in store if not room.ended)
     return web.json_response({"status": "ok", "version": package_version(), "rooms": live})
+
+
+async def prometheus_metrics(request: web.Request) -> web.Response:
+    """Open like most exporters: by design no label or value names a person or a room."""
+    body = generate_latest(request.app[METRICS].registry)
+    return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
 def add_web_client_routes(app: web.Application, config: Config) -> None:

@@ -14,7 +14,7 @@ from rooms import Role
 from server.app import create_app
 from server.clock import SystemClock
 from server.config import Config, ConfigError, Environment
-from server.links import mint_join_link
+from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
 from signaling.tokens import TokenSigner, valid_room_id
 
@@ -59,6 +59,13 @@ def _parser() -> argparse.ArgumentParser:
         "--ttl", type=int, help="seconds the link stays valid (GROUPSESSION_TOKEN_TTL)"
     )
     token.set_defaults(run=_token)
+
+    operator = commands.add_parser(
+        "operator-token", help="print a link to the operator page (its last line)"
+    )
+    _add_common(operator)
+    operator.add_argument("--ttl", type=int, help="seconds the link is valid (default 12 h)")
+    operator.set_defaults(run=_operator_token)
 
     bench = commands.add_parser("bench", help="measure the media plane; prints JSON last")
     bench.add_argument("--participants", type=int, default=8)
@@ -123,6 +130,17 @@ def _link(config: Config, room: str, role: Role, name: str, ttl: int | None) -> 
 
 def _token(config: Config, args: argparse.Namespace) -> int:
     print(_link(config, args.room, Role(args.role), args.name, args.ttl))
+    return 0
+
+
+def _operator_token(config: Config, args: argparse.Namespace) -> int:
+    ttl_s = args.ttl or config.operator_token_ttl_s
+    if ttl_s <= 0:
+        raise ValueError("--ttl must be positive")
+    link = mint_operator_link(
+        TokenSigner(config.signing_secret()), config.base_url, ttl_s=ttl_s, now=SystemClock().now()
+    )
+    print(link.url)
     return 0
 
 

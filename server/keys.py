@@ -8,6 +8,7 @@ from aiohttp import web
 from rooms import Clock, RoomStore
 from server.config import Config
 from server.metrics import Metrics
+from server.monitoring.monitor import Monitor
 from signaling.media import MediaPlane
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
@@ -20,3 +21,4 @@ SIO = web.AppKey("sio", socketio.AsyncServer)
 SIGNALING = web.AppKey("signaling", Signaling)
 MEDIA = web.AppKey("media", MediaPlane)
 METRICS = web.AppKey("metrics", Metrics)
+MONITOR = web.AppKey("monitor", Monitor)

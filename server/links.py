@@ -6,10 +6,17 @@ token, which carries the display name, stays out of every log on the way.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 
 from rooms import Role
-from signaling.tokens import JoinToken, TokenSigner, clean_display_name, new_participant_id
+from signaling.tokens import (
+    JoinToken,
+    OperatorToken,
+    TokenSigner,
+    clean_display_name,
+    new_participant_id,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,5 +49,28 @@ def mint_join_link(
         url=f"{base_url.rstrip('/')}/#token={raw}",
         token=raw,
         participant_id=token.participant_id,
+        expires_at=token.expires_at,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class OperatorLink:
+    url: str
+    token: str
+    operator_id: str
+    expires_at: int
+
+
+def mint_operator_link(
+    signer: TokenSigner, base_url: str, *, ttl_s: int, now: float
+) -> OperatorLink:
+    """A link to the operator page. Operators get an id of their own (for the audit
+    trail when they end a session), never a participant id."""
+    token = OperatorToken(operator_id="op_" + secrets.token_hex(6), expires_at=int(now) + ttl_s)
+    raw = signer.mint_operator(token, now)
+    return OperatorLink(
+        url=f"{base_url.rstrip('/')}/#operator={raw}",
+        token=raw,
+        operator_id=token.operator_id,
         expires_at=token.expires_at,
     )

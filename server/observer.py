@@ -24,3 +24,6 @@ class ServerObserver:
     def session_ended(self, room: Room) -> None:
         if self._audit_keeper is not None:
             self._audit_keeper.keep(room, self._clock.now())
+
+    def join_completed(self, seconds: float) -> None:
+        self._metrics.join_duration.observe(seconds)

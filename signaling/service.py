@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -77,12 +78,19 @@ class SignalingObserver(Protocol):
 
     def session_ended(self, room: Room) -> None: ...
 
+    def join_completed(self, seconds: float) -> None:
+        """A connection joined a room this long after it connected."""
+        ...
+
 
 class _Unobserved:
     def message_handled(self, event: str, error_code: str | None) -> None:
         return None
 
     def session_ended(self, room: Room) -> None:
+        return None
+
+    def join_completed(self, seconds: float) -> None:
         return None
 
 
@@ -94,6 +102,7 @@ class Connection:
     """One Socket.IO connection, bound to a participant once it has joined."""
 
     sid: str
+    connected_at: float = field(default_factory=time.monotonic)
     room_id: str | None = None
     participant_id: str | None = None
     # One message at a time per connection, in arrival order: Socket.IO runs each
@@ -255,6 +264,7 @@ class Signaling:
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
         await self._bind(connection, room.room_id, identity.participant_id)
         log.info("joined", extra=_ids(connection) | {"role": identity.role.value})
+        self._observer.join_completed(time.monotonic() - connection.connected_at)
         await self._publish_events(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
         )
@@ -427,13 +437,9 @@ class Signaling:
             if events:
                 await self._publish_events(room, events)
 
-    async def end_room(self, room_id: str, reason: str) -> bool:
-        """End a session from outside it (an operator, the session clock)."""
-        room = self._store.get(room_id)
-        if room is None or room.ended:
-            return False
-        await self._publish_events(room, room.end_session(None, reason))
-        return True
+    async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
+        """An operator ends a session; the room records who and why."""
+        await self._publish_events(room, room.end_by_operator(operator_id, reason))
 
     async def apply(self, room: Room, events: list[RoomEvent]) -> None:
         """Deliver events of a command that did not come over Socket.IO (timers, the API)."""

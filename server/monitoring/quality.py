@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 
 class Rating(StrEnum):
@@ -47,6 +47,7 @@ class ForwardingTotals:
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
 
 
+@runtime_checkable
 class QualitySource(Protocol):
     """What monitoring reads from the media plane."""
 
