@@ -47,7 +47,11 @@ MEDIA_TIMEOUT_MS = 30_000
 
 
 def _newest_source_mtime() -> float:
-    paths = [*WEB_CLIENT.joinpath("src").rglob("*"), *WEB_CLIENT.glob("*.json"), *WEB_CLIENT.glob("*.ts")]
+    paths = [
+        *WEB_CLIENT.joinpath("src").rglob("*"),
+        *WEB_CLIENT.glob("*.json"),
+        *WEB_CLIENT.glob("*.ts"),
+    ]
     paths.append(WEB_CLIENT / "index.html")
     return max(p.stat().st_mtime for p in paths if p.is_file())
 
@@ -91,13 +95,18 @@ async def media_server(tmp_path: Path, web_dist: Path) -> AsyncIterator[RunningS
     await runner.cleanup()
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+@pytest.fixture(scope="session")
+def chromium_path() -> str:
     if not Path(CHROMIUM).exists():
         pytest.fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)", pytrace=False)
+    return CHROMIUM
+
+
+@pytest.fixture
+async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
-            executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
         )
         yield launched
         await launched.close()

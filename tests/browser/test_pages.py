@@ -18,9 +18,13 @@ async def admitted(fay: Person, *members: Person) -> None:
     """Members join and wait; the facilitator admits them all."""
     for member in members:
         await join(member)
-        await expect(member.page.get_by_text("The facilitator will let you in shortly")).to_be_visible()
+        await expect(
+            member.page.get_by_text("The facilitator will let you in shortly")
+        ).to_be_visible()
     for member in members:
-        await expect(fay.page.get_by_role("button", name=f"Admit {member.name}", exact=True)).to_be_visible()
+        await expect(
+            fay.page.get_by_role("button", name=f"Admit {member.name}", exact=True)
+        ).to_be_visible()
     await fay.page.get_by_role("button", name="Admit all", exact=True).click()
     for member in members:
         await expect(member.page.get_by_role("button", name="Leave", exact=True)).to_be_visible()
@@ -35,11 +39,17 @@ async def test_an_expired_link_says_so(media_server: RunningServer, open_page: O
     await anna.screenshot("20-link-expired")
 
 
-async def test_a_forged_link_does_not_work(media_server: RunningServer, open_page: OpenPage) -> None:
+async def test_a_forged_link_does_not_work(
+    media_server: RunningServer, open_page: OpenPage
+) -> None:
     real = media_server.token("r-forged", Role.MEMBER, "Anna")
     header, claims, _ = real.split(".")
     anna = await open_page(
-        media_server, "r-forged", Role.MEMBER, "Anna", token=f"{header}.{claims}.bm90LXRoZS1zaWduYXR1cmU"
+        media_server,
+        "r-forged",
+        Role.MEMBER,
+        "Anna",
+        token=f"{header}.{claims}.bm90LXRoZS1zaWduYXR1cmU",
     )
     await join(anna)
     await expect(anna.page.get_by_role("heading", name="This link does not work")).to_be_visible()
@@ -70,7 +80,10 @@ async def test_ground_rules_are_accepted_before_admission(
     async with aiohttp.ClientSession() as http:
         response = await http.post(
             f"{media_server.url}/api/rooms",
-            json={"room_id": "r-rules", "ground_rules": "What is said here stays here.\nOne voice at a time."},
+            json={
+                "room_id": "r-rules",
+                "ground_rules": "What is said here stays here.\nOne voice at a time.",
+            },
             headers={"Authorization": f"Bearer {ADMIN_KEY}"},
         )
         assert response.status == 201, await response.text()
@@ -104,7 +117,9 @@ async def test_chat_to_the_room_and_privately_to_the_facilitators(
     await anna.page.get_by_label("Message to everyone").fill("Hello everyone")
     await anna.page.get_by_role("button", name="Send", exact=True).click()
     for person in (fay, ben):
-        await expect(person.page.get_by_role("list", name="Messages")).to_contain_text("Hello everyone")
+        await expect(person.page.get_by_role("list", name="Messages")).to_contain_text(
+            "Hello everyone"
+        )
 
     await anna.page.get_by_label("Only to the facilitators").check()
     await anna.page.get_by_label("Message to the facilitators").fill("A private word")
@@ -122,7 +137,9 @@ async def test_chat_to_the_room_and_privately_to_the_facilitators(
     await expect(ben.page.get_by_text("The facilitator has turned group chat off")).to_be_visible()
     await expect(ben.page.get_by_label("Message to the facilitators")).to_be_visible()
     # Ben never saw the private message.
-    await expect(ben.page.get_by_role("list", name="Messages")).not_to_contain_text("A private word")
+    await expect(ben.page.get_by_role("list", name="Messages")).not_to_contain_text(
+        "A private word"
+    )
     await ben.screenshot("23-chat-off-member")
 
 
@@ -161,4 +178,6 @@ async def test_a_phone_sized_window_and_the_keyboard(
     await anna.screenshot("32-phone-room")
     await page.get_by_role("button", name="Leave", exact=True).click()
     await expect(page.get_by_role("heading", name="You have left the session")).to_be_visible()
-    await expect(fay.page.get_by_role("region", name="Anna Maria Lindqvist", exact=True)).to_have_count(0)
+    await expect(
+        fay.page.get_by_role("region", name="Anna Maria Lindqvist", exact=True)
+    ).to_have_count(0)

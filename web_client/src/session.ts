@@ -120,11 +120,20 @@ export class Session {
     const peers = new PeerMedia(
       client,
       (streams) => this.setRemote(streams),
-      (message) => this.dispatch({ type: "notice", text: message }),
+      (message) => {
+        console.warn(message);
+        this.dispatch({ type: "notice", text: "We could not show everyone's video. Leaving and opening your link again may help." });
+      },
     );
     this.peers = peers;
     peers.start(this.local.stream, publish).catch((error: unknown) => {
-      if (this.peers === peers) this.dispatch({ type: "notice", text: `Video could not start: ${describe(error).message}` });
+      console.warn("media did not start:", describe(error));
+      if (this.peers === peers) {
+        this.dispatch({
+          type: "notice",
+          text: "Your video and sound could not start. If others cannot see or hear you, leave and open your link again.",
+        });
+      }
     });
   }
 

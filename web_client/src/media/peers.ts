@@ -127,16 +127,19 @@ export class PeerMedia {
       const participantId =
         this.tracks.find((t) => t.mid === mid)?.participant_id ?? byTrackId.get(String(stat.trackIdentifier));
       if (participantId === undefined) return;
+      // A publisher who reconnected arrives on a new SSRC, and the old stream's stats may
+      // linger: sum them, so the counters only ever rise.
       const entry = (result[participantId] ??= { audio: null, video: null });
       const packetsReceived = Number(stat.packetsReceived ?? 0);
       if (stat.kind === "audio") {
-        entry.audio = { packetsReceived, bytesReceived: Number(stat.bytesReceived ?? 0) };
+        const audio = (entry.audio ??= { packetsReceived: 0, bytesReceived: 0 });
+        audio.packetsReceived += packetsReceived;
+        audio.bytesReceived += Number(stat.bytesReceived ?? 0);
       } else {
-        entry.video = {
-          packetsReceived,
-          framesDecoded: Number(stat.framesDecoded ?? 0),
-          frameWidth: Number(stat.frameWidth ?? 0),
-        };
+        const video = (entry.video ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 });
+        video.packetsReceived += packetsReceived;
+        video.framesDecoded += Number(stat.framesDecoded ?? 0);
+        video.frameWidth = Math.max(video.frameWidth, Number(stat.frameWidth ?? 0));
       }
     });
     return result;
