@@ -196,20 +196,25 @@ class Signaling:
         self._connections[sid] = Connection(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
-        connection = self._connections.pop(sid, None)
-        if connection is None or connection.room_id is None or connection.participant_id is None:
+        connection = self._connections.get(sid)
+        if connection is None:
             return
-        key = (connection.room_id, connection.participant_id)
-        if self._sid_of.get(key) != sid:
-            return  # superseded by a newer connection of the same participant
-        del self._sid_of[key]
-        room = self._store.get(connection.room_id)
-        if room is None or not room.is_present(connection.participant_id):
-            return
-        async with connection.lock:
-            events = room.leave(connection.participant_id, LeaveReason.DISCONNECTED)
-            log.info("disconnected", extra=_ids(connection))
-            await self._publish_events(room, events)
+        try:
+            room_id, pid = connection.room_id, connection.participant_id
+            # Only the participant's current connection speaks for them: a superseded one
+            # was already unbound when the newer one joined.
+            if room_id is None or pid is None or self._sid_of.get((room_id, pid)) != sid:
+                return
+            room = self._store.get(room_id)
+            async with connection.lock:
+                if room is not None and room.is_present(pid):
+                    events = room.leave(pid, LeaveReason.DISCONNECTED)
+                    log.info("disconnected", extra=_ids(connection))
+                    # Also closes the participant's media and unbinds this connection.
+                    await self._publish_events(room, events)
+                self._unbind(connection)
+        finally:
+            self._connections.pop(sid, None)
 
     # -- dispatch ------------------------------------------------------------------
 

@@ -95,14 +95,13 @@ async def start_server(
     clock: Clock | None = None,
     **overrides: Any,
 ) -> tuple[web.AppRunner, RunningServer]:
-    config = replace(
-        Config(),
-        secret=TEST_SECRET,
-        admin_api_key=ADMIN_KEY,
-        state_dir=tmp_path,
-        web_dir=tmp_path / "web",
-        **overrides,
-    )
+    settings: dict[str, Any] = {
+        "secret": TEST_SECRET,
+        "admin_api_key": ADMIN_KEY,
+        "state_dir": tmp_path,
+        "web_dir": tmp_path / "web",
+    }
+    config = replace(Config(), **(settings | overrides))
     app = create_app(config, media_factory=media_factory, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()

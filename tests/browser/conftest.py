@@ -100,10 +100,7 @@ def web_dist() -> Path:
 @pytest.fixture
 async def media_server(tmp_path: Path, web_dist: Path) -> AsyncIterator[RunningServer]:
     """A server with the real RTP-forwarding media plane, serving the built client."""
-    # start_server serves tmp_path/"web" (it sets web_dir itself, so an override of it
-    # collides): point that at the build.
-    (tmp_path / "web").symlink_to(web_dist, target_is_directory=True)
-    runner, running = await start_server(tmp_path, media_factory=default_media)
+    runner, running = await start_server(tmp_path, media_factory=default_media, web_dir=web_dist)
     yield running
     await runner.cleanup()
 

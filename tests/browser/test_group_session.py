@@ -265,15 +265,6 @@ async def test_a_dropped_connection_rejoins_and_keeps_the_place(
     await expect(anna.page.get_by_role("region", name="Fay", exact=True)).to_be_visible()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "server: Signaling._on_disconnect drops the participant's _sid_of entry before "
-        "room.leave, so _settle_departures never calls media.remove_participant; the stale "
-        "publish connection then refuses the rejoined client's offer ('Cannot handle offer "
-        "in signaling state closed'). Remove this mark once that is fixed."
-    ),
-)
 async def test_media_flows_again_after_a_reconnect(
     media_server: RunningServer, open_page: OpenPage
 ) -> None:
