@@ -195,14 +195,14 @@ class Room:
 
     def may_be_heard(self, participant_id: str) -> bool:
         """Whether the server may forward this participant's audio to the room."""
-        found = self._present.get(participant_id)
-        return (
-            found is not None
-            and found.state is ParticipantState.ADMITTED
-            and found.role is not Role.OBSERVER
-            and found.microphone.on
-            and (not self.floor_restricts or found.role.facilitates or self._holds_floor(found.id))
-        )
+        if not self._sends(participant_id, Device.MICROPHONE):
+            return False
+        speaker = self._present[participant_id]
+        return not self.floor_restricts or speaker.role.facilitates or self._holds_floor(speaker.id)
+
+    def may_be_seen(self, participant_id: str) -> bool:
+        """Whether the server may forward this participant's video to the room."""
+        return self._sends(participant_id, Device.CAMERA)
 
     @property
     def floor_restricts(self) -> bool:
@@ -212,13 +212,13 @@ class Room:
     def _holds_floor(self, participant_id: str) -> bool:
         return self.floor.holder_id == participant_id
 
-    def may_be_seen(self, participant_id: str) -> bool:
+    def _sends(self, participant_id: str, device: Device) -> bool:
         found = self._present.get(participant_id)
         return (
             found is not None
             and found.state is ParticipantState.ADMITTED
             and found.role is not Role.OBSERVER
-            and found.camera.on
+            and found.device(device).on
         )
 
     def may_unmute_self(self, participant: Participant, device: Device) -> bool:
