@@ -46,6 +46,67 @@ export interface RoomSnapshot {
   /** Only facilitators see who waits. */
   waiting: ParticipantView[];
   hand_queue: string[];
+  /** Null while you wait. */
+  floor: FloorView | null;
+  /** Null when no round is running (and while you wait). */
+  round: RoundView | null;
+  schedule: Schedule;
+  /** Who is speaking now (only audible speech counts). */
+  speaking: string[];
+  /** Facilitators only; null for everyone else. */
+  talk_balance: TalkBalance | null;
+}
+
+/** rooms/floor.py FloorView. In floor mode (and during a round) only the holder and
+ * the facilitators can be heard: the server drops everyone else's audio. */
+export interface FloorView {
+  mode: boolean;
+  holder_id: string | null;
+  /** Unix seconds; null: no time limit. */
+  ends_at: number | null;
+}
+
+export type TurnOutcome = "done" | "passed" | "skipped" | "timed_out" | "left";
+export type RoundOrder = "join" | "shuffled" | "chosen";
+
+/** rooms/rounds.py RoundView: a go-around. The current speaker holds the floor. */
+export interface RoundView {
+  order: string[];
+  current_id: string | null;
+  next_id: string | null;
+  turn_seconds: number | null;
+  /** Unix seconds; null: untimed turns. */
+  turn_ends_at: number | null;
+  /** Finished turns, in order. */
+  outcomes: [string, TurnOutcome][];
+}
+
+/** rooms/talktime.py: a balance of speaking time, not a score. */
+export interface TalkShare {
+  participant_id: string;
+  /** Of all speaking time so far, 0..1. */
+  share: number;
+  has_spoken: boolean;
+}
+
+export interface TalkBalance {
+  shares: TalkShare[];
+  not_yet_spoken: string[];
+}
+
+/** rooms/schedule.py: Unix seconds or null. */
+export interface Schedule {
+  starts_at: number | null;
+  ends_at: number | null;
+  hard_end: boolean;
+  late_cutoff_at: number | null;
+}
+
+export interface AuditRecord {
+  at: number;
+  actor_id: string | null;
+  target_id: string | null;
+  action: string;
 }
 
 export interface ChatMessage {
@@ -87,6 +148,16 @@ export interface ServerEvents {
   chat_message: { message: ChatMessage };
   session_ended: { ended_by: string | null; reason: string };
   speaking_changed: { participant_id: string; speaking: boolean };
+  floor_changed: { floor: FloorView };
+  round_changed: { round: RoundView | null };
+  /** To the speaker and the facilitators, 15 s before a timed turn ends. */
+  turn_warning: { participant_id: string; seconds_left: number };
+  /** Facilitators only. */
+  talk_time_changed: { balance: TalkBalance };
+  schedule_changed: { schedule: Schedule };
+  /** Facilitators only; 0: the scheduled end has passed (no hard end). */
+  session_clock_warning: { minutes_left: number; ends_at: number };
+  ground_rules_changed: { ground_rules: string };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
 }
@@ -106,6 +177,13 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "chat_message",
   "session_ended",
   "speaking_changed",
+  "floor_changed",
+  "round_changed",
+  "turn_warning",
+  "talk_time_changed",
+  "schedule_changed",
+  "session_clock_warning",
+  "ground_rules_changed",
   "subscriber_offer",
   "superseded",
 ];
@@ -137,6 +215,23 @@ export interface ClientCommands {
   allow_unmute: { payload: { participant_id: string; device?: Device }; reply: object };
   remove: { payload: { participant_id: string }; reply: object };
   end_session: { payload: { reason?: string }; reply: object };
+  set_floor_mode: { payload: { on: boolean }; reply: object };
+  /** No participant: the first raised hand. No seconds: no time limit. */
+  give_floor: { payload: { participant_id?: string; seconds?: number }; reply: object };
+  take_back_floor: { payload: Record<string, never>; reply: object };
+  yield_floor: { payload: Record<string, never>; reply: object };
+  start_round: {
+    payload: { order?: RoundOrder; participant_ids?: string[]; turn_seconds?: number };
+    reply: object;
+  };
+  finish_turn: { payload: { passed?: boolean }; reply: object };
+  skip_turn: { payload: Record<string, never>; reply: object };
+  end_round: { payload: Record<string, never>; reply: object };
+  extend_turn: { payload: { seconds: number }; reply: object };
+  set_ground_rules: { payload: { text: string }; reply: object };
+  /** Omitted fields are cleared. */
+  set_schedule: { payload: Partial<Schedule>; reply: object };
+  get_audit: { payload: Record<string, never>; reply: { room_id: string; records: AuditRecord[] } };
   publish: { payload: { sdp: string; type: "offer" }; reply: SessionDescriptionInit };
   subscribe: { payload: Record<string, never>; reply: object };
   subscriber_answer: { payload: { sdp: string; type: "answer"; revision: number }; reply: object };

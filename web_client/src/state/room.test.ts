@@ -1,8 +1,17 @@
 import { describe, expect, it } from "vitest";
-import type { ParticipantView, RoomSnapshot } from "../protocol/types";
+import type { ParticipantView, RoomSnapshot, RoundView } from "../protocol/types";
 import {
   DEFAULT_SETTINGS,
+  floorHolder,
+  floorLetsMeBeHeard,
+  formatClock,
   initialState,
+  notYetHeard,
+  sessionSecondsLeft,
+  turnOutcome,
+  turnSecondsLeft,
+  whoseTurn,
+  youAreNext,
   mayTurnOn,
   mutedByFacilitator,
   needsGroundRules,
@@ -44,6 +53,11 @@ function snapshot(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): Room
     participants: admitted ? [FAY, you] : [],
     waiting: [],
     hand_queue: [],
+    floor: admitted ? { mode: false, holder_id: null, ends_at: null } : null,
+    round: null,
+    schedule: { starts_at: null, ends_at: null, hard_end: false, late_cutoff_at: null },
+    speaking: [],
+    talk_balance: null,
     ...extra,
   };
 }
@@ -278,5 +292,200 @@ describe("RoomStore", () => {
     store.dispatch({ type: "notice_dismissed" });
     store.dispatch({ type: "join_sent" });
     expect(seen).toEqual(["joining"]);
+  });
+});
+
+// -- facilitation: the floor, go-arounds, talk time, the clock, ground rules ------------
+
+const CLEO = person("p_cleo", "Cleo");
+
+function inRoom(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): RoomState {
+  return run([
+    { type: "joined", snapshot: { ...snapshot(you), participants: [FAY, ANNA, BEN, CLEO], ...extra } },
+  ]);
+}
+
+function round(extra: Partial<RoundView> = {}): RoundView {
+  return {
+    order: ["p_anna", "p_ben", "p_cleo"],
+    current_id: "p_anna",
+    next_id: "p_ben",
+    turn_seconds: 120,
+    turn_ends_at: 1000,
+    outcomes: [],
+    ...extra,
+  };
+}
+
+describe("the floor", () => {
+  it("takes floor, round, schedule, speaking and balance from the snapshot", () => {
+    const state = inRoom(FAY, {
+      floor: { mode: true, holder_id: "p_ben", ends_at: null },
+      round: round(),
+      schedule: { starts_at: 10, ends_at: 4000, hard_end: false, late_cutoff_at: null },
+      speaking: ["p_ben"],
+      talk_balance: { shares: [], not_yet_spoken: ["p_cleo"] },
+    });
+    expect(state.floor.mode).toBe(true);
+    expect(state.round?.current_id).toBe("p_anna");
+    expect(state.schedule.ends_at).toBe(4000);
+    expect(state.speaking).toEqual({ p_ben: true });
+    expect(notYetHeard(state)).toEqual(["Cleo"]);
+  });
+
+  it("treats a waiting snapshot's null floor as no floor", () => {
+    const state = run([{ type: "joined", snapshot: snapshot(person("p_anna", "Anna", { state: "waiting" })) }]);
+    expect(state.floor).toEqual({ mode: false, holder_id: null, ends_at: null });
+    expect(state.round).toBeNull();
+  });
+
+  it("follows floor_changed: a member without the floor cannot be heard in floor mode", () => {
+    let state = inRoom(ANNA);
+    expect(floorLetsMeBeHeard(state)).toBe(true);
+    state = reduce(state, { type: "floor_changed", payload: { floor: { mode: true, holder_id: null, ends_at: null } } });
+    expect(floorLetsMeBeHeard(state)).toBe(false);
+    state = reduce(state, { type: "floor_changed", payload: { floor: { mode: true, holder_id: "p_anna", ends_at: 50 } } });
+    expect(floorHolder(state)).toBe("p_anna");
+    expect(floorLetsMeBeHeard(state)).toBe(true);
+  });
+
+  it("always lets a facilitator be heard", () => {
+    const state = reduce(inRoom(FAY), {
+      type: "floor_changed",
+      payload: { floor: { mode: true, holder_id: "p_ben", ends_at: null } },
+    });
+    expect(floorLetsMeBeHeard(state)).toBe(true);
+  });
+
+  it("says you're next when your hand is first and nobody gave you the floor yet", () => {
+    let state = reduce(inRoom(BEN), { type: "hand_queue_changed", payload: { queue: ["p_ben", "p_anna"] } });
+    expect(youAreNext(state)).toBe(true);
+    expect(youAreNext(reduce(state, { type: "hand_queue_changed", payload: { queue: ["p_anna", "p_ben"] } }))).toBe(false);
+    state = reduce(state, { type: "floor_changed", payload: { floor: { mode: false, holder_id: "p_ben", ends_at: null } } });
+    expect(youAreNext(state)).toBe(false);
+  });
+});
+
+describe("go-around rounds", () => {
+  it("follows round_changed: whose turn, who is next, outcomes", () => {
+    let state = reduce(inRoom(BEN), { type: "round_changed", payload: { round: round() } });
+    expect(whoseTurn(state)).toBe("p_anna");
+    expect(youAreNext(state)).toBe(true);
+    expect(floorLetsMeBeHeard(state)).toBe(false); // a round restricts like floor mode
+    state = reduce(state, {
+      type: "round_changed",
+      payload: { round: round({ current_id: "p_ben", next_id: "p_cleo", outcomes: [["p_anna", "passed"]] }) },
+    });
+    expect(whoseTurn(state)).toBe("p_ben");
+    expect(youAreNext(state)).toBe(false);
+    expect(floorLetsMeBeHeard(state)).toBe(true);
+    expect(turnOutcome(state, "p_anna")).toBe("passed");
+    expect(turnOutcome(state, "p_cleo")).toBeNull();
+  });
+
+  it("in a round, next is the round's next, not the first raised hand", () => {
+    let state = reduce(inRoom(ANNA), { type: "hand_queue_changed", payload: { queue: ["p_anna"] } });
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_ben", next_id: "p_cleo" }) } });
+    expect(youAreNext(state)).toBe(false);
+  });
+
+  it("counts the turn down by the local clock, never below zero", () => {
+    const state = reduce(inRoom(ANNA), { type: "round_changed", payload: { round: round({ turn_ends_at: 1000 }) } });
+    expect(turnSecondsLeft(state, 880)).toBe(120);
+    expect(turnSecondsLeft(state, 999.2)).toBe(1);
+    expect(turnSecondsLeft(state, 1010)).toBe(0);
+    const untimed = reduce(state, { type: "round_changed", payload: { round: round({ turn_seconds: null, turn_ends_at: null }) } });
+    expect(turnSecondsLeft(untimed, 880)).toBeNull();
+  });
+
+  it("keeps a turn_warning for its turn only", () => {
+    let state = reduce(inRoom(ANNA), { type: "round_changed", payload: { round: round() } });
+    state = reduce(state, { type: "turn_warning", payload: { participant_id: "p_anna", seconds_left: 15 } });
+    expect(state.turnWarning).toEqual({ participant_id: "p_anna", seconds_left: 15 });
+    state = reduce(state, { type: "round_changed", payload: { round: round({ turn_ends_at: 1060 }) } }); // extended
+    expect(state.turnWarning).not.toBeNull();
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_ben", next_id: "p_cleo" }) } });
+    expect(state.turnWarning).toBeNull();
+  });
+
+  it("tells everyone when the round has finished", () => {
+    let state = reduce(inRoom(CLEO), { type: "round_changed", payload: { round: round() } });
+    state = reduce(state, { type: "round_changed", payload: { round: null } });
+    expect(state.round).toBeNull();
+    expect(whoseTurn(state)).toBeNull();
+    expect(state.notice).toBe("The go-around has finished.");
+  });
+});
+
+describe("talk time, the session clock, ground rules", () => {
+  const balance = {
+    shares: [
+      { participant_id: "p_anna", share: 0.75, has_spoken: true },
+      { participant_id: "p_ben", share: 0.25, has_spoken: true },
+      { participant_id: "p_cleo", share: 0, has_spoken: false },
+    ],
+    not_yet_spoken: ["p_cleo", "p_gone"],
+  };
+
+  it("keeps the talk balance for facilitators only, and drops it when the session ends", () => {
+    let state = reduce(inRoom(FAY), { type: "talk_time_changed", payload: { balance } });
+    expect(state.talkBalance).toEqual(balance);
+    expect(notYetHeard(state)).toEqual(["Cleo"]); // someone who left is not listed
+    state = reduce(state, { type: "session_ended", payload: { ended_by: "p_fay", reason: "ended" } });
+    expect(state.talkBalance).toBeNull();
+    const member = reduce(inRoom(ANNA), { type: "talk_time_changed", payload: { balance } });
+    expect(member.talkBalance).toBeNull();
+  });
+
+  it("follows schedule_changed and counts down to the end", () => {
+    const schedule = { starts_at: null, ends_at: 5000, hard_end: true, late_cutoff_at: null };
+    const state = reduce(inRoom(FAY), { type: "schedule_changed", payload: { schedule } });
+    expect(state.schedule).toEqual(schedule);
+    expect(sessionSecondsLeft(state, 4400)).toBe(600);
+    expect(sessionSecondsLeft(inRoom(FAY), 4400)).toBeNull();
+  });
+
+  it("shows a session_clock_warning until dismissed or the schedule changes", () => {
+    let state = reduce(inRoom(FAY), { type: "session_clock_warning", payload: { minutes_left: 10, ends_at: 5000 } });
+    expect(state.clockWarning).toEqual({ minutes_left: 10, ends_at: 5000 });
+    expect(reduce(state, { type: "clock_warning_dismissed" }).clockWarning).toBeNull();
+    state = reduce(state, {
+      type: "schedule_changed",
+      payload: { schedule: { starts_at: null, ends_at: 6000, hard_end: false, late_cutoff_at: null } },
+    });
+    expect(state.clockWarning).toBeNull();
+  });
+
+  it("makes a waiting member accept changed ground rules again", () => {
+    const waitingAnna = person("p_anna", "Anna", { state: "waiting", accepted_ground_rules: true });
+    let state = run([{ type: "joined", snapshot: snapshot(waitingAnna, { ground_rules: "Be kind." }) }]);
+    expect(needsGroundRules(state)).toBe(false);
+    state = reduce(state, { type: "ground_rules_changed", payload: { ground_rules: "Be kind. Stay." } });
+    expect(state.groundRules).toBe("Be kind. Stay.");
+    expect(needsGroundRules(state)).toBe(true);
+  });
+
+  it("marks people waiting as not yet agreed, for the facilitator", () => {
+    const waiting = person("p_dan", "Dan", { state: "waiting", accepted_ground_rules: true });
+    let state = inRoom(FAY, { waiting: [waiting] });
+    state = reduce(state, { type: "ground_rules_changed", payload: { ground_rules: "New rules" } });
+    expect(state.waiting[0].accepted_ground_rules).toBe(false);
+    expect(state.notice).toBeNull(); // the facilitator changed them
+    const member = reduce(inRoom(ANNA), { type: "ground_rules_changed", payload: { ground_rules: "New rules" } });
+    expect(member.notice).toBe("The facilitator updated the ground rules.");
+    expect(member.me?.accepted_ground_rules).toBe(true); // already in the room
+  });
+
+  it("follows speaking_changed", () => {
+    let state = reduce(inRoom(FAY), { type: "speaking_changed", payload: { participant_id: "p_ben", speaking: true } });
+    expect(state.speaking.p_ben).toBe(true);
+    state = reduce(state, { type: "speaking_changed", payload: { participant_id: "p_ben", speaking: false } });
+    expect(state.speaking.p_ben).toBe(false);
+  });
+
+  it("formats clocks", () => {
+    expect(formatClock(0)).toBe("0:00");
+    expect(formatClock(75)).toBe("1:15");
+    expect(formatClock(3725)).toBe("1:02:05");
   });
 });

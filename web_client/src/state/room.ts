@@ -6,9 +6,13 @@ import {
   facilitates,
   type ChatMessage,
   type Device,
+  type FloorView,
   type ParticipantView,
   type RoomSettings,
   type RoomSnapshot,
+  type RoundView,
+  type Schedule,
+  type TalkBalance,
   type ServerEventName,
   type ServerEvents,
 } from "../protocol/types";
@@ -56,7 +60,21 @@ export interface RoomState {
   /** A short, passing message: a refused command, an answer to a request. */
   notice: string | null;
   endedReason: string | null;
+  /** Who holds the floor, and whether floor mode is on. */
+  floor: FloorView;
+  /** The go-around that is running, or null. */
+  round: RoundView | null;
+  /** The current turn's 15-second warning (to the speaker and the facilitators). */
+  turnWarning: { participant_id: string; seconds_left: number } | null;
+  /** Facilitators only; live only for the session. */
+  talkBalance: TalkBalance | null;
+  schedule: Schedule;
+  /** Facilitators only: the session's scheduled end is near (0: it has passed). */
+  clockWarning: { minutes_left: number; ends_at: number } | null;
 }
+
+export const NO_FLOOR: FloorView = { mode: false, holder_id: null, ends_at: null };
+export const NO_SCHEDULE: Schedule = { starts_at: null, ends_at: null, hard_end: false, late_cutoff_at: null };
 
 export const DEFAULT_SETTINGS: RoomSettings = {
   locked: false,
@@ -86,6 +104,12 @@ export function initialState(hasLink: boolean): RoomState {
     cameraOffBy: null,
     notice: null,
     endedReason: null,
+    floor: NO_FLOOR,
+    round: null,
+    turnWarning: null,
+    talkBalance: null,
+    schedule: NO_SCHEDULE,
+    clockWarning: null,
   };
 }
 
@@ -103,7 +127,8 @@ export type Action =
   | { type: "left_room" }
   | { type: "connection"; status: ConnectionStatus }
   | { type: "notice"; text: string }
-  | { type: "notice_dismissed" };
+  | { type: "notice_dismissed" }
+  | { type: "clock_warning_dismissed" };
 
 const FINAL_PHASES: readonly Phase[] = ["left", "removed", "denied", "ended", "superseded"];
 
@@ -140,6 +165,8 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return { ...state, notice: action.text };
     case "notice_dismissed":
       return state.notice === null ? state : { ...state, notice: null };
+    case "clock_warning_dismissed":
+      return state.clockWarning === null ? state : { ...state, clockWarning: null };
 
     case "participant_waiting":
       return { ...state, waiting: upsert(state.waiting, action.payload.participant) };
@@ -181,12 +208,37 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return { ...state, chat: [...state.chat, entry] };
     }
     case "session_ended":
-      return { ...state, phase: "ended", endedReason: action.payload.reason, unmuteRequest: null };
+      // The talk-time balance is live only for the session: nothing of it stays.
+      return {
+        ...state,
+        phase: "ended",
+        endedReason: action.payload.reason,
+        unmuteRequest: null,
+        talkBalance: null,
+        clockWarning: null,
+        turnWarning: null,
+        round: null,
+        floor: NO_FLOOR,
+      };
     case "speaking_changed": {
       const { participant_id, speaking } = action.payload;
       if (Boolean(state.speaking[participant_id]) === speaking) return state;
       return { ...state, speaking: { ...state.speaking, [participant_id]: speaking } };
     }
+    case "floor_changed":
+      return { ...state, floor: action.payload.floor };
+    case "round_changed":
+      return roundChanged(state, action.payload.round);
+    case "turn_warning":
+      return { ...state, turnWarning: action.payload };
+    case "talk_time_changed":
+      return isFacilitator(state) ? { ...state, talkBalance: action.payload.balance } : state;
+    case "schedule_changed":
+      return { ...state, schedule: action.payload.schedule, clockWarning: null };
+    case "session_clock_warning":
+      return { ...state, clockWarning: action.payload };
+    case "ground_rules_changed":
+      return groundRulesChanged(state, action.payload.ground_rules);
     case "superseded":
       return { ...state, phase: "superseded" };
     case "subscriber_offer":
@@ -209,11 +261,47 @@ function fromSnapshot(state: RoomState, snapshot: RoomSnapshot): RoomState {
     me,
     participants: snapshot.participants,
     waiting: snapshot.waiting,
-    speaking: {},
+    speaking: Object.fromEntries((snapshot.speaking ?? []).map((id) => [id, true])),
+    floor: snapshot.floor ?? NO_FLOOR,
+    round: snapshot.round ?? null,
+    turnWarning: snapshot.round?.current_id === state.turnWarning?.participant_id ? state.turnWarning : null,
+    schedule: snapshot.schedule ?? NO_SCHEDULE,
+    talkBalance: snapshot.talk_balance ?? null,
     microphoneOffBy: me.microphone.on ? null : state.microphoneOffBy,
     cameraOffBy: me.camera.on ? null : state.cameraOffBy,
   };
   return withHandQueue(next, snapshot.hand_queue);
+}
+
+function roundChanged(state: RoomState, round: RoundView | null): RoomState {
+  // A warning belongs to one turn: it goes when the turn does.
+  const turnWarning =
+    round !== null && state.turnWarning?.participant_id === round.current_id ? state.turnWarning : null;
+  const ended = round === null && state.round !== null;
+  return {
+    ...state,
+    round,
+    turnWarning,
+    notice: ended ? "The go-around has finished." : state.notice,
+  };
+}
+
+function groundRulesChanged(state: RoomState, text: string): RoomState {
+  const needConsent = text.trim() !== "";
+  // Who waits agreed to other rules: they accept these before they come in (the server
+  // resets their consent too). Facilitators never need to accept.
+  const reset = (p: ParticipantView): ParticipantView =>
+    needConsent && !facilitates(p.role) && p.accepted_ground_rules ? { ...p, accepted_ground_rules: false } : p;
+  const me = state.me;
+  const waitingMe = me !== null && me.state === "waiting";
+  const inRoom = state.phase === "in_room" && me !== null && !facilitates(me.role);
+  return {
+    ...state,
+    groundRules: text,
+    me: waitingMe ? reset(me) : me,
+    waiting: state.waiting.map(reset),
+    notice: inRoom ? "The facilitator updated the ground rules." : state.notice,
+  };
 }
 
 function participantLeft(
@@ -319,6 +407,77 @@ export function others(state: RoomState): ParticipantView[] {
 
 export function needsGroundRules(state: RoomState): boolean {
   return state.groundRules.trim() !== "" && state.me !== null && !state.me.accepted_ground_rules;
+}
+
+// -- the floor, rounds and the clock ------------------------------------------------
+
+/** In floor mode, and while a round runs, only the floor holder and facilitators are heard. */
+export function floorRestricts(state: RoomState): boolean {
+  return state.floor.mode || state.round !== null;
+}
+
+/** Who has the floor now: the round's current speaker, or whom a facilitator gave it to. */
+export function floorHolder(state: RoomState): string | null {
+  return state.round?.current_id ?? state.floor.holder_id;
+}
+
+/** Mirrors rooms.Room.may_be_heard for us: whether the server forwards our audio. */
+export function floorLetsMeBeHeard(state: RoomState): boolean {
+  const me = state.me;
+  if (me === null) return false;
+  return !floorRestricts(state) || facilitates(me.role) || floorHolder(state) === me.participant_id;
+}
+
+/** Whose turn it is in the go-around (null: no round, or it is between turns). */
+export function whoseTurn(state: RoomState): string | null {
+  return state.round?.current_id ?? null;
+}
+
+/** "You're next": the next speaker of the round, or (without a round) the first raised hand. */
+export function youAreNext(state: RoomState): boolean {
+  const me = state.me;
+  if (me === null) return false;
+  if (state.round !== null) return state.round.next_id === me.participant_id;
+  return state.handQueue[0] === me.participant_id && state.floor.holder_id !== me.participant_id;
+}
+
+/** Whole seconds left until `endsAt` (Unix seconds) by the local clock; never negative. */
+export function secondsLeft(endsAt: number | null, nowSeconds: number): number | null {
+  if (endsAt === null) return null;
+  return Math.max(0, Math.ceil(endsAt - nowSeconds));
+}
+
+/** Seconds left in the current turn, or null for an untimed turn (or no round). */
+export function turnSecondsLeft(state: RoomState, nowSeconds: number): number | null {
+  return secondsLeft(state.round?.turn_ends_at ?? null, nowSeconds);
+}
+
+/** Seconds until the session's scheduled end, or null when there is none. */
+export function sessionSecondsLeft(state: RoomState, nowSeconds: number): number | null {
+  return secondsLeft(state.schedule.ends_at, nowSeconds);
+}
+
+/** 75 -> "1:15"; 3725 -> "1:02:05". */
+export function formatClock(seconds: number): string {
+  const s = Math.max(0, Math.floor(seconds));
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const rest = String(s % 60).padStart(2, "0");
+  return h > 0 ? `${h}:${String(m).padStart(2, "0")}:${rest}` : `${m}:${rest}`;
+}
+
+/** The outcome of someone's turn in the running round, if they have had it. */
+export function turnOutcome(state: RoomState, participantId: string): string | null {
+  const found = state.round?.outcomes.find(([id]) => id === participantId);
+  return found === undefined ? null : found[1];
+}
+
+/** Names of those present who have not been heard from yet (facilitators only). */
+export function notYetHeard(state: RoomState): string[] {
+  const balance = state.talkBalance;
+  if (balance === null) return [];
+  const present = new Set(state.participants.map((p) => p.participant_id));
+  return balance.not_yet_spoken.filter((id) => present.has(id)).map((id) => nameOf(state, id));
 }
 
 // -- the store --------------------------------------------------------------------------
