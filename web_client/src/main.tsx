@@ -1,4 +1,5 @@
 import { render } from "preact";
+import { OperatorApp, operatorTokenFromFragment } from "./operator/OperatorApp";
 import { readClaims, tokenFromFragment } from "./protocol/token";
 import { Session } from "./session";
 import { App } from "./ui/App";
@@ -18,4 +19,9 @@ window.groupsession = {
   inboundStats: () => session.inboundStats(),
 };
 
-render(<App session={session} />, document.getElementById("app")!);
+// An operator link (`#operator=JWT`) opens the operator page instead of a room.
+const operatorToken = operatorTokenFromFragment(window.location.hash);
+render(
+  operatorToken !== null ? <OperatorApp token={operatorToken} /> : <App session={session} />,
+  document.getElementById("app")!,
+);

@@ -1,0 +1,79 @@
+import { describe, expect, it } from "vitest";
+import { chartGeometry, chartSummary } from "./chart";
+import { duration, kbps, pct } from "./format";
+import { operatorTokenFromFragment, refusalExplanation, refusalFrom } from "./link";
+
+describe("the operator link", () => {
+  it("reads the token from the fragment", () => {
+    expect(operatorTokenFromFragment("#operator=abc.def.ghi")).toBe("abc.def.ghi");
+    expect(operatorTokenFromFragment("#operator=")).toBe("");
+    expect(operatorTokenFromFragment("#token=abc")).toBeNull();
+    expect(operatorTokenFromFragment("")).toBeNull();
+  });
+});
+
+describe("refusals", () => {
+  it("reads {code, message} from err.data", () => {
+    expect(refusalFrom({ message: "x", data: { code: "token_expired", message: "expired" } })).toEqual({
+      code: "token_expired",
+      message: "expired",
+    });
+  });
+
+  it("reads python-socketio's repr of a single dict argument", () => {
+    const message = "{'code': 'invalid_token', 'message': 'the token is not valid for this server'}";
+    expect(refusalFrom({ message })).toEqual({ code: "invalid_token", message: "the token is not valid for this server" });
+    const withQuote = `{'code': 'invalid_token', 'message': "an operator's token is required"}`;
+    expect(refusalFrom({ message: withQuote })?.message).toBe("an operator's token is required");
+  });
+
+  it("is null for a network error (retried, not refused)", () => {
+    expect(refusalFrom({ message: "websocket error" })).toBeNull();
+    expect(refusalFrom({ message: "websocket error", data: undefined })).toBeNull();
+  });
+
+  it("explains by code", () => {
+    expect(refusalExplanation({ code: "token_expired", message: "" }).title).toMatch(/expired/);
+    expect(refusalExplanation({ code: "invalid_token", message: "" }).advice).toMatch(/Join links/);
+  });
+});
+
+describe("the chart", () => {
+  const history = [
+    { at: 1000, bitrate_up_kbps: 100, bitrate_down_kbps: 200, loss_pct: 0 },
+    { at: 1030, bitrate_up_kbps: 300, bitrate_down_kbps: 640, loss_pct: 2.5 },
+    { at: 1060, bitrate_up_kbps: 250, bitrate_down_kbps: 500, loss_pct: 0.4 },
+  ];
+
+  it("scales to round ceilings and ends at the right edge", () => {
+    const g = chartGeometry(history, 1060);
+    expect(g.maxKbps).toBe(700);
+    expect(g.maxLossPct).toBe(5);
+    expect(g.up.startsWith("M240.0,")).toBe(true);
+    expect(g.up).toContain("L300.0,");
+    expect(g.loss.endsWith("Z")).toBe(true);
+  });
+
+  it("leaves out points older than the window", () => {
+    const g = chartGeometry(history, 1400);
+    expect(g.up.split(" ")).toHaveLength(1);
+    expect(chartGeometry([], 1000)).toMatchObject({ up: "", down: "", loss: "" });
+  });
+
+  it("says the same in words", () => {
+    expect(chartSummary(history, 1060)).toBe(
+      "Last 1 min: bitrate up 250 kbps now (peak 300 kbps), down 500 kbps now (peak 640 kbps), loss 0.4 % now (peak 2.5 %).",
+    );
+    expect(chartSummary([], 1000)).toBe("No history yet.");
+  });
+});
+
+describe("formatting", () => {
+  it("shows units and unknowns", () => {
+    expect(kbps(1500)).toBe("1.5 Mbps");
+    expect(kbps(null)).toBe("–");
+    expect(pct(0.25)).toBe("0.3 %");
+    expect(duration(45)).toBe("45 s");
+    expect(duration(3900)).toBe("1 h 05 min");
+  });
+});
