@@ -13,8 +13,9 @@ import fractions
 import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiortc import (
     MediaStreamTrack,
@@ -229,7 +230,7 @@ class ClientPeer:
 
     def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
         for transceiver in self.subscribe_pc.getTransceivers():
-            forwarded = self.tracks_by_mid.get(transceiver.mid)
+            forwarded = self.tracks_by_mid.get(transceiver.mid or "")
             if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
                 receiver: RTCRtpReceiver = transceiver.receiver
                 return receiver
@@ -248,13 +249,15 @@ class ClientPeer:
         await self.publish_pc.close()
         await self.subscribe_pc.close()
 
-    def _spawn(self, coroutine: object) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)  # type: ignore[arg-type]
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
-        mid = next(t.mid for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track)
+        mid: str = next(
+            t.mid or "" for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+        )
         kind = TrackKind(track.kind)
         while True:
             try:
@@ -264,10 +267,12 @@ class ClientPeer:
             forwarded = self.tracks_by_mid.get(mid)
             if forwarded is None:
                 continue
-            if kind is TrackKind.VIDEO:
+            if isinstance(frame, VideoFrame):
                 identity: int | None = identify_colour(frame)
-            else:
+            elif isinstance(frame, AudioFrame):
                 identity = identify_tone(frame)
+            else:
+                continue
             reception = self.reception(forwarded.participant_id, kind)
             reception.frames += 1
             if identity is not None and identity == self._index_of(forwarded.participant_id):

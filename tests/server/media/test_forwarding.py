@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass, field
-from typing import Any
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from functools import partial
 
-import aiortc.rtcrtpreceiver
-import aiortc.rtcrtpsender
 import pytest
 
 from server.media import RtpForwardingMediaPlane
@@ -22,37 +20,10 @@ from signaling.media import (
     SessionDescription,
     TrackKind,
 )
+from tests.server.media.conftest import CodecCount
 from tests.server.media.peers import ClientPeer, RelaySignals, eventually, eventually_async
 
 ROOM = "room-1"
-
-
-@dataclass
-class CodecCount:
-    """How many encoders and decoders aiortc built in this process (clients included)."""
-
-    encoders: int = 0
-    decoders: int = 0
-    encoder_owners: list[object] = field(default_factory=list)
-
-
-@pytest.fixture
-def codec_count(monkeypatch: pytest.MonkeyPatch) -> CodecCount:
-    count = CodecCount()
-    real_get_encoder: Callable[..., Any] = aiortc.rtcrtpsender.get_encoder
-    real_get_decoder: Callable[..., Any] = aiortc.rtcrtpreceiver.get_decoder
-
-    def get_encoder(codec: Any) -> Any:
-        count.encoders += 1
-        return real_get_encoder(codec)
-
-    def get_decoder(codec: Any) -> Any:
-        count.decoders += 1
-        return real_get_decoder(codec)
-
-    monkeypatch.setattr(aiortc.rtcrtpsender, "get_encoder", get_encoder)
-    monkeypatch.setattr(aiortc.rtcrtpreceiver, "get_decoder", get_decoder)
-    return count
 
 
 @dataclass
@@ -108,7 +79,7 @@ async def test_room_of_four_everyone_sees_and_hears_everyone_else(
     for client in clients:
         others = [c for c in clients if c is not client]
         await eventually(
-            lambda client=client, others=others: sees_and_hears(client, others),
+            partial(sees_and_hears, client, others),
             timeout=20,
             what=f"{client.participant_id} decoding everyone else's colour and tone",
         )
@@ -137,7 +108,7 @@ async def test_late_joiner_sees_everyone_within_a_second(session: Session) -> No
     early = [await session.join(i) for i in range(2)]
     for client in early:
         await eventually(
-            lambda client=client: sees_and_hears(client, [c for c in early if c is not client]),
+            partial(sees_and_hears, client, [c for c in early if c is not client]),
             timeout=15,
             what="the first two participants seeing each other",
         )
@@ -220,20 +191,22 @@ async def test_leaver_disappears_and_their_slots_are_reused(session: Session) ->
     a, b, c = [await session.join(i) for i in range(3)]
     for client in (a, b, c):
         others = [x for x in (a, b, c) if x is not client]
-        await eventually(
-            lambda client=client, others=others: sees_and_hears(client, others), 20, "3 way"
-        )
+        await eventually(partial(sees_and_hears, client, others), 20, "3 way")
     slots_before = len(a.subscribe_pc.getTransceivers())
     pcs_before = len(session.plane.peer_connections())
 
     await session.leave(c)
+
+    def renegotiated_without_leaver(client: ClientPeer) -> bool:
+        return (
+            bool(client.offers)
+            and all(t.participant_id != c.participant_id for t in client.offers[-1][1])
+            and client.subscribe_pc.signalingState == "stable"
+        )
+
     for client in (a, b):
         await eventually(
-            lambda client=client: (
-                bool(client.offers)
-                and all(t.participant_id != c.participant_id for t in client.offers[-1][1])
-                and client.subscribe_pc.signalingState == "stable"
-            ),
+            partial(renegotiated_without_leaver, client),
             5,
             f"{client.participant_id} renegotiated without the leaver",
         )

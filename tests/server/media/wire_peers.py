@@ -1,0 +1,219 @@
+"""A participant's browser played by aiortc, talking to a real server over real Socket.IO.
+
+Unlike ``peers.ClientPeer``, which calls the media plane directly, a
+``WirePeer`` goes through the whole stack: Socket.IO, signaling's handlers,
+the room's rules and the media plane. It publishes a colour and a tone that
+identify it, decodes what it receives and records whose media each frame was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from typing import Any
+
+import socketio
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+from av import AudioFrame, VideoFrame
+
+from rooms import Role
+from signaling.media import ForwardedTrack, TrackKind
+from tests.conftest import RunningServer
+from tests.server.media.peers import (
+    COLOURS,
+    TONES_HZ,
+    ColourTrack,
+    Reception,
+    ToneTrack,
+    client_peer_connection,
+    identify_colour,
+    identify_tone,
+)
+
+
+class SignalingRefused(AssertionError):
+    """The server refused a command the test expected to succeed."""
+
+
+def _socket() -> socketio.AsyncClient:
+    return socketio.AsyncClient(reconnection=False)
+
+
+@dataclass
+class WirePeer:
+    """One participant: a Socket.IO connection and two aiortc peer connections."""
+
+    server: RunningServer
+    room_id: str
+    name: str
+    index: int  # which colour and tone it sends
+    role: Role = Role.MEMBER
+    sio: socketio.AsyncClient = field(default_factory=lambda: _socket())
+    participant_id: str = ""
+    publish_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
+    subscribe_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
+    events: list[tuple[str, Any]] = field(default_factory=list)
+    offers: list[tuple[int, list[ForwardedTrack]]] = field(default_factory=list)
+    tracks_by_mid: dict[str, ForwardedTrack] = field(default_factory=dict)
+    received: dict[tuple[str, TrackKind], Reception] = field(default_factory=dict)
+    # Which colour/tone index each publisher sends, so decoded media can be checked.
+    identities: dict[str, int] = field(default_factory=dict)
+    subscribe_connected_at: float | None = None
+    answer_errors: list[dict[str, Any]] = field(default_factory=list)
+    answer_offers: bool = True
+    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        async def record(event: str, data: Any = None) -> None:
+            self.events.append((event, data))
+
+        async def on_subscriber_offer(data: dict[str, Any]) -> None:
+            self.events.append(("subscriber_offer", data))
+            if self.answer_offers:
+                self._spawn(self._answer(data))
+
+        self.sio.on("*", record)
+        self.sio.on("subscriber_offer", on_subscriber_offer)
+
+        @self.subscribe_pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            self._spawn(self._consume(track))
+
+        @self.subscribe_pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.subscribe_pc.connectionState == "connected":
+                self.subscribe_connected_at = time.monotonic()
+
+    # -- the protocol ---------------------------------------------------------
+
+    async def call(self, event: str, data: dict[str, Any] | None = None) -> dict[str, Any]:
+        reply: dict[str, Any] = await self.sio.call(event, data or {}, timeout=15)
+        if not reply.get("ok"):
+            raise SignalingRefused(f"{self.name}: {event} refused: {reply}")
+        return reply
+
+    async def join(self) -> None:
+        await self.sio.connect(self.server.url, transports=["websocket"], wait_timeout=5)
+        token = self.server.token(self.room_id, self.role, self.name)
+        reply = await self.call("join", {"token": token, "microphone": True, "camera": True})
+        you = reply["snapshot"]["you"]
+        self.participant_id = you["participant_id"]
+        if you["state"] != "admitted":
+            raise SignalingRefused(f"{self.name} is {you['state']}, not admitted")
+
+    async def publish(self) -> None:
+        self.publish_pc.addTransceiver(ToneTrack(TONES_HZ[self.index]), direction="sendonly")
+        self.publish_pc.addTransceiver(ColourTrack(COLOURS[self.index]), direction="sendonly")
+        await self.publish_pc.setLocalDescription(await self.publish_pc.createOffer())
+        local = self.publish_pc.localDescription
+        reply = await self.call("publish", {"sdp": local.sdp, "type": "offer"})
+        await self.publish_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=reply["sdp"], type=reply["type"])
+        )
+
+    async def subscribe(self) -> None:
+        await self.call("subscribe")
+
+    async def enter(self) -> None:
+        """Join, publish and subscribe: what the web client does once admitted."""
+        await self.join()
+        await self.publish()
+        await self.subscribe()
+
+    async def _answer(self, offer: dict[str, Any]) -> None:
+        revision: int = offer["revision"]
+        tracks = [
+            ForwardedTrack(t["mid"], t["participant_id"], TrackKind(t["kind"]))
+            for t in offer["tracks"]
+        ]
+        self.offers.append((revision, tracks))
+        self.tracks_by_mid = {t.mid: t for t in tracks}
+        await self.subscribe_pc.setRemoteDescription(
+            RTCSessionDescription(sdp=offer["sdp"], type=offer["type"])
+        )
+        await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
+        local = self.subscribe_pc.localDescription
+        reply = await self.sio.call(
+            "subscriber_answer",
+            {"sdp": local.sdp, "type": local.type, "revision": revision},
+            timeout=15,
+        )
+        if not reply.get("ok"):
+            self.answer_errors.append(reply)
+
+    # -- what arrives ---------------------------------------------------------
+
+    def received_events(self, name: str) -> list[Any]:
+        return [data for event, data in self.events if event == name]
+
+    def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
+        return self.received.setdefault((publisher_id, kind), Reception())
+
+    def sees_and_hears(self, others: list[WirePeer], frames: int = 5) -> bool:
+        return all(
+            self.reception(other.participant_id, kind).matching >= frames
+            for other in others
+            for kind in (TrackKind.VIDEO, TrackKind.AUDIO)
+        )
+
+    def subscribed_to(self) -> set[str]:
+        """Whose tracks the last subscribe offer carried."""
+        return {t.participant_id for t in self.tracks_by_mid.values()}
+
+    def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
+        for transceiver in self.subscribe_pc.getTransceivers():
+            forwarded = self.tracks_by_mid.get(transceiver.mid or "")
+            if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
+                receiver: RTCRtpReceiver = transceiver.receiver
+                return receiver
+        return None
+
+    async def packets_received(self, publisher_id: str, kind: TrackKind) -> int:
+        """RTP packets received from ``publisher_id`` (0 when not subscribed to them)."""
+        receiver = self.receiver_for(publisher_id, kind)
+        if receiver is None:
+            return 0
+        stats = await receiver.getStats()
+        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+
+    async def close(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        if self.sio.connected:
+            await self.sio.disconnect()
+        await self.publish_pc.close()
+        await self.subscribe_pc.close()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        mid: str = next(
+            t.mid or "" for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+        )
+        kind = TrackKind(track.kind)
+        while True:
+            try:
+                frame = await track.recv()
+            except MediaStreamError:
+                return
+            forwarded = self.tracks_by_mid.get(mid)
+            if forwarded is None:
+                continue
+            if isinstance(frame, VideoFrame):
+                identity: int | None = identify_colour(frame)
+            elif isinstance(frame, AudioFrame):
+                identity = identify_tone(frame)
+            else:
+                continue
+            reception = self.reception(forwarded.participant_id, kind)
+            reception.frames += 1
+            if identity is not None and identity == self.identities.get(forwarded.participant_id):
+                reception.matching += 1
+                if reception.first_matching_at is None:
+                    reception.first_matching_at = time.monotonic()
