@@ -220,6 +220,33 @@ export class Session {
     this.dispatch({ type: "left_room" });
   }
 
+  /** Fetch the audit trail and save it as a JSON file (facilitators; the server decides). */
+  async downloadAudit(): Promise<boolean> {
+    const client = this.client;
+    if (client === null) return false;
+    let reply: ClientCommands["get_audit"]["reply"];
+    try {
+      reply = await client.request("get_audit", {});
+    } catch (error) {
+      this.dispatch({ type: "notice", text: sentence(describe(error).message) });
+      return false;
+    }
+    const body = JSON.stringify(
+      { room_id: reply.room_id, saved_at: new Date().toISOString(), records: reply.records },
+      null,
+      2,
+    );
+    const url = URL.createObjectURL(new Blob([body], { type: "application/json" }));
+    const link = document.createElement("a");
+    link.href = url;
+    link.download = `audit-${reply.room_id}-${new Date().toISOString().slice(0, 16).replace(":", "")}.json`;
+    document.body.append(link);
+    link.click();
+    link.remove();
+    window.setTimeout(() => URL.revokeObjectURL(url), 10_000);
+    return true;
+  }
+
   updateSettings(change: SettingsChange): Promise<boolean> {
     return this.command("update_settings", change);
   }

@@ -3,6 +3,7 @@ import type { ParticipantView, Role } from "../protocol/types";
 import type { Session } from "../session";
 import { nameOf, others, type RoomState } from "../state/room";
 import { ConfirmDialog } from "./Dialog";
+import { BalanceBlock, SessionBlock, SpeakingBlock } from "./Facilitation";
 import { CameraOffIcon, HandIcon, LockIcon, MicOffIcon } from "./icons";
 
 const RANK: Record<Role, number> = { facilitator: 3, cofacilitator: 2, member: 1, observer: 0 };
@@ -13,10 +14,18 @@ type Confirming = { kind: "end" } | { kind: "remove"; participant: ParticipantVi
 export function Console({ session, state }: { session: Session; state: RoomState }) {
   const me = state.me;
   const [confirming, setConfirming] = useState<Confirming>(null);
+  const [floorSeconds, setFloorSeconds] = useState(0);
   if (me === null) return null;
   const people = others(state);
   const run = session.command.bind(session);
   const lead = me.role === "facilitator";
+  // Giving the floor is refused while a round runs (the round decides who speaks).
+  const mayGiveFloor = state.round === null;
+  const giveFloor = (participantId?: string) =>
+    void run("give_floor", {
+      ...(participantId === undefined ? {} : { participant_id: participantId }),
+      ...(floorSeconds > 0 ? { seconds: floorSeconds } : {}),
+    });
   return (
     <section class="panel console" aria-labelledby="console-title">
       <h2 id="console-title">Facilitator</h2>
@@ -63,6 +72,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
         )}
       </section>
 
+      <SpeakingBlock session={session} state={state} floorSeconds={floorSeconds} onFloorSeconds={setFloorSeconds} />
+
       <section aria-labelledby="hands-title" class="console-block">
         <h3 id="hands-title">
           Raised hands <span class="count">{state.handQueue.length}</span>
@@ -90,6 +101,11 @@ export function Console({ session, state }: { session: Session; state: RoomState
               );
             })}
           </ol>
+        )}
+        {mayGiveFloor && state.handQueue.length > 0 && (
+          <button type="button" class="secondary" onClick={() => giveFloor()}>
+            Give floor to next
+          </button>
         )}
       </section>
 
@@ -126,6 +142,11 @@ export function Console({ session, state }: { session: Session; state: RoomState
                 </span>
                 {mayAct && (
                   <span class="person-actions">
+                    {mayGiveFloor && state.floor.holder_id !== p.participant_id && (
+                      <button type="button" class="small secondary" onClick={() => giveFloor(p.participant_id)}>
+                        <span>Give floor<span class="sr-only"> to {name}</span></span>
+                      </button>
+                    )}
                     {!heldOff && (
                       <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "microphone" })}>
                         <span>Mute<span class="sr-only"> {name}</span></span>
@@ -165,6 +186,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
         </ul>
       </section>
 
+      <BalanceBlock state={state} />
+
       <section aria-labelledby="room-controls-title" class="console-block">
         <h3 id="room-controls-title">The room</h3>
         <div class="room-controls">
@@ -200,10 +223,17 @@ export function Console({ session, state }: { session: Session; state: RoomState
           </button>
           {state.settings.locked && <p class="fine-print">Locked: nobody new can join. People who were here can come back.</p>}
         </div>
-        {lead && (
+      </section>
+
+      <SessionBlock session={session} state={state} />
+
+      <section aria-label="End the session" class="console-block end-block">
+        {lead ? (
           <button type="button" class="danger end" onClick={() => setConfirming({ kind: "end" })}>
             End session
           </button>
+        ) : (
+          <p class="fine-print">Only the lead facilitator can end the session or change the ground rules.</p>
         )}
       </section>
 

@@ -1,5 +1,5 @@
 import type { Session } from "../session";
-import { mayTurnOn, mutedByFacilitator, type RoomState } from "../state/room";
+import { floorHolder, floorLetsMeBeHeard, mayTurnOn, mutedByFacilitator, nameOf, type RoomState } from "../state/room";
 import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
@@ -8,7 +8,18 @@ export function HearingStatus({ state }: { state: RoomState }) {
   if (me === null) return null;
   let text: string;
   let tone: string;
-  if (me.microphone.on) {
+  if (me.microphone.on && !floorLetsMeBeHeard(state)) {
+    // The server drops our audio while someone else has the floor, even with the mic on.
+    const holder = floorHolder(state);
+    const why =
+      holder === null
+        ? "only the facilitators are heard in floor mode"
+        : state.round !== null
+          ? `it is ${nameOf(state, holder)}'s turn`
+          : `${nameOf(state, holder)} has the floor`;
+    text = `Your microphone is on, but no one can hear you right now: ${why}.`;
+    tone = "held";
+  } else if (me.microphone.on) {
     text = "Your microphone is on. Everyone can hear you.";
     tone = "live";
   } else if (mutedByFacilitator(state)) {

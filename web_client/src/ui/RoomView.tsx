@@ -1,9 +1,11 @@
 import { useState } from "preact/hooks";
 import type { Session } from "../session";
-import { isFacilitator, others, type RoomState } from "../state/room";
+import { floorHolder, isFacilitator, others, type RoomState } from "../state/room";
 import { Chat } from "./Chat";
 import { Console } from "./Console";
 import { Controls, HearingStatus, UnmutePrompt } from "./Controls";
+import { ClockWarning, SessionClock } from "./Facilitation";
+import { FloorBanner } from "./Floor";
 import { useRemoteStreams } from "./hooks";
 import { ChatIcon } from "./icons";
 import { Notice } from "./Notice";
@@ -23,15 +25,25 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
     const index = state.handQueue.indexOf(id);
     return index === -1 ? null : index + 1;
   };
+  const holder = floorHolder(state);
+  const turnNote = (id: string): string | null => {
+    const self = id === me.participant_id;
+    if (id === holder) return state.round !== null ? (self ? "Your turn" : "Their turn") : self ? "You have the floor" : "Has the floor";
+    if (state.round !== null && id === state.round.next_id) return "Next";
+    return null;
+  };
   return (
     <div class="room">
       <header class="room-header">
         <h1 class="room-name">{state.title || "Group session"}</h1>
         <span class="people-count">{count === 1 ? "Just you" : `${count} people`}</span>
         {state.settings.locked && <span class="badge">Locked</span>}
+        {facilitator && <SessionClock state={state} />}
       </header>
       <ConnectionBanner state={state} />
+      {facilitator && <ClockWarning session={session} state={state} />}
       <Notice session={session} state={state} />
+      <FloorBanner session={session} state={state} />
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
         <main class="stage" aria-label="Participants">
@@ -42,6 +54,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
               self
               speaking={Boolean(state.speaking[me.participant_id])}
               handPosition={handPosition(me.participant_id)}
+              turnNote={turnNote(me.participant_id)}
             />
             {people.map((p) => (
               <Tile
@@ -50,6 +63,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
                 stream={streams.get(p.participant_id) ?? null}
                 speaking={Boolean(state.speaking[p.participant_id])}
                 handPosition={handPosition(p.participant_id)}
+                turnNote={turnNote(p.participant_id)}
               />
             ))}
           </div>

@@ -63,14 +63,21 @@ interface TileProps {
   self?: boolean;
   speaking: boolean;
   handPosition: number | null;
+  /** "Their turn", "Has the floor", "Next": where they are in who speaks. */
+  turnNote?: string | null;
 }
 
-export function Tile({ participant, stream, self = false, speaking, handPosition }: TileProps) {
+export function Tile({ participant, stream, self = false, speaking, handPosition, turnNote = null }: TileProps) {
   const name = participant.display_name;
   const [showing, setShowing] = useState(false);
   const cameraOff = !participant.camera.on;
   const micOff = !participant.microphone.on;
-  const classes = ["tile", speaking && !micOff ? "speaking" : "", cameraOff ? "camera-off" : ""];
+  const classes = [
+    "tile",
+    speaking && !micOff ? "speaking" : "",
+    cameraOff ? "camera-off" : "",
+    turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
+  ];
   return (
     <section class={classes.join(" ")} aria-label={name}>
       <VideoView stream={stream} self={self} onShowing={setShowing} />
@@ -84,6 +91,7 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
           <HandIcon size={18} /> Hand raised{handPosition > 0 ? ` (${ordinal(handPosition)})` : ""}
         </p>
       )}
+      {turnNote !== null && <p class="tile-turn">{turnNote}</p>}
       <p class="tile-label">
         <span class="tile-name">
           {name}

@@ -20,3 +20,15 @@ export function useRemoteStreams(session: Session): RemoteStreams {
   }, [session]);
   return streams;
 }
+
+/** The local clock in Unix seconds, ticking while `active` (countdowns use the local clock). */
+export function useNow(active: boolean, intervalMs = 500): number {
+  const [now, setNow] = useState(() => Date.now() / 1000);
+  useEffect(() => {
+    if (!active) return;
+    setNow(Date.now() / 1000);
+    const timer = window.setInterval(() => setNow(Date.now() / 1000), intervalMs);
+    return () => window.clearInterval(timer);
+  }, [active, intervalMs]);
+  return now;
+}
