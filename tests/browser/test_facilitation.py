@@ -24,6 +24,7 @@ pytestmark = pytest.mark.browser
 
 # Four browsers share two cores here: be patient, but only on conditions.
 STEP_MS = 15_000
+HEARD = "Your microphone is on. Everyone can hear you."
 
 
 def go_around(page: Page) -> Locator:
@@ -41,7 +42,7 @@ def seconds_of(text: str) -> int:
 
 
 async def shows_turn(person: Person, whose: str, next_: str | None) -> None:
-    """The banner on this person's page: whose turn (by their name or "Your turn") and who is next."""
+    """This person's banner: whose turn (a name, or "Your turn") and who is next."""
     banner = go_around(person.page)
     await expect(banner.locator(".whose-turn")).to_have_text(whose, timeout=STEP_MS)
     if next_ is None:
@@ -93,7 +94,7 @@ async def test_a_timed_go_around_with_three_members(
     await expect(go_around(cleo.page).get_by_text("You're next.")).to_have_count(0)
     # Ben's microphone is on, but the server drops his audio during Anna's turn: he is told.
     await expect(ben.page.get_by_text("no one can hear you right now")).to_be_visible()
-    await expect(anna.page.get_by_text("Your microphone is on. Everyone can hear you.")).to_be_visible()
+    await expect(anna.page.get_by_text(HEARD)).to_be_visible()
 
     # The countdown is visible and goes down, on the speaker's page and on the others'.
     for person in (anna, cleo):
@@ -114,7 +115,8 @@ async def test_a_timed_go_around_with_three_members(
     await shows_turn(anna, "Ben's turn", "Cleo")
     await shows_turn(cleo, "Ben's turn", "you")
     await shows_turn(fay, "Ben's turn", "Cleo")
-    await expect(go_around(anna.page).get_by_role("button", name="Done", exact=True)).to_have_count(0)
+    anna_done = go_around(anna.page).get_by_role("button", name="Done", exact=True)
+    await expect(anna_done).to_have_count(0)
     await expect(anna.page.get_by_text("no one can hear you right now")).to_be_visible()
 
     # Ben passes: Cleo's turn, the last one; everyone sees Anna done and Ben passed.
@@ -140,7 +142,7 @@ async def test_a_timed_go_around_with_three_members(
         await expect(go_around(person.page)).to_have_count(0, timeout=STEP_MS)
         await expect(person.page.get_by_text("The go-around has finished.")).to_be_visible()
     # Nobody is held silent any more.
-    await expect(ben.page.get_by_text("Your microphone is on. Everyone can hear you.")).to_be_visible()
+    await expect(ben.page.get_by_text(HEARD)).to_be_visible()
     await ben.screenshot("facilitation-07-round-finished")
     await expect(
         fay.page.get_by_role("region", name="Who speaks").get_by_role("button", name="Start round")
