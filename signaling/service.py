@@ -12,6 +12,7 @@ import asyncio
 import logging
 import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -139,6 +140,10 @@ class Signaling:
         self._sid_of: dict[tuple[str, str], str] = {}
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
+        # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
+        self._delivery_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
+            weakref.WeakValueDictionary()
+        )
         self._routes: dict[ClientEvent, _Route] = {
             ClientEvent.JOIN: _Route(JoinPayload, self._join, needs_join=False),
             ClientEvent.LEAVE: _Route(EmptyPayload, self._leave),
@@ -527,6 +532,25 @@ class Signaling:
         *,
         caller: str | None = None,
         skip_snapshot_for: str | None = None,
+    ) -> None:
+        # Deliver a room's events in the order its commands ran: commands run without
+        # awaiting, and this lock is taken before the first await of the delivery.
+        async with self._delivery_lock(room.room_id):
+            await self._deliver(room, events, caller=caller, skip_snapshot_for=skip_snapshot_for)
+
+    def _delivery_lock(self, room_id: str) -> asyncio.Lock:
+        lock = self._delivery_locks.get(room_id)
+        if lock is None:
+            lock = self._delivery_locks[room_id] = asyncio.Lock()
+        return lock
+
+    async def _deliver(
+        self,
+        room: Room,
+        events: list[RoomEvent],
+        *,
+        caller: str | None,
+        skip_snapshot_for: str | None,
     ) -> None:
         for event in events:
             name, payload = encode_event(event)
