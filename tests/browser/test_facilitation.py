@@ -165,3 +165,48 @@ async def test_a_timed_go_around_with_three_members(
 
     for person in (fay, *members):
         assert not [line for line in person.console if line.startswith("pageerror")], person.console
+
+
+async def test_floor_mode_tells_a_member_they_cannot_be_heard(
+    media_server: RunningServer, open_page: OpenPage
+) -> None:
+    room = "floor-mode"
+    fay = await open_page(media_server, room, Role.FACILITATOR, "Fay Facilitator")
+    await join(fay)
+    anna = await open_page(media_server, room, Role.MEMBER, "Anna")
+    await join(anna)
+    await fay.page.get_by_role("button", name="Admit Anna", exact=True).click()
+    await expect(anna.page.get_by_text(HEARD)).to_be_visible(timeout=STEP_MS)
+
+    # Floor mode on: Anna's microphone stays on, but she is told she can't be heard.
+    floor_mode = fay.page.get_by_role("button", name="Floor mode", exact=True)
+    await expect(floor_mode).to_have_attribute("aria-pressed", "false")
+    await floor_mode.click()
+    await expect(floor_mode).to_have_attribute("aria-pressed", "true")
+    banner = anna.page.get_by_role("region", name="The floor", exact=True)
+    await expect(banner).to_contain_text("You can't be heard right now")
+    await expect(anna.page.get_by_text("no one can hear you right now")).to_be_visible()
+
+    # Her hand is up: she is next; the facilitator gives the floor to the next hand.
+    await anna.page.get_by_role("button", name="Raise hand", exact=True).click()
+    await expect(banner).to_contain_text("You're next.")
+    await anna.screenshot("facilitation-09-floor-mode-next")
+    await fay.page.get_by_role("button", name="Give floor to next", exact=True).click()
+    await expect(banner).to_contain_text("You have the floor")
+    await expect(anna.page.get_by_text(HEARD)).to_be_visible()
+    who_speaks = fay.page.get_by_role("region", name="Who speaks")
+    await expect(who_speaks.get_by_text("Anna has the floor")).to_be_visible()
+    await fay.screenshot("facilitation-10-console-floor-given")
+
+    # She hands it back; the facilitator gives it to her by name and takes it back.
+    await banner.get_by_role("button", name="Hand back the floor", exact=True).click()
+    await expect(banner).to_contain_text("You can't be heard right now")
+    await fay.page.get_by_role("button", name="Give floor to Anna", exact=True).click()
+    await expect(banner).to_contain_text("You have the floor")
+    await fay.page.get_by_role("button", name="Take back floor", exact=True).click()
+    await expect(banner).to_contain_text("You can't be heard right now")
+
+    # Floor mode off: the banner goes, and she can be heard again.
+    await floor_mode.click()
+    await expect(banner).to_have_count(0)
+    await expect(anna.page.get_by_text(HEARD)).to_be_visible()
