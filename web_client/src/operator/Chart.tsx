@@ -28,7 +28,7 @@ export function RoomChart({ roomRef, history, now }: { roomRef: string; history:
         <span><i class="op-key op-key-up" />up</span>
         <span><i class="op-key op-key-down" />down</span>
         <span><i class="op-key op-key-loss" />loss</span>
-        <span class="op-chart-span">last 5 min</span>
+        <span class="op-chart-span">last {g.windowS / 60} min</span>
       </div>
       <figcaption id={summaryId} class="op-chart-summary">
         {chartSummary(history, now)}

@@ -97,40 +97,38 @@ export function OperatorApp({ token }: { token: string }) {
             ))}
           </ul>
         )}
-        <div class="op-columns">
-          <section class="op-rooms" aria-labelledby="op-rooms-title">
-            <h2 id="op-rooms-title">Live rooms{snapshot !== null && ` (${snapshot.rooms.length})`}</h2>
-            <Toolbar
-              view={state.view}
-              shown={rooms.length}
-              total={snapshot?.rooms.length ?? 0}
-              onView={(patch) => store.dispatch({ type: "view", patch })}
-              onSort={(key) => store.dispatch({ type: "sort", key })}
-            />
-            {snapshot === null ? (
-              <p class="op-soft">Waiting for the first update from the server…</p>
-            ) : snapshot.rooms.length === 0 ? (
-              <p class="op-empty">No live rooms.</p>
-            ) : rooms.length === 0 ? (
-              <p class="op-empty">No room matches the filters.</p>
-            ) : (
-              rooms.map((room) => (
-                <RoomCard
-                  key={room.room_ref}
-                  room={room}
-                  alerts={snapshot.alerts}
-                  view={state.view}
-                  now={now}
-                  onEnd={setEnding}
-                />
-              ))
-            )}
-          </section>
-          <aside class="op-side">
-            <ServerPanel server={snapshot?.server ?? null} />
-            <Legend />
-          </aside>
+        <div class="op-overview">
+          <ServerPanel server={snapshot?.server ?? null} />
+          <Legend />
         </div>
+        <section class="op-rooms" aria-labelledby="op-rooms-title">
+          <h2 id="op-rooms-title">Live rooms{snapshot !== null && ` (${snapshot.rooms.length})`}</h2>
+          <Toolbar
+            view={state.view}
+            shown={rooms.length}
+            total={snapshot?.rooms.length ?? 0}
+            onView={(patch) => store.dispatch({ type: "view", patch })}
+            onSort={(key) => store.dispatch({ type: "sort", key })}
+          />
+          {snapshot === null ? (
+            <p class="op-soft">Waiting for the first update from the server…</p>
+          ) : snapshot.rooms.length === 0 ? (
+            <p class="op-empty">No live rooms.</p>
+          ) : rooms.length === 0 ? (
+            <p class="op-empty">No room matches the filters.</p>
+          ) : (
+            rooms.map((room) => (
+              <RoomCard
+                key={room.room_ref}
+                room={room}
+                alerts={snapshot.alerts}
+                view={state.view}
+                now={now}
+                onEnd={setEnding}
+              />
+            ))
+          )}
+        </section>
       </main>
       {ending !== null && (
         <EndRoomDialog

@@ -109,9 +109,9 @@ export function RoomCard({ room, alerts, view, now, onEnd }: Props) {
           <thead>
             <tr>
               <th scope="col">Participant</th>
+              <th scope="col">Rating</th>
               <th scope="col">Role</th>
               <th scope="col">State</th>
-              <th scope="col">Rating</th>
               <th scope="col">RTT</th>
               <th scope="col">Jitter</th>
               <th scope="col">Loss up</th>
@@ -134,11 +134,11 @@ export function RoomCard({ room, alerts, view, now, onEnd }: Props) {
                 <th scope="row" class="op-ref">
                   {p.participant_ref}
                 </th>
-                <td>{p.role}</td>
-                <td>{p.state}</td>
                 <td>
                   <RatingBadge rating={p.rating} />
                 </td>
+                <td>{p.role}</td>
+                <td>{p.state}</td>
                 <td>{ms(p.rtt_ms)}</td>
                 <td>{ms(p.jitter_ms)}</td>
                 <td>{pct(p.loss_up_pct)}</td>

@@ -3,12 +3,21 @@
 import { duration, kbps, pct } from "./format";
 import type { HistoryPoint } from "./types";
 
-/** The chart spans the last five minutes (the server keeps about that much history). */
+/** The chart spans up to the last five minutes (the server keeps about that much history),
+ * at least one: a young room's few points are not squeezed into a corner. */
 export const CHART_WINDOW_S = 300;
+export const CHART_MIN_WINDOW_S = 60;
 export const CHART_W = 300;
 export const CHART_H = 80;
 /** Loss is drawn against at least 0–5 % (the poor threshold) so small loss looks small. */
 export const LOSS_FLOOR_PCT = 5;
+
+/** The span shown, in whole minutes from one to five, enough to hold the history. */
+export function chartWindow(history: readonly HistoryPoint[], now: number): number {
+  const oldest = history.length === 0 ? now : history[0].at;
+  const span = Math.min(CHART_WINDOW_S, Math.max(CHART_MIN_WINDOW_S, now - oldest));
+  return Math.ceil(span / 60 - 1e-9) * 60;
+}
 
 export interface ChartGeometry {
   up: string;
@@ -17,6 +26,7 @@ export interface ChartGeometry {
   loss: string;
   maxKbps: number;
   maxLossPct: number;
+  windowS: number;
 }
 
 function scaleCeiling(value: number, floor: number): number {
@@ -26,10 +36,11 @@ function scaleCeiling(value: number, floor: number): number {
 }
 
 export function chartGeometry(history: readonly HistoryPoint[], now: number): ChartGeometry {
-  const recent = history.filter((p) => now - p.at <= CHART_WINDOW_S);
+  const windowS = chartWindow(history, now);
+  const recent = history.filter((p) => now - p.at <= windowS);
   const maxKbps = scaleCeiling(Math.max(0, ...recent.map((p) => Math.max(p.bitrate_up_kbps, p.bitrate_down_kbps))), 100);
   const maxLossPct = scaleCeiling(Math.max(0, ...recent.map((p) => p.loss_pct)), LOSS_FLOOR_PCT);
-  const x = (at: number) => (CHART_W * (1 - (now - at) / CHART_WINDOW_S)).toFixed(1);
+  const x = (at: number) => (CHART_W * (1 - (now - at) / windowS)).toFixed(1);
   const y = (value: number, max: number) => (CHART_H - (CHART_H * Math.min(value, max)) / max).toFixed(1);
   const line = (pick: (p: HistoryPoint) => number) =>
     recent.map((p, i) => `${i === 0 ? "M" : "L"}${x(p.at)},${y(pick(p), maxKbps)}`).join(" ");
@@ -45,6 +56,7 @@ export function chartGeometry(history: readonly HistoryPoint[], now: number): Ch
     loss,
     maxKbps,
     maxLossPct,
+    windowS,
   };
 }
 

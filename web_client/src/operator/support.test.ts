@@ -49,14 +49,17 @@ describe("the chart", () => {
     const g = chartGeometry(history, 1060);
     expect(g.maxKbps).toBe(700);
     expect(g.maxLossPct).toBe(5);
-    expect(g.up.startsWith("M240.0,")).toBe(true);
+    expect(g.windowS).toBe(60); // a young room: one minute, not five
+    expect(g.up.startsWith("M0.0,")).toBe(true);
     expect(g.up).toContain("L300.0,");
     expect(g.loss.endsWith("Z")).toBe(true);
   });
 
-  it("leaves out points older than the window", () => {
-    const g = chartGeometry(history, 1400);
-    expect(g.up.split(" ")).toHaveLength(1);
+  it("grows to five minutes, then leaves out older points", () => {
+    expect(chartGeometry(history, 1150).windowS).toBe(180);
+    const g = chartGeometry(history, 1320);
+    expect(g.windowS).toBe(300);
+    expect(g.up.split(" ")).toHaveLength(2);
     expect(chartGeometry([], 1000)).toMatchObject({ up: "", down: "", loss: "" });
   });
 
