@@ -217,8 +217,10 @@ class Signaling:
                     log.info("disconnected", extra=_ids(connection))
                     # Also closes the participant's media and unbinds this connection.
                     await self._publish_events(room, events)
-                self._unbind(connection)
         finally:
+            # Even if the delivery failed or was cancelled (shutdown): no binding may
+            # outlive its connection.
+            self._unbind(connection)
             self._connections.pop(sid, None)
 
     # -- dispatch ------------------------------------------------------------------
@@ -302,9 +304,22 @@ class Signaling:
         return {}
 
     def _unbind(self, connection: Connection) -> None:
-        if connection.room_id is not None and connection.participant_id is not None:
-            self._sid_of.pop((connection.room_id, connection.participant_id), None)
+        room_id, pid = connection.room_id, connection.participant_id
+        if (
+            room_id is not None
+            and pid is not None
+            and self._sid_of.get((room_id, pid)) == connection.sid
+        ):
+            del self._sid_of[(room_id, pid)]
         connection.room_id = connection.participant_id = None
+
+    def _unbind_sid(self, sid: str) -> None:
+        connection = self._connections.get(sid)
+        if connection is not None:
+            self._unbind(connection)
+        else:
+            for key in [k for k, bound in self._sid_of.items() if bound == sid]:
+                del self._sid_of[key]
 
     # -- commands ------------------------------------------------------------------------
 
@@ -596,7 +611,7 @@ class Signaling:
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
-                self._unbind(self._connections[sid])
+                self._unbind_sid(sid)
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:
         """Unbind a connection from its room and close it. The connection whose command
