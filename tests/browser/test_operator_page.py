@@ -118,6 +118,7 @@ async def open_operator(browser: Browser) -> AsyncIterator[OpenOperator]:
 
 async def screenshot(page: Page, label: str) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
+    await page.evaluate("window.scrollTo(0, 0)")  # the sticky header where it belongs
     await page.screenshot(path=str(ARTIFACTS / f"{label}.png"), full_page=True)
 
 
@@ -379,7 +380,8 @@ async def test_a_join_link_does_not_open_the_operator_page(
         page.get_by_role("heading", name="This link does not open the operator page")
     ).to_be_visible()
     await expect(page.get_by_role("alert")).to_contain_text("Join links")
-    await expect(page.locator("code")).to_have_text("invalid_token")
+    await expect(page.get_by_role("alert")).to_contain_text("groupsession operator-token")
+    await expect(page.locator("[data-refusal-code]")).to_have_text("invalid_token")
     await expect(page.get_by_role("region", name="Server load")).to_have_count(0)
     await screenshot(page, f"op-07-refused-{role.value}")
     await assert_no_names_and_no_media(page)
@@ -391,5 +393,5 @@ async def test_an_expired_operator_link_says_so(
     expired = operator_token(media_server, ttl_s=60, now=time.time() - 3600)
     page = await open_operator(media_server, expired)
     await expect(page.get_by_role("heading", name="This operator link has expired")).to_be_visible()
-    await expect(page.locator("code")).to_have_text("token_expired")
+    await expect(page.locator("[data-refusal-code]")).to_have_text("token_expired")
     await screenshot(page, "op-08-expired")

@@ -5,7 +5,7 @@ import { useEffect, useMemo, useState } from "preact/hooks";
 import { endRoom } from "./api";
 import { EndRoomDialog } from "./EndRoomDialog";
 import { OperatorFeed } from "./feed";
-import { refusalExplanation } from "./link";
+import { OPERATOR_TOKEN_COMMAND, refusalExplanation } from "./link";
 import { AlertsPanel, ConnectionStatus, Legend, ServerPanel, Toolbar } from "./Panels";
 import { RoomCard } from "./RoomCard";
 import { initialState, OperatorStore, visibleRooms, type OperatorState } from "./store";
@@ -54,10 +54,10 @@ export function OperatorApp({ token }: { token: string }) {
       <main class="page narrow message op-refused" aria-labelledby="op-refused-title">
         <h1 id="op-refused-title">{title}</h1>
         <p class="lead" role="alert">
-          {advice}
+          {advice} <code class="op-command">{OPERATOR_TOKEN_COMMAND}</code>
         </p>
         <p class="fine-print">
-          The server said: <code>{refusal.code}</code>
+          The server said: <code data-refusal-code>{refusal.code}</code>
           {refusal.message !== "" && <> — {refusal.message}</>}
         </p>
       </main>
@@ -86,7 +86,7 @@ export function OperatorApp({ token }: { token: string }) {
         <h1>Operator · live sessions</h1>
         <ConnectionStatus state={state} nowMs={nowMs} />
       </header>
-      <main class="op-main">
+      <main class={`op-main${connection.status === "live" ? "" : " op-main-stale"}`}>
         <AlertsPanel state={state} />
         {endedNotices.length > 0 && (
           <ul class="op-notices" role="status">

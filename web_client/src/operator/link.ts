@@ -31,24 +31,27 @@ export function refusalFrom(err: { message?: unknown; data?: unknown }): Refusal
 }
 
 /** What an operator should read for a refusal, by its code. */
+/** The command that makes an operator link (shown with the advice). */
+export const OPERATOR_TOKEN_COMMAND = "groupsession operator-token";
+
 export function refusalExplanation(refusal: Refusal): { title: string; advice: string } {
   switch (refusal.code) {
     case "token_expired":
       return {
         title: "This operator link has expired",
-        advice: "Operator links last 12 hours. Make a new one with `groupsession operator-token`.",
+        advice: "Operator links last 12 hours. Make a new one with:",
       };
     case "no_token":
       return {
         title: "This operator link has no token",
-        advice: "Open the whole link printed by `groupsession operator-token`, including everything after #operator=.",
+        advice: "Open the whole link, including everything after #operator=. To make one:",
       };
     default:
       return {
         title: "This link does not open the operator page",
         advice:
           "It is not a valid operator token for this server. Join links for facilitators and members never open it; " +
-          "make an operator link with `groupsession operator-token`.",
+          "make an operator link with:",
       };
   }
 }
