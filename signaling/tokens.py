@@ -24,6 +24,13 @@ MAX_ROOM_ID_LENGTH = 64
 MIN_SECRET_LENGTH = 32
 
 
+_EXPIRED = {
+    JOIN_AUDIENCE: "this link has expired; ask your facilitator for a new one",
+    OPERATOR_AUDIENCE: "this operator link has expired; make a new one with "
+    "`groupsession operator-token`",
+}
+
+
 class TokenError(Exception):
     code = "invalid_token"
 
@@ -149,5 +156,5 @@ class TokenSigner:
         if not isinstance(claims.get("exp"), int):
             raise TokenError("the token has no valid expiry")
         if claims["exp"] <= now:
-            raise TokenExpired("this link has expired; ask your facilitator for a new one")
+            raise TokenExpired(_EXPIRED[audience])
         return claims

@@ -41,14 +41,16 @@ class OperatorChannel:
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
         token = auth.get("token") if isinstance(auth, dict) else None
         if not isinstance(token, str):
+            message = "an operator token is required"
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": "invalid_token", "message": "an operator token is required"}
+                message, {"code": "invalid_token", "message": message}
             )
         try:
             operator = self._signer.verify_operator(token, self._clock.now())
         except TokenError as error:
+            # Two arguments: the client then sees {code, message} as the error's data.
             raise socketio.exceptions.ConnectionRefusedError(
-                {"code": error.code, "message": str(error)}
+                str(error), {"code": error.code, "message": str(error)}
             ) from error
         await self._sio.enter_room(sid, _OPERATORS, namespace=NAMESPACE)
         log.info("operator connected", extra={"participant_id": operator.operator_id})

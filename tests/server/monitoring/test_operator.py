@@ -118,6 +118,8 @@ async def test_the_live_channel_needs_an_operator_token(
 ) -> None:
     await a_session(connect, server)
     refused = socketio.AsyncClient(reconnection=False)
+    refusals: list[Any] = []
+    refused.on("connect_error", refusals.append, namespace="/operator")
     with pytest.raises(socketio.exceptions.ConnectionError):
         await refused.connect(
             server.url,
@@ -126,6 +128,9 @@ async def test_the_live_channel_needs_an_operator_token(
             auth={"token": server.token("r1", Role.FACILITATOR, "Fac")},
             wait_timeout=5,
         )
+    await wait_until(lambda: bool(refusals), what="the refusal's reason")
+    # A browser's socket.io client sees {code, message} as the connect error's `data`.
+    assert refusals[0]["data"]["code"] == "invalid_token" and refusals[0]["data"]["message"]
     pushes: list[Any] = []
     live = socketio.AsyncClient(reconnection=False)
     live.on("monitor", pushes.append, namespace="/operator")
