@@ -27,36 +27,72 @@ What is relied on (aiortc 1.16.0):
   (``a=ssrc``, ``a=msid``).
 * ``RTCRtpTransceiver._codecs`` is the negotiated codec list a local answer
   is built from.
-* ``RTCDtlsTransport._send_rtp(data)`` protects and sends one RTP packet.
+* ``RTCDtlsTransport._send_rtp(data)`` protects and sends one RTP packet;
+  the forwarding path does the same by hand with its ``_state``,
+  ``_tx_srtp`` and its ICE transport's aioice ``Connection._nominated`` pair
+  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only.
+* ``RTCRtpSender._retransmit(seq)`` is looked up on the instance when a NACK
+  arrives, and so is ``_handle_rtcp_packet`` by the transport's router;
+  ``_rtx_ssrc`` is the sender's RTX SSRC and ``__rtt`` its smoothed RTT.
+* ``RTCRtpReceiver``'s private ``__codecs``, ``__remote_streams``
+  (``StreamStatistics`` per SSRC, read by its RTCP task for receiver
+  reports), ``__nack_generator``, ``__remote_bitrate_estimator`` and
+  ``__rtcp_ssrc``, with ``_send_rtcp`` and ``_send_rtcp_nack``: the parts of
+  its receive handler a forwarded track still needs.
+* aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
+  for the selected pair's candidate types.
 """
 
 from __future__ import annotations
 
+import contextlib
+import random
 import threading
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
-from aiortc import RTCIceCandidate, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
+from aioice.ice import StunProtocol
+from aiortc import (
+    RTCIceCandidate,
+    RTCPeerConnection,
+    RTCRtpReceiver,
+    RTCRtpSender,
+    RTCRtpTransceiver,
+)
+from aiortc.rate import RemoteBitrateEstimator
+from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
+from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTP_HISTORY_SIZE,
     AnyRtcpPacket,
     HeaderExtensionsMap,
+    RtcpPsfbPacket,
+    RtcpRrPacket,
     RtcpSrPacket,
     RtpPacket,
+    pack_remb_fci,
     unwrap_rtx,
+    wrap_rtx,
 )
 from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
+
+from server.media.rtp_bytes import ExtensionIds, one_byte_element
 
 __all__ = [
     "AnyRtcpPacket",
     "ForwardingOutput",
     "ParsedSessionDescription",
+    "ReceiveBookkeeping",
+    "ReceiveCounts",
+    "ReceiverReport",
     "RtcpSrPacket",
     "RtpPacket",
     "candidate_from_sdp",
@@ -65,16 +101,24 @@ __all__ = [
     "intercept_received_rtcp",
     "intercept_received_rtp",
     "label_forwarded_track",
+    "observe_sender_rtcp",
     "on_keyframe_request",
     "on_sender_started",
     "parse_ice_candidate",
     "request_keyframe",
     "restrict_negotiated_codecs",
+    "round_trip_time",
     "run_without_decoder",
+    "selected_candidate_types",
     "unwrap_rtx",
 ]
 
 RtpPacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
+
+_DTLS_CONNECTED = DtlsState.CONNECTED
+_MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
+_ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
+_AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 
 
 def intercept_received_rtp(
@@ -228,39 +272,133 @@ def parse_ice_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: in
 class ForwardingOutput:
     """Sends already-encoded RTP through a started RTCRtpSender as if it had produced it.
 
-    The packet goes into the sender's history, so aiortc answers the
-    subscriber's NACKs (wrapping in RTX when negotiated), and the sender's SR
-    counters are kept true so the subscriber's RTT and lip-sync stay right.
+    Packets arrive as bytes (``server.media.rtp_bytes`` writes them). Each is
+    kept in a history of the last ``RTP_HISTORY_SIZE`` so the subscriber's
+    NACKs are answered (wrapped in RTX when negotiated): the sender's own
+    ``_retransmit`` is replaced, since aiortc's history holds RtpPacket
+    objects this path never builds. The sender's SR counters are kept true so
+    the subscriber's RTT and lip-sync stay right.
+
+    Sending protects the packet with the DTLS transport's SRTP session and
+    hands it straight to the selected ICE pair's datagram transport, which is
+    what ``RTCDtlsTransport._send_rtp`` does through four coroutine layers. A
+    pair through a TURN relay takes aiortc's own path.
     """
 
-    __slots__ = ("_extensions", "_history", "_sender", "mid", "payload_type", "ssrc")
+    __slots__ = (
+        "_dtls",
+        "_extension_map",
+        "_history",
+        "_rtx_payload_type",
+        "_rtx_sequence_number",
+        "_rtx_ssrc",
+        "_sender",
+        "bytes_sent",
+        "retransmitted",
+        "extension_ids",
+        "mid_element",
+        "payload_type",
+        "ssrc",
+    )
 
     def __init__(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
-        self._sender: Any = sender
-        self.ssrc: int = sender._ssrc
-        self.mid: str | None = parameters.muxId
-        payload_type = parameters.codecs[0].payloadType
-        if payload_type is None:
-            raise ValueError("negotiated codec has no payload type")
-        self.payload_type: int = payload_type
-        self._extensions = HeaderExtensionsMap()
-        self._extensions.configure(parameters)
         target: Any = sender
-        self._history: dict[int, RtpPacket] = target._RTCRtpSender__rtp_history
+        self._sender: Any = target
+        self._dtls: Any = target.transport
+        self.ssrc: int = sender._ssrc
+        codec = parameters.codecs[0]
+        if codec.payloadType is None:
+            raise ValueError("negotiated codec has no payload type")
+        self.payload_type: int = codec.payloadType
+        ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
+        self.extension_ids = ExtensionIds(
+            mid=ids.get(_MID_URI),
+            abs_send_time=ids.get(_ABS_SEND_TIME_URI),
+            audio_level=ids.get(_AUDIO_LEVEL_URI),
+        )
+        mid = parameters.muxId
+        self.mid_element = (
+            one_byte_element(self.extension_ids.mid, mid.encode())
+            if mid and self.extension_ids.mid is not None
+            else b""
+        )
+        self._extension_map = HeaderExtensionsMap()
+        self._extension_map.configure(parameters)
+        self._rtx_payload_type: int | None = next(
+            (
+                c.payloadType
+                for c in parameters.codecs
+                if c.mimeType.lower().endswith("/rtx")
+                and c.parameters.get("apt") == self.payload_type
+            ),
+            None,
+        )
+        self._rtx_ssrc: int = target._rtx_ssrc
+        self._rtx_sequence_number = random.randrange(0x8000)
+        self._history: list[tuple[int, bytes] | None] = [None] * RTP_HISTORY_SIZE
+        self.bytes_sent = 0
+        self.retransmitted = 0
+        target._retransmit = self._retransmit
 
     def is_connected(self) -> bool:
         state: str = self._sender.transport.state
         return state == "connected"
 
-    async def send(self, packet: RtpPacket, report_ntp: int, report_rtp: int) -> None:
-        """Send ``packet``; ``report_ntp``/``report_rtp`` are the next SR's clock pair."""
+    def send_now(
+        self,
+        data: bytes,
+        sequence_number: int,
+        payload_size: int,
+        report_ntp: int,
+        report_rtp: int,
+    ) -> bool:
+        """Send one packet without yielding; False if it needs ``send_later``.
+
+        ``report_ntp``/``report_rtp`` are the next SR's clock pair. Raises
+        ConnectionError once the transport is closed.
+        """
+        self._history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, data)
         sender = self._sender
-        self._history[packet.sequence_number % RTP_HISTORY_SIZE] = packet
-        await sender.transport._send_rtp(packet.serialize(self._extensions))
         sender._RTCRtpSender__ntp_timestamp = report_ntp
         sender._RTCRtpSender__rtp_timestamp = report_rtp
-        sender._RTCRtpSender__octet_count += len(packet.payload)
+        sender._RTCRtpSender__octet_count += payload_size
         sender._RTCRtpSender__packet_count += 1
+        self.bytes_sent += len(data)
+        return self._send_direct(data)
+
+    async def send_later(self, data: bytes) -> None:
+        """Send a packet ``send_now`` accounted for but could not send: aiortc's own path."""
+        await self._dtls._send_rtp(data)
+
+    def _send_direct(self, data: bytes) -> bool:
+        dtls = self._dtls
+        if dtls._state is not _DTLS_CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is None or type(pair.protocol) is not StunProtocol:
+            return False  # not selected yet, or through a TURN relay
+        pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        return True
+
+    async def _retransmit(self, sequence_number: int) -> None:
+        kept = self._history[sequence_number % RTP_HISTORY_SIZE]
+        if kept is None or kept[0] != sequence_number:
+            return
+        data = kept[1]
+        self.retransmitted += 1
+        if self._rtx_payload_type is not None:
+            packet = RtpPacket.parse(data, self._extension_map)
+            rtx = wrap_rtx(
+                packet,
+                payload_type=self._rtx_payload_type,
+                sequence_number=self._rtx_sequence_number,
+                ssrc=self._rtx_ssrc,
+            )
+            self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
+            data = rtx.serialize(self._extension_map)
+        with contextlib.suppress(ConnectionError):  # the subscriber is going away
+            if not self._send_direct(data):
+                await self.send_later(data)
 
     def sender_report_counts(self) -> tuple[int, int, int, int]:
         """(ntp, rtp, packets, octets) the sender's next SR will carry (for tests)."""
@@ -271,3 +409,131 @@ class ForwardingOutput:
             s._RTCRtpSender__packet_count,
             s._RTCRtpSender__octet_count,
         )
+
+
+class ReceiveBookkeeping:
+    """What aiortc's receive handler does for a forwarded track, minus the decoding side.
+
+    aiortc's ``_handle_rtp_packet`` also depayloads every packet and
+    reassembles frames in a jitter buffer for a decoder this plane never
+    runs; that was a third of the server's time per received packet. This
+    keeps the parts the publisher relies on: receive statistics (aiortc's RTCP
+    task reads them for its receiver reports), NACKs for missing video
+    packets, and REMB from the bitrate estimator.
+    """
+
+    __slots__ = ("_codecs", "_estimator", "_nacks", "_receiver", "_streams", "_target")
+
+    def __init__(self, receiver: RTCRtpReceiver) -> None:
+        target: Any = receiver
+        self._receiver = receiver
+        self._target = target
+        self._codecs: dict[int, RTCRtpCodecParameters] = target._RTCRtpReceiver__codecs
+        self._streams: dict[int, StreamStatistics] = target._RTCRtpReceiver__remote_streams
+        self._nacks: NackGenerator | None = target._RTCRtpReceiver__nack_generator
+        self._estimator: RemoteBitrateEstimator | None = (
+            target._RTCRtpReceiver__remote_bitrate_estimator
+        )
+
+    async def observe(
+        self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None
+    ) -> None:
+        """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable)."""
+        estimator = self._estimator
+        if estimator is not None and packet.extensions.abs_send_time is not None:
+            remb = estimator.add(
+                abs_send_time=packet.extensions.abs_send_time,
+                arrival_time_ms=arrival_time_ms,
+                payload_size=len(packet.payload) + packet.padding_size,
+                ssrc=packet.ssrc,
+            )
+            rtcp_ssrc = self._target._RTCRtpReceiver__rtcp_ssrc
+            if rtcp_ssrc is not None and remb is not None:
+                await self._target._send_rtcp(
+                    RtcpPsfbPacket(
+                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                    )
+                )
+        stream = self._streams.get(packet.ssrc)
+        if stream is None:
+            codec = self._codecs.get(packet.payload_type)
+            if codec is None:
+                return
+            stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
+        stream.add(packet)
+        nacks = self._nacks
+        if media is not None and nacks is not None and nacks.add(media):
+            await self._target._send_rtcp_nack(media.ssrc, sorted(nacks.missing))
+
+    def counts(self, ssrc: int) -> ReceiveCounts | None:
+        """Packets expected and received so far on ``ssrc``, and the interarrival jitter."""
+        stream = self._streams.get(ssrc)
+        if stream is None or stream.max_seq is None:
+            return None
+        return ReceiveCounts(
+            expected=stream.packets_expected,
+            received=stream.packets_received,
+            jitter_s=stream.jitter / stream._clockrate,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiveCounts:
+    expected: int
+    received: int
+    jitter_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class ReceiverReport:
+    """One report block a subscriber sent about a stream the server forwards to it."""
+
+    highest_sequence: int  # extended
+    packets_lost: int  # cumulative
+    fraction_lost: int  # of 256, since the previous report
+    jitter: int  # RTP timestamp units
+
+
+def observe_sender_rtcp(sender: RTCRtpSender, observer: Callable[[ReceiverReport], None]) -> None:
+    """Show ``observer`` every report block the remote peer sends about ``sender``'s stream."""
+    target: Any = sender
+    original: Callable[[AnyRtcpPacket], Awaitable[None]] = target._handle_rtcp_packet
+
+    async def handle(packet: AnyRtcpPacket) -> None:
+        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
+            for report in packet.reports:
+                if report.ssrc == sender._ssrc:
+                    observer(
+                        ReceiverReport(
+                            report.highest_sequence,
+                            report.packets_lost,
+                            report.fraction_lost,
+                            report.jitter,
+                        )
+                    )
+        await original(packet)
+
+    target._handle_rtcp_packet = handle
+
+
+def round_trip_time(sender: RTCRtpSender) -> float | None:
+    """aiortc's smoothed RTT (seconds) from the remote peer's reports about ``sender``."""
+    target: Any = sender
+    rtt: float | None = target._RTCRtpSender__rtt
+    return rtt
+
+
+def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
+    """(local, remote) ICE candidate types of ``pc``'s selected pair, if one is selected.
+
+    aiortc exposes no selected pair; aioice keeps the nominated pair per
+    component in ``Connection._nominated``.
+    """
+    for transceiver in pc.getTransceivers():
+        dtls: Any = transceiver.sender.transport or transceiver.receiver.transport
+        if dtls is None:
+            continue
+        pair = dtls.transport._connection._nominated.get(1)
+        if pair is not None:
+            return (pair.local_candidate.type, pair.remote_candidate.type)
+    return None

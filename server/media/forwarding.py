@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
-from server.media.aiortc_internals import ForwardingOutput, RtpPacket
+from server.media.aiortc_internals import ForwardingOutput
 from signaling.media import TrackKind
 
 if TYPE_CHECKING:
@@ -134,15 +134,15 @@ class ForwardingLeg:
         self._waiting_since = now
         return True
 
-    def rewrite(
-        self,
-        packet: RtpPacket,
-        output: ForwardingOutput,
-        keyframe_start: bool,
-        now: float,
-    ) -> RtpPacket | None:
-        """This leg's copy of ``packet``, or None if the leg must not send it."""
-        seq: int = packet.sequence_number
+    def place(
+        self, sequence_number: int, timestamp: int, keyframe_start: bool, now: float
+    ) -> tuple[int, int] | None:
+        """Where a packet goes on this leg's slot: (sequence number, timestamp), or None.
+
+        None means the leg must not send it: video waiting for a keyframe, or
+        a packet older than the current run.
+        """
+        seq = sequence_number
         slot = self.slot
         if self._run_start is None:
             if self.track.kind is TrackKind.VIDEO and not keyframe_start:
@@ -154,7 +154,7 @@ class ForwardingLeg:
             self._seq_offset = (slot.next_sequence_number - seq) & _SEQ_MASK
             if self.timestamp_offset is None:
                 start = slot.continuation_timestamp(now, self.track.clock_rate)
-                self.timestamp_offset = (start - packet.timestamp) & _TS_MASK
+                self.timestamp_offset = (start - timestamp) & _TS_MASK
         else:
             since_start = (seq - self._run_start) & _SEQ_MASK
             if since_start >= _HALF_SEQ:
@@ -167,19 +167,6 @@ class ForwardingLeg:
         if (out_seq - slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ:
             slot.next_sequence_number = (out_seq + 1) & _SEQ_MASK
         assert self.timestamp_offset is not None
-        out_ts = (packet.timestamp + self.timestamp_offset) & _TS_MASK
+        out_ts = (timestamp + self.timestamp_offset) & _TS_MASK
         slot.note_sent(out_ts, now)
-
-        out = RtpPacket(
-            payload_type=output.payload_type,
-            marker=packet.marker,
-            sequence_number=out_seq,
-            timestamp=out_ts,
-            ssrc=output.ssrc,
-            payload=packet.payload,
-        )
-        out.padding_size = packet.padding_size
-        extensions = out.extensions
-        extensions.mid = output.mid
-        extensions.audio_level = packet.extensions.audio_level
-        return out
+        return out_seq, out_ts

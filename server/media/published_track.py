@@ -14,6 +14,7 @@ from server.media.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from server.media.codecs import is_rtx
 from server.media.forwarding import ForwardingLeg
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.media.rtp_bytes import PacketCopies
 from server.media.stats import ForwardingStats
 from signaling.media import TrackKind
 
@@ -22,6 +23,8 @@ logger = logging.getLogger(__name__)
 # Seconds between the NTP epoch (1900) and the Unix epoch (1970).
 _NTP_UNIX_OFFSET_S = 2208988800
 _NTP_UNIX_OFFSET_MS = _NTP_UNIX_OFFSET_S * 1000
+# Counted towards the bitrate: a fixed header without extensions.
+_RTP_HEADER_SIZE = 12
 
 
 def _ntp_now() -> int:
@@ -31,9 +34,10 @@ def _ntp_now() -> int:
 class PublishedTrack:
     """A track a participant publishes, and every leg it is forwarded on.
 
-    Its receiver's RTP handler is intercepted: each packet is forwarded to
-    every live leg first, then aiortc's own handler runs for upstream NACK,
-    REMB and statistics. No packet waits in a jitter buffer on the way.
+    Its receiver's RTP handler is replaced: each packet is forwarded to every
+    live leg first, then ``ReceiveBookkeeping`` keeps what aiortc's handler
+    did for the publisher (receive statistics for RRs, NACK, REMB). Nothing
+    is depayloaded and no packet waits in a jitter buffer.
     """
 
     def __init__(
@@ -62,13 +66,15 @@ class PublishedTrack:
         self._leg_list: tuple[ForwardingLeg, ...] = ()
         self._payload_type: int | None = None
         self._rtx_payload_types: dict[int, int] = {}
-        self._rtx_ssrcs: dict[int, int] = {}
+        self._rtx_ssrc_of: dict[int, int] = {}
+        self.bytes_received = 0
         # The publisher's last sender report (NTP, RTP timestamp), translated
         # per leg into the subscriber's timestamp line.
         self._sender_report: tuple[int, int] | None = None
         self._keyframes = KeyframeRequester(self._send_pli, clock, keyframe_interval_s)
+        self._bookkeeping = internals.ReceiveBookkeeping(receiver)
         internals.run_without_decoder(receiver, self._started)
-        internals.intercept_received_rtp(receiver, self._forward)
+        internals.intercept_received_rtp(receiver, self._on_rtp, then_aiortc=False)
         internals.intercept_received_rtcp(receiver, self._observe_rtcp)
 
     @property
@@ -126,7 +132,7 @@ class PublishedTrack:
                 self._payload_type = codec.payloadType
         for encoding in parameters.encodings:
             if encoding.rtx is not None and encoding.ssrc is not None:
-                self._rtx_ssrcs[encoding.rtx.ssrc] = encoding.ssrc
+                self._rtx_ssrc_of[encoding.rtx.ssrc] = encoding.ssrc
 
     async def _send_pli(self) -> None:
         if self.media_ssrc is None:
@@ -139,22 +145,33 @@ class PublishedTrack:
             info = packet.sender_info
             self._sender_report = (info.ntp_timestamp, info.rtp_timestamp)
 
+    async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        media = self._media_packet(packet)
+        if media is not None:
+            await self._forward(media, arrival_time_ms)
+        # After forwarding, so bookkeeping never delays a packet.
+        await self._bookkeeping.observe(packet, arrival_time_ms, media)
+
+    def _media_packet(self, packet: RtpPacket) -> RtpPacket | None:
+        """``packet``, unwrapped if it is a retransmission; None if it carries no media."""
+        payload_type = packet.payload_type
+        if payload_type == self._payload_type:
+            return packet
+        apt = self._rtx_payload_types.get(payload_type)
+        original_ssrc = self._rtx_ssrc_of.get(packet.ssrc)
+        if apt is None or original_ssrc is None or len(packet.payload) < 2:
+            return None  # unknown payload, or RTX padding used for bandwidth probing
+        return internals.unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
+
     async def _forward(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         stats = self._stats
         stats.packets_in += 1
-        payload_type = packet.payload_type
-        if payload_type != self._payload_type:
-            apt = self._rtx_payload_types.get(payload_type)
-            original_ssrc = self._rtx_ssrcs.get(packet.ssrc)
-            if apt is None or original_ssrc is None or len(packet.payload) < 2:
-                return  # unknown payload, or RTX padding used for bandwidth probing
-            packet = internals.unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
         self.media_ssrc = packet.ssrc
-
-        if self.kind is TrackKind.AUDIO:
-            level = packet.extensions.audio_level
-            if level is not None and self.allowed:
-                self._on_audio_level(level[1])
+        payload = packet.payload
+        self.bytes_received += len(payload) + _RTP_HEADER_SIZE
+        audio_level = packet.extensions.audio_level
+        if audio_level is not None and self.allowed and self.kind is TrackKind.AUDIO:
+            self._on_audio_level(audio_level[1])
         if not self.allowed:
             stats.packets_dropped_by_mute += 1
             return
@@ -162,35 +179,58 @@ class PublishedTrack:
         if not legs:
             return
 
-        keyframe_start = self.kind is TrackKind.VIDEO and is_vp8_keyframe_start(packet.payload)
+        keyframe_start = self.kind is TrackKind.VIDEO and is_vp8_keyframe_start(payload)
         now = self._clock()
-        abs_send_time: int | None = None
+        ntp = _ntp_now()
+        copies = PacketCopies(
+            marker=bool(packet.marker),
+            payload=payload,
+            padding_size=packet.padding_size,
+            abs_send_time=ntp >> 14,
+            audio_level=audio_level,
+        )
+        # The SR clock pair, in the publisher's timestamp line: the publisher's
+        # last SR carried forward to now, so audio and video of one publisher
+        # stay in sync and each SR's NTP time is fresh (subscribers' RTT).
         report = self._sender_report
+        if report is None:
+            rtp_now: int | None = None
+        else:
+            rtp_now = report[1] + (((ntp - report[0]) * self.clock_rate) >> 32)
+        sequence_number = packet.sequence_number
+        timestamp = packet.timestamp
+        payload_size = len(payload)
         sent = 0
+        sent_bytes = 0
         for leg in legs:
             output = leg.slot.output
             if output is None or not leg.live:
                 continue
-            out = leg.rewrite(packet, output, keyframe_start, now)
-            if out is None:
+            placed = leg.place(sequence_number, timestamp, keyframe_start, now)
+            if placed is None:
                 if leg.waited_too_long_for_keyframe(now):
                     self._keyframes.request()
                 continue
-            if abs_send_time is None:
-                ntp = _ntp_now()
-                abs_send_time = (ntp >> 14) & 0x00FFFFFF
-            out.extensions.abs_send_time = abs_send_time
-            if report is not None and leg.timestamp_offset is not None:
-                report_ntp = report[0]
-                report_rtp = (report[1] + leg.timestamp_offset) & 0xFFFFFFFF
+            out_seq, out_ts = placed
+            data = copies.write(
+                copies.extensions(output.extension_ids, output.mid_element),
+                output.payload_type,
+                out_seq,
+                out_ts,
+                output.ssrc,
+            )
+            if rtp_now is None or leg.timestamp_offset is None:
+                report_rtp = out_ts
             else:
-                report_ntp = ntp
-                report_rtp = out.timestamp
+                report_rtp = (rtp_now + leg.timestamp_offset) & 0xFFFFFFFF
             try:
-                await output.send(out, report_ntp, report_rtp)
+                if not output.send_now(data, out_seq, payload_size, ntp, report_rtp):
+                    await output.send_later(data)
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
             sent += 1
+            sent_bytes += len(data)
         stats.packets_out += sent
+        stats.bytes_out += sent_bytes
         if sent and stats.latency_observer is not None:
             stats.latency_observer((time.time() * 1000 + _NTP_UNIX_OFFSET_MS) - arrival_time_ms)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 class ForwardingStats:
     packets_in: int = 0
     packets_out: int = 0
+    bytes_out: int = 0
     packets_dropped_by_mute: int = 0
     keyframe_requests_sent: int = 0
     # Called with each forwarded packet's time in the server, from its arrival

@@ -9,17 +9,21 @@ from __future__ import annotations
 import inspect
 import threading
 
+import aioice.ice
 import aiortc
+import aiortc.rtcicetransport
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
     RTCRtpReceiveParameters,
     RTCRtpSendParameters,
 )
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from server.media import aiortc_internals as internals
+from server.media.rtp_bytes import ExtensionIds
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -127,15 +131,99 @@ async def test_forwarding_output_reads_and_updates_sender_state() -> None:
     transceiver = pc.addTransceiver("video", direction="sendonly")
     sender = transceiver.sender
     parameters = RTCRtpSendParameters(
-        codecs=[RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97)],
+        codecs=[
+            RTCRtpCodecParameters(mimeType="video/VP8", clockRate=90000, payloadType=97),
+            RTCRtpCodecParameters(
+                mimeType="video/rtx", clockRate=90000, payloadType=98, parameters={"apt": 97}
+            ),
+        ],
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=1, uri="urn:ietf:params:rtp-hdrext:sdes:mid"),
+        ],
         muxId="3",
     )
     output = internals.ForwardingOutput(sender, parameters)
     assert output.ssrc == sender._ssrc
     assert output.payload_type == 97
-    assert output.mid == "3"
+    assert output.mid_element == bytes([0x10]) + b"3"
+    assert output.extension_ids == ExtensionIds(mid=1, abs_send_time=None, audio_level=None)
     assert output.sender_report_counts() == (0, 0, 0, 0)
     assert not output.is_connected()
+    # NACKs reach the output's history, not aiortc's (which stays empty).
+    assert sender._retransmit == output._retransmit
+    await pc.close()
+
+
+def test_forwarding_send_path_mirrors_the_dtls_transport() -> None:
+    # ForwardingOutput._send does what _send_rtp does, without its coroutine layers.
+    send_rtp = inspect.getsource(RTCDtlsTransport._send_rtp)
+    assert "if self._state != State.CONNECTED:" in send_rtp
+    assert "data = self._tx_srtp.protect(data)" in send_rtp
+    assert "await self.transport._send(data)" in send_rtp
+    ice_start = inspect.getsource(aiortc.rtcicetransport.RTCIceTransport.__init__)
+    assert "self._send = self._connection.send" in ice_start
+    assert "self._connection = gatherer._connection" in ice_start
+    sendto = inspect.getsource(aioice.ice.Connection.sendto)
+    assert "active_pair = self._nominated.get(component)" in sendto
+    assert "await active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
+    send_data = inspect.getsource(aioice.ice.StunProtocol.send_data)
+    assert "self.transport.sendto(data, addr)" in send_data
+    pair = inspect.getsource(aioice.ice.CandidatePair)
+    for name in ("def local_candidate", "def remote_addr", "self.remote_candidate = "):
+        assert name in pair
+    # A NACK is answered by the instance's _retransmit; RTCP reaches the
+    # instance's _handle_rtcp_packet; the RTT is kept in __rtt.
+    handle = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "await self._retransmit(seq)" in handle
+    assert "self.__rtt = " in handle
+    assert "self._rtx_ssrc = " in inspect.getsource(RTCRtpSender.__init__)
+
+
+def test_receive_bookkeeping_mirrors_the_receive_handler() -> None:
+    handler = inspect.getsource(RTCRtpReceiver._handle_rtp_packet)
+    for line in (
+        "self.__remote_bitrate_estimator.add(",
+        "await self._send_rtcp(rtcp_packet)",
+        "self.__remote_streams[packet.ssrc] = StreamStatistics(codec.clockRate)",
+        "self.__remote_streams[packet.ssrc].add(packet)",
+        "self.__nack_generator.add(packet)",
+        "await self._send_rtcp_nack(",
+    ):
+        assert line in handler, line
+    init = inspect.getsource(RTCRtpReceiver.__init__)
+    for name in ("self.__codecs", "self.__nack_generator", "self.__remote_bitrate_estimator"):
+        assert name in init
+    assert "self.__rtcp_ssrc" in init
+    # The RTCP task reads the statistics the bookkeeping feeds.
+    assert "self.__remote_streams.items()" in inspect.getsource(RTCRtpReceiver._run_rtcp)
+    statistics = inspect.getsource(aiortc.rtcrtpreceiver.StreamStatistics)
+    for name in ("self.max_seq", "self.packets_received", "self._clockrate", "def jitter"):
+        assert name in statistics
+
+
+async def test_receive_bookkeeping_feeds_the_statistics_aiortc_reports() -> None:
+    pc = RTCPeerConnection()
+    receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    receiver._RTCRtpReceiver__codecs[96] = RTCRtpCodecParameters(  # type: ignore[attr-defined]
+        mimeType="video/VP8", clockRate=90000, payloadType=96
+    )
+    bookkeeping = internals.ReceiveBookkeeping(receiver)
+    for seq in (10, 11, 13):
+        packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 3000, ssrc=5)
+        await bookkeeping.observe(packet, 0, packet)
+    counts = bookkeeping.counts(5)
+    assert counts is not None
+    assert (counts.expected, counts.received) == (4, 3)
+    assert bookkeeping.counts(6) is None
+    nacks = receiver._RTCRtpReceiver__nack_generator  # type: ignore[attr-defined]
+    assert nacks.missing == {12}
+    await pc.close()
+
+
+async def test_selected_candidate_types_before_connecting() -> None:
+    pc = RTCPeerConnection()
+    pc.addTransceiver("audio")
+    assert internals.selected_candidate_types(pc) is None
     await pc.close()
 
 

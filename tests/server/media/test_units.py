@@ -6,9 +6,14 @@ import asyncio
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap
+
 from server.media.aiortc_internals import RtpPacket
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.media.rtp_bytes import ExtensionIds, PacketCopies, one_byte_element
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from signaling.media import TrackKind
 from tests.server.media.peers import eventually
@@ -128,87 +133,117 @@ class FakeTrack:
     def request_keyframe(self) -> None: ...
 
 
-@dataclass
-class FakeOutput:
-    ssrc: int = 4242
-    payload_type: int = 111
-    mid: str | None = "7"
-
-
 def make_leg(kind: TrackKind) -> tuple[ForwardingLeg, SubscriberSlot]:
     slot = SubscriberSlot(kind, transceiver=None)  # type: ignore[arg-type]
     leg = ForwardingLeg(FakeTrack(kind), "sub", slot)  # type: ignore[arg-type]
     return leg, slot
 
 
-def packet(seq: int, ts: int, payload: bytes = b"\x90\x80\x01\x00") -> RtpPacket:
-    p = RtpPacket(payload_type=96, sequence_number=seq & 0xFFFF, timestamp=ts, ssrc=1)
-    p.payload = payload
-    return p
-
-
-KEY = bytes([0x10, 0x00])
-DELTA = bytes([0x10, 0x01])
-
-
-def test_video_leg_starts_on_a_keyframe_and_rewrites_the_header() -> None:
+def test_video_leg_starts_on_a_keyframe_and_moves_the_lines() -> None:
     leg, slot = make_leg(TrackKind.VIDEO)
-    out = FakeOutput()
     first_seq = slot.next_sequence_number
-    assert leg.rewrite(packet(100, 9000, DELTA), out, False, 0.0) is None  # type: ignore[arg-type]
-    copy = leg.rewrite(packet(101, 12000, KEY), out, True, 0.0)  # type: ignore[arg-type]
+    assert leg.place(100, 9000, False, 0.0) is None  # a delta frame: wait for a keyframe
+    copy = leg.place(101, 12000, True, 0.0)
     assert copy is not None
-    assert (copy.ssrc, copy.payload_type, copy.extensions.mid) == (4242, 111, "7")
-    assert copy.sequence_number == first_seq
-    follow = leg.rewrite(packet(102, 15000, DELTA), out, False, 0.0)  # type: ignore[arg-type]
+    assert copy[0] == first_seq
+    follow = leg.place(102, 15000, False, 0.0)
     assert follow is not None
-    assert follow.sequence_number == (first_seq + 1) & 0xFFFF
-    assert (follow.timestamp - copy.timestamp) & 0xFFFFFFFF == 3000
+    assert follow[0] == (first_seq + 1) & 0xFFFF
+    assert (follow[1] - copy[1]) & 0xFFFFFFFF == 3000
 
 
 def test_paused_audio_resumes_with_contiguous_sequence_numbers() -> None:
     leg, _slot = make_leg(TrackKind.AUDIO)
-    out = FakeOutput()
-    a = leg.rewrite(packet(65535, 0), out, False, 0.0)  # type: ignore[arg-type]
-    b = leg.rewrite(packet(0, 960), out, False, 0.02)  # type: ignore[arg-type]  # wraps
+    a = leg.place(65535, 0, False, 0.0)
+    b = leg.place(0, 960, False, 0.02)  # wraps
     assert a is not None and b is not None
-    assert b.sequence_number == (a.sequence_number + 1) & 0xFFFF
+    assert b[0] == (a[0] + 1) & 0xFFFF
     leg.pause()  # muted: packets 1..49 are dropped upstream of the leg
-    c = leg.rewrite(packet(50, 48000), out, False, 1.0)  # type: ignore[arg-type]
+    c = leg.place(50, 48000, False, 1.0)
     assert c is not None
-    assert c.sequence_number == (b.sequence_number + 1) & 0xFFFF  # no gap to NACK
-    assert (c.timestamp - b.timestamp) & 0xFFFFFFFF == 48000 - 960  # time passed
+    assert c[0] == (b[0] + 1) & 0xFFFF  # no gap to NACK
+    assert (c[1] - b[1]) & 0xFFFFFFFF == 48000 - 960  # time passed
     # A late packet from before the resume would reuse taken numbers: dropped.
-    assert leg.rewrite(packet(10, 9600), out, False, 1.0) is None  # type: ignore[arg-type]
+    assert leg.place(10, 9600, False, 1.0) is None
 
 
 def test_reordered_packets_within_a_run_keep_their_place() -> None:
     leg, _slot = make_leg(TrackKind.AUDIO)
-    out = FakeOutput()
-    first = leg.rewrite(packet(10, 0), out, False, 0.0)  # type: ignore[arg-type]
-    third = leg.rewrite(packet(12, 1920), out, False, 0.0)  # type: ignore[arg-type]
-    second = leg.rewrite(packet(11, 960), out, False, 0.0)  # type: ignore[arg-type]
+    first = leg.place(10, 0, False, 0.0)
+    third = leg.place(12, 1920, False, 0.0)
+    second = leg.place(11, 960, False, 0.0)
     assert first and second and third
-    assert [first.sequence_number + 1, first.sequence_number + 2] == [
-        second.sequence_number,
-        third.sequence_number,
-    ]
+    assert [first[0] + 1, first[0] + 2] == [second[0], third[0]]
 
 
 def test_long_runs_do_not_reject_current_packets() -> None:
     leg, _slot = make_leg(TrackKind.AUDIO)
-    out = FakeOutput()
     for seq in range(0, 70000, 7):
-        assert leg.rewrite(packet(seq, seq * 960), out, False, 0.0) is not None  # type: ignore[arg-type]
+        assert leg.place(seq & 0xFFFF, seq * 960, False, 0.0) is not None
 
 
 def test_new_leg_on_a_reused_slot_continues_its_lines() -> None:
     leg, slot = make_leg(TrackKind.AUDIO)
-    out = FakeOutput()
-    last = leg.rewrite(packet(500, 123456), out, False, 10.0)  # type: ignore[arg-type]
+    last = leg.place(500, 123456, False, 10.0)
     assert last is not None
     successor = ForwardingLeg(FakeTrack(TrackKind.AUDIO, clock_rate=48000), "sub", slot)  # type: ignore[arg-type]
-    first = successor.rewrite(packet(9, 777), out, False, 11.0)  # type: ignore[arg-type]
+    first = successor.place(9, 777, False, 11.0)
     assert first is not None
-    assert first.sequence_number == (last.sequence_number + 1) & 0xFFFF
-    assert (first.timestamp - last.timestamp) & 0xFFFFFFFF == 48000 + 1
+    assert first[0] == (last[0] + 1) & 0xFFFF
+    assert (first[1] - last[1]) & 0xFFFFFFFF == 48000 + 1
+
+
+# -- RTP bytes -------------------------------------------------------------------
+
+
+def parse_with(ids: ExtensionIds, data: bytes) -> RtpPacket:
+    uris = {
+        "urn:ietf:params:rtp-hdrext:sdes:mid": ids.mid,
+        "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": ids.abs_send_time,
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": ids.audio_level,
+    }
+    parameters = RTCRtpParameters(
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in uris.items() if i
+        ]
+    )
+    extension_map = HeaderExtensionsMap()
+    extension_map.configure(parameters)
+    return RtpPacket.parse(data, extension_map)
+
+
+@pytest.mark.parametrize("padding_size", [0, 7])
+@pytest.mark.parametrize("mid", ["0", "12", "abc"])
+def test_packet_copies_parse_back_as_aiortc_reads_them(mid: str, padding_size: int) -> None:
+    ids = ExtensionIds(mid=4, abs_send_time=2, audio_level=1)
+    copies = PacketCopies(
+        marker=True,
+        payload=b"opus-frame",
+        padding_size=padding_size,
+        abs_send_time=0x1234567,
+        audio_level=(True, 33),
+    )
+    data = copies.write(
+        copies.extensions(ids, one_byte_element(4, mid.encode())), 111, 65535, 0xFFFFFFF0, 0xABCDEF
+    )
+    parsed = parse_with(ids, data)
+    assert (parsed.version, parsed.marker, parsed.payload_type) == (2, 1, 111)
+    assert (parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (65535, 0xFFFFFFF0, 0xABCDEF)
+    assert parsed.payload == b"opus-frame"
+    assert parsed.padding_size == padding_size
+    assert parsed.extensions.mid == mid
+    assert parsed.extensions.abs_send_time == 0x234567
+    assert parsed.extensions.audio_level == (True, 33)
+
+
+def test_packet_copies_without_audio_level_or_negotiated_ids() -> None:
+    copies = PacketCopies(
+        marker=False, payload=b"vp8", padding_size=0, abs_send_time=5, audio_level=None
+    )
+    ids = ExtensionIds(mid=9, abs_send_time=None, audio_level=None)
+    block = copies.extensions(ids, one_byte_element(9, b"3"))
+    assert copies.extensions(ids, one_byte_element(9, b"3")) is block  # built once per mid
+    parsed = parse_with(ids, copies.write(block, 96, 1, 2, 3))
+    assert parsed.extensions.mid == "3"
+    assert parsed.extensions.abs_send_time is None
+    assert parsed.marker == 0 and parsed.payload == b"vp8"
