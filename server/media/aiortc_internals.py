@@ -294,10 +294,10 @@ class ForwardingOutput:
         "_rtx_ssrc",
         "_sender",
         "bytes_sent",
-        "retransmitted",
         "extension_ids",
         "mid_element",
         "payload_type",
+        "retransmitted",
         "ssrc",
     )
 

@@ -17,12 +17,15 @@ video runs start on a keyframe.
 from __future__ import annotations
 
 import random
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from server.media.aiortc_internals import ForwardingOutput
+from server.media.quality import ReportHistory
 from signaling.media import TrackKind
 
 if TYPE_CHECKING:
@@ -43,9 +46,16 @@ KEYFRAME_WAIT_RETRY_S = 1.0
 class SubscriberSlot:
     """One sending transceiver on a subscribe connection."""
 
-    def __init__(self, kind: TrackKind, transceiver: RTCRtpTransceiver) -> None:
+    def __init__(
+        self,
+        kind: TrackKind,
+        transceiver: RTCRtpTransceiver,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.kind = kind
         self.transceiver = transceiver
+        # The subscriber's receiver reports about this slot (loss down).
+        self.reports = ReportHistory(clock)
         self.leg: ForwardingLeg | None = None
         # Set once aiortc has started the sender (DTLS connected, negotiated).
         self.output: ForwardingOutput | None = None

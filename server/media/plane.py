@@ -24,9 +24,11 @@ from server.media.codecs import FORWARDED_MIME_TYPES, is_forwardable, is_rtx
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.media.published_track import PublishedTrack
+from server.media.quality import TrafficSample, TrafficWindow, kbps, loss_pct, up_loss
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from server.media.stats import ForwardingStats
 from server.media.subscription import Subscription
+from server.monitoring.quality import ConnectionQuality, ForwardingTotals
 from signaling.media import (
     ForwardingPermission,
     IceCandidate,
@@ -58,6 +60,7 @@ class ParticipantMedia:
     tracks: dict[str, PublishedTrack] = field(default_factory=dict)
     announced: set[str] = field(default_factory=set)
     subscription: Subscription | None = None
+    traffic: TrafficWindow | None = None
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -67,7 +70,8 @@ class RtpForwardingMediaPlane:
     """Forwards every participant's audio and video to the rest of the room at the RTP level.
 
     Nothing is decoded or encoded: each received RTP packet is rewritten per
-    subscriber leg and sent on at once. See docs/media-plane.md.
+    subscriber leg and sent on at once. See docs/media-plane.md. It is also
+    monitoring's ``server.monitoring.quality.QualitySource``.
     """
 
     def __init__(
@@ -143,7 +147,9 @@ class RtpForwardingMediaPlane:
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
-        participant.subscription = Subscription(room_id, participant_id, pc, self._require_signals)
+        participant.subscription = Subscription(
+            room_id, participant_id, pc, self._require_signals, self._clock
+        )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:
                 for track in other.announced_tracks():
@@ -220,6 +226,79 @@ class RtpForwardingMediaPlane:
     async def close(self) -> None:
         await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
 
+    # -- QualitySource ---------------------------------------------------------
+
+    def connection_quality(self, room_id: str, participant_id: str) -> ConnectionQuality | None:
+        participant = self._existing_participant(room_id, participant_id)
+        if participant is None or participant.traffic is None:
+            return None
+        subscription = participant.subscription
+        pcs = [participant.publish_pc, subscription.pc if subscription is not None else None]
+        if all(pc is None for pc in pcs):
+            return None
+        tracks = participant.announced_tracks()
+        slots = subscription.slots if subscription is not None else []
+
+        up_counts: dict[int, tuple[int, int]] = {}
+        jitters_ms: list[float] = []
+        for track in tracks:
+            counts = track.receive_counts()
+            if counts is not None and track.media_ssrc is not None:
+                up_counts[track.media_ssrc] = (counts.expected, counts.received)
+                jitters_ms.append(counts.jitter_s * 1000)
+        now = TrafficSample(
+            at=self._clock(),
+            bytes_up=sum(track.bytes_received for track in participant.tracks.values()),
+            bytes_down=sum(slot.output.bytes_sent for slot in slots if slot.output is not None),
+            up_counts=up_counts,
+        )
+        then = participant.traffic.add(now)
+        elapsed = now.at - then.at
+
+        rtts_ms = [
+            rtt * 1000
+            for slot in slots
+            if (rtt := internals.round_trip_time(slot.sender)) is not None and rtt >= 0
+        ]
+        down = [pair for slot in slots if (pair := slot.reports.expected_and_lost()) is not None]
+        if not jitters_ms:  # not publishing: how steadily the others' media reaches them
+            jitters_ms = [
+                report.jitter * 1000 / (48000 if slot.kind is TrackKind.AUDIO else 90000)
+                for slot in slots
+                if (report := slot.reports.latest()) is not None
+            ]
+        candidate_types = next(
+            (t for pc in pcs if pc is not None and (t := internals.selected_candidate_types(pc))),
+            None,
+        )
+        return ConnectionQuality(
+            rtt_ms=sum(rtts_ms) / len(rtts_ms) if rtts_ms else None,
+            jitter_ms=max(jitters_ms) if jitters_ms else None,
+            loss_up_pct=up_loss(now, then),
+            loss_down_pct=loss_pct(down),
+            bitrate_up_kbps=kbps(now.bytes_up - then.bytes_up, elapsed),
+            bitrate_down_kbps=kbps(now.bytes_down - then.bytes_down, elapsed),
+            candidate_type=_candidate_type(candidate_types),
+        )
+
+    def forwarding_totals(self) -> ForwardingTotals:
+        stats = self.stats
+        consumers = sum(
+            1
+            for room in self._rooms.values()
+            for participant in room.values()
+            for track in participant.tracks.values()
+            for leg in track.legs.values()
+            if leg.negotiated
+        )
+        return ForwardingTotals(
+            packets_in=stats.packets_in,
+            packets_out=stats.packets_out,
+            bytes_out=stats.bytes_out,
+            packets_dropped_by_mute=stats.packets_dropped_by_mute,
+            consumers=consumers,
+        )
+
     # -- diagnostics ----------------------------------------------------------
 
     def peer_connections(self) -> list[RTCPeerConnection]:
@@ -256,6 +335,7 @@ class RtpForwardingMediaPlane:
                 participant_id=participant_id,
                 permission=ForwardingPermission(audio=True, video=True),
                 speaking=SpeakingDetector(self._clock, self._speaking_thresholds),
+                traffic=TrafficWindow(self._clock()),
             )
             room[participant_id] = participant
         return participant
@@ -352,6 +432,16 @@ class RtpForwardingMediaPlane:
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if self._signals is not None:
             self._signals.speaking_changed(room_id, participant_id, speaking)
+
+
+def _candidate_type(types: tuple[str, str] | None) -> str | None:
+    """What operators need to know of the selected pair: relayed on either side, or
+    else how the client's side was found (host, srflx behind a NAT, prflx learnt
+    from its connectivity checks)."""
+    if types is None:
+        return None
+    local, remote = types
+    return "relay" if "relay" in (local, remote) else remote
 
 
 def _allowed(permission: ForwardingPermission, kind: TrackKind) -> bool:

@@ -85,6 +85,12 @@ class PublishedTrack:
     def keyframe_requests_sent(self) -> int:
         return self._keyframes.sent_count
 
+    def receive_counts(self) -> internals.ReceiveCounts | None:
+        """Packets expected and received so far on the media SSRC (before retransmissions)."""
+        if self.media_ssrc is None:
+            return None
+        return self._bookkeeping.counts(self.media_ssrc)
+
     def add_leg(self, leg: ForwardingLeg) -> None:
         self._legs[leg.subscriber_id] = leg
         self._leg_list = tuple(self._legs.values())

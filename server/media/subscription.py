@@ -63,7 +63,9 @@ class Subscription:
         participant_id: str,
         pc: RTCPeerConnection,
         signals: Callable[[], MediaSignals],
+        clock: Callable[[], float],
     ) -> None:
+        self._clock = clock
         self.room_id = room_id
         self.participant_id = participant_id
         self.pc = pc
@@ -157,8 +159,9 @@ class Subscription:
     def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
         transceiver = self.pc.addTransceiver(ForwardedTrackPlaceholder(kind), direction="sendonly")
         transceiver.setCodecPreferences(subscribe_codec_preferences(kind))
-        slot = SubscriberSlot(kind, transceiver)
+        slot = SubscriberSlot(kind, transceiver, self._clock)
         internals.on_sender_started(slot.sender, slot.started)
+        internals.observe_sender_rtcp(slot.sender, slot.reports.add)
         internals.on_keyframe_request(slot.sender, slot.keyframe_requested)
         self.slots.append(slot)
         return slot

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
+
+from server.media import RtpForwardingMediaPlane
+from tests.server.media.peers import RelaySignals, Session
 
 
 @dataclass
@@ -37,3 +40,14 @@ def codec_count(monkeypatch: pytest.MonkeyPatch) -> CodecCount:
     monkeypatch.setattr(aiortc.rtcrtpsender, "get_encoder", get_encoder)
     monkeypatch.setattr(aiortc.rtcrtpreceiver, "get_decoder", get_decoder)
     return count
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[Session]:
+    plane = RtpForwardingMediaPlane()
+    signals = RelaySignals()
+    plane.attach(signals)
+    yield Session(plane, signals)
+    for client in list(signals.clients.values()):
+        await client.close()
+    await plane.close()

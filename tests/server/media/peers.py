@@ -29,6 +29,7 @@ from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
 from server.media import RtpForwardingMediaPlane
+from server.media.subscription import Subscription
 from signaling.media import ForwardedTrack, SessionDescription, TrackKind
 
 VIDEO_WIDTH = 160
@@ -305,3 +306,37 @@ class RelaySignals:
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         self.speaking.append((participant_id, speaking))
+
+
+ROOM = "room-1"
+
+
+@dataclass
+class Session:
+    plane: RtpForwardingMediaPlane
+    signals: RelaySignals
+
+    async def join(self, index: int) -> ClientPeer:
+        client = ClientPeer(ROOM, f"p-{index}", index, self.plane)
+        self.signals.clients[client.participant_id] = client
+        await client.publish()
+        await self.plane.subscribe(ROOM, client.participant_id)
+        return client
+
+    def plane_subscription(self, participant_id: str) -> Subscription:
+        participant = self.plane._existing_participant(ROOM, participant_id)
+        assert participant is not None and participant.subscription is not None
+        return participant.subscription
+
+    async def leave(self, client: ClientPeer) -> None:
+        await self.plane.remove_participant(ROOM, client.participant_id)
+        del self.signals.clients[client.participant_id]
+        await client.close()
+
+
+def sees_and_hears(client: ClientPeer, others: list[ClientPeer], frames: int = 5) -> bool:
+    return all(
+        client.reception(other.participant_id, kind).matching >= frames
+        for other in others
+        for kind in (TrackKind.VIDEO, TrackKind.AUDIO)
+    )

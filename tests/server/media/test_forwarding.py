@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from functools import partial
 
 import pytest
@@ -21,46 +19,14 @@ from signaling.media import (
     TrackKind,
 )
 from tests.server.media.conftest import CodecCount
-from tests.server.media.peers import ClientPeer, RelaySignals, eventually, eventually_async
-
-ROOM = "room-1"
-
-
-@dataclass
-class Session:
-    plane: RtpForwardingMediaPlane
-    signals: RelaySignals
-
-    async def join(self, index: int) -> ClientPeer:
-        client = ClientPeer(ROOM, f"p-{index}", index, self.plane)
-        self.signals.clients[client.participant_id] = client
-        await client.publish()
-        await self.plane.subscribe(ROOM, client.participant_id)
-        return client
-
-    async def leave(self, client: ClientPeer) -> None:
-        await self.plane.remove_participant(ROOM, client.participant_id)
-        del self.signals.clients[client.participant_id]
-        await client.close()
-
-
-@pytest.fixture
-async def session() -> AsyncIterator[Session]:
-    plane = RtpForwardingMediaPlane()
-    signals = RelaySignals()
-    plane.attach(signals)
-    yield Session(plane, signals)
-    for client in list(signals.clients.values()):
-        await client.close()
-    await plane.close()
-
-
-def sees_and_hears(client: ClientPeer, others: list[ClientPeer], frames: int = 5) -> bool:
-    return all(
-        client.reception(other.participant_id, kind).matching >= frames
-        for other in others
-        for kind in (TrackKind.VIDEO, TrackKind.AUDIO)
-    )
+from tests.server.media.peers import (
+    ROOM,
+    ClientPeer,
+    Session,
+    eventually,
+    eventually_async,
+    sees_and_hears,
+)
 
 
 def assert_server_never_codes(plane: RtpForwardingMediaPlane) -> None:
