@@ -27,7 +27,7 @@ from server.media.published_track import PublishedTrack
 from server.media.quality import TrafficSample, TrafficWindow, kbps, loss_pct, up_loss
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from server.media.stats import ForwardingStats
-from server.media.subscription import Subscription
+from server.media.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from server.monitoring.quality import ConnectionQuality, ForwardingTotals
 from signaling.media import (
     ForwardingPermission,
@@ -81,6 +81,7 @@ class RtpForwardingMediaPlane:
         clock: Callable[[], float] = time.monotonic,
         keyframe_interval_s: float = DEFAULT_MIN_KEYFRAME_INTERVAL_S,
         speaking: SpeakingThresholds | None = None,
+        answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
     ) -> None:
         """
         :param ice_servers: STUN/TURN servers for the server's candidates. Empty
@@ -89,7 +90,10 @@ class RtpForwardingMediaPlane:
         :param clock: monotonic seconds, for speaking hysteresis and keyframe pacing.
         :param keyframe_interval_s: at most one PLI per publisher per interval.
         :param speaking: thresholds for speaking detection.
+        :param answer_timeout_s: a subscribe offer unanswered this long is replaced
+            by a new one (see ``Subscription``).
         """
+        self._answer_timeout_s = answer_timeout_s
         self._ice_servers = list(ice_servers)
         self._clock = clock
         self._keyframe_interval_s = keyframe_interval_s
@@ -148,7 +152,12 @@ class RtpForwardingMediaPlane:
             RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
         participant.subscription = Subscription(
-            room_id, participant_id, pc, self._require_signals, self._clock
+            room_id,
+            participant_id,
+            pc,
+            self._require_signals,
+            self._clock,
+            answer_timeout_s=self._answer_timeout_s,
         )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:

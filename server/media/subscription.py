@@ -26,6 +26,11 @@ from signaling.media import (
 
 logger = logging.getLogger(__name__)
 
+# Browsers answer in milliseconds; ten seconds means the offer was lost, or
+# the client failed to apply it, and waiting longer only delays its media.
+DEFAULT_ANSWER_TIMEOUT_S = 10.0
+MAX_UNANSWERED_OFFERS = 3
+
 
 class ForwardedTrackPlaceholder(MediaStreamTrack):
     """Stands in for the media a slot forwards.
@@ -55,6 +60,14 @@ class Subscription:
 
     One offer is outstanding at a time. Changes made while it is (legs added
     or removed) are collected and offered once its answer is in.
+
+    An offer not answered within ``answer_timeout_s`` is abandoned: a new
+    offer (next revision, describing everything as it is now) replaces it,
+    and an answer to the abandoned revision is refused. A client that lost
+    an offer, or failed to apply it, so only delays its own subscription.
+    After ``MAX_UNANSWERED_OFFERS`` offers in a row go unanswered the
+    subscription stops offering until something changes again; signaling
+    removes a client that is really gone when its socket drops.
     """
 
     def __init__(
@@ -64,8 +77,13 @@ class Subscription:
         pc: RTCPeerConnection,
         signals: Callable[[], MediaSignals],
         clock: Callable[[], float],
+        answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
     ) -> None:
         self._clock = clock
+        self._answer_timeout_s = answer_timeout_s
+        self._answer_deadline: asyncio.TimerHandle | None = None
+        # Offers sent in a row without an answer; re-offering stops at the limit.
+        self.unanswered_offers = 0
         self.room_id = room_id
         self.participant_id = participant_id
         self.pc = pc
@@ -142,6 +160,8 @@ class Subscription:
             except (ValueError, InvalidStateError, OperationError, InternalError) as exc:
                 raise InvalidSessionDescription(f"subscriber answer rejected: {exc}") from exc
             self._pending = None
+            self._cancel_answer_deadline()
+            self.unanswered_offers = 0
         for leg in pending.legs:
             if leg.slot.leg is leg:
                 leg.mark_negotiated()
@@ -150,6 +170,7 @@ class Subscription:
 
     async def close(self) -> None:
         self._closed = True
+        self._cancel_answer_deadline()
         if self._task is not None:
             self._task.cancel()
         for slot in self.slots:
@@ -178,6 +199,10 @@ class Subscription:
                     logger.info("subscribe offer for %s abandoned: %s", self.participant_id, exc)
                     return
                 self._pending = pending
+                self.unanswered_offers += 1
+                self._answer_deadline = asyncio.get_running_loop().call_later(
+                    self._answer_timeout_s, self._answer_overdue, pending
+                )
             try:
                 await self._signals().send_subscriber_offer(
                     self.room_id, self.participant_id, offer, pending.revision, tracks
@@ -189,6 +214,28 @@ class Subscription:
                 )
                 if self._pending is pending:
                     self._pending = None
+                    self._cancel_answer_deadline()
+
+    def _answer_overdue(self, pending: PendingOffer) -> None:
+        self._answer_deadline = None
+        if self._closed or self._pending is not pending:
+            return
+        logger.info(
+            "subscribe offer %d for %s unanswered after %.0f s: offering again",
+            pending.revision,
+            self.participant_id,
+            self._answer_timeout_s,
+        )
+        self._pending = None
+        if self.unanswered_offers >= MAX_UNANSWERED_OFFERS:
+            self._dirty = True  # offered again by the next change
+            return
+        self.request_negotiation()
+
+    def _cancel_answer_deadline(self) -> None:
+        if self._answer_deadline is not None:
+            self._answer_deadline.cancel()
+            self._answer_deadline = None
 
     async def _create_offer(self) -> tuple[SessionDescription, PendingOffer, list[ForwardedTrack]]:
         # Snapshot first: legs may come and go while the offer is being made,

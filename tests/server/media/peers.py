@@ -189,6 +189,9 @@ class ClientPeer:
     offers: list[tuple[int, list[ForwardedTrack]]] = field(default_factory=list)
     received: dict[tuple[str, TrackKind], Reception] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    # Offers this client receives and never answers (a lost or failed offer).
+    offers_to_ignore: int = 0
+    ignored: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         @self.subscribe_pc.on("track")
@@ -210,6 +213,10 @@ class ClientPeer:
     def offer_arrived(
         self, offer: SessionDescription, revision: int, tracks: list[ForwardedTrack]
     ) -> None:
+        if self.offers_to_ignore > 0:
+            self.offers_to_ignore -= 1
+            self.ignored.append(revision)
+            return
         self._spawn(self._answer(offer, revision, tracks))
 
     async def _answer(

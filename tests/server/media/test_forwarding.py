@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import AsyncIterator
 from functools import partial
 
 import pytest
@@ -22,6 +23,7 @@ from tests.server.media.conftest import CodecCount
 from tests.server.media.peers import (
     ROOM,
     ClientPeer,
+    RelaySignals,
     Session,
     eventually,
     eventually_async,
@@ -237,3 +239,58 @@ async def test_close_room_closes_every_connection(session: Session) -> None:
     assert all(pc.connectionState == "closed" for pc in pcs)
     assert session.plane.peer_connections() == []
     assert session.plane.room_ids() == []
+
+
+@pytest.fixture
+async def impatient_session() -> AsyncIterator[Session]:
+    """A session whose subscribe offers time out after 0.3 s."""
+    plane = RtpForwardingMediaPlane(answer_timeout_s=0.3)
+    signals = RelaySignals()
+    plane.attach(signals)
+    yield Session(plane, signals)
+    for client in list(signals.clients.values()):
+        await client.close()
+    await plane.close()
+
+
+async def join_ignoring_offers(session: Session, index: int, offers: int) -> ClientPeer:
+    client = ClientPeer(ROOM, f"p-{index}", index, session.plane, offers_to_ignore=offers)
+    session.signals.clients[client.participant_id] = client
+    await client.publish()
+    await session.plane.subscribe(ROOM, client.participant_id)
+    return client
+
+
+async def test_an_unanswered_offer_is_replaced_not_waited_for_forever(
+    impatient_session: Session,
+) -> None:
+    session = impatient_session
+    a = await session.join(0)
+    b = await join_ignoring_offers(session, 1, offers=1)
+    await eventually(lambda: b.ignored == [1], 5, "b losing its first offer")
+
+    # The plane offers again (revision 2) and b, answering that, sees a.
+    await eventually(lambda: sees_and_hears(b, [a]), 15, "b receiving after the re-offer")
+    assert [revision for revision, _ in b.offers] == [2]
+    with pytest.raises(MediaNotReady, match="unexpected"):
+        await session.plane.accept_subscriber_answer(
+            ROOM, b.participant_id, SessionDescription("v=0", "answer"), 1
+        )
+    await eventually(lambda: sees_and_hears(a, [b]), 15, "a unaffected: receiving b")
+
+
+async def test_re_offering_stops_after_repeated_silence_until_something_changes(
+    impatient_session: Session,
+) -> None:
+    session = impatient_session
+    await session.join(0)
+    b = await join_ignoring_offers(session, 1, offers=10)
+    subscription = session.plane_subscription(b.participant_id)
+    await eventually(
+        lambda: subscription.unanswered_offers == 3 and subscription.pending_revision is None,
+        5,
+        "three unanswered offers, then none outstanding",
+    )
+    assert b.ignored == [1, 2, 3]
+    await session.join(2)  # a change: offered once more
+    await eventually(lambda: b.ignored == [1, 2, 3, 4], 5, "an offer for the newcomer")
