@@ -41,6 +41,8 @@ What is relied on (aiortc 1.16.0):
   its receive handler a forwarded track still needs.
 * aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
   for the selected pair's candidate types.
+* pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
+  ``_buffer``, which ``SrtpProtector`` uses as ``Session.protect`` does.
 """
 
 from __future__ import annotations
@@ -83,6 +85,11 @@ from aiortc.rtp import (
 )
 from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
+from pylibsrtp import ERRORS as SRTP_ERRORS
+from pylibsrtp import SRTP_MAX_TRAILER_LEN
+from pylibsrtp import Error as SrtpError
+from pylibsrtp._binding import ffi as srtp_ffi
+from pylibsrtp._binding import lib as srtp_lib
 
 from server.media.rtp_bytes import ExtensionIds, one_byte_element
 
@@ -116,6 +123,9 @@ __all__ = [
 RtpPacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
+# How often a forwarding sender's SR counters are brought up to date: 0.1 s in
+# 32.32 fixed-point NTP units.
+_SR_UPDATE_INTERVAL_NTP = (1 << 32) // 10
 _MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 _ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 _AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
@@ -276,8 +286,8 @@ class ForwardingOutput:
     kept in a history of the last ``RTP_HISTORY_SIZE`` so the subscriber's
     NACKs are answered (wrapped in RTX when negotiated): the sender's own
     ``_retransmit`` is replaced, since aiortc's history holds RtpPacket
-    objects this path never builds. The sender's SR counters are kept true so
-    the subscriber's RTT and lip-sync stay right.
+    objects this path never builds. The sender's SR counters are kept true
+    (to within 0.1 s) so the subscriber's RTT and lip-sync stay right.
 
     Sending protects the packet with the DTLS transport's SRTP session and
     hands it straight to the selected ICE pair's datagram transport, which is
@@ -289,12 +299,17 @@ class ForwardingOutput:
         "_dtls",
         "_extension_map",
         "_history",
+        "_octets",
+        "_packets",
+        "_reported_ntp",
+        "_route",
         "_rtx_payload_type",
         "_rtx_sequence_number",
         "_rtx_ssrc",
         "_sender",
         "bytes_sent",
         "extension_ids",
+        "extension_key",
         "mid_element",
         "payload_type",
         "retransmitted",
@@ -322,6 +337,7 @@ class ForwardingOutput:
             if mid and self.extension_ids.mid is not None
             else b""
         )
+        self.extension_key = self.extension_ids.key_with(self.mid_element)
         self._extension_map = HeaderExtensionsMap()
         self._extension_map.configure(parameters)
         self._rtx_payload_type: int | None = next(
@@ -338,6 +354,10 @@ class ForwardingOutput:
         self._history: list[tuple[int, bytes] | None] = [None] * RTP_HISTORY_SIZE
         self.bytes_sent = 0
         self.retransmitted = 0
+        self._packets = 0
+        self._octets = 0
+        self._reported_ntp = 0
+        self._route: tuple[Any, Any, tuple[str, int], Any] | None = None
         target._retransmit = self._retransmit
 
     def is_connected(self) -> bool:
@@ -358,11 +378,17 @@ class ForwardingOutput:
         ConnectionError once the transport is closed.
         """
         self._history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, data)
-        sender = self._sender
-        sender._RTCRtpSender__ntp_timestamp = report_ntp
-        sender._RTCRtpSender__rtp_timestamp = report_rtp
-        sender._RTCRtpSender__octet_count += payload_size
-        sender._RTCRtpSender__packet_count += 1
+        self._packets += 1
+        self._octets += payload_size
+        if report_ntp - self._reported_ntp >= _SR_UPDATE_INTERVAL_NTP:
+            # aiortc reads these when it builds an SR (every 0.5-1.5 s); setting
+            # them ten times a second rather than per packet is as true for it.
+            sender = self._sender
+            sender._RTCRtpSender__ntp_timestamp = report_ntp
+            sender._RTCRtpSender__rtp_timestamp = report_rtp
+            sender._RTCRtpSender__octet_count = self._octets
+            sender._RTCRtpSender__packet_count = self._packets
+            self._reported_ntp = report_ntp
         self.bytes_sent += len(data)
         return self._send_direct(data)
 
@@ -375,9 +401,14 @@ class ForwardingOutput:
         if dtls._state is not _DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         pair = dtls.transport._connection._nominated.get(1)
-        if pair is None or type(pair.protocol) is not StunProtocol:
-            return False  # not selected yet, or through a TURN relay
-        pair.protocol.transport.sendto(dtls._tx_srtp.protect(data), pair.remote_addr)
+        route = self._route
+        if route is None or route[0] is not pair:
+            if pair is None or type(pair.protocol) is not StunProtocol:
+                return False  # not selected yet, or through a TURN relay
+            # The selected pair rarely changes: look its parts up once.
+            protector = SrtpProtector(dtls._tx_srtp)
+            route = self._route = (pair, pair.protocol.transport, pair.remote_addr, protector)
+        route[1].sendto(route[3].protect(data), route[2])
         return True
 
     async def _retransmit(self, sequence_number: int) -> None:
@@ -409,6 +440,40 @@ class ForwardingOutput:
             s._RTCRtpSender__packet_count,
             s._RTCRtpSender__octet_count,
         )
+
+
+class SrtpProtector:
+    """``pylibsrtp.Session.protect`` without its wrapper's per-call checks and indirection.
+
+    Session.protect copies the packet into the session's 1500-byte C buffer
+    (``_cdata``, seen through ``_buffer``), calls ``srtp_protect`` on
+    ``_srtp[0]`` and copies the result out; this does exactly that, with the
+    length cell allocated once. It is run once per forwarded copy.
+    """
+
+    __slots__ = ("_buffer", "_capacity", "_cdata", "_length", "_session", "_srtp")
+
+    def __init__(self, session: Any) -> None:
+        self._session = session  # keeps the C context (freed by ffi.gc) alive
+        self._srtp = session._srtp[0]
+        self._cdata = session._cdata
+        self._buffer = session._buffer
+        self._capacity = len(self._cdata) - SRTP_MAX_TRAILER_LEN
+        self._length = srtp_ffi.new("int *")
+
+    def protect(self, data: bytes) -> bytes:
+        size = len(data)
+        if size > self._capacity:
+            protected: bytes = self._session.protect(data)  # raises "packet is too long"
+            return protected
+        length = self._length
+        length[0] = size
+        self._buffer[0:size] = data
+        status = srtp_lib.srtp_protect(self._srtp, self._cdata, length)
+        if status != srtp_lib.srtp_err_status_ok:
+            raise SrtpError(SRTP_ERRORS[status])
+        result: bytes = self._buffer[0 : length[0]]
+        return result
 
 
 class ReceiveBookkeeping:

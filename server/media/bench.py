@@ -253,7 +253,8 @@ async def _serve_async(mode: str, requests: Connection, events: Connection) -> N
     plane.attach(_PipeSignals(events))
     loop = asyncio.get_running_loop()
     latencies: list[float] = []
-    started = (0.0, 0.0)
+    started = (0.0, 0.0, 0.0)
+    ingress_at_start = (0, 0)
     while True:
         message = await loop.run_in_executor(None, requests.recv)
         op = message[0]
@@ -269,20 +270,35 @@ async def _serve_async(mode: str, requests: Connection, events: Connection) -> N
             plane.stats.packets_in = plane.stats.packets_out = 0
             latencies.clear()
             plane.stats.latency_observer = latencies.append
-            started = (time.perf_counter(), time.process_time())
+            if mode == "forwarding":
+                ingress_at_start = plane.ingress_counts()
+            times = os.times()
+            started = (time.perf_counter(), times.user, times.system)
         elif op == "measure_stop":
             wall = time.perf_counter() - started[0]
-            cpu = time.process_time() - started[1]
+            times = os.times()
+            user, system = times.user - started[1], times.system - started[2]
+            cpu = user + system
             plane.stats.latency_observer = None
+            ingress_loss_pct = None
+            if mode == "forwarding":
+                expected, received = plane.ingress_counts()
+                expected -= ingress_at_start[0]
+                received -= ingress_at_start[1]
+                ingress_loss_pct = 100.0 * (expected - received) / expected if expected else 0.0
             events.send(
                 (
                     "measured",
                     {
                         "wall_s": wall,
                         "cpu_s": cpu,
+                        "system_cpu_s": system,
                         "packets_in": plane.stats.packets_in,
                         "packets_out": plane.stats.packets_out,
                         "latency_ms": [_percentile(latencies, q) for q in (0.5, 0.95, 0.99)],
+                        # Publisher -> server gaps, before retransmission: loss the
+                        # server did not cause (clients' sends, or its own socket).
+                        "ingress_loss_pct": ingress_loss_pct,
                     },
                 )
             )
@@ -290,6 +306,21 @@ async def _serve_async(mode: str, requests: Connection, events: Connection) -> N
             await plane.close()
             events.send(("bye",))
             return
+
+
+def _udp_receive_buffer_errors() -> int | None:
+    """Datagrams the kernel dropped because a socket's receive buffer was full.
+
+    System-wide (Linux /proc/net/snmp): other processes' UDP counts too.
+    """
+    try:
+        with open("/proc/net/snmp") as snmp:
+            udp = [line.split() for line in snmp if line.startswith("Udp:")]
+    except OSError:
+        return None
+    if len(udp) < 2 or "RcvbufErrors" not in udp[0]:
+        return None
+    return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
 async def _until(predicate: Callable[[], bool], within_s: float, what: str) -> None:
@@ -348,9 +379,11 @@ async def _drive(
     for client in clients.values():
         for stream in client.streams.values():
             stream.counting = True
+    drops_before = _udp_receive_buffer_errors()
     requests.send(("measure_start",))
     await asyncio.sleep(duration_s)
     requests.send(("measure_stop",))
+    drops_after = _udp_receive_buffer_errors()
     for client in clients.values():
         for stream in client.streams.values():
             stream.counting = False
@@ -358,6 +391,9 @@ async def _drive(
     received = sum(s.received for c in clients.values() for s in c.streams.values())
     expected = sum(s.expected for c in clients.values() for s in c.streams.values())
     server["loss_pct"] = 100.0 * max(expected - received, 0) / expected if expected else 0.0
+    server["udp_receive_buffer_drops"] = (
+        None if drops_before is None or drops_after is None else drops_after - drops_before
+    )
 
     if late_joiner:
         joined_at = time.monotonic()
@@ -415,10 +451,15 @@ def run_benchmark(
         "consumers": consumers(participants),
         "duration_s": duration_s,
         "server_cpu_cores": round(cores, 4),
+        # Kernel time: on loopback, sendto also runs the receiving side's
+        # network stack, which a real NIC would not charge to the server.
+        "server_system_cpu_cores": round(forwarding["system_cpu_s"] / forwarding["wall_s"], 4),
         "consumers_per_core": round(consumers(participants) / cores, 1),
         "packets_in_per_s": round(forwarding["packets_in"] / forwarding["wall_s"], 1),
         "packets_out_per_s": round(forwarding["packets_out"] / forwarding["wall_s"], 1),
         "loss_pct": round(forwarding["loss_pct"], 3),
+        "ingress_loss_pct": round(forwarding["ingress_loss_pct"], 3),
+        "udp_receive_buffer_drops": forwarding["udp_receive_buffer_drops"],
         "added_latency_ms": {"p50": round(p50, 2), "p95": round(p95, 2), "p99": round(p99, 2)},
         "late_joiner_first_video_ms": forwarding.get("late_joiner_first_video_ms"),
         "baseline": {

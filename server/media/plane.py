@@ -326,6 +326,18 @@ class RtpForwardingMediaPlane:
         participant = self._existing_participant(room_id, participant_id)
         return [] if participant is None else list(participant.tracks.values())
 
+    def ingress_counts(self) -> tuple[int, int]:
+        """Media packets expected and received from every publisher so far (for benchmarks)."""
+        expected = received = 0
+        for room in self._rooms.values():
+            for participant in room.values():
+                for track in participant.tracks.values():
+                    counts = track.receive_counts()
+                    if counts is not None:
+                        expected += counts.expected
+                        received += counts.received
+        return expected, received
+
     def room_ids(self) -> list[str]:
         return list(self._rooms)
 

@@ -219,7 +219,7 @@ class PublishedTrack:
                 continue
             out_seq, out_ts = placed
             data = copies.write(
-                copies.extensions(output.extension_ids, output.mid_element),
+                copies.extensions(output.extension_ids, output.mid_element, output.extension_key),
                 output.payload_type,
                 out_seq,
                 out_ts,

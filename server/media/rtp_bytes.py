@@ -35,6 +35,12 @@ class ExtensionIds:
     abs_send_time: int | None
     audio_level: int | None
 
+    def key_with(self, mid_element: bytes) -> bytes:
+        """A bytes key for (these ids, ``mid_element``): bytes cache their hash, per packet
+        copy that matters."""
+        ids = (self.mid or 0, self.abs_send_time or 0, self.audio_level or 0)
+        return bytes(ids) + mid_element
+
 
 class PacketCopies:
     """The copies of one received packet, one per leg; the parts they share are built once.
@@ -62,10 +68,10 @@ class PacketCopies:
         self._first_byte = _VERSION_2_WITH_EXTENSION | (_PADDING_BIT if padding_size else 0)
         self._abs_send_time = (abs_send_time & 0xFFFFFF).to_bytes(_ABS_SEND_TIME_LENGTH, "big")
         self._audio_level = audio_level
-        self._blocks: dict[tuple[ExtensionIds, bytes], bytes] = {}
+        self._blocks: dict[bytes, bytes] = {}
 
-    def extensions(self, ids: ExtensionIds, mid_element: bytes) -> bytes:
-        key = (ids, mid_element)
+    def extensions(self, ids: ExtensionIds, mid_element: bytes, key: bytes) -> bytes:
+        """The extension block for a leg; ``key`` names (ids, mid_element) cheaply."""
         block = self._blocks.get(key)
         if block is None:
             elements = mid_element

@@ -276,3 +276,30 @@ def test_parse_ice_candidate() -> None:
     )
     assert (candidate.ip, candidate.port, candidate.type) == ("192.0.2.7", 3478, "srflx")
     assert (candidate.sdpMid, candidate.sdpMLineIndex) == ("0", 0)
+
+
+def test_srtp_protector_matches_pylibsrtp_session_protect() -> None:
+    import os
+
+    from pylibsrtp import Policy, Session
+
+    key = os.urandom(30)
+
+    def session() -> Session:
+        policy = Policy(
+            key=key,
+            ssrc_type=Policy.SSRC_ANY_OUTBOUND,
+            srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
+        )
+        return Session(policy)
+
+    reference, ours = session(), session()
+    protector = internals.SrtpProtector(ours)
+    for seq in range(3):
+        packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=7)
+        packet.payload = os.urandom(900)
+        data = packet.serialize()
+        assert protector.protect(data) == reference.protect(data)
+    source = inspect.getsource(Session)
+    for name in ("self._cdata = ", "self._buffer = ffi.buffer(self._cdata)", "self._srtp = "):
+        assert name in source

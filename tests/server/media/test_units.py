@@ -223,8 +223,13 @@ def test_packet_copies_parse_back_as_aiortc_reads_them(mid: str, padding_size: i
         abs_send_time=0x1234567,
         audio_level=(True, 33),
     )
+    mid_element = one_byte_element(4, mid.encode())
     data = copies.write(
-        copies.extensions(ids, one_byte_element(4, mid.encode())), 111, 65535, 0xFFFFFFF0, 0xABCDEF
+        copies.extensions(ids, mid_element, ids.key_with(mid_element)),
+        111,
+        65535,
+        0xFFFFFFF0,
+        0xABCDEF,
     )
     parsed = parse_with(ids, data)
     assert (parsed.version, parsed.marker, parsed.payload_type) == (2, 1, 111)
@@ -241,8 +246,9 @@ def test_packet_copies_without_audio_level_or_negotiated_ids() -> None:
         marker=False, payload=b"vp8", padding_size=0, abs_send_time=5, audio_level=None
     )
     ids = ExtensionIds(mid=9, abs_send_time=None, audio_level=None)
-    block = copies.extensions(ids, one_byte_element(9, b"3"))
-    assert copies.extensions(ids, one_byte_element(9, b"3")) is block  # built once per mid
+    mid_element = one_byte_element(9, b"3")
+    block = copies.extensions(ids, mid_element, ids.key_with(mid_element))
+    assert copies.extensions(ids, mid_element, ids.key_with(mid_element)) is block  # once per mid
     parsed = parse_with(ids, copies.write(block, 96, 1, 2, 3))
     assert parsed.extensions.mid == "3"
     assert parsed.extensions.abs_send_time is None
