@@ -19,9 +19,8 @@ What is relied on (aiortc 1.16.0):
   no decoder ever exists. ``_send_rtcp_pli(ssrc)`` sends a PLI upstream.
 * ``RTCRtpSender.send(parameters)`` is called once, when the DTLS transport
   is connected and the transceiver negotiated to send; after it the sender's
-  RTCP task runs, and its private ``__rtp_history`` (answering NACKs, with RTX
-  when negotiated) and SR counters (``__ntp_timestamp``, ``__rtp_timestamp``,
-  ``__packet_count``, ``__octet_count``) are read by aiortc's own code.
+  RTCP task runs and reads its private SR counters (``__ntp_timestamp``,
+  ``__rtp_timestamp``, ``__packet_count``, ``__octet_count``).
 * ``RTCRtpSender._send_keyframe()`` is what a subscriber's PLI/FIR reaches.
 * ``RTCRtpSender._ssrc``, ``_stream_id`` and ``_track_id`` end up in the SDP
   (``a=ssrc``, ``a=msid``).
