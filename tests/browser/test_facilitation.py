@@ -210,3 +210,37 @@ async def test_floor_mode_tells_a_member_they_cannot_be_heard(
     await floor_mode.click()
     await expect(banner).to_have_count(0)
     await expect(anna.page.get_by_text(HEARD)).to_be_visible()
+
+
+async def test_a_round_in_an_order_the_facilitator_chooses(
+    media_server: RunningServer, open_page: OpenPage
+) -> None:
+    room = "chosen-order"
+    fay = await open_page(media_server, room, Role.FACILITATOR, "Fay Facilitator")
+    await join(fay)
+    anna = await open_page(media_server, room, Role.MEMBER, "Anna")
+    ben = await open_page(media_server, room, Role.MEMBER, "Ben")
+    for member in (anna, ben):
+        await join(member)
+        admit = fay.page.get_by_role("button", name=f"Admit {member.name}", exact=True)
+        await admit.click()
+        await expect(member.page.get_by_role("button", name="Mute microphone")).to_be_visible(
+            timeout=STEP_MS
+        )
+
+    console = fay.page.get_by_role("region", name="Who speaks")
+    await console.get_by_label("Order").select_option("chosen")
+    start = console.get_by_role("button", name="Start round", exact=True)
+    await expect(start).to_be_disabled()  # nobody picked yet
+    # Ben first, then Anna: the order of the ticks, shown as numbers.
+    await console.get_by_role("checkbox", name="Ben").check()
+    await console.get_by_role("checkbox", name="Anna").check()
+    await expect(console.get_by_text("1. Ben")).to_be_visible()
+    await expect(console.get_by_text("2. Anna")).to_be_visible()
+    await fay.screenshot("facilitation-11-chosen-order")
+    await start.click()
+
+    await shows_turn(ben, "Your turn", "Anna")
+    await shows_turn(anna, "Ben's turn", "you")
+    await ben.page.get_by_role("button", name="Done", exact=True).click()
+    await shows_turn(anna, "Your turn", None)

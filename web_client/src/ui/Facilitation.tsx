@@ -32,7 +32,11 @@ export function SpeakingBlock({
   onFloorSeconds: (seconds: number) => void;
 }) {
   const [order, setOrder] = useState<RoundOrder>("join");
+  const [chosen, setChosen] = useState<string[]>([]);
   const [turnSeconds, setTurnSeconds] = useState("120");
+  // For a chosen order: the people who can speak, and the picks still in the room.
+  const speakers = state.participants.filter((p) => p.role !== "observer");
+  const picked = chosen.filter((id) => speakers.some((p) => p.participant_id === id));
   const run = session.command.bind(session);
   const round = state.round;
   const holder = state.floor.holder_id;
@@ -114,8 +118,36 @@ export function SpeakingBlock({
             <select value={order} onChange={(e) => setOrder(e.currentTarget.value as RoundOrder)}>
               <option value="join">The order people joined</option>
               <option value="shuffled">Shuffled</option>
+              <option value="chosen">An order I choose</option>
             </select>
           </label>
+          {order === "chosen" && (
+            <fieldset class="field chosen-order">
+              <legend>Tick people in the order they will speak</legend>
+              {speakers.map((p) => {
+                const place = picked.indexOf(p.participant_id);
+                return (
+                  <label key={p.participant_id} class="check">
+                    <input
+                      type="checkbox"
+                      checked={place >= 0}
+                      onChange={() =>
+                        setChosen(
+                          place >= 0
+                            ? picked.filter((id) => id !== p.participant_id)
+                            : [...picked, p.participant_id],
+                        )
+                      }
+                    />
+                    <span>
+                      {place >= 0 ? `${place + 1}. ` : ""}
+                      {p.display_name}
+                    </span>
+                  </label>
+                );
+              })}
+            </fieldset>
+          )}
           <label class="field">
             <span>Time for each turn</span>
             <select value={turnSeconds} onChange={(e) => setTurnSeconds(e.currentTarget.value)}>
@@ -129,9 +161,14 @@ export function SpeakingBlock({
           <button
             type="button"
             class="primary"
+            disabled={order === "chosen" && picked.length === 0}
             onClick={() => {
               const seconds = Number(turnSeconds);
-              void run("start_round", seconds > 0 ? { order, turn_seconds: seconds } : { order });
+              void run("start_round", {
+                order,
+                ...(order === "chosen" ? { participant_ids: picked } : {}),
+                ...(seconds > 0 ? { turn_seconds: seconds } : {}),
+              });
             }}
           >
             Start round
