@@ -18,6 +18,7 @@ from playwright.async_api import Locator, Page, expect
 from rooms import Role
 from tests.browser.conftest import OpenPage, Person
 from tests.browser.test_group_session import join
+from tests.browser.test_pages import admitted
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -220,13 +221,7 @@ async def test_a_round_in_an_order_the_facilitator_chooses(
     await join(fay)
     anna = await open_page(media_server, room, Role.MEMBER, "Anna")
     ben = await open_page(media_server, room, Role.MEMBER, "Ben")
-    for member in (anna, ben):
-        await join(member)
-        admit = fay.page.get_by_role("button", name=f"Admit {member.name}", exact=True)
-        await admit.click()
-        await expect(member.page.get_by_role("button", name="Mute microphone")).to_be_visible(
-            timeout=STEP_MS
-        )
+    await admitted(fay, anna, ben)
 
     console = fay.page.get_by_role("region", name="Who speaks")
     await console.get_by_label("Order").select_option("chosen")
