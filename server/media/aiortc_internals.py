@@ -46,9 +46,13 @@ What is relied on (aiortc 1.16.0):
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import random
+import socket
 import threading
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -111,6 +115,8 @@ __all__ = [
     "on_keyframe_request",
     "on_sender_started",
     "parse_ice_candidate",
+    "receive_rtp_directly",
+    "receives_directly",
     "request_keyframe",
     "restrict_negotiated_codecs",
     "round_trip_time",
@@ -120,6 +126,9 @@ __all__ = [
 ]
 
 RtpPacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
+DirectRtpHandler = Callable[[RtpPacket, int], None]
+
+logger = logging.getLogger(__name__)
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
 # How often a forwarding sender's SR counters are brought up to date: 0.1 s in
@@ -128,6 +137,12 @@ _SR_UPDATE_INTERVAL_NTP = (1 << 32) // 10
 _MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
 _ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 _AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+# Milliseconds between the NTP epoch (1900) and the Unix epoch: aiortc's arrival
+# stamps (clock.current_ms) count from 1900.
+_NTP_UNIX_OFFSET_MS = 2208988800 * 1000
+# The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
+_DIRECT_HANDLER = "_groupsession_direct_rtp"
+_HOOKED = "_groupsession_direct_receive"
 
 
 def intercept_received_rtp(
@@ -188,6 +203,117 @@ def run_without_decoder(
         on_started(parameters)
 
     target.receive = receive
+
+
+def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) -> None:
+    """Hand ``receiver``'s RTP packets to ``handler`` as they come off the socket.
+
+    aiortc queues every datagram in aioice's ``Connection`` and wakes the DTLS
+    transport's receive task for it, which unprotects, parses and routes it
+    through four awaited layers. Once ``receive()`` has run (the DTLS
+    transport is connected), this hooks the ICE connection's sockets
+    (``StunProtocol.datagram_received``, looked up on the instance by
+    asyncio): an SRTP packet that is not RTCP is unprotected with the
+    transport's ``_rx_srtp`` session, parsed, routed by the transport's
+    ``_rtp_router`` and handed to ``handler`` right there, with the transport's
+    receive counters kept. Everything else (STUN, DTLS, SRTCP) takes aioice's
+    and aiortc's usual path, and so does RTP arriving before the hook or
+    through a TURN relay: ``handler`` must also run from the receiver's
+    ``_handle_rtp_packet`` (see ``intercept_received_rtp``).
+    """
+    target: Any = receiver
+    setattr(target, _DIRECT_HANDLER, handler)
+    original: Callable[[RTCRtpReceiveParameters], Awaitable[None]] = target.receive
+
+    async def receive(parameters: RTCRtpReceiveParameters) -> None:
+        await original(parameters)
+        dtls = receiver.transport
+        if dtls is not None:
+            _hook_transport(dtls)
+
+    target.receive = receive
+
+
+def _hook_transport(dtls: Any) -> None:
+    if getattr(dtls, _HOOKED, False) or dtls._rx_srtp is None:
+        return
+    setattr(dtls, _HOOKED, True)
+    connection = dtls.transport._connection
+    router = dtls._rtp_router
+    extensions = dtls._rtp_header_extensions_map
+    unprotector = SrtpProtector(dtls._rx_srtp)
+    loop = asyncio.get_running_loop()
+    clock = time.time
+
+    def receive_rtp(data: bytes) -> None:
+        dtls._RTCDtlsTransport__rx_bytes += len(data)
+        dtls._RTCDtlsTransport__rx_packets += 1
+        arrival_time_ms = int(clock() * 1000) + _NTP_UNIX_OFFSET_MS
+        try:
+            packet = RtpPacket.parse(unprotector.unprotect(data), extensions)
+        except (SrtpError, ValueError):
+            return  # as aiortc: an unauthenticated, replayed or malformed packet
+        receiver = router.route_rtp(packet)
+        if receiver is None:
+            return
+        handler: DirectRtpHandler | None = getattr(receiver, _DIRECT_HANDLER, None)
+        if handler is not None:
+            handler(packet, arrival_time_ms)
+        else:
+            run_soon(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms), loop)
+
+    for protocol in connection._protocols:
+        if type(protocol) is not StunProtocol:
+            continue  # a TURN relay: its data arrives wrapped
+        original = protocol.datagram_received
+
+        def datagram_received(
+            data: bytes,
+            addr: tuple[Any, ...],
+            original: Callable[[bytes, tuple[Any, ...]], None] = original,
+        ) -> None:
+            # What RTCDtlsTransport._recv_next takes for SRTP (first byte
+            # 128-191) and not for SRTCP (payload type byte 192-208).
+            if (
+                len(data) > 12
+                and 127 < data[0] < 192
+                and not 191 < data[1] < 209
+                and dtls._state is _DTLS_CONNECTED
+            ):
+                receive_rtp(data)
+            else:
+                original(data, addr)
+
+        target: Any = protocol
+        target.datagram_received = datagram_received
+
+
+def receives_directly(receiver: RTCRtpReceiver) -> bool:
+    """Whether ``receiver``'s RTP comes straight off the socket (for tests and diagnostics)."""
+    return bool(getattr(receiver.transport, _HOOKED, False))
+
+
+_background: set[asyncio.Task[None]] = set()
+
+
+def run_soon(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop | None = None) -> None:
+    """Run ``coroutine`` as a task of its own: a send a synchronous path cannot await.
+
+    Tasks run in the order they are created. A ConnectionError (the transport
+    closed meanwhile) is expected and dropped; anything else is logged.
+    """
+    task = (loop or asyncio.get_running_loop()).create_task(_quietly(coroutine))
+    _background.add(task)
+    task.add_done_callback(_background.discard)
+
+
+async def _quietly(coroutine: Awaitable[None]) -> None:
+    try:
+        await coroutine
+    except ConnectionError:
+        pass
+    except Exception:
+        logger.exception("forwarding task failed")
 
 
 def decoder_thread(receiver: RTCRtpReceiver) -> threading.Thread | None:
@@ -356,7 +482,7 @@ class ForwardingOutput:
         self._packets = 0
         self._octets = 0
         self._reported_ntp = 0
-        self._route: tuple[Any, Any, tuple[str, int], Any] | None = None
+        self._route: tuple[Any, Any, tuple[str, int], Any, socket.socket] | None = None
         target._retransmit = self._retransmit
 
     def is_connected(self) -> bool:
@@ -389,7 +515,15 @@ class ForwardingOutput:
             sender._RTCRtpSender__packet_count = self._packets
             self._reported_ntp = report_ntp
         self.bytes_sent += len(data)
-        return self._send_direct(data)
+        # _send_direct, inlined: it runs once per forwarded copy.
+        dtls = self._dtls
+        if dtls._state is not _DTLS_CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        route = self._route
+        if route is None or route[0] is not dtls.transport._connection._nominated.get(1):
+            return self._send_direct(data)
+        _send_datagram(route[1], route[4], route[3].protect(data), route[2])
+        return True
 
     async def send_later(self, data: bytes) -> None:
         """Send a packet ``send_now`` accounted for but could not send: aiortc's own path."""
@@ -406,8 +540,15 @@ class ForwardingOutput:
                 return False  # not selected yet, or through a TURN relay
             # The selected pair rarely changes: look its parts up once.
             protector = SrtpProtector(dtls._tx_srtp)
-            route = self._route = (pair, pair.protocol.transport, pair.remote_addr, protector)
-        route[1].sendto(route[3].protect(data), route[2])
+            transport = pair.protocol.transport
+            route = self._route = (
+                pair,
+                transport,
+                pair.remote_addr,
+                protector,
+                transport.get_extra_info("socket")._sock,
+            )
+        _send_datagram(route[1], route[4], route[3].protect(data), route[2])
         return True
 
     async def _retransmit(self, sequence_number: int) -> None:
@@ -441,6 +582,21 @@ class ForwardingOutput:
         )
 
 
+def _send_datagram(transport: Any, sock: socket.socket, data: bytes, addr: tuple[str, int]) -> None:
+    """``transport.sendto(data, addr)``, minus its checks while nothing is queued in it.
+
+    When the socket would block (or fails), the transport takes the datagram:
+    it queues it, or reports the error to its protocol, as it always does.
+    """
+    if transport.get_write_buffer_size():
+        transport.sendto(data, addr)
+        return
+    try:
+        sock.sendto(data, addr)
+    except OSError:
+        transport.sendto(data, addr)
+
+
 class SrtpProtector:
     """``pylibsrtp.Session.protect`` without its wrapper's per-call checks and indirection.
 
@@ -459,6 +615,20 @@ class SrtpProtector:
         self._buffer = session._buffer
         self._capacity = len(self._cdata) - SRTP_MAX_TRAILER_LEN
         self._length = srtp_ffi.new("int *")
+
+    def unprotect(self, data: bytes) -> bytes:
+        """``Session.unprotect`` likewise (for the receive path)."""
+        size = len(data)
+        if size > self._capacity + SRTP_MAX_TRAILER_LEN:
+            raise ValueError("packet is too long")
+        length = self._length
+        length[0] = size
+        self._buffer[0:size] = data
+        status = srtp_lib.srtp_unprotect(self._srtp, self._cdata, length)
+        if status != srtp_lib.srtp_err_status_ok:
+            raise SrtpError(SRTP_ERRORS[status])
+        result: bytes = self._buffer[0 : length[0]]
+        return result
 
     def protect(self, data: bytes) -> bytes:
         size = len(data)
@@ -499,10 +669,11 @@ class ReceiveBookkeeping:
             target._RTCRtpReceiver__remote_bitrate_estimator
         )
 
-    async def observe(
-        self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None
-    ) -> None:
-        """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable)."""
+    def observe(self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None) -> None:
+        """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable).
+
+        Synchronous: a REMB or NACK it sends runs as a task of its own.
+        """
         estimator = self._estimator
         if estimator is not None and packet.extensions.abs_send_time is not None:
             remb = estimator.add(
@@ -513,9 +684,14 @@ class ReceiveBookkeeping:
             )
             rtcp_ssrc = self._target._RTCRtpReceiver__rtcp_ssrc
             if rtcp_ssrc is not None and remb is not None:
-                await self._target._send_rtcp(
-                    RtcpPsfbPacket(
-                        fmt=RTCP_PSFB_APP, ssrc=rtcp_ssrc, media_ssrc=0, fci=pack_remb_fci(*remb)
+                run_soon(
+                    self._target._send_rtcp(
+                        RtcpPsfbPacket(
+                            fmt=RTCP_PSFB_APP,
+                            ssrc=rtcp_ssrc,
+                            media_ssrc=0,
+                            fci=pack_remb_fci(*remb),
+                        )
                     )
                 )
         stream = self._streams.get(packet.ssrc)
@@ -527,7 +703,7 @@ class ReceiveBookkeeping:
         stream.add(packet)
         nacks = self._nacks
         if media is not None and nacks is not None and nacks.add(media):
-            await self._target._send_rtcp_nack(media.ssrc, sorted(nacks.missing))
+            run_soon(self._target._send_rtcp_nack(media.ssrc, sorted(nacks.missing)))
 
     def counts(self, ssrc: int) -> ReceiveCounts | None:
         """Packets expected and received so far on ``ssrc``, and the interarrival jitter."""

@@ -27,10 +27,6 @@ _NTP_UNIX_OFFSET_MS = _NTP_UNIX_OFFSET_S * 1000
 _RTP_HEADER_SIZE = 12
 
 
-def _ntp_now() -> int:
-    return int((time.time() + _NTP_UNIX_OFFSET_S) * (1 << 32))
-
-
 class PublishedTrack:
     """A track a participant publishes, and every leg it is forwarded on.
 
@@ -74,6 +70,9 @@ class PublishedTrack:
         self._keyframes = KeyframeRequester(self._send_pli, clock, keyframe_interval_s)
         self._bookkeeping = internals.ReceiveBookkeeping(receiver)
         internals.run_without_decoder(receiver, self._started)
+        # RTP comes straight off the socket once the receiver has started, and
+        # through aiortc's handler before that (or through a TURN relay).
+        internals.receive_rtp_directly(receiver, self._on_rtp_now)
         internals.intercept_received_rtp(receiver, self._on_rtp, then_aiortc=False)
         internals.intercept_received_rtcp(receiver, self._observe_rtcp)
 
@@ -152,11 +151,14 @@ class PublishedTrack:
             self._sender_report = (info.ntp_timestamp, info.rtp_timestamp)
 
     async def _on_rtp(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        self._on_rtp_now(packet, arrival_time_ms)
+
+    def _on_rtp_now(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         media = self._media_packet(packet)
         if media is not None:
-            await self._forward(media, arrival_time_ms)
+            self._forward(media, arrival_time_ms)
         # After forwarding, so bookkeeping never delays a packet.
-        await self._bookkeeping.observe(packet, arrival_time_ms, media)
+        self._bookkeeping.observe(packet, arrival_time_ms, media)
 
     def _media_packet(self, packet: RtpPacket) -> RtpPacket | None:
         """``packet``, unwrapped if it is a retransmission; None if it carries no media."""
@@ -169,7 +171,7 @@ class PublishedTrack:
             return None  # unknown payload, or RTX padding used for bandwidth probing
         return internals.unwrap_rtx(packet, payload_type=apt, ssrc=original_ssrc)
 
-    async def _forward(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+    def _forward(self, packet: RtpPacket, arrival_time_ms: int) -> None:
         stats = self._stats
         stats.packets_in += 1
         self.media_ssrc = packet.ssrc
@@ -187,7 +189,7 @@ class PublishedTrack:
 
         keyframe_start = self.kind is TrackKind.VIDEO and is_vp8_keyframe_start(payload)
         now = self._clock()
-        ntp = _ntp_now()
+        ntp = int((time.time() + _NTP_UNIX_OFFSET_S) * (1 << 32))
         copies = PacketCopies(
             marker=bool(packet.marker),
             payload=payload,
@@ -210,7 +212,8 @@ class PublishedTrack:
         sent_bytes = 0
         for leg in legs:
             output = leg.slot.output
-            if output is None or not leg.live:
+            # leg.live, inlined (once per copy).
+            if output is None or not leg.negotiated or leg.closed:
                 continue
             placed = leg.place(sequence_number, timestamp, keyframe_start, now)
             if placed is None:
@@ -231,7 +234,7 @@ class PublishedTrack:
                 report_rtp = (rtp_now + leg.timestamp_offset) & 0xFFFFFFFF
             try:
                 if not output.send_now(data, out_seq, payload_size, ntp, report_rtp):
-                    await output.send_later(data)
+                    internals.run_soon(output.send_later(data))
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
             sent += 1

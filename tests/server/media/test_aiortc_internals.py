@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import inspect
 import threading
+import time
 
 import aioice.ice
 import aiortc
+import aiortc.clock
 import aiortc.rtcicetransport
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
@@ -210,7 +212,7 @@ async def test_receive_bookkeeping_feeds_the_statistics_aiortc_reports() -> None
     bookkeeping = internals.ReceiveBookkeeping(receiver)
     for seq in (10, 11, 13):
         packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq * 3000, ssrc=5)
-        await bookkeeping.observe(packet, 0, packet)
+        bookkeeping.observe(packet, 0, packet)
     counts = bookkeeping.counts(5)
     assert counts is not None
     assert (counts.expected, counts.received) == (4, 3)
@@ -303,3 +305,102 @@ def test_srtp_protector_matches_pylibsrtp_session_protect() -> None:
     source = inspect.getsource(Session)
     for name in ("self._cdata = ", "self._buffer = ffi.buffer(self._cdata)", "self._srtp = "):
         assert name in source
+
+
+def test_srtp_protector_unprotect_matches_pylibsrtp_session_unprotect() -> None:
+    import os
+
+    from pylibsrtp import Error, Policy, Session
+
+    key = os.urandom(30)
+
+    def session(direction: int) -> Session:
+        policy = Policy(
+            key=key, ssrc_type=direction, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+        )
+        return Session(policy)
+
+    sender = session(Policy.SSRC_ANY_OUTBOUND)
+    reference, ours = session(Policy.SSRC_ANY_INBOUND), session(Policy.SSRC_ANY_INBOUND)
+    unprotector = internals.SrtpProtector(ours)
+    for seq in range(3):
+        packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=7)
+        packet.payload = os.urandom(900)
+        protected = sender.protect(packet.serialize())
+        assert unprotector.unprotect(protected) == reference.unprotect(protected)
+    # A replayed packet is refused, as Session.unprotect refuses it.
+    try:
+        unprotector.unprotect(protected)
+    except Error:
+        pass
+    else:
+        raise AssertionError("replay accepted")
+
+
+def test_direct_receive_mirrors_the_dtls_receive_loop() -> None:
+    # receive_rtp_directly does for RTP what _recv_next and _handle_rtp_data do.
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    for line in (
+        "self.__rx_bytes += len(data)",
+        "self.__rx_packets += 1",
+        "elif first_byte > 127 and first_byte < 192 and self._rx_srtp:",
+        "arrival_time_ms = clock.current_ms()",
+        "if is_rtcp(data):",
+        "data = self._rx_srtp.unprotect(data)",
+    ):
+        assert line in recv_next, line
+    assert "msg[1] >= 192 and msg[1] <= 208" in inspect.getsource(aiortc.rtp.is_rtcp)
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtp_data)
+    assert "RtpPacket.parse(data, self._rtp_header_extensions_map)" in handle
+    assert "receiver = self._rtp_router.route_rtp(packet)" in handle
+    # aiortc's arrival stamps count milliseconds from 1900.
+    ours = int(time.time() * 1000) + 2208988800 * 1000
+    assert abs(aiortc.clock.current_ms() - ours) < 1000
+    # Data reaches the connection through each protocol's datagram_received,
+    # which asyncio looks up on the protocol instance.
+    stun = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "self.receiver.data_received(data, self.local_candidate.component)" in stun
+    assert "self._queue.put_nowait((data, component))" in inspect.getsource(
+        aioice.ice.Connection.data_received
+    )
+    assert "self._protocols: list[StunProtocol] = []" in inspect.getsource(
+        aioice.ice.Connection.__init__
+    )
+    import asyncio.selector_events
+
+    read_ready = inspect.getsource(asyncio.selector_events._SelectorDatagramTransport._read_ready)
+    assert "self._protocol.datagram_received(data, addr)" in read_ready
+    # RTCRtpReceiver.receive registers with a connected transport: the
+    # peer connection starts the DTLS transport first.
+    connect = inspect.getsource(RTCPeerConnection._RTCPeerConnection__connect)  # type: ignore[attr-defined]
+    assert connect.index("await dtlsTransport.start(") < connect.index(
+        "await transceiver.receiver.receive("
+    )
+
+
+async def test_send_datagram_goes_through_the_transport_when_it_has_a_queue() -> None:
+    import asyncio
+
+    loop = asyncio.get_running_loop()
+    received: list[bytes] = []
+
+    class Collect(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            received.append(data)
+
+    sink, _ = await loop.create_datagram_endpoint(Collect, local_addr=("127.0.0.1", 0))
+    source, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    addr = sink.get_extra_info("sockname")
+    sock = source.get_extra_info("socket")._sock  # what the forwarding route keeps
+    internals._send_datagram(source, sock, b"one", addr)
+    internals._send_datagram(source, sock, b"two", addr)
+    for _ in range(50):
+        if len(received) == 2:
+            break
+        await asyncio.sleep(0.01)
+    assert received == [b"one", b"two"]
+    assert source.get_write_buffer_size() == 0
+    source.close()
+    sink.close()

@@ -65,6 +65,10 @@ async def test_room_of_four_everyone_sees_and_hears_everyone_else(
     assert codec_count.decoders == 4 * 3 * 2
     assert_server_never_codes(session.plane)
     assert session.plane.stats.packets_out > session.plane.stats.packets_in
+    # Published media came straight off the sockets, past aiortc's receive loop.
+    for participant in session.plane._rooms[ROOM].values():
+        for track in participant.tracks.values():
+            assert internals.receives_directly(track.receiver)
 
     # Loud tones: everyone was detected as speaking.
     assert {pid for pid, speaking in session.signals.speaking if speaking} == {
