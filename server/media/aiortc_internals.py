@@ -424,6 +424,7 @@ class ForwardingOutput:
         "_dtls",
         "_extension_map",
         "_history",
+        "_nominated",
         "_octets",
         "_packets",
         "_reported_ntp",
@@ -445,6 +446,8 @@ class ForwardingOutput:
         target: Any = sender
         self._sender: Any = target
         self._dtls: Any = target.transport
+        # aioice's selected pair per component: the dict lives as long as the connection.
+        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
         self.ssrc: int = sender._ssrc
         codec = parameters.codecs[0]
         if codec.payloadType is None:
@@ -520,9 +523,18 @@ class ForwardingOutput:
         if dtls._state is not _DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         route = self._route
-        if route is None or route[0] is not dtls.transport._connection._nominated.get(1):
+        if route is None or route[0] is not self._nominated.get(1):
             return self._send_direct(data)
-        _send_datagram(route[1], route[4], route[3].protect(data), route[2])
+        # _send_datagram, inlined likewise.
+        protected = route[3].protect(data)
+        transport = route[1]
+        if transport.get_write_buffer_size():
+            transport.sendto(protected, route[2])
+        else:
+            try:
+                route[4].sendto(protected, route[2])
+            except OSError:
+                transport.sendto(protected, route[2])
         return True
 
     async def send_later(self, data: bytes) -> None:
@@ -533,7 +545,7 @@ class ForwardingOutput:
         dtls = self._dtls
         if dtls._state is not _DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
-        pair = dtls.transport._connection._nominated.get(1)
+        pair = self._nominated.get(1)
         route = self._route
         if route is None or route[0] is not pair:
             if pair is None or type(pair.protocol) is not StunProtocol:

@@ -165,6 +165,10 @@ def test_forwarding_send_path_mirrors_the_dtls_transport() -> None:
     ice_start = inspect.getsource(aiortc.rtcicetransport.RTCIceTransport.__init__)
     assert "self._send = self._connection.send" in ice_start
     assert "self._connection = gatherer._connection" in ice_start
+    # The output keeps the connection's _nominated dict: it is never replaced.
+    connection = inspect.getsource(aioice.ice.Connection)
+    assert connection.count("self._nominated: dict[int, CandidatePair] = {}") == 1
+    assert connection.count("self._nominated =") == 0
     sendto = inspect.getsource(aioice.ice.Connection.sendto)
     assert "active_pair = self._nominated.get(component)" in sendto
     assert "await active_pair.protocol.send_data(data, active_pair.remote_addr)" in sendto
