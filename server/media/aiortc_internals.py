@@ -47,6 +47,7 @@ What is relied on (aiortc 1.16.0):
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import random
@@ -143,6 +144,8 @@ _NTP_UNIX_OFFSET_MS = 2208988800 * 1000
 # The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
 _DIRECT_HANDLER = "_groupsession_direct_rtp"
 _HOOKED = "_groupsession_direct_receive"
+# RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
+_INCOMING_BITRATE_WINDOW_MS = 1000
 
 
 def intercept_received_rtp(
@@ -680,6 +683,8 @@ class ReceiveBookkeeping:
         self._estimator: RemoteBitrateEstimator | None = (
             target._RTCRtpReceiver__remote_bitrate_estimator
         )
+        if self._estimator is not None:
+            self._estimator.incoming_bitrate = WindowRate(_INCOMING_BITRATE_WINDOW_MS)
 
     def observe(self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None) -> None:
         """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable).
@@ -727,6 +732,54 @@ class ReceiveBookkeeping:
             received=stream.packets_received,
             jitter_s=stream.jitter / stream._clockrate,
         )
+
+
+class WindowRate:
+    """aiortc's ``RateCounter`` (a rate over the last ``window_ms``), without its 1 ms buckets.
+
+    RateCounter erases bucket by bucket every millisecond since the previous
+    packet, twice per received video packet (in REMB estimation); this keeps
+    only the packets inside the window, in arrival order, and answers the same.
+    """
+
+    __slots__ = ("_entries", "_origin_ms", "_scale", "_total", "_window_ms")
+
+    def __init__(self, window_ms: int, scale: int = 8000) -> None:
+        self._window_ms = window_ms
+        self._scale = scale
+        self.reset()
+
+    def reset(self) -> None:
+        self._entries: collections.deque[tuple[int, int]] = collections.deque()
+        self._origin_ms: int | None = None
+        self._total = 0
+
+    def add(self, value: int, now_ms: int) -> None:
+        if self._origin_ms is None:
+            self._origin_ms = now_ms
+        else:
+            self._erase_old(now_ms)
+        self._entries.append((now_ms, value))
+        self._total += value
+
+    def rate(self, now_ms: int) -> int | None:
+        if self._origin_ms is None:
+            return None
+        self._erase_old(now_ms)
+        active_window_ms = now_ms - self._origin_ms + 1
+        if self._entries and active_window_ms > 1:
+            return round(self._scale * self._total / active_window_ms)
+        return None
+
+    def _erase_old(self, now_ms: int) -> None:
+        assert self._origin_ms is not None
+        new_origin_ms = now_ms - self._window_ms + 1
+        if self._origin_ms >= new_origin_ms:
+            return
+        self._origin_ms = new_origin_ms
+        entries = self._entries
+        while entries and entries[0][0] < new_origin_ms:
+            self._total -= entries.popleft()[1]
 
 
 @dataclass(frozen=True, slots=True)

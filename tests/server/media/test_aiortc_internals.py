@@ -408,3 +408,33 @@ async def test_send_datagram_goes_through_the_transport_when_it_has_a_queue() ->
     assert source.get_write_buffer_size() == 0
     source.close()
     sink.close()
+
+
+def test_window_rate_answers_as_aiortcs_rate_counter() -> None:
+    import random
+
+    from aiortc.rate import RateCounter, RemoteBitrateEstimator
+
+    assert "self.incoming_bitrate = RateCounter(1000, 8000)" in inspect.getsource(
+        RemoteBitrateEstimator.__init__
+    )
+    add = inspect.getsource(RemoteBitrateEstimator.add)
+    for line in (
+        "self.incoming_bitrate.rate(arrival_time_ms)",
+        "self.incoming_bitrate.reset()",
+        "self.incoming_bitrate.add(payload_size, arrival_time_ms)",
+    ):
+        assert line in add, line
+    rng = random.Random(7)
+    reference, ours = RateCounter(1000, 8000), internals.WindowRate(1000)
+    now = 10_000
+    for step in range(5000):
+        now += rng.choice((0, 0, 1, 3, 12, 40, 900, 1500))
+        if step % 700 == 699:
+            reference.reset()
+            ours.reset()
+        assert ours.rate(now) == reference.rate(now), step
+        size = rng.randrange(50, 1200)
+        reference.add(size, now)
+        ours.add(size, now)
+        assert ours.rate(now) == reference.rate(now), step
