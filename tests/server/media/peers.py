@@ -175,6 +175,41 @@ class Reception:
     first_matching_at: float | None = None
 
 
+async def count_identified_frames(
+    track: MediaStreamTrack,
+    subscribe_pc: RTCPeerConnection,
+    forwarded_at: Callable[[str], ForwardedTrack | None],
+    reception: Callable[[str, TrackKind], Reception],
+    identity_of: Callable[[str], int | None],
+) -> None:
+    """Decode a received track (clients may decode; the server never does) and count, per
+    publisher, frames whose colour or tone is that publisher's identity."""
+    mid: str = next(
+        t.mid or "" for t in subscribe_pc.getTransceivers() if t.receiver.track is track
+    )
+    kind = TrackKind(track.kind)
+    while True:
+        try:
+            frame = await track.recv()
+        except MediaStreamError:
+            return
+        forwarded = forwarded_at(mid)  # looked up per frame: renegotiation reuses mids
+        if forwarded is None:
+            continue
+        if isinstance(frame, VideoFrame):
+            identity: int | None = identify_colour(frame)
+        elif isinstance(frame, AudioFrame):
+            identity = identify_tone(frame)
+        else:
+            continue
+        counts = reception(forwarded.participant_id, kind)
+        counts.frames += 1
+        if identity is not None and identity == identity_of(forwarded.participant_id):
+            counts.matching += 1
+            if counts.first_matching_at is None:
+                counts.first_matching_at = time.monotonic()
+
+
 @dataclass
 class ClientPeer:
     """A participant's browser, played by two aiortc peer connections."""
@@ -263,30 +298,13 @@ class ClientPeer:
         task.add_done_callback(self.tasks.discard)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
-        mid: str = next(
-            t.mid or "" for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+        await count_identified_frames(
+            track,
+            self.subscribe_pc,
+            lambda mid: self.tracks_by_mid.get(mid),
+            self.reception,
+            self._index_of,
         )
-        kind = TrackKind(track.kind)
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            forwarded = self.tracks_by_mid.get(mid)
-            if forwarded is None:
-                continue
-            if isinstance(frame, VideoFrame):
-                identity: int | None = identify_colour(frame)
-            elif isinstance(frame, AudioFrame):
-                identity = identify_tone(frame)
-            else:
-                continue
-            reception = self.reception(forwarded.participant_id, kind)
-            reception.frames += 1
-            if identity is not None and identity == self._index_of(forwarded.participant_id):
-                reception.matching += 1
-                if reception.first_matching_at is None:
-                    reception.first_matching_at = time.monotonic()
 
     def _index_of(self, participant_id: str) -> int:
         return int(participant_id.rsplit("-", 1)[1])

@@ -16,8 +16,6 @@ from typing import Any
 
 import socketio
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
-from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame, VideoFrame
 
 from rooms import Role
 from signaling.media import ForwardedTrack, TrackKind
@@ -29,8 +27,7 @@ from tests.server.media.peers import (
     Reception,
     ToneTrack,
     client_peer_connection,
-    identify_colour,
-    identify_tone,
+    count_identified_frames,
 )
 
 
@@ -193,27 +190,10 @@ class WirePeer:
         task.add_done_callback(self._tasks.discard)
 
     async def _consume(self, track: MediaStreamTrack) -> None:
-        mid: str = next(
-            t.mid or "" for t in self.subscribe_pc.getTransceivers() if t.receiver.track is track
+        await count_identified_frames(
+            track,
+            self.subscribe_pc,
+            lambda mid: self.tracks_by_mid.get(mid),
+            self.reception,
+            self.identities.get,
         )
-        kind = TrackKind(track.kind)
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            forwarded = self.tracks_by_mid.get(mid)
-            if forwarded is None:
-                continue
-            if isinstance(frame, VideoFrame):
-                identity: int | None = identify_colour(frame)
-            elif isinstance(frame, AudioFrame):
-                identity = identify_tone(frame)
-            else:
-                continue
-            reception = self.reception(forwarded.participant_id, kind)
-            reception.frames += 1
-            if identity is not None and identity == self.identities.get(forwarded.participant_id):
-                reception.matching += 1
-                if reception.first_matching_at is None:
-                    reception.first_matching_at = time.monotonic()
