@@ -67,6 +67,14 @@ _SOCKETS = """(() => {
 })();"""
 
 
+def room_alerts(page: Page) -> Locator:
+    """Active alerts about rooms and people, not the server's own load."""
+    return page.get_by_role("list", name="Active alerts").locator(
+        '[data-kind="facilitator_disconnected"], [data-kind="poor_connection"], '
+        '[data-kind="room_overtime"]'
+    )
+
+
 def operator_token(server: RunningServer, *, ttl_s: int = 600, now: float | None = None) -> str:
     when = time.time() if now is None else now
     return mint_operator_link(server.signer, server.url, ttl_s=ttl_s, now=when).token
@@ -224,7 +232,8 @@ async def test_an_operator_watches_a_live_room_and_ends_it(
     await expect(fac_row).to_contain_text("210 ms")
     await expect(fac_row).to_contain_text("fair")
     await expect(fac_row).to_contain_text("srflx")
-    await expect(page.get_by_role("heading", name="No active alerts")).to_be_visible()
+    # No alert about this room (the test process itself may trip the server's CPU alert).
+    await expect(room_alerts(page)).to_have_count(0)
 
     # Live: the update time moves on without a reload.
     first = await status.inner_text()
@@ -320,9 +329,10 @@ async def test_an_operator_watches_a_live_room_and_ends_it(
     fac = await socket_join(server, Role.FACILITATOR, NAMES[0], facilitator_token)
     clients.append(fac)
     await expect(raised).to_be_hidden(timeout=15_000)
-    await expect(page.get_by_role("heading", name="No active alerts")).to_be_visible()
+    # No alert about this room (the test process itself may trip the server's CPU alert).
+    await expect(room_alerts(page)).to_have_count(0)
     await expect(fact(room, "facilitator")).to_have_text("present")
-    await page.get_by_text("Recently cleared (2)").click()
+    await page.get_by_text(re.compile(r"Recently cleared \(\d+\)")).click()
     await expect(page.get_by_role("list", name="Recently cleared alerts")).to_contain_text(
         "facilitator_disconnected"
     )
