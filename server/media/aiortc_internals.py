@@ -95,7 +95,7 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
-from server.media.rtp_bytes import ExtensionIds, one_byte_element
+from server.media.rtp_bytes import ExtensionIds, PacketCopies, one_byte_element
 
 __all__ = [
     "AnyRtcpPacket",
@@ -482,7 +482,7 @@ class ForwardingOutput:
         )
         self._rtx_ssrc: int = target._rtx_ssrc
         self._rtx_sequence_number = random.randrange(0x8000)
-        self._history: list[tuple[int, bytes] | None] = [None] * RTP_HISTORY_SIZE
+        self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
         self.bytes_sent = 0
         self.retransmitted = 0
         self._packets = 0
@@ -495,22 +495,33 @@ class ForwardingOutput:
         state: str = self._sender.transport.state
         return state == "connected"
 
-    def send_now(
+    def send_copy(
         self,
-        data: bytes,
+        copies: PacketCopies,
         sequence_number: int,
-        payload_size: int,
+        timestamp: int,
         report_ntp: int,
         report_rtp: int,
-    ) -> bool:
-        """Send one packet without yielding; False if it needs ``send_later``.
+    ) -> int:
+        """Write this slot's copy of a packet, keep it for NACKs and send it; its size.
 
-        ``report_ntp``/``report_rtp`` are the next SR's clock pair. Raises
-        ConnectionError once the transport is closed.
+        ``report_ntp``/``report_rtp`` are the next SR's clock pair. Sends
+        without yielding when it can, and otherwise through aiortc's own path
+        as a task of its own. Raises ConnectionError once the transport is closed.
         """
-        self._history[sequence_number % RTP_HISTORY_SIZE] = (sequence_number, data)
+        data = copies.copy(
+            self.extension_ids,
+            self.mid_element,
+            self.extension_key,
+            self.payload_type,
+            sequence_number,
+            timestamp,
+            self.ssrc,
+        )
+        # The slot's sequence number is in the packet: no (number, packet) pair needed.
+        self._history[sequence_number % RTP_HISTORY_SIZE] = data
         self._packets += 1
-        self._octets += payload_size
+        self._octets += copies.payload_size
         if report_ntp - self._reported_ntp >= _SR_UPDATE_INTERVAL_NTP:
             # aiortc reads these when it builds an SR (every 0.5-1.5 s); setting
             # them ten times a second rather than per packet is as true for it.
@@ -520,14 +531,16 @@ class ForwardingOutput:
             sender._RTCRtpSender__octet_count = self._octets
             sender._RTCRtpSender__packet_count = self._packets
             self._reported_ntp = report_ntp
-        self.bytes_sent += len(data)
+        size = len(data)
+        self.bytes_sent += size
         # _send_direct, inlined: it runs once per forwarded copy.
-        dtls = self._dtls
-        if dtls._state is not _DTLS_CONNECTED:
+        if self._dtls._state is not _DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
         route = self._route
         if route is None or route[0] is not self._nominated.get(1):
-            return self._send_direct(data)
+            if not self._send_direct(data):
+                run_soon(self.send_later(data))
+            return size
         # _send_datagram, inlined likewise.
         protected = route[3].protect(data)
         transport = route[1]
@@ -538,10 +551,10 @@ class ForwardingOutput:
                 route[4].sendto(protected, route[2])
             except OSError:
                 transport.sendto(protected, route[2])
-        return True
+        return size
 
     async def send_later(self, data: bytes) -> None:
-        """Send a packet ``send_now`` accounted for but could not send: aiortc's own path."""
+        """Send a packet ``send_copy`` accounted for but could not send: aiortc's own path."""
         await self._dtls._send_rtp(data)
 
     def _send_direct(self, data: bytes) -> bool:
@@ -567,10 +580,9 @@ class ForwardingOutput:
         return True
 
     async def _retransmit(self, sequence_number: int) -> None:
-        kept = self._history[sequence_number % RTP_HISTORY_SIZE]
-        if kept is None or kept[0] != sequence_number:
+        data = self._history[sequence_number % RTP_HISTORY_SIZE]
+        if data is None or int.from_bytes(data[2:4], "big") != sequence_number:
             return
-        data = kept[1]
         self.retransmitted += 1
         if self._rtx_payload_type is not None:
             packet = RtpPacket.parse(data, self._extension_map)

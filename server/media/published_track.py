@@ -207,7 +207,6 @@ class PublishedTrack:
             rtp_now = report[1] + (((ntp - report[0]) * self.clock_rate) >> 32)
         sequence_number = packet.sequence_number
         timestamp = packet.timestamp
-        payload_size = len(payload)
         sent = 0
         sent_bytes = 0
         for leg in legs:
@@ -221,24 +220,15 @@ class PublishedTrack:
                     self._keyframes.request()
                 continue
             out_seq, out_ts = placed
-            data = copies.write(
-                copies.extensions(output.extension_ids, output.mid_element, output.extension_key),
-                output.payload_type,
-                out_seq,
-                out_ts,
-                output.ssrc,
-            )
             if rtp_now is None or leg.timestamp_offset is None:
                 report_rtp = out_ts
             else:
                 report_rtp = (rtp_now + leg.timestamp_offset) & 0xFFFFFFFF
             try:
-                if not output.send_now(data, out_seq, payload_size, ntp, report_rtp):
-                    internals.run_soon(output.send_later(data))
+                sent_bytes += output.send_copy(copies, out_seq, out_ts, ntp, report_rtp)
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
             sent += 1
-            sent_bytes += len(data)
         stats.packets_out += sent
         stats.bytes_out += sent_bytes
         if sent and stats.latency_observer is not None:

@@ -50,7 +50,15 @@ class PacketCopies:
     needs only a few distinct blocks.
     """
 
-    __slots__ = ("_abs_send_time", "_audio_level", "_blocks", "_first_byte", "_marker", "payload")
+    __slots__ = (
+        "_abs_send_time",
+        "_audio_level",
+        "_blocks",
+        "_first_byte",
+        "_marker",
+        "payload",
+        "payload_size",
+    )
 
     def __init__(
         self,
@@ -61,6 +69,8 @@ class PacketCopies:
         abs_send_time: int,
         audio_level: tuple[bool, int] | None,
     ) -> None:
+        # Payload octets as sender reports count them: without padding.
+        self.payload_size = len(payload)
         if padding_size:
             payload = payload + bytes(padding_size - 1) + bytes([padding_size])
         self.payload = payload
@@ -85,6 +95,30 @@ class PacketCopies:
             block = extension_block(elements)
             self._blocks[key] = block
         return block
+
+    def copy(
+        self,
+        ids: ExtensionIds,
+        mid_element: bytes,
+        key: bytes,
+        payload_type: int,
+        sequence_number: int,
+        timestamp: int,
+        ssrc: int,
+    ) -> bytes:
+        """One leg's copy: ``extensions`` and ``write`` in one call (it runs once per copy)."""
+        block = self._blocks.get(key)
+        if block is None:
+            block = self.extensions(ids, mid_element, key)
+        return b"".join(
+            (
+                _FIXED_HEADER.pack(
+                    self._first_byte, self._marker | payload_type, sequence_number, timestamp, ssrc
+                ),
+                block,
+                self.payload,
+            )
+        )
 
     def write(
         self,

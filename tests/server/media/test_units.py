@@ -253,3 +253,15 @@ def test_packet_copies_without_audio_level_or_negotiated_ids() -> None:
     assert parsed.extensions.mid == "3"
     assert parsed.extensions.abs_send_time is None
     assert parsed.marker == 0 and parsed.payload == b"vp8"
+
+
+def test_packet_copy_is_write_of_the_extension_block() -> None:
+    copies = PacketCopies(
+        marker=True, payload=b"vp8-frame", padding_size=3, abs_send_time=77, audio_level=None
+    )
+    ids = ExtensionIds(mid=9, abs_send_time=3, audio_level=None)
+    mid_element = one_byte_element(9, b"7")
+    key = ids.key_with(mid_element)
+    fast = copies.copy(ids, mid_element, key, 96, 10, 20, 30)
+    assert fast == copies.write(copies.extensions(ids, mid_element, key), 96, 10, 20, 30)
+    assert copies.payload_size == len(b"vp8-frame")  # sender reports count no padding
