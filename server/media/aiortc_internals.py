@@ -22,6 +22,11 @@ What is relied on (aiortc 1.16.0):
   RTCP task runs and reads its private SR counters (``__ntp_timestamp``,
   ``__rtp_timestamp``, ``__packet_count``, ``__octet_count``).
 * ``RTCRtpSender._send_keyframe()`` is what a subscriber's PLI/FIR reaches.
+* ``RTCRtpSender.send()`` starts ``self._run_rtcp()`` (looked up on the
+  instance), whose start and end ``stop()`` waits for through the private
+  ``__rtcp_started`` and ``__rtcp_exited`` events; its reports carry
+  ``__cname`` and set ``__lsr``/``__lsr_time``, from which the sender's
+  ``_handle_rtcp_packet`` computes RTT when a receiver report echoes them.
 * ``RTCRtpSender._ssrc``, ``_stream_id`` and ``_track_id`` end up in the SDP
   (``a=ssrc``, ``a=msid``).
 * ``RTCRtpTransceiver._codecs`` is the negotiated codec list a local answer
@@ -79,8 +84,12 @@ from aiortc.rtp import (
     RTP_HISTORY_SIZE,
     AnyRtcpPacket,
     HeaderExtensionsMap,
+    RtcpByePacket,
     RtcpPsfbPacket,
     RtcpRrPacket,
+    RtcpSdesPacket,
+    RtcpSenderInfo,
+    RtcpSourceInfo,
     RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
@@ -123,6 +132,8 @@ __all__ = [
     "round_trip_time",
     "run_without_decoder",
     "selected_candidate_types",
+    "send_sender_reports",
+    "take_over_sender_reports",
     "unwrap_rtx",
 ]
 
@@ -375,6 +386,82 @@ def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> N
     """
     target: Any = sender
     target._send_keyframe = callback
+
+
+# Sender reports per compound packet: 16 SRs (28 bytes each) and their SDES
+# chunks stay well inside one datagram whatever the CNAME length.
+_REPORTS_PER_COMPOUND = 16
+
+
+def take_over_sender_reports(sender: RTCRtpSender) -> None:
+    """Stop ``sender`` from sending its own RTCP: ``send_sender_reports`` sends its SRs.
+
+    aiortc runs one RTCP loop per sender, each waking up about once a second
+    to send one SR and one SDES in a packet of its own. A subscribe
+    connection carries up to 28 forwarding senders, so that is 28 timers,
+    28 SRTCP packets and 28 sends a second per subscriber; one compound
+    packet for all of them (RFC 8108 section 5.3) carries the same reports.
+    What ``stop()`` still expects of the loop is kept: it signals that it
+    started, and on cancellation says BYE for the sender's SSRC and signals
+    that it ended.
+    """
+    target: Any = sender
+
+    async def run_rtcp() -> None:
+        target._RTCRtpSender__rtcp_started.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.get_running_loop().create_future()  # until stop() cancels it
+        try:
+            await target._send_rtcp([RtcpByePacket(sources=[target._ssrc])])
+        finally:
+            target._RTCRtpSender__rtcp_exited.set()
+
+    target._run_rtcp = run_rtcp
+
+
+async def send_sender_reports(senders: list[RTCRtpSender]) -> int:
+    """Send an SR (and SDES CNAME) for each of ``senders``, all on one DTLS transport.
+
+    The reports are what aiortc's own loop would send, grouped into as few
+    compound packets as fit; each sender's ``__lsr`` is set as aiortc's loop
+    sets it, so its RTT keeps being measured. Returns the number of packets
+    sent; raises ConnectionError if the transport is closed.
+    """
+    transport: Any = None
+    reports: list[tuple[RtcpSrPacket, RtcpSourceInfo | None]] = []
+    now = time.time()
+    for sender in senders:
+        target: Any = sender
+        ntp_timestamp: int = target._RTCRtpSender__ntp_timestamp
+        report = RtcpSrPacket(
+            ssrc=target._ssrc,
+            sender_info=RtcpSenderInfo(
+                ntp_timestamp=ntp_timestamp,
+                rtp_timestamp=target._RTCRtpSender__rtp_timestamp,
+                packet_count=target._RTCRtpSender__packet_count & 0xFFFFFFFF,
+                octet_count=target._RTCRtpSender__octet_count & 0xFFFFFFFF,
+            ),
+        )
+        target._RTCRtpSender__lsr = (ntp_timestamp >> 16) & 0xFFFFFFFF
+        target._RTCRtpSender__lsr_time = now
+        cname: str | None = target._RTCRtpSender__cname
+        chunk = (
+            None
+            if cname is None
+            else RtcpSourceInfo(ssrc=target._ssrc, items=[(1, cname.encode("utf8"))])
+        )
+        reports.append((report, chunk))
+        transport = sender.transport
+    sent = 0
+    for start in range(0, len(reports), _REPORTS_PER_COMPOUND):
+        group = reports[start : start + _REPORTS_PER_COMPOUND]
+        payload = b"".join(bytes(report) for report, _ in group)
+        chunks = [chunk for _, chunk in group if chunk is not None]
+        if chunks:
+            payload += bytes(RtcpSdesPacket(chunks=chunks))
+        await transport._send_rtp(payload)
+        sent += 1
+    return sent
 
 
 def label_forwarded_track(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -95,6 +96,7 @@ class Subscription:
         self._closed = False
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._reports: asyncio.Task[None] | None = None
 
     @property
     def pending_revision(self) -> int | None:
@@ -173,6 +175,8 @@ class Subscription:
         self._cancel_answer_deadline()
         if self._task is not None:
             self._task.cancel()
+        if self._reports is not None:
+            self._reports.cancel()
         for slot in self.slots:
             slot.leg = None
         await self.pc.close()
@@ -182,10 +186,31 @@ class Subscription:
         transceiver.setCodecPreferences(subscribe_codec_preferences(kind))
         slot = SubscriberSlot(kind, transceiver, self._clock)
         internals.on_sender_started(slot.sender, slot.started)
+        internals.take_over_sender_reports(slot.sender)
+        if self._reports is None:
+            self._reports = asyncio.get_running_loop().create_task(self._send_reports())
         internals.observe_sender_rtcp(slot.sender, slot.reports.add)
         internals.on_keyframe_request(slot.sender, slot.keyframe_requested)
         self.slots.append(slot)
         return slot
+
+    async def _send_reports(self) -> None:
+        """Every slot's sender report, together, at aiortc's per-sender interval.
+
+        RFC 3550 varies the interval over 0.5-1.5 times the nominal second so
+        that reports from many connections do not synchronise.
+        """
+        while not self._closed:
+            await asyncio.sleep(0.5 + random.random())
+            senders = [slot.sender for slot in self.slots if slot.output is not None]
+            if not senders:
+                continue
+            try:
+                await internals.send_sender_reports(senders)
+            except ConnectionError:
+                pass  # the connection is closing; close() cancels this loop
+            except Exception:
+                logger.exception("sender reports for %s failed", self.participant_id)
 
     async def _negotiate(self) -> None:
         while self._dirty and self._pending is None and not self._closed:

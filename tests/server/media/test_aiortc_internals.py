@@ -9,6 +9,7 @@ from __future__ import annotations
 import inspect
 import threading
 import time
+from typing import Any
 
 import aioice.ice
 import aiortc
@@ -119,6 +120,89 @@ def test_sender_private_state_the_forwarding_output_uses() -> None:
     # The sender loop only builds an encoder after its track returned a frame.
     next_frame = inspect.getsource(RTCRtpSender._next_encoded_frame)
     assert next_frame.index("await self.__track.recv()") < next_frame.index("get_encoder(")
+
+
+def test_sender_rtcp_loop_the_compound_reports_take_over() -> None:
+    # send() starts the loop through the instance; stop() waits on its two events.
+    send = inspect.getsource(RTCRtpSender.send)
+    assert "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())" in send
+    assert "self.__cname = parameters.rtcp.cname" in send
+    stop = inspect.getsource(RTCRtpSender.stop)
+    assert "self.__rtcp_task.cancel()" in stop
+    assert "self.__rtcp_started.wait()" in stop and "self.__rtcp_exited.wait()" in stop
+    # What the loop does that send_sender_reports does for it: the SR, the
+    # SDES CNAME, the LSR pair RTT is computed from, and BYE on the way out.
+    rtcp = inspect.getsource(RTCRtpSender._run_rtcp)
+    for line in (
+        "self.__rtcp_started.set()",
+        "self.__lsr = ((self.__ntp_timestamp) >> 16) & 0xFFFFFFFF",
+        "self.__lsr_time = time.time()",
+        'items=[(1, self.__cname.encode("utf8"))],',
+        "packet = RtcpByePacket(sources=[self._ssrc])",
+        "self.__rtcp_exited.set()",
+        "await self._send_rtcp(packets)",
+    ):
+        assert line in rtcp, line
+    handle = inspect.getsource(RTCRtpSender._handle_rtcp_packet)
+    assert "if self.__lsr == report.lsr and report.dlsr:" in handle
+    assert "await self.transport._send_rtp(payload)" in inspect.getsource(RTCRtpSender._send_rtcp)
+
+
+async def test_sender_reports_go_out_together_and_stop_still_completes() -> None:
+    import asyncio
+
+    from aiortc import RTCSessionDescription
+    from aiortc.rtp import RtcpByePacket, RtcpPacket, RtcpSdesPacket, RtcpSrPacket
+
+    from server.media.subscription import ForwardedTrackPlaceholder
+    from signaling.media import TrackKind
+    from tests.server.media.peers import client_peer_connection, eventually
+
+    server = client_peer_connection()  # max-bundle, as subscribe connections are
+    senders = []
+    for kind in (TrackKind.AUDIO, TrackKind.VIDEO, TrackKind.VIDEO):
+        sender = server.addTransceiver(ForwardedTrackPlaceholder(kind), "sendonly").sender
+        internals.take_over_sender_reports(sender)
+        senders.append(sender)
+    client = client_peer_connection()
+    datagrams: list[list[object]] = []
+    await server.setLocalDescription(await server.createOffer())
+    await client.setRemoteDescription(server.localDescription)
+    await client.setLocalDescription(await client.createAnswer())
+    dtls: Any = client.getTransceivers()[0].receiver.transport
+    original = dtls._handle_rtcp_data
+
+    async def spy(data: bytes) -> None:
+        datagrams.append(RtcpPacket.parse(data))
+        await original(data)
+
+    dtls._handle_rtcp_data = spy
+    await server.setRemoteDescription(
+        RTCSessionDescription(sdp=client.localDescription.sdp, type="answer")
+    )
+    await eventually(lambda: server.connectionState == "connected", 10, "connected")
+    await eventually(lambda: all(s._RTCRtpSender__started for s in senders), 5, "senders started")
+    assert await internals.send_sender_reports(senders) == 1
+    ssrcs = {s._ssrc for s in senders}
+
+    def compound_arrived() -> bool:
+        for packets in datagrams:
+            reported = {p.ssrc for p in packets if isinstance(p, RtcpSrPacket)}
+            sdes = [p for p in packets if isinstance(p, RtcpSdesPacket)]
+            if reported == ssrcs and sdes and {c.ssrc for c in sdes[0].chunks} == ssrcs:
+                return True
+        return False
+
+    await eventually(compound_arrived, 5, "one compound packet with every sender's SR")
+    # The LSR RTT is computed from is set on each sender, as aiortc's loop sets it.
+    assert all(s._RTCRtpSender__lsr is not None for s in senders)
+    await asyncio.wait_for(server.close(), 10)  # stop() waits on the taken-over loops
+    await eventually(
+        lambda: any(isinstance(p, RtcpByePacket) for packets in datagrams for p in packets),
+        5,
+        "BYE on stop",
+    )
+    await client.close()
 
 
 def test_send_is_called_by_the_peer_connection_once_connected() -> None:
