@@ -34,7 +34,10 @@ What is relied on (aiortc 1.16.0):
 * ``RTCDtlsTransport._send_rtp(data)`` protects and sends one RTP packet;
   the forwarding path does the same by hand with its ``_state``,
   ``_tx_srtp`` and its ICE transport's aioice ``Connection._nominated`` pair
-  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only.
+  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only;
+  while asyncio's datagram transport has nothing queued (its ``_buffer``)
+  the datagram goes straight to its socket (``_sock`` of the socket it
+  exposes).
 * ``RTCRtpSender._retransmit(seq)`` is looked up on the instance when a NACK
   arrives, and so is ``_handle_rtcp_packet`` by the transport's router;
   ``_rtx_ssrc`` is the sender's RTX SSRC and ``__rtt`` its smoothed RTT.
@@ -575,7 +578,8 @@ class ForwardingOutput:
         self._packets = 0
         self._octets = 0
         self._reported_ntp = 0
-        self._route: tuple[Any, Any, tuple[str, int], Any, socket.socket] | None = None
+        # (pair, transport, remote address, SRTP protector, socket, transport queue)
+        self._route: tuple[Any, Any, tuple[str, int], Any, socket.socket, Any] | None = None
         target._retransmit = self._retransmit
 
     def is_connected(self) -> bool:
@@ -630,14 +634,13 @@ class ForwardingOutput:
             return size
         # _send_datagram, inlined likewise.
         protected = route[3].protect(data)
-        transport = route[1]
-        if transport.get_write_buffer_size():
-            transport.sendto(protected, route[2])
+        if route[5]:  # the transport's queue: datagrams wait there after EAGAIN
+            route[1].sendto(protected, route[2])
         else:
             try:
                 route[4].sendto(protected, route[2])
             except OSError:
-                transport.sendto(protected, route[2])
+                route[1].sendto(protected, route[2])
         return size
 
     async def send_later(self, data: bytes) -> None:
@@ -655,13 +658,14 @@ class ForwardingOutput:
                 return False  # not selected yet, or through a TURN relay
             # The selected pair rarely changes: look its parts up once.
             protector = SrtpProtector(dtls._tx_srtp)
-            transport = pair.protocol.transport
+            transport: Any = pair.protocol.transport
             route = self._route = (
                 pair,
                 transport,
                 pair.remote_addr,
                 protector,
                 transport.get_extra_info("socket")._sock,
+                transport._buffer,
             )
         _send_datagram(route[1], route[4], route[3].protect(data), route[2])
         return True
@@ -701,8 +705,9 @@ def _send_datagram(transport: Any, sock: socket.socket, data: bytes, addr: tuple
 
     When the socket would block (or fails), the transport takes the datagram:
     it queues it, or reports the error to its protocol, as it always does.
+    ``transport._buffer`` is that queue (asyncio's selector transport).
     """
-    if transport.get_write_buffer_size():
+    if transport._buffer:
         transport.sendto(data, addr)
         return
     try:

@@ -482,6 +482,15 @@ async def test_send_datagram_goes_through_the_transport_when_it_has_a_queue() ->
     )
     addr = sink.get_extra_info("sockname")
     sock = source.get_extra_info("socket")._sock  # what the forwarding route keeps
+    # The forwarding route reads the transport's queue directly: it is
+    # asyncio's deque, and sendto() appends there when the socket would block.
+    import asyncio.selector_events
+    import collections
+
+    assert isinstance(source._buffer, collections.deque)  # type: ignore[attr-defined]
+    assert "self._buffer.append(" in inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport.sendto
+    )
     internals._send_datagram(source, sock, b"one", addr)
     internals._send_datagram(source, sock, b"two", addr)
     for _ in range(50):
