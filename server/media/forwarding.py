@@ -62,8 +62,9 @@ class SubscriberSlot:
         # RFC 3550: random initial values; sequence numbers in the lower half
         # so SRTP's rollover counter is not confused early (as aiortc does).
         self.next_sequence_number = random.randrange(0x8000)
-        self._last_timestamp = random.randrange(1 << 32)
-        self._last_sent_at: float | None = None
+        # The last forwarded packet's timestamp and when it went (ForwardingLeg.place).
+        self.last_timestamp = random.randrange(1 << 32)
+        self.last_sent_at: float | None = None
 
     @property
     def sender(self) -> RTCRtpSender:
@@ -87,14 +88,10 @@ class SubscriberSlot:
 
     def continuation_timestamp(self, now: float, clock_rate: int) -> int:
         """A timestamp for a new leg's first packet that continues this slot's line plausibly."""
-        if self._last_sent_at is None:
-            return self._last_timestamp
-        elapsed = max(now - self._last_sent_at, 0.0)
-        return (self._last_timestamp + int(elapsed * clock_rate) + 1) & _TS_MASK
-
-    def note_sent(self, timestamp: int, now: float) -> None:
-        self._last_timestamp = timestamp
-        self._last_sent_at = now
+        if self.last_sent_at is None:
+            return self.last_timestamp
+        elapsed = max(now - self.last_sent_at, 0.0)
+        return (self.last_timestamp + int(elapsed * clock_rate) + 1) & _TS_MASK
 
 
 class ForwardingLeg:
@@ -178,5 +175,6 @@ class ForwardingLeg:
             slot.next_sequence_number = (out_seq + 1) & _SEQ_MASK
         assert self.timestamp_offset is not None
         out_ts = (timestamp + self.timestamp_offset) & _TS_MASK
-        slot.note_sent(out_ts, now)
+        slot.last_timestamp = out_ts
+        slot.last_sent_at = now
         return out_seq, out_ts
