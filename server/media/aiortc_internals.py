@@ -34,10 +34,11 @@ What is relied on (aiortc 1.16.0):
 * ``RTCDtlsTransport._send_rtp(data)`` protects and sends one RTP packet;
   the forwarding path does the same by hand with its ``_state``,
   ``_tx_srtp`` and its ICE transport's aioice ``Connection._nominated`` pair
-  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only;
+  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only:
+  the pair's socket, address and SRTP session go to the C ``CopySender``
+  (``server/media/_copy_sender.c``), which sends straight to the socket
   while asyncio's datagram transport has nothing queued (its ``_buffer``)
-  the datagram goes straight to its socket (``_sock`` of the socket it
-  exposes).
+  and hands the datagram to the transport's ``sendto`` otherwise.
 * ``RTCRtpSender._retransmit(seq)`` is looked up on the instance when a NACK
   arrives, and so is ``_handle_rtcp_packet`` by the transport's router;
   ``_rtx_ssrc`` is the sender's RTX SSRC and ``__rtt`` its smoothed RTT.
@@ -49,7 +50,9 @@ What is relied on (aiortc 1.16.0):
 * aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
   for the selected pair's candidate types.
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
-  ``_buffer``, which ``SrtpProtector`` uses as ``Session.protect`` does.
+  ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
+  does; its cffi ``lib.srtp_protect`` is libsrtp 2's
+  ``srtp_protect(srtp_t, void *, int *)``, which ``CopySender`` calls.
 """
 
 from __future__ import annotations
@@ -59,7 +62,6 @@ import collections
 import contextlib
 import logging
 import random
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -84,7 +86,6 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
-    RTP_HISTORY_SIZE,
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpByePacket,
@@ -102,12 +103,11 @@ from aiortc.rtp import (
 from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from pylibsrtp import ERRORS as SRTP_ERRORS
-from pylibsrtp import SRTP_MAX_TRAILER_LEN
 from pylibsrtp import Error as SrtpError
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
-from server.media.rtp_bytes import ExtensionIds, PacketCopies, one_byte_element
+from server.media.rtp_bytes import ExtensionIds, PacketCopies
 
 __all__ = [
     "AnyRtcpPacket",
@@ -160,6 +160,8 @@ _DIRECT_HANDLER = "_groupsession_direct_rtp"
 _HOOKED = "_groupsession_direct_receive"
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
+# A ForwardingOutput's selected pair before its line has a route (never an aioice pair).
+_UNROUTED = object()
 
 
 def intercept_received_rtp(
@@ -258,7 +260,7 @@ def _hook_transport(dtls: Any) -> None:
     connection = dtls.transport._connection
     router = dtls._rtp_router
     extensions = dtls._rtp_header_extensions_map
-    unprotector = SrtpProtector(dtls._rx_srtp)
+    unprotector = SrtpUnprotector(dtls._rx_srtp)
     loop = asyncio.get_running_loop()
     clock = time.time
 
@@ -500,36 +502,32 @@ def parse_ice_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: in
 class ForwardingOutput:
     """Sends already-encoded RTP through a started RTCRtpSender as if it had produced it.
 
-    Packets arrive as bytes (``server.media.rtp_bytes`` writes them). Each is
-    kept in a history of the last ``RTP_HISTORY_SIZE`` so the subscriber's
-    NACKs are answered (wrapped in RTX when negotiated): the sender's own
-    ``_retransmit`` is replaced, since aiortc's history holds RtpPacket
-    objects this path never builds. The sender's SR counters are kept true
-    (to within 0.1 s) so the subscriber's RTT and lip-sync stay right.
+    Each copy is written, kept for the subscriber's NACKs (answered wrapped in
+    RTX when negotiated), protected and sent by the slot's ``CopySender``: the
+    sender's own ``_retransmit`` is replaced, since aiortc's history holds
+    RtpPacket objects this path never builds. The sender's SR counters are
+    kept true (to within 0.1 s) so the subscriber's RTT and lip-sync stay right.
 
-    Sending protects the packet with the DTLS transport's SRTP session and
-    hands it straight to the selected ICE pair's datagram transport, which is
-    what ``RTCDtlsTransport._send_rtp`` does through four coroutine layers. A
-    pair through a TURN relay takes aiortc's own path.
+    The ``CopySender`` is given the route ``RTCDtlsTransport._send_rtp`` takes
+    through four coroutine layers: the DTLS transport's SRTP session
+    (``_tx_srtp``: libsrtp's ``srtp_protect`` and the session's ``srtp_t``)
+    and the selected ICE pair's socket and address. It is attached again when
+    aioice selects another pair. A pair through a TURN relay takes aiortc's
+    own path.
     """
 
     __slots__ = (
         "_dtls",
         "_extension_map",
-        "_history",
+        "_line",
         "_nominated",
-        "_octets",
-        "_packets",
+        "_pair",
         "_reported_ntp",
-        "_route",
         "_rtx_payload_type",
         "_rtx_sequence_number",
         "_rtx_ssrc",
         "_sender",
-        "bytes_sent",
         "extension_ids",
-        "extension_key",
-        "mid_element",
         "payload_type",
         "retransmitted",
         "ssrc",
@@ -552,13 +550,9 @@ class ForwardingOutput:
             abs_send_time=ids.get(_ABS_SEND_TIME_URI),
             audio_level=ids.get(_AUDIO_LEVEL_URI),
         )
-        mid = parameters.muxId
-        self.mid_element = (
-            one_byte_element(self.extension_ids.mid, mid.encode())
-            if mid and self.extension_ids.mid is not None
-            else b""
-        )
-        self.extension_key = self.extension_ids.key_with(self.mid_element)
+        self._line = self.extension_ids.copy_sender(self.ssrc, self.payload_type, parameters.muxId)
+        # The selected pair the line's route was attached for (_UNROUTED: none).
+        self._pair: Any = _UNROUTED
         self._extension_map = HeaderExtensionsMap()
         self._extension_map.configure(parameters)
         self._rtx_payload_type: int | None = next(
@@ -572,15 +566,14 @@ class ForwardingOutput:
         )
         self._rtx_ssrc: int = target._rtx_ssrc
         self._rtx_sequence_number = random.randrange(0x8000)
-        self._history: list[bytes | None] = [None] * RTP_HISTORY_SIZE
-        self.bytes_sent = 0
         self.retransmitted = 0
-        self._packets = 0
-        self._octets = 0
         self._reported_ntp = 0
-        # (pair, transport, remote address, SRTP protector, socket, transport queue)
-        self._route: tuple[Any, Any, tuple[str, int], Any, socket.socket, Any] | None = None
         target._retransmit = self._retransmit
+
+    @property
+    def bytes_sent(self) -> int:
+        """RTP bytes forwarded through this sender (before SRTP)."""
+        return self._line.bytes_sent
 
     def is_connected(self) -> bool:
         state: str = self._sender.transport.state
@@ -600,79 +593,57 @@ class ForwardingOutput:
         without yielding when it can, and otherwise through aiortc's own path
         as a task of its own. Raises ConnectionError once the transport is closed.
         """
-        data = copies.copy(
-            self.extension_ids,
-            self.mid_element,
-            self.extension_key,
-            self.payload_type,
-            sequence_number,
-            timestamp,
-            self.ssrc,
-        )
-        # The slot's sequence number is in the packet: no (number, packet) pair needed.
-        self._history[sequence_number % RTP_HISTORY_SIZE] = data
-        self._packets += 1
-        self._octets += copies.payload_size
+        if self._dtls._state is not _DTLS_CONNECTED:
+            raise ConnectionError("Cannot send encrypted RTP, not connected")
+        line = self._line
+        if self._pair is self._nominated.get(1) or self._route():
+            size = line.send(copies, sequence_number, timestamp)
+        else:
+            data = line.write(copies, sequence_number, timestamp)
+            run_soon(self.send_later(data))
+            size = len(data)
         if report_ntp - self._reported_ntp >= _SR_UPDATE_INTERVAL_NTP:
             # aiortc reads these when it builds an SR (every 0.5-1.5 s); setting
             # them ten times a second rather than per packet is as true for it.
             sender = self._sender
             sender._RTCRtpSender__ntp_timestamp = report_ntp
             sender._RTCRtpSender__rtp_timestamp = report_rtp
-            sender._RTCRtpSender__octet_count = self._octets
-            sender._RTCRtpSender__packet_count = self._packets
+            sender._RTCRtpSender__octet_count = line.payload_octets
+            sender._RTCRtpSender__packet_count = line.packets
             self._reported_ntp = report_ntp
-        size = len(data)
-        self.bytes_sent += size
-        # _send_direct, inlined: it runs once per forwarded copy.
-        if self._dtls._state is not _DTLS_CONNECTED:
-            raise ConnectionError("Cannot send encrypted RTP, not connected")
-        route = self._route
-        if route is None or route[0] is not self._nominated.get(1):
-            if not self._send_direct(data):
-                run_soon(self.send_later(data))
-            return size
-        # _send_datagram, inlined likewise.
-        protected = route[3].protect(data)
-        if route[5]:  # the transport's queue: datagrams wait there after EAGAIN
-            route[1].sendto(protected, route[2])
-        else:
-            try:
-                route[4].sendto(protected, route[2])
-            except OSError:
-                route[1].sendto(protected, route[2])
         return size
 
     async def send_later(self, data: bytes) -> None:
         """Send a packet ``send_copy`` accounted for but could not send: aiortc's own path."""
         await self._dtls._send_rtp(data)
 
-    def _send_direct(self, data: bytes) -> bool:
-        dtls = self._dtls
-        if dtls._state is not _DTLS_CONNECTED:
-            raise ConnectionError("Cannot send encrypted RTP, not connected")
+    def _route(self) -> bool:
+        """Attach the line to the selected pair's socket; False if it cannot take one."""
         pair = self._nominated.get(1)
-        route = self._route
-        if route is None or route[0] is not pair:
-            if pair is None or type(pair.protocol) is not StunProtocol:
-                return False  # not selected yet, or through a TURN relay
-            # The selected pair rarely changes: look its parts up once.
-            protector = SrtpProtector(dtls._tx_srtp)
-            transport: Any = pair.protocol.transport
-            route = self._route = (
-                pair,
-                transport,
-                pair.remote_addr,
-                protector,
-                transport.get_extra_info("socket")._sock,
-                transport._buffer,
-            )
-        _send_datagram(route[1], route[4], route[3].protect(data), route[2])
+        if pair is None or type(pair.protocol) is not StunProtocol:
+            # Not selected yet, or through a TURN relay: aiortc's own path.
+            self._line.detach()
+            self._pair = _UNROUTED
+            return False
+        transport: Any = pair.protocol.transport
+        session: Any = self._dtls._tx_srtp
+        host, port = pair.remote_addr[:2]
+        self._line.attach(
+            fd=transport.get_extra_info("socket").fileno(),
+            host=host,
+            port=port,
+            srtp_context=int(srtp_ffi.cast("uintptr_t", session._srtp[0])),
+            srtp_protect=srtp_protect_address(),
+            srtp_owner=session,
+            fallback_sendto=transport.sendto,
+            queue=transport._buffer,
+        )
+        self._pair = pair
         return True
 
     async def _retransmit(self, sequence_number: int) -> None:
-        data = self._history[sequence_number % RTP_HISTORY_SIZE]
-        if data is None or int.from_bytes(data[2:4], "big") != sequence_number:
+        data = self._line.kept(sequence_number)
+        if data is None:
             return
         self.retransmitted += 1
         if self._rtx_payload_type is not None:
@@ -685,8 +656,12 @@ class ForwardingOutput:
             )
             self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
             data = rtx.serialize(self._extension_map)
-        with contextlib.suppress(ConnectionError):  # the subscriber is going away
-            if not self._send_direct(data):
+        if self._dtls._state is not _DTLS_CONNECTED:
+            return  # the subscriber is going away
+        if self._pair is self._nominated.get(1) or self._route():
+            self._line.send_packet(data)
+        else:
+            with contextlib.suppress(ConnectionError):
                 await self.send_later(data)
 
     def sender_report_counts(self) -> tuple[int, int, int, int]:
@@ -700,29 +675,18 @@ class ForwardingOutput:
         )
 
 
-def _send_datagram(transport: Any, sock: socket.socket, data: bytes, addr: tuple[str, int]) -> None:
-    """``transport.sendto(data, addr)``, minus its checks while nothing is queued in it.
-
-    When the socket would block (or fails), the transport takes the datagram:
-    it queues it, or reports the error to its protocol, as it always does.
-    ``transport._buffer`` is that queue (asyncio's selector transport).
-    """
-    if transport._buffer:
-        transport.sendto(data, addr)
-        return
-    try:
-        sock.sendto(data, addr)
-    except OSError:
-        transport.sendto(data, addr)
+def srtp_protect_address() -> int:
+    """The address of libsrtp's ``srtp_protect`` in pylibsrtp's binding (for ``CopySender``)."""
+    return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
 
 
-class SrtpProtector:
-    """``pylibsrtp.Session.protect`` without its wrapper's per-call checks and indirection.
+class SrtpUnprotector:
+    """``pylibsrtp.Session.unprotect`` without its wrapper's per-call checks and indirection.
 
-    Session.protect copies the packet into the session's 1500-byte C buffer
-    (``_cdata``, seen through ``_buffer``), calls ``srtp_protect`` on
+    Session.unprotect copies the packet into the session's 1500-byte C buffer
+    (``_cdata``, seen through ``_buffer``), calls ``srtp_unprotect`` on
     ``_srtp[0]`` and copies the result out; this does exactly that, with the
-    length cell allocated once. It is run once per forwarded copy.
+    length cell allocated once. It is run once per received packet.
     """
 
     __slots__ = ("_buffer", "_capacity", "_cdata", "_length", "_session", "_srtp")
@@ -732,32 +696,17 @@ class SrtpProtector:
         self._srtp = session._srtp[0]
         self._cdata = session._cdata
         self._buffer = session._buffer
-        self._capacity = len(self._cdata) - SRTP_MAX_TRAILER_LEN
+        self._capacity = len(self._cdata)
         self._length = srtp_ffi.new("int *")
 
     def unprotect(self, data: bytes) -> bytes:
-        """``Session.unprotect`` likewise (for the receive path)."""
         size = len(data)
-        if size > self._capacity + SRTP_MAX_TRAILER_LEN:
+        if size > self._capacity:
             raise ValueError("packet is too long")
         length = self._length
         length[0] = size
         self._buffer[0:size] = data
         status = srtp_lib.srtp_unprotect(self._srtp, self._cdata, length)
-        if status != srtp_lib.srtp_err_status_ok:
-            raise SrtpError(SRTP_ERRORS[status])
-        result: bytes = self._buffer[0 : length[0]]
-        return result
-
-    def protect(self, data: bytes) -> bytes:
-        size = len(data)
-        if size > self._capacity:
-            protected: bytes = self._session.protect(data)  # raises "packet is too long"
-            return protected
-        length = self._length
-        length[0] = size
-        self._buffer[0:size] = data
-        status = srtp_lib.srtp_protect(self._srtp, self._cdata, length)
         if status != srtp_lib.srtp_err_status_ok:
             raise SrtpError(SRTP_ERRORS[status])
         result: bytes = self._buffer[0 : length[0]]

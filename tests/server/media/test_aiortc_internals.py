@@ -15,6 +15,7 @@ import aioice.ice
 import aiortc
 import aiortc.clock
 import aiortc.rtcicetransport
+import pytest
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcdtlstransport import RTCDtlsTransport
 from aiortc.rtcrtpparameters import (
@@ -26,7 +27,8 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from server.media import aiortc_internals as internals
-from server.media.rtp_bytes import ExtensionIds
+from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies
+from tests.server.media.peers import eventually
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -156,7 +158,7 @@ async def test_sender_reports_go_out_together_and_stop_still_completes() -> None
 
     from server.media.subscription import ForwardedTrackPlaceholder
     from signaling.media import TrackKind
-    from tests.server.media.peers import client_peer_connection, eventually
+    from tests.server.media.peers import client_peer_connection
 
     server = client_peer_connection()  # max-bundle, as subscribe connections are
     senders = []
@@ -231,7 +233,12 @@ async def test_forwarding_output_reads_and_updates_sender_state() -> None:
     output = internals.ForwardingOutput(sender, parameters)
     assert output.ssrc == sender._ssrc
     assert output.payload_type == 97
-    assert output.mid_element == bytes([0x10]) + b"3"
+    # Its copies carry the slot's SSRC, payload type and mid.
+    copies = PacketCopies(
+        marker=False, payload=b"vp8", padding_size=0, abs_send_time=0, audio_level=None
+    )
+    written = RtpPacket.parse(output._line.write(copies, 1, 2), output._extension_map)
+    assert (written.ssrc, written.payload_type, written.extensions.mid) == (output.ssrc, 97, "3")
     assert output.extension_ids == ExtensionIds(mid=1, abs_send_time=None, audio_level=None)
     assert output.sender_report_counts() == (0, 0, 0, 0)
     assert not output.is_connected()
@@ -368,61 +375,152 @@ def test_parse_ice_candidate() -> None:
     assert (candidate.sdpMid, candidate.sdpMLineIndex) == ("0", 0)
 
 
-def test_srtp_protector_matches_pylibsrtp_session_protect() -> None:
-    import os
-
+def _srtp_session(key: bytes, direction: str) -> Any:
     from pylibsrtp import Policy, Session
 
-    key = os.urandom(30)
+    ssrc_type = Policy.SSRC_ANY_OUTBOUND if direction == "out" else Policy.SSRC_ANY_INBOUND
+    policy = Policy(
+        key=key, ssrc_type=ssrc_type, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80
+    )
+    policy.allow_repeat_tx = True  # as RTCDtlsTransport sets it: NACKs resend a sent packet
+    return Session(policy)
 
-    def session() -> Session:
-        policy = Policy(
-            key=key,
-            ssrc_type=Policy.SSRC_ANY_OUTBOUND,
-            srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80,
-        )
-        return Session(policy)
 
-    reference, ours = session(), session()
-    protector = internals.SrtpProtector(ours)
-    for seq in range(3):
-        packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=7)
-        packet.payload = os.urandom(900)
-        data = packet.serialize()
-        assert protector.protect(data) == reference.protect(data)
+def test_srtp_protect_is_libsrtp2s_and_sessions_keep_their_context() -> None:
+    # CopySender calls srtp_protect through this address with this signature.
+    from pylibsrtp import Session
+    from pylibsrtp._binding import ffi, lib
+
+    assert str(ffi.typeof(lib.srtp_protect)) == (
+        "<ctype 'srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)'>"
+    )
+    assert internals.srtp_protect_address() == int(
+        ffi.cast("uintptr_t", ffi.addressof(lib, "srtp_protect"))
+    )
+    assert lib.srtp_err_status_ok == 0  # CopySender treats any other status as failure
     source = inspect.getsource(Session)
-    for name in ("self._cdata = ", "self._buffer = ffi.buffer(self._cdata)", "self._srtp = "):
+    for name in (
+        "self._cdata = ",
+        "self._buffer = ffi.buffer(self._cdata)",
+        "self._srtp = ffi.gc(srtp, lambda x: lib.srtp_dealloc(x[0]))",
+    ):
         assert name in source
+    # NACKs reach as far back as aiortc's own history does, and a packet
+    # resent without RTX is protected again under its old index.
+    assert HISTORY_SIZE == RTP_HISTORY_SIZE
+    assert "tx_policy.allow_repeat_tx = True" in inspect.getsource(RTCDtlsTransport)
 
 
-def test_srtp_protector_unprotect_matches_pylibsrtp_session_unprotect() -> None:
+async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> None:
+    import asyncio
+    import os
+    import socket
+
+    loop = asyncio.get_running_loop()
+    received: list[bytes] = []
+
+    class Collect(asyncio.DatagramProtocol):
+        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+            received.append(data)
+
+    sink, _ = await loop.create_datagram_endpoint(Collect, local_addr=("127.0.0.1", 0))
+    source, _ = await loop.create_datagram_endpoint(
+        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
+    )
+    # What ForwardingOutput hands the line: the transport's socket, sendto and queue.
+    sock = source.get_extra_info("socket")
+    assert isinstance(sock.fileno(), int) and sock.type == socket.SOCK_DGRAM
+    import asyncio.selector_events
+    import collections
+
+    assert isinstance(source._buffer, collections.deque)  # type: ignore[attr-defined]
+    assert "self._buffer.append(" in inspect.getsource(
+        asyncio.selector_events._SelectorDatagramTransport.sendto
+    )
+    key = os.urandom(30)
+    reference, ours = _srtp_session(key, "out"), _srtp_session(key, "out")
+    host, port = sink.get_extra_info("sockname")
+    line = ExtensionIds(mid=1, abs_send_time=2, audio_level=None).copy_sender(7, 96, "0")
+    handed_over: list[tuple[bytes, tuple[str, int]]] = []
+    queue: list[bytes] = []
+
+    def attach(to_host: str) -> None:
+        line.attach(
+            fd=sock.fileno(),
+            host=to_host,
+            port=port,
+            srtp_context=int(internals.srtp_ffi.cast("uintptr_t", ours._srtp[0])),
+            srtp_protect=internals.srtp_protect_address(),
+            srtp_owner=ours,
+            fallback_sendto=lambda data, addr: handed_over.append((data, addr)),
+            queue=queue,
+        )
+
+    attach(host)
+    assert line.attached
+    expected: list[bytes] = []
+    for seq in range(3):
+        copies = PacketCopies(
+            marker=seq == 2,
+            payload=os.urandom(900),
+            padding_size=0,
+            abs_send_time=seq,
+            audio_level=None,
+        )
+        size = line.send(copies, seq, seq * 3000)
+        plain = line.kept(seq)
+        assert plain is not None and size == len(plain)
+        expected.append(reference.protect(plain))
+    retransmission = line.kept(1)
+    assert retransmission is not None
+    line.send_packet(retransmission)
+    expected.append(reference.protect(retransmission))
+    await eventually(lambda: len(received) == 4, 5, "four datagrams")
+    assert received == expected
+    assert handed_over == []
+    # While the transport has datagrams queued, a copy goes behind them.
+    queue.append(b"queued")
+    copies = PacketCopies(
+        marker=False, payload=b"late", padding_size=0, abs_send_time=0, audio_level=None
+    )
+    line.send(copies, 3, 0)
+    plain = line.kept(3)
+    assert plain is not None
+    assert handed_over == [(reference.protect(plain), (host, port))]
+    queue.clear()
+    # A socket that refuses the datagram (an IPv6 address on an IPv4 socket)
+    # hands it to the transport too, which reports the error to its protocol.
+    attach("::1")
+    line.send(copies, 4, 0)
+    plain = line.kept(4)
+    assert plain is not None
+    assert handed_over[-1] == (reference.protect(plain), ("::1", port))
+    line.detach()
+    assert not line.attached
+    with pytest.raises(ValueError, match="numeric"):
+        attach("localhost")
+    assert not line.attached
+    source.close()
+    sink.close()
+
+
+def test_srtp_unprotector_matches_pylibsrtp_session_unprotect() -> None:
     import os
 
-    from pylibsrtp import Error, Policy, Session
+    from pylibsrtp import Error
 
     key = os.urandom(30)
-
-    def session(direction: int) -> Session:
-        policy = Policy(
-            key=key, ssrc_type=direction, srtp_profile=Policy.SRTP_PROFILE_AES128_CM_SHA1_80
-        )
-        return Session(policy)
-
-    sender = session(Policy.SSRC_ANY_OUTBOUND)
-    reference, ours = session(Policy.SSRC_ANY_INBOUND), session(Policy.SSRC_ANY_INBOUND)
-    unprotector = internals.SrtpProtector(ours)
+    sender = _srtp_session(key, "out")
+    reference, ours = _srtp_session(key, "in"), _srtp_session(key, "in")
+    unprotector = internals.SrtpUnprotector(ours)
     for seq in range(3):
         packet = RtpPacket(payload_type=96, sequence_number=seq, timestamp=seq, ssrc=7)
         packet.payload = os.urandom(900)
         protected = sender.protect(packet.serialize())
         assert unprotector.unprotect(protected) == reference.unprotect(protected)
     # A replayed packet is refused, as Session.unprotect refuses it.
-    try:
+    with pytest.raises(Error):
         unprotector.unprotect(protected)
-    except Error:
-        pass
-    else:
-        raise AssertionError("replay accepted")
 
 
 def test_direct_receive_mirrors_the_dtls_receive_loop() -> None:
@@ -464,43 +562,6 @@ def test_direct_receive_mirrors_the_dtls_receive_loop() -> None:
     assert connect.index("await dtlsTransport.start(") < connect.index(
         "await transceiver.receiver.receive("
     )
-
-
-async def test_send_datagram_goes_through_the_transport_when_it_has_a_queue() -> None:
-    import asyncio
-
-    loop = asyncio.get_running_loop()
-    received: list[bytes] = []
-
-    class Collect(asyncio.DatagramProtocol):
-        def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-            received.append(data)
-
-    sink, _ = await loop.create_datagram_endpoint(Collect, local_addr=("127.0.0.1", 0))
-    source, _ = await loop.create_datagram_endpoint(
-        asyncio.DatagramProtocol, local_addr=("127.0.0.1", 0)
-    )
-    addr = sink.get_extra_info("sockname")
-    sock = source.get_extra_info("socket")._sock  # what the forwarding route keeps
-    # The forwarding route reads the transport's queue directly: it is
-    # asyncio's deque, and sendto() appends there when the socket would block.
-    import asyncio.selector_events
-    import collections
-
-    assert isinstance(source._buffer, collections.deque)  # type: ignore[attr-defined]
-    assert "self._buffer.append(" in inspect.getsource(
-        asyncio.selector_events._SelectorDatagramTransport.sendto
-    )
-    internals._send_datagram(source, sock, b"one", addr)
-    internals._send_datagram(source, sock, b"two", addr)
-    for _ in range(50):
-        if len(received) == 2:
-            break
-        await asyncio.sleep(0.01)
-    assert received == [b"one", b"two"]
-    assert source.get_write_buffer_size() == 0
-    source.close()
-    sink.close()
 
 
 def test_window_rate_answers_as_aiortcs_rate_counter() -> None:

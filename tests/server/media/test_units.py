@@ -10,10 +10,11 @@ import pytest
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap
 
+from server.media._copy_sender import MAX_PLAINTEXT
 from server.media.aiortc_internals import RtpPacket
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.rtp_bytes import ExtensionIds, PacketCopies, one_byte_element
+from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from signaling.media import TrackKind
 from tests.server.media.peers import eventually
@@ -223,15 +224,8 @@ def test_packet_copies_parse_back_as_aiortc_reads_them(mid: str, padding_size: i
         abs_send_time=0x1234567,
         audio_level=(True, 33),
     )
-    mid_element = one_byte_element(4, mid.encode())
-    data = copies.write(
-        copies.extensions(ids, mid_element, ids.key_with(mid_element)),
-        111,
-        65535,
-        0xFFFFFFF0,
-        0xABCDEF,
-    )
-    parsed = parse_with(ids, data)
+    line = ids.copy_sender(0xABCDEF, 111, mid)
+    parsed = parse_with(ids, line.write(copies, 65535, 0xFFFFFFF0))
     assert (parsed.version, parsed.marker, parsed.payload_type) == (2, 1, 111)
     assert (parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (65535, 0xFFFFFFF0, 0xABCDEF)
     assert parsed.payload == b"opus-frame"
@@ -246,22 +240,69 @@ def test_packet_copies_without_audio_level_or_negotiated_ids() -> None:
         marker=False, payload=b"vp8", padding_size=0, abs_send_time=5, audio_level=None
     )
     ids = ExtensionIds(mid=9, abs_send_time=None, audio_level=None)
-    mid_element = one_byte_element(9, b"3")
-    block = copies.extensions(ids, mid_element, ids.key_with(mid_element))
-    assert copies.extensions(ids, mid_element, ids.key_with(mid_element)) is block  # once per mid
-    parsed = parse_with(ids, copies.write(block, 96, 1, 2, 3))
+    parsed = parse_with(ids, ids.copy_sender(3, 96, "3").write(copies, 1, 2))
     assert parsed.extensions.mid == "3"
     assert parsed.extensions.abs_send_time is None
     assert parsed.marker == 0 and parsed.payload == b"vp8"
+    # No mid negotiated: the extension block is there, and empty.
+    bare = ExtensionIds(mid=None, abs_send_time=None, audio_level=None).copy_sender(3, 96, "3")
+    data = bare.write(copies, 1, 2)
+    assert data[12:16] == b"\xbe\xde\x00\x00" and data[16:] == b"vp8"
 
 
-def test_packet_copy_is_write_of_the_extension_block() -> None:
+def test_copy_sender_keeps_counts_and_forgets_overwritten_copies() -> None:
     copies = PacketCopies(
         marker=True, payload=b"vp8-frame", padding_size=3, abs_send_time=77, audio_level=None
     )
-    ids = ExtensionIds(mid=9, abs_send_time=3, audio_level=None)
-    mid_element = one_byte_element(9, b"7")
-    key = ids.key_with(mid_element)
-    fast = copies.copy(ids, mid_element, key, 96, 10, 20, 30)
-    assert fast == copies.write(copies.extensions(ids, mid_element, key), 96, 10, 20, 30)
     assert copies.payload_size == len(b"vp8-frame")  # sender reports count no padding
+    line = ExtensionIds(mid=9, abs_send_time=3, audio_level=None).copy_sender(30, 96, "7")
+    first = line.write(copies, 10, 20)
+    assert line.kept(10) == first
+    assert line.kept(11) is None
+    assert (line.packets, line.payload_octets, line.bytes_sent) == (1, 9, len(first))
+    line.write(copies, 10 + HISTORY_SIZE, 20)  # the same place in the history
+    assert line.kept(10) is None
+    assert line.kept(10 + HISTORY_SIZE) is not None
+    assert not line.attached
+
+
+def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
+    copies = PacketCopies(
+        marker=False, payload=b"x", padding_size=0, abs_send_time=0, audio_level=None
+    )
+    ids = ExtensionIds(mid=1, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, "0")
+    with pytest.raises(ValueError):
+        line.write(copies, 0x10000, 0)
+    with pytest.raises(ValueError):
+        line.write(copies, 0, 1 << 32)
+    with pytest.raises(TypeError):
+        line.write(b"not copies", 0, 0)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="no route"):
+        line.send(copies, 0, 0)
+    with pytest.raises(RuntimeError, match="no route"):
+        line.send_packet(b"\x80" * 12)
+    assert (line.packets, line.bytes_sent, line.kept(0)) == (0, 0, None)
+    with pytest.raises(ValueError):
+        ids.copy_sender(1, 200, "0")
+    with pytest.raises(ValueError):
+        ids.copy_sender(1, 96, "x" * 17)
+
+    def packet(**overrides: Any) -> PacketCopies:
+        fields: dict[str, Any] = {
+            "marker": False,
+            "payload": b"x",
+            "padding_size": 0,
+            "abs_send_time": 0,
+            "audio_level": None,
+        }
+        return PacketCopies(**(fields | overrides))
+
+    with pytest.raises(ValueError):
+        packet(audio_level=(True, 200))
+    with pytest.raises(TypeError):
+        packet(audio_level=33)
+    with pytest.raises(ValueError):
+        packet(padding_size=256)
+    with pytest.raises(ValueError):
+        packet(payload=bytes(MAX_PLAINTEXT))

@@ -1,0 +1,618 @@
+/*
+ * server.media._copy_sender: the per-copy half of RTP forwarding, in C.
+ *
+ * Forwarding sends every received packet once per subscriber leg. In Python
+ * each copy cost more in interpreter overhead (building the header, copying
+ * into and out of pylibsrtp's buffer, the socket wrapper's argument parsing)
+ * than in the work itself, and copies are most of what the server does. Here
+ * one call per copy writes the packet, keeps it for NACKs, protects it with
+ * the subscriber connection's SRTP session and sends it.
+ *
+ * This file knows nothing of aiortc. server/media/aiortc_internals.py hands it
+ * plain values: a duplicate of the selected pair's UDP socket, the remote
+ * address, libsrtp's srtp_protect (through pylibsrtp's cffi binding) and the
+ * session's srtp_t, and the asyncio transport's sendto and queue for the rare
+ * datagram the socket would not take at once.
+ *
+ * Packet layout (RFC 3550 section 5.1, RFC 8285 one-byte extensions): a
+ * 12-byte fixed header with X=1, one extension block carrying the slot's mid,
+ * abs-send-time and ssrc-audio-level when negotiated, then the payload and
+ * any padding.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <structmember.h>
+
+#include <errno.h>
+#include <netdb.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/types.h>
+#include <unistd.h>
+
+/* libsrtp 2.x: srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr). */
+typedef int (*srtp_protect_function)(void *context, void *packet, int *length);
+
+#define HISTORY_SIZE 128           /* aiortc's RTP_HISTORY_SIZE: NACKs reach this far back */
+#define MAX_PLAINTEXT 2048         /* far above any RTP packet a WebRTC peer sends */
+#define SRTP_TRAILER_ROOM 256      /* above libsrtp's SRTP_MAX_TRAILER_LEN (144) */
+#define MAX_MID_ELEMENT 17         /* a one-byte element: 1 header byte, at most 16 value bytes */
+#define VERSION_2_WITH_EXTENSION 0x90
+#define PADDING_BIT 0x20
+
+static PyObject *SrtpError; /* srtp_protect failed: args (status,) */
+
+/* ------------------------------------------------------------------------ */
+/* PacketCopies: what every copy of one received packet shares.             */
+
+typedef struct {
+    PyObject_HEAD
+    PyObject *payload;       /* bytes: the payload, with padding appended when there is any */
+    Py_ssize_t payload_size; /* payload octets without padding, as sender reports count them */
+    uint8_t first_byte;
+    uint8_t marker;
+    uint8_t abs_send_time[3];
+    uint8_t has_audio_level;
+    uint8_t audio_level; /* V bit and level, as the extension carries them */
+} PacketCopies;
+
+static int
+PacketCopies_init(PacketCopies *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"marker", "payload", "padding_size", "abs_send_time", "audio_level",
+                               NULL};
+    int marker;
+    Py_buffer payload;
+    int padding_size;
+    unsigned long long abs_send_time;
+    PyObject *audio_level;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "py*iKO", keywords, &marker, &payload,
+                                     &padding_size, &abs_send_time, &audio_level))
+        return -1;
+    if (padding_size < 0 || padding_size > 255) {
+        PyBuffer_Release(&payload);
+        PyErr_SetString(PyExc_ValueError, "padding_size must be 0-255");
+        return -1;
+    }
+    if (payload.len + padding_size > MAX_PLAINTEXT - 64) {
+        PyBuffer_Release(&payload);
+        PyErr_SetString(PyExc_ValueError, "payload is too long");
+        return -1;
+    }
+    int has_audio_level = 0;
+    uint8_t audio_level_byte = 0;
+    if (audio_level != Py_None) {
+        int voice, level;
+        if (!PyTuple_Check(audio_level)) {
+            PyBuffer_Release(&payload);
+            PyErr_SetString(PyExc_TypeError, "audio_level must be (voice, level) or None");
+            return -1;
+        }
+        if (!PyArg_ParseTuple(audio_level, "pi;audio_level must be (voice, level) or None", &voice,
+                              &level)) {
+            PyBuffer_Release(&payload);
+            return -1;
+        }
+        if (level < 0 || level > 127) {
+            PyBuffer_Release(&payload);
+            PyErr_SetString(PyExc_ValueError, "audio level must be 0-127");
+            return -1;
+        }
+        has_audio_level = 1;
+        audio_level_byte = (uint8_t)((voice ? 0x80 : 0) | level);
+    }
+    PyObject *stored;
+    if (padding_size == 0 && PyBytes_CheckExact(payload.obj)) {
+        stored = Py_NewRef(payload.obj);
+    } else {
+        /* RFC 3550: padding octets, the last of which counts them. */
+        stored = PyBytes_FromStringAndSize(NULL, payload.len + padding_size);
+        if (stored == NULL) {
+            PyBuffer_Release(&payload);
+            return -1;
+        }
+        char *out = PyBytes_AS_STRING(stored);
+        memcpy(out, payload.buf, payload.len);
+        if (padding_size) {
+            memset(out + payload.len, 0, padding_size - 1);
+            out[payload.len + padding_size - 1] = (char)padding_size;
+        }
+    }
+    Py_XSETREF(self->payload, stored);
+    self->payload_size = payload.len;
+    PyBuffer_Release(&payload);
+    self->first_byte = VERSION_2_WITH_EXTENSION | (padding_size ? PADDING_BIT : 0);
+    self->marker = marker ? 0x80 : 0;
+    self->abs_send_time[0] = (uint8_t)(abs_send_time >> 16);
+    self->abs_send_time[1] = (uint8_t)(abs_send_time >> 8);
+    self->abs_send_time[2] = (uint8_t)abs_send_time;
+    self->has_audio_level = (uint8_t)has_audio_level;
+    self->audio_level = audio_level_byte;
+    return 0;
+}
+
+static void
+PacketCopies_dealloc(PacketCopies *self)
+{
+    Py_XDECREF(self->payload);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyMemberDef PacketCopies_members[] = {
+    {"payload", T_OBJECT, offsetof(PacketCopies, payload), READONLY,
+     "The payload with any padding, shared by every copy."},
+    {"payload_size", T_PYSSIZET, offsetof(PacketCopies, payload_size), READONLY,
+     "Payload octets without padding (what sender reports count)."},
+    {NULL},
+};
+
+static PyTypeObject PacketCopiesType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.PacketCopies",
+    .tp_doc = PyDoc_STR("What every forwarded copy of one received RTP packet shares."),
+    .tp_basicsize = sizeof(PacketCopies),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = PyType_GenericNew,
+    .tp_init = (initproc)PacketCopies_init,
+    .tp_dealloc = (destructor)PacketCopies_dealloc,
+    .tp_members = PacketCopies_members,
+};
+
+/* ------------------------------------------------------------------------ */
+/* CopySender: one slot's outgoing line, and the route its copies take.      */
+
+typedef struct {
+    PyObject_HEAD
+    /* How this slot writes a copy. */
+    uint32_t ssrc;
+    uint8_t payload_type;
+    uint8_t mid_element[MAX_MID_ELEMENT];
+    uint8_t mid_element_size;
+    uint8_t abs_send_time_id; /* 0: not negotiated */
+    uint8_t audio_level_id;   /* 0: not negotiated */
+    /* Copies kept for NACKs, by sequence number modulo HISTORY_SIZE. */
+    PyObject *history[HISTORY_SIZE];
+    unsigned long long packets;
+    unsigned long long payload_octets;
+    unsigned long long bytes_sent;
+    /* The route: a duplicate of the selected pair's socket (-1: none attached). */
+    int fd;
+    struct sockaddr_storage address;
+    socklen_t address_size;
+    void *srtp_context;
+    srtp_protect_function protect;
+    PyObject *srtp_owner;       /* keeps the srtp_t alive (pylibsrtp frees it when collected) */
+    PyObject *fallback_sendto;  /* the asyncio transport's sendto */
+    PyObject *fallback_address; /* (host, port) for it */
+    PyObject *queue;            /* the transport's queue: while it holds datagrams, they go first */
+} CopySender;
+
+static int
+CopySender_init(CopySender *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"ssrc", "payload_type", "mid_element", "abs_send_time_id",
+                               "audio_level_id", NULL};
+    unsigned long long ssrc;
+    int payload_type, abs_send_time_id, audio_level_id;
+    Py_buffer mid_element;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Kiy*ii", keywords, &ssrc, &payload_type,
+                                     &mid_element, &abs_send_time_id, &audio_level_id))
+        return -1;
+    int valid = ssrc <= 0xFFFFFFFFULL && payload_type >= 0 && payload_type <= 127 &&
+                mid_element.len <= MAX_MID_ELEMENT && abs_send_time_id >= 0 &&
+                abs_send_time_id <= 14 && audio_level_id >= 0 && audio_level_id <= 14;
+    if (!valid) {
+        PyBuffer_Release(&mid_element);
+        PyErr_SetString(PyExc_ValueError,
+                        "ssrc must fit 32 bits, payload_type 0-127, extension ids 0-14 "
+                        "and the mid element at most 17 bytes");
+        return -1;
+    }
+    self->ssrc = (uint32_t)ssrc;
+    self->payload_type = (uint8_t)payload_type;
+    memcpy(self->mid_element, mid_element.buf, mid_element.len);
+    self->mid_element_size = (uint8_t)mid_element.len;
+    PyBuffer_Release(&mid_element);
+    self->abs_send_time_id = (uint8_t)abs_send_time_id;
+    self->audio_level_id = (uint8_t)audio_level_id;
+    self->fd = -1;
+    return 0;
+}
+
+static PyObject *
+CopySender_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    CopySender *self = (CopySender *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->fd = -1;
+    return (PyObject *)self;
+}
+
+static void
+detach_route(CopySender *self)
+{
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+    self->srtp_context = NULL;
+    self->protect = NULL;
+    Py_CLEAR(self->srtp_owner);
+    Py_CLEAR(self->fallback_sendto);
+    Py_CLEAR(self->fallback_address);
+    Py_CLEAR(self->queue);
+}
+
+static int
+CopySender_traverse(CopySender *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->srtp_owner);
+    Py_VISIT(self->fallback_sendto);
+    Py_VISIT(self->fallback_address);
+    Py_VISIT(self->queue);
+    return 0;
+}
+
+static int
+CopySender_clear(CopySender *self)
+{
+    detach_route(self);
+    for (int i = 0; i < HISTORY_SIZE; i++)
+        Py_CLEAR(self->history[i]);
+    return 0;
+}
+
+static void
+CopySender_dealloc(CopySender *self)
+{
+    PyObject_GC_UnTrack(self);
+    CopySender_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+/* Writes one copy into out (at least MAX_PLAINTEXT bytes); returns its size. */
+static Py_ssize_t
+write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uint32_t timestamp,
+           uint8_t *out)
+{
+    out[0] = copies->first_byte;
+    out[1] = copies->marker | self->payload_type;
+    out[2] = (uint8_t)(sequence_number >> 8);
+    out[3] = (uint8_t)sequence_number;
+    out[4] = (uint8_t)(timestamp >> 24);
+    out[5] = (uint8_t)(timestamp >> 16);
+    out[6] = (uint8_t)(timestamp >> 8);
+    out[7] = (uint8_t)timestamp;
+    out[8] = (uint8_t)(self->ssrc >> 24);
+    out[9] = (uint8_t)(self->ssrc >> 16);
+    out[10] = (uint8_t)(self->ssrc >> 8);
+    out[11] = (uint8_t)self->ssrc;
+    uint8_t *block = out + 12;
+    block[0] = 0xBE; /* the one-byte-header profile */
+    block[1] = 0xDE;
+    uint8_t *element = block + 4;
+    memcpy(element, self->mid_element, self->mid_element_size);
+    element += self->mid_element_size;
+    if (self->abs_send_time_id) {
+        *element++ = (uint8_t)((self->abs_send_time_id << 4) | 2);
+        memcpy(element, copies->abs_send_time, 3);
+        element += 3;
+    }
+    if (self->audio_level_id && copies->has_audio_level) {
+        *element++ = (uint8_t)(self->audio_level_id << 4);
+        *element++ = copies->audio_level;
+    }
+    while ((element - (block + 4)) % 4)
+        *element++ = 0;
+    Py_ssize_t words = (element - (block + 4)) / 4;
+    block[2] = (uint8_t)(words >> 8);
+    block[3] = (uint8_t)words;
+    Py_ssize_t payload_size = PyBytes_GET_SIZE(copies->payload);
+    memcpy(element, PyBytes_AS_STRING(copies->payload), payload_size);
+    return (element - out) + payload_size;
+}
+
+/* Keeps a copy for NACKs and counts it; a new reference to the kept bytes, NULL on error. */
+static PyObject *
+keep(CopySender *self, PacketCopies *copies, uint16_t sequence_number, const uint8_t *data,
+     Py_ssize_t size)
+{
+    PyObject *kept = PyBytes_FromStringAndSize((const char *)data, size);
+    if (kept == NULL)
+        return NULL;
+    Py_XSETREF(self->history[sequence_number % HISTORY_SIZE], Py_NewRef(kept));
+    self->packets += 1;
+    self->payload_octets += copies->payload_size;
+    self->bytes_sent += size;
+    return kept;
+}
+
+/* Protects data[0:size] in place (room for the trailer follows) and sends it on the route. */
+static int
+protect_and_send(CopySender *self, uint8_t *data, Py_ssize_t size)
+{
+    int length = (int)size;
+    int status = self->protect(self->srtp_context, data, &length);
+    if (status != 0) {
+        PyObject *code = PyLong_FromLong(status);
+        if (code != NULL) {
+            PyErr_SetObject(SrtpError, code);
+            Py_DECREF(code);
+        }
+        return -1;
+    }
+    Py_ssize_t queued = PyObject_Length(self->queue);
+    if (queued < 0)
+        return -1;
+    if (queued == 0) {
+        ssize_t sent = sendto(self->fd, data, (size_t)length, MSG_DONTWAIT,
+                              (struct sockaddr *)&self->address, self->address_size);
+        if (sent == length)
+            return 0;
+    }
+    /* Queued datagrams go first, and a socket that would block (or failed) is
+     * the transport's to handle: it queues the datagram or tells its protocol. */
+    PyObject *protected = PyBytes_FromStringAndSize((const char *)data, length);
+    if (protected == NULL)
+        return -1;
+    PyObject *result =
+        PyObject_CallFunctionObjArgs(self->fallback_sendto, protected, self->fallback_address, NULL);
+    Py_DECREF(protected);
+    if (result == NULL)
+        return -1;
+    Py_DECREF(result);
+    return 0;
+}
+
+static int
+parse_copy_arguments(PyObject *const *args, Py_ssize_t nargs, PacketCopies **copies,
+                     uint16_t *sequence_number, uint32_t *timestamp)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "expected (copies, sequence_number, timestamp)");
+        return -1;
+    }
+    if (!PyObject_TypeCheck(args[0], &PacketCopiesType) ||
+        ((PacketCopies *)args[0])->payload == NULL) {
+        PyErr_SetString(PyExc_TypeError, "copies must be an initialised PacketCopies");
+        return -1;
+    }
+    unsigned long seq = PyLong_AsUnsignedLong(args[1]);
+    if (seq == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    unsigned long ts = PyLong_AsUnsignedLong(args[2]);
+    if (ts == (unsigned long)-1 && PyErr_Occurred())
+        return -1;
+    if (seq > 0xFFFF || ts > 0xFFFFFFFFUL) {
+        PyErr_SetString(PyExc_ValueError, "sequence number or timestamp out of range");
+        return -1;
+    }
+    *copies = (PacketCopies *)args[0];
+    *sequence_number = (uint16_t)seq;
+    *timestamp = (uint32_t)ts;
+    return 0;
+}
+
+static PyObject *
+CopySender_write(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PacketCopies *copies;
+    uint16_t sequence_number;
+    uint32_t timestamp;
+    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
+        return NULL;
+    uint8_t buffer[MAX_PLAINTEXT];
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
+    return keep(self, copies, sequence_number, buffer, size);
+}
+
+static PyObject *
+CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
+{
+    PacketCopies *copies;
+    uint16_t sequence_number;
+    uint32_t timestamp;
+    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
+        return NULL;
+    if (self->fd < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "no route attached");
+        return NULL;
+    }
+    uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
+    PyObject *kept = keep(self, copies, sequence_number, buffer, size);
+    if (kept == NULL)
+        return NULL;
+    Py_DECREF(kept);
+    if (protect_and_send(self, buffer, size) < 0)
+        return NULL;
+    return PyLong_FromSsize_t(size);
+}
+
+static PyObject *
+CopySender_send_packet(CopySender *self, PyObject *arg)
+{
+    if (self->fd < 0) {
+        PyErr_SetString(PyExc_RuntimeError, "no route attached");
+        return NULL;
+    }
+    Py_buffer packet;
+    if (PyObject_GetBuffer(arg, &packet, PyBUF_SIMPLE) < 0)
+        return NULL;
+    if (packet.len > MAX_PLAINTEXT) {
+        PyBuffer_Release(&packet);
+        PyErr_SetString(PyExc_ValueError, "packet is too long");
+        return NULL;
+    }
+    uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
+    memcpy(buffer, packet.buf, packet.len);
+    Py_ssize_t size = packet.len;
+    PyBuffer_Release(&packet);
+    if (protect_and_send(self, buffer, size) < 0)
+        return NULL;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+CopySender_kept(CopySender *self, PyObject *arg)
+{
+    long sequence_number = PyLong_AsLong(arg);
+    if (sequence_number == -1 && PyErr_Occurred())
+        return NULL;
+    if (sequence_number < 0 || sequence_number > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "sequence number out of range");
+        return NULL;
+    }
+    PyObject *data = self->history[sequence_number % HISTORY_SIZE];
+    if (data == NULL)
+        Py_RETURN_NONE;
+    const uint8_t *bytes = (const uint8_t *)PyBytes_AS_STRING(data);
+    if (((bytes[2] << 8) | bytes[3]) != sequence_number)
+        Py_RETURN_NONE; /* overwritten by a later copy */
+    return Py_NewRef(data);
+}
+
+static PyObject *
+CopySender_attach(CopySender *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fd",          "host", "port", "srtp_context", "srtp_protect",
+                               "srtp_owner",  "fallback_sendto", "queue", NULL};
+    int fd, port;
+    const char *host;
+    unsigned long long context, protect;
+    PyObject *owner, *fallback_sendto, *queue;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "isiKKOOO", keywords, &fd, &host, &port,
+                                     &context, &protect, &owner, &fallback_sendto, &queue))
+        return NULL;
+    if (context == 0 || protect == 0 || !PyCallable_Check(fallback_sendto) || port < 0 ||
+        port > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a route needs an SRTP context, srtp_protect, a "
+                                          "callable fallback and a port 0-65535");
+        return NULL;
+    }
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    int error = getaddrinfo(host, service, &hints, &found);
+    if (error != 0 || found == NULL || found->ai_addrlen > sizeof self->address) {
+        if (found != NULL)
+            freeaddrinfo(found);
+        PyErr_Format(PyExc_ValueError, "not a numeric address: %s", host);
+        return NULL;
+    }
+    PyObject *address = Py_BuildValue("(si)", host, port);
+    if (address == NULL) {
+        freeaddrinfo(found);
+        return NULL;
+    }
+    /* A descriptor of its own: if asyncio closes the socket first, this one
+     * still names it rather than whatever reuses the number. */
+    int own_fd = dup(fd);
+    if (own_fd < 0) {
+        freeaddrinfo(found);
+        Py_DECREF(address);
+        return PyErr_SetFromErrno(PyExc_OSError);
+    }
+    detach_route(self);
+    memcpy(&self->address, found->ai_addr, found->ai_addrlen);
+    self->address_size = found->ai_addrlen;
+    freeaddrinfo(found);
+    self->fd = own_fd;
+    self->srtp_context = (void *)(uintptr_t)context;
+    self->protect = (srtp_protect_function)(uintptr_t)protect;
+    self->srtp_owner = Py_NewRef(owner);
+    self->fallback_sendto = Py_NewRef(fallback_sendto);
+    self->fallback_address = address;
+    self->queue = Py_NewRef(queue);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+CopySender_detach(CopySender *self, PyObject *Py_UNUSED(ignored))
+{
+    detach_route(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+CopySender_get_attached(CopySender *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->fd >= 0);
+}
+
+static PyMethodDef CopySender_methods[] = {
+    {"write", (PyCFunction)(void (*)(void))CopySender_write, METH_FASTCALL,
+     "write(copies, sequence_number, timestamp) -> bytes: this slot's copy, kept and counted."},
+    {"send", (PyCFunction)(void (*)(void))CopySender_send, METH_FASTCALL,
+     "send(copies, sequence_number, timestamp) -> int: write, keep, protect and send a copy; "
+     "its size."},
+    {"send_packet", (PyCFunction)CopySender_send_packet, METH_O,
+     "send_packet(data) -> None: protect and send an already written packet (retransmissions)."},
+    {"kept", (PyCFunction)CopySender_kept, METH_O,
+     "kept(sequence_number) -> bytes | None: the copy sent with that number, if still kept."},
+    {"attach", (PyCFunction)(void (*)(void))CopySender_attach, METH_VARARGS | METH_KEYWORDS,
+     "attach(fd, host, port, srtp_context, srtp_protect, srtp_owner, fallback_sendto, queue)"},
+    {"detach", (PyCFunction)CopySender_detach, METH_NOARGS, "detach(): forget the route."},
+    {NULL},
+};
+
+static PyMemberDef CopySender_members[] = {
+    {"packets", T_ULONGLONG, offsetof(CopySender, packets), READONLY, "Copies written."},
+    {"payload_octets", T_ULONGLONG, offsetof(CopySender, payload_octets), READONLY,
+     "Payload octets written, without padding (sender reports)."},
+    {"bytes_sent", T_ULONGLONG, offsetof(CopySender, bytes_sent), READONLY,
+     "Bytes written, headers included, before SRTP."},
+    {NULL},
+};
+
+static PyGetSetDef CopySender_getset[] = {
+    {"attached", (getter)CopySender_get_attached, NULL, "Whether a route is attached.", NULL},
+    {NULL},
+};
+
+static PyTypeObject CopySenderType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.CopySender",
+    .tp_doc = PyDoc_STR("One subscriber slot's outgoing RTP line and the route its copies take."),
+    .tp_basicsize = sizeof(CopySender),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = CopySender_new,
+    .tp_init = (initproc)CopySender_init,
+    .tp_dealloc = (destructor)CopySender_dealloc,
+    .tp_traverse = (traverseproc)CopySender_traverse,
+    .tp_clear = (inquiry)CopySender_clear,
+    .tp_methods = CopySender_methods,
+    .tp_members = CopySender_members,
+    .tp_getset = CopySender_getset,
+};
+
+static struct PyModuleDef copy_sender_module = {
+    PyModuleDef_HEAD_INIT,
+    .m_name = "server.media._copy_sender",
+    .m_doc = PyDoc_STR("The per-copy half of RTP forwarding: write, keep, protect, send."),
+    .m_size = -1,
+};
+
+PyMODINIT_FUNC
+PyInit__copy_sender(void)
+{
+    if (PyType_Ready(&PacketCopiesType) < 0 || PyType_Ready(&CopySenderType) < 0)
+        return NULL;
+    PyObject *module = PyModule_Create(&copy_sender_module);
+    if (module == NULL)
+        return NULL;
+    SrtpError = PyErr_NewExceptionWithDoc("server.media._copy_sender.SrtpError",
+                                          "srtp_protect failed; args: (libsrtp status,)",
+                                          PyExc_RuntimeError, NULL);
+    if (SrtpError == NULL || PyModule_AddObjectRef(module, "SrtpError", SrtpError) < 0 ||
+        PyModule_AddObjectRef(module, "PacketCopies", (PyObject *)&PacketCopiesType) < 0 ||
+        PyModule_AddObjectRef(module, "CopySender", (PyObject *)&CopySenderType) < 0 ||
+        PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_SIZE) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_PLAINTEXT", MAX_PLAINTEXT) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
+}

@@ -1,0 +1,60 @@
+"""Types of server/media/_copy_sender.c (the per-copy half of RTP forwarding)."""
+
+from collections.abc import Callable, Sized
+from typing import Any
+
+HISTORY_SIZE: int
+MAX_PLAINTEXT: int
+
+class SrtpError(RuntimeError):
+    """srtp_protect failed; ``args[0]`` is libsrtp's status code."""
+
+class PacketCopies:
+    """What every forwarded copy of one received RTP packet shares."""
+
+    payload: bytes
+    payload_size: int
+    def __init__(
+        self,
+        *,
+        marker: bool,
+        payload: bytes,
+        padding_size: int,
+        abs_send_time: int,
+        audio_level: tuple[bool, int] | None,
+    ) -> None: ...
+
+class CopySender:
+    """One subscriber slot's outgoing RTP line and the route its copies take."""
+
+    packets: int
+    payload_octets: int
+    bytes_sent: int
+    @property
+    def attached(self) -> bool: ...
+    def __init__(
+        self,
+        *,
+        ssrc: int,
+        payload_type: int,
+        mid_element: bytes,
+        abs_send_time_id: int,
+        audio_level_id: int,
+    ) -> None: ...
+    def write(self, copies: PacketCopies, sequence_number: int, timestamp: int, /) -> bytes: ...
+    def send(self, copies: PacketCopies, sequence_number: int, timestamp: int, /) -> int: ...
+    def send_packet(self, data: bytes, /) -> None: ...
+    def kept(self, sequence_number: int, /) -> bytes | None: ...
+    def attach(
+        self,
+        *,
+        fd: int,
+        host: str,
+        port: int,
+        srtp_context: int,
+        srtp_protect: int,
+        srtp_owner: object,
+        fallback_sendto: Callable[[bytes, tuple[str, int]], Any],
+        queue: Sized,
+    ) -> None: ...
+    def detach(self) -> None: ...
