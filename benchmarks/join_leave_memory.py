@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import gc
 import json
+import os
 import resource
 import time
 
@@ -23,6 +24,11 @@ from server.media import RtpForwardingMediaPlane
 from tests.server.media.peers import ClientPeer, RelaySignals, eventually
 
 ROOM = "memory"
+
+
+def open_fds() -> int:
+    """Descriptors open in this process: sockets (forwarding routes hold duplicates) included."""
+    return len(os.listdir("/proc/self/fd"))
 
 
 def rss_mb() -> float:
@@ -40,6 +46,7 @@ async def run(cycles: int) -> dict[str, object]:
     await stayer.publish()
     await plane.subscribe(ROOM, stayer.participant_id)
     samples: dict[int, float] = {}
+    fds: dict[int, int] = {}
     started = time.monotonic()
     for cycle in range(1, cycles + 1):
         joiner = ClientPeer(ROOM, "p-1", 1, plane)
@@ -60,6 +67,7 @@ async def run(cycles: int) -> dict[str, object]:
         if cycle % 100 == 0 or cycle == 10:
             gc.collect()
             samples[cycle] = round(rss_mb(), 1)
+            fds[cycle] = open_fds()
     del joiner  # the last cycle's client: closed, but this frame still held it
     expected = {id(stayer.publish_pc), id(stayer.subscribe_pc)}
     expected |= {id(pc) for pc in plane.peer_connections()}  # the server's two for the stayer
@@ -94,6 +102,7 @@ async def run(cycles: int) -> dict[str, object]:
         )
         if cycles >= 200
         else None,
+        "open_fds_by_cycle": fds,
         "live_peer_connections_at_end": live_at_end,
         # The stayer's two client connections and the server's two for it.
         "expected_peer_connections": len(expected),

@@ -160,8 +160,10 @@ _DIRECT_HANDLER = "_groupsession_direct_rtp"
 _HOOKED = "_groupsession_direct_receive"
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
-# A ForwardingOutput's selected pair before its line has a route (never an aioice pair).
+# A ForwardingOutput's selected pair before its line has a route, and after it
+# is closed (never an aioice pair).
 _UNROUTED = object()
+_CLOSED = object()
 
 
 def intercept_received_rtp(
@@ -617,8 +619,15 @@ class ForwardingOutput:
         """Send a packet ``send_copy`` accounted for but could not send: aiortc's own path."""
         await self._dtls._send_rtp(data)
 
+    def close(self) -> None:
+        """Let go of the route (its duplicate socket) now rather than when collected."""
+        self._pair = _CLOSED
+        self._line.detach()
+
     def _route(self) -> bool:
         """Attach the line to the selected pair's socket; False if it cannot take one."""
+        if self._pair is _CLOSED:
+            raise ConnectionError("the forwarding output is closed")
         pair = self._nominated.get(1)
         if pair is None or type(pair.protocol) is not StunProtocol:
             # Not selected yet, or through a TURN relay: aiortc's own path.
@@ -656,12 +665,12 @@ class ForwardingOutput:
             )
             self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
             data = rtx.serialize(self._extension_map)
-        if self._dtls._state is not _DTLS_CONNECTED:
-            return  # the subscriber is going away
-        if self._pair is self._nominated.get(1) or self._route():
-            self._line.send_packet(data)
-        else:
-            with contextlib.suppress(ConnectionError):
+        with contextlib.suppress(ConnectionError):  # the subscriber is going away
+            if self._dtls._state is not _DTLS_CONNECTED:
+                return
+            if self._pair is self._nominated.get(1) or self._route():
+                self._line.send_packet(data)
+            else:
                 await self.send_later(data)
 
     def sender_report_counts(self) -> tuple[int, int, int, int]:

@@ -179,6 +179,8 @@ class Subscription:
             self._reports.cancel()
         for slot in self.slots:
             slot.leg = None
+            if slot.output is not None:
+                slot.output.close()
         await self.pc.close()
 
     def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
