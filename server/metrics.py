@@ -105,6 +105,11 @@ class _LiveCollector(Collector):
             "RTP packets dropped because the room's mute model forbade forwarding them",
             totals.packets_dropped_by_mute,
         )
+        yield CounterMetricFamily(
+            "groupsession_forward_copies_failed",
+            "Copies of forwarded packets that SRTP refused to protect for a subscriber",
+            totals.copies_failed,
+        )
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

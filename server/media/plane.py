@@ -306,6 +306,7 @@ class RtpForwardingMediaPlane:
             bytes_out=stats.bytes_out,
             packets_dropped_by_mute=stats.packets_dropped_by_mute,
             consumers=consumers,
+            copies_failed=stats.copies_failed,
         )
 
     # -- diagnostics ----------------------------------------------------------

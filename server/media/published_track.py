@@ -14,7 +14,7 @@ from server.media.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from server.media.codecs import is_rtx
 from server.media.forwarding import ForwardingLeg
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.rtp_bytes import PacketCopies
+from server.media.rtp_bytes import PacketCopies, SrtpError
 from server.media.stats import ForwardingStats
 from signaling.media import TrackKind
 
@@ -228,6 +228,12 @@ class PublishedTrack:
                 sent_bytes += output.send_copy(copies, out_seq, out_ts, ntp, report_rtp)
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
+            except SrtpError as error:
+                # One subscriber's SRTP session failing must not cost the others theirs.
+                stats.copies_failed += 1
+                if stats.copies_failed == 1 or stats.copies_failed % 1000 == 0:
+                    logger.warning("SRTP refused a forwarded copy (status %s)", error.args[0])
+                continue
             sent += 1
         stats.packets_out += sent
         stats.bytes_out += sent_bytes

@@ -12,6 +12,9 @@ class ForwardingStats:
     packets_out: int = 0
     bytes_out: int = 0
     packets_dropped_by_mute: int = 0
+    # Copies SRTP refused to protect (a subscriber's session failed); the
+    # other subscribers still get theirs.
+    copies_failed: int = 0
     keyframe_requests_sent: int = 0
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to

@@ -45,6 +45,7 @@ class ForwardingTotals:
     bytes_out: int
     packets_dropped_by_mute: int
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
+    copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
 
 
 @runtime_checkable

@@ -14,7 +14,7 @@ from server.media._copy_sender import MAX_PLAINTEXT
 from server.media.aiortc_internals import RtpPacket
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies
+from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies, SrtpError
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from signaling.media import TrackKind
 from tests.server.media.peers import eventually
@@ -306,3 +306,59 @@ def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
         packet(padding_size=256)
     with pytest.raises(ValueError):
         packet(payload=bytes(MAX_PLAINTEXT))
+
+
+# -- One subscriber's failure ----------------------------------------------------
+
+
+class RecordingOutput:
+    """A slot's output that records copies, or refuses them as a failed SRTP session does."""
+
+    def __init__(self, fail: bool) -> None:
+        self.fail = fail
+        self.sent: list[int] = []
+
+    def send_copy(
+        self, copies: PacketCopies, sequence_number: int, timestamp: int, ntp: int, rtp: int
+    ) -> int:
+        if self.fail:
+            raise SrtpError(9)  # srtp_err_status_replay_fail, say
+        self.sent.append(sequence_number)
+        return len(copies.payload)
+
+
+async def test_a_subscriber_whose_srtp_fails_costs_the_others_nothing() -> None:
+    from aiortc import RTCPeerConnection
+
+    from server.media.published_track import PublishedTrack
+    from server.media.stats import ForwardingStats
+
+    pc = RTCPeerConnection()
+    receiver = pc.addTransceiver("audio", direction="recvonly").receiver
+    stats = ForwardingStats()
+    track = PublishedTrack(
+        "pub",
+        TrackKind.AUDIO,
+        receiver,
+        clock=FakeClock(),
+        keyframe_interval_s=1.0,
+        stats=stats,
+        on_audio_level=lambda level: None,
+    )
+    outputs = {"broken": RecordingOutput(fail=True), "fine": RecordingOutput(fail=False)}
+    for subscriber_id, output in outputs.items():
+        slot = SubscriberSlot(TrackKind.AUDIO, transceiver=None)  # type: ignore[arg-type]
+        slot.output = output  # type: ignore[assignment]
+        leg = ForwardingLeg(track, subscriber_id, slot)
+        slot.leg = leg
+        leg.negotiated = True
+        track.add_leg(leg)
+    for seq in (1, 2):
+        packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960, ssrc=5)
+        packet.payload = b"opus"
+        track._forward(packet, arrival_time_ms=0)
+    assert len(outputs["fine"].sent) == 2
+    assert stats.copies_failed == 2
+    assert stats.packets_out == 2
+    track.close()
+    await pc.close()
