@@ -9,10 +9,11 @@
  * the subscriber connection's SRTP session and sends it.
  *
  * This file knows nothing of aiortc. server/media/aiortc_internals.py hands it
- * plain values: a duplicate of the selected pair's UDP socket, the remote
- * address, libsrtp's srtp_protect (through pylibsrtp's cffi binding) and the
- * session's srtp_t, and the asyncio transport's sendto and queue for the rare
- * datagram the socket would not take at once.
+ * plain values for a DatagramRoute, one per subscribe connection and shared
+ * by its slots' CopySenders: the selected pair's UDP socket (duplicated), the
+ * remote address, libsrtp's srtp_protect (through pylibsrtp's cffi binding)
+ * and the session's srtp_t, and the asyncio transport's sendto and queue for
+ * the rare datagram the socket would not take at once.
  *
  * Packet layout (RFC 3550 section 5.1, RFC 8285 one-byte extensions): a
  * 12-byte fixed header with X=1, one extension block carrying the slot's mid,
@@ -24,6 +25,7 @@
 #include <structmember.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <stdint.h>
 #include <string.h>
@@ -159,7 +161,256 @@ static PyTypeObject PacketCopiesType = {
 };
 
 /* ------------------------------------------------------------------------ */
-/* CopySender: one slot's outgoing line, and the route its copies take.      */
+/* Converters for PyArg_Parse*: integers that must fit, never truncated.    */
+
+static int
+convert_uint32(PyObject *object, void *out)
+{
+    unsigned long long value = PyLong_AsUnsignedLongLong(object);
+    if (value == (unsigned long long)-1 && PyErr_Occurred())
+        return 0;
+    if (value > 0xFFFFFFFFULL) {
+        PyErr_SetString(PyExc_OverflowError, "value does not fit 32 bits");
+        return 0;
+    }
+    *(uint32_t *)out = (uint32_t)value;
+    return 1;
+}
+
+static int
+convert_pointer(PyObject *object, void *out)
+{
+    if (!PyLong_Check(object)) {
+        PyErr_SetString(PyExc_TypeError, "an address must be an int");
+        return 0;
+    }
+    void *pointer = PyLong_AsVoidPtr(object);
+    if (pointer == NULL) {
+        if (!PyErr_Occurred())
+            PyErr_SetString(PyExc_ValueError, "an address must not be 0");
+        return 0;
+    }
+    *(void **)out = pointer;
+    return 1;
+}
+
+/* ------------------------------------------------------------------------ */
+/* DatagramRoute: where a subscribe connection's copies go, shared by its     */
+/* slots (one descriptor per connection, not per forwarded track).          */
+
+typedef struct {
+    PyObject_HEAD
+    int fd; /* a duplicate of the selected pair's socket; -1 once closed */
+    struct sockaddr_storage address;
+    socklen_t address_size;
+    void *srtp_context;
+    srtp_protect_function protect;
+    PyObject *srtp_owner;       /* keeps the srtp_t alive (pylibsrtp frees it when collected) */
+    PyObject *fallback_sendto;  /* the asyncio transport's sendto */
+    PyObject *fallback_address; /* (host, port) for it */
+    PyObject *queue;            /* the transport's queue: while it holds datagrams, they go first */
+} DatagramRoute;
+
+static PyObject *
+DatagramRoute_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
+{
+    DatagramRoute *self = (DatagramRoute *)type->tp_alloc(type, 0);
+    if (self != NULL)
+        self->fd = -1;
+    return (PyObject *)self;
+}
+
+static void
+close_route(DatagramRoute *self)
+{
+    if (self->fd >= 0) {
+        close(self->fd);
+        self->fd = -1;
+    }
+}
+
+static int
+DatagramRoute_init(DatagramRoute *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"fd",         "host",           "port",  "srtp_context",
+                               "srtp_protect", "srtp_owner", "fallback_sendto", "queue", NULL};
+    int fd, port;
+    const char *host;
+    void *context, *protect;
+    PyObject *owner, *fallback_sendto, *queue;
+    if (self->srtp_owner != NULL) {
+        PyErr_SetString(PyExc_RuntimeError, "a DatagramRoute is set up once");
+        return -1;
+    }
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$isiO&O&OOO", keywords, &fd, &host, &port,
+                                     convert_pointer, &context, convert_pointer, &protect, &owner,
+                                     &fallback_sendto, &queue))
+        return -1;
+    if (!PyCallable_Check(fallback_sendto) || port <= 0 || port > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "a route needs a callable fallback and a port 1-65535");
+        return -1;
+    }
+    struct addrinfo hints = {0}, *found = NULL;
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_DGRAM;
+    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
+    char service[8];
+    snprintf(service, sizeof service, "%d", port);
+    int error = getaddrinfo(host, service, &hints, &found);
+    if (error != 0 || found == NULL || found->ai_addrlen > sizeof self->address) {
+        if (found != NULL)
+            freeaddrinfo(found);
+        PyErr_Format(PyExc_ValueError, "not a numeric address: %s", host);
+        return -1;
+    }
+    PyObject *address = Py_BuildValue("(si)", host, port);
+    if (address == NULL) {
+        freeaddrinfo(found);
+        return -1;
+    }
+    /* A descriptor of its own: if asyncio closes the socket first, this one
+     * still names it rather than whatever reuses the number. Not inherited
+     * by child processes, as Python's own sockets are not (PEP 446). */
+    int own_fd = fcntl(fd, F_DUPFD_CLOEXEC, 0);
+    if (own_fd < 0) {
+        freeaddrinfo(found);
+        Py_DECREF(address);
+        PyErr_SetFromErrno(PyExc_OSError);
+        return -1;
+    }
+    memcpy(&self->address, found->ai_addr, found->ai_addrlen);
+    self->address_size = found->ai_addrlen;
+    freeaddrinfo(found);
+    self->fd = own_fd;
+    self->srtp_context = context;
+    self->protect = (srtp_protect_function)protect;
+    self->srtp_owner = Py_NewRef(owner);
+    self->fallback_sendto = Py_NewRef(fallback_sendto);
+    self->fallback_address = address;
+    self->queue = Py_NewRef(queue);
+    return 0;
+}
+
+static int
+DatagramRoute_traverse(DatagramRoute *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->srtp_owner);
+    Py_VISIT(self->fallback_sendto);
+    Py_VISIT(self->fallback_address);
+    Py_VISIT(self->queue);
+    return 0;
+}
+
+static int
+DatagramRoute_clear(DatagramRoute *self)
+{
+    close_route(self);
+    Py_CLEAR(self->srtp_owner);
+    Py_CLEAR(self->fallback_sendto);
+    Py_CLEAR(self->fallback_address);
+    Py_CLEAR(self->queue);
+    return 0;
+}
+
+static void
+DatagramRoute_dealloc(DatagramRoute *self)
+{
+    PyObject_GC_UnTrack(self);
+    DatagramRoute_clear(self);
+    Py_TYPE(self)->tp_free((PyObject *)self);
+}
+
+static PyObject *
+DatagramRoute_close(DatagramRoute *self, PyObject *Py_UNUSED(ignored))
+{
+    close_route(self);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+DatagramRoute_get_open(DatagramRoute *self, void *Py_UNUSED(closure))
+{
+    return PyBool_FromLong(self->fd >= 0);
+}
+
+/* Protects data[0:size] in place (room for the trailer follows) and sends it.
+ * Holds its own reference to the route: the queue's length and the fallback
+ * are Python code, which may close the route or detach it from its sender. */
+static int
+protect_and_send(DatagramRoute *route, uint8_t *data, Py_ssize_t size)
+{
+    if (route->fd < 0) {
+        PyErr_SetString(PyExc_ConnectionError, "the route is closed");
+        return -1;
+    }
+    int length = (int)size;
+    int status = route->protect(route->srtp_context, data, &length);
+    if (status != 0) {
+        PyObject *code = PyLong_FromLong(status);
+        if (code != NULL) {
+            PyErr_SetObject(SrtpError, code);
+            Py_DECREF(code);
+        }
+        return -1;
+    }
+    Py_INCREF(route);
+    int result = -1;
+    Py_ssize_t queued = PyObject_Length(route->queue);
+    if (queued < 0)
+        goto done;
+    if (queued == 0 && route->fd >= 0) {
+        ssize_t sent = sendto(route->fd, data, (size_t)length, MSG_DONTWAIT,
+                              (struct sockaddr *)&route->address, route->address_size);
+        if (sent == length) {
+            result = 0;
+            goto done;
+        }
+    }
+    /* Queued datagrams go first, and a socket that would block (or failed) is
+     * the transport's to handle: it queues the datagram or tells its protocol. */
+    PyObject *protected = PyBytes_FromStringAndSize((const char *)data, length);
+    if (protected == NULL)
+        goto done;
+    PyObject *returned = PyObject_CallFunctionObjArgs(route->fallback_sendto, protected,
+                                                      route->fallback_address, NULL);
+    Py_DECREF(protected);
+    if (returned == NULL)
+        goto done;
+    Py_DECREF(returned);
+    result = 0;
+done:
+    Py_DECREF(route);
+    return result;
+}
+
+static PyMethodDef DatagramRoute_methods[] = {
+    {"close", (PyCFunction)DatagramRoute_close, METH_NOARGS,
+     "close(): let go of the duplicate socket now; sends through the route fail from then on."},
+    {NULL},
+};
+
+static PyGetSetDef DatagramRoute_getset[] = {
+    {"open", (getter)DatagramRoute_get_open, NULL, "Whether the route can still send.", NULL},
+    {NULL},
+};
+
+static PyTypeObject DatagramRouteType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.DatagramRoute",
+    .tp_doc = PyDoc_STR("Where a subscribe connection's copies go: its selected pair's socket "
+                        "and address, and its SRTP session."),
+    .tp_basicsize = sizeof(DatagramRoute),
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_new = DatagramRoute_new,
+    .tp_init = (initproc)DatagramRoute_init,
+    .tp_dealloc = (destructor)DatagramRoute_dealloc,
+    .tp_traverse = (traverseproc)DatagramRoute_traverse,
+    .tp_clear = (inquiry)DatagramRoute_clear,
+    .tp_methods = DatagramRoute_methods,
+    .tp_getset = DatagramRoute_getset,
+};
+
+/* ------------------------------------------------------------------------ */
+/* CopySender: one slot's outgoing line.                                      */
 
 typedef struct {
     PyObject_HEAD
@@ -172,93 +423,66 @@ typedef struct {
     uint8_t audio_level_id;   /* 0: not negotiated */
     /* Copies kept for NACKs, by sequence number modulo HISTORY_SIZE. */
     PyObject *history[HISTORY_SIZE];
+    /* Copies sent (or handed to aiortc's path), as sender reports count them. */
     unsigned long long packets;
     unsigned long long payload_octets;
     unsigned long long bytes_sent;
-    /* The route: a duplicate of the selected pair's socket (-1: none attached). */
-    int fd;
-    struct sockaddr_storage address;
-    socklen_t address_size;
-    void *srtp_context;
-    srtp_protect_function protect;
-    PyObject *srtp_owner;       /* keeps the srtp_t alive (pylibsrtp frees it when collected) */
-    PyObject *fallback_sendto;  /* the asyncio transport's sendto */
-    PyObject *fallback_address; /* (host, port) for it */
-    PyObject *queue;            /* the transport's queue: while it holds datagrams, they go first */
+    DatagramRoute *route; /* NULL: none attached */
 } CopySender;
-
-static int
-CopySender_init(CopySender *self, PyObject *args, PyObject *kwargs)
-{
-    static char *keywords[] = {"ssrc", "payload_type", "mid_element", "abs_send_time_id",
-                               "audio_level_id", NULL};
-    unsigned long long ssrc;
-    int payload_type, abs_send_time_id, audio_level_id;
-    Py_buffer mid_element;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "Kiy*ii", keywords, &ssrc, &payload_type,
-                                     &mid_element, &abs_send_time_id, &audio_level_id))
-        return -1;
-    int valid = ssrc <= 0xFFFFFFFFULL && payload_type >= 0 && payload_type <= 127 &&
-                mid_element.len <= MAX_MID_ELEMENT && abs_send_time_id >= 0 &&
-                abs_send_time_id <= 14 && audio_level_id >= 0 && audio_level_id <= 14;
-    if (!valid) {
-        PyBuffer_Release(&mid_element);
-        PyErr_SetString(PyExc_ValueError,
-                        "ssrc must fit 32 bits, payload_type 0-127, extension ids 0-14 "
-                        "and the mid element at most 17 bytes");
-        return -1;
-    }
-    self->ssrc = (uint32_t)ssrc;
-    self->payload_type = (uint8_t)payload_type;
-    memcpy(self->mid_element, mid_element.buf, mid_element.len);
-    self->mid_element_size = (uint8_t)mid_element.len;
-    PyBuffer_Release(&mid_element);
-    self->abs_send_time_id = (uint8_t)abs_send_time_id;
-    self->audio_level_id = (uint8_t)audio_level_id;
-    self->fd = -1;
-    return 0;
-}
-
-static PyObject *
-CopySender_new(PyTypeObject *type, PyObject *Py_UNUSED(args), PyObject *Py_UNUSED(kwargs))
-{
-    CopySender *self = (CopySender *)type->tp_alloc(type, 0);
-    if (self != NULL)
-        self->fd = -1;
-    return (PyObject *)self;
-}
-
-static void
-detach_route(CopySender *self)
-{
-    if (self->fd >= 0) {
-        close(self->fd);
-        self->fd = -1;
-    }
-    self->srtp_context = NULL;
-    self->protect = NULL;
-    Py_CLEAR(self->srtp_owner);
-    Py_CLEAR(self->fallback_sendto);
-    Py_CLEAR(self->fallback_address);
-    Py_CLEAR(self->queue);
-}
 
 static int
 CopySender_traverse(CopySender *self, visitproc visit, void *arg)
 {
-    Py_VISIT(self->srtp_owner);
-    Py_VISIT(self->fallback_sendto);
-    Py_VISIT(self->fallback_address);
-    Py_VISIT(self->queue);
+    Py_VISIT(self->route);
     return 0;
 }
 
 static int
 CopySender_clear(CopySender *self)
 {
-    detach_route(self);
+    Py_CLEAR(self->route);
     for (int i = 0; i < HISTORY_SIZE; i++)
         Py_CLEAR(self->history[i]);
+    return 0;
+}
+
+static int
+CopySender_init(CopySender *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"ssrc", "payload_type", "mid_element", "abs_send_time_id",
+                               "audio_level_id", NULL};
+    uint32_t ssrc;
+    int payload_type, abs_send_time_id, audio_level_id;
+    Py_buffer mid_element;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "$O&iy*ii", keywords, convert_uint32, &ssrc,
+                                     &payload_type, &mid_element, &abs_send_time_id,
+                                     &audio_level_id))
+        return -1;
+    const uint8_t *mid = mid_element.buf;
+    /* Empty, or one one-byte element (RFC 8285): ID 1-14, then length-1 and that many bytes. */
+    int mid_valid = mid_element.len == 0 ||
+                    (mid_element.len >= 2 && mid_element.len <= MAX_MID_ELEMENT &&
+                     (mid[0] >> 4) >= 1 && (mid[0] >> 4) <= 14 &&
+                     (mid[0] & 0x0F) + 2 == mid_element.len);
+    int valid = mid_valid && payload_type >= 0 && payload_type <= 127 && abs_send_time_id >= 0 &&
+                abs_send_time_id <= 14 && audio_level_id >= 0 && audio_level_id <= 14;
+    if (!valid) {
+        PyBuffer_Release(&mid_element);
+        PyErr_SetString(PyExc_ValueError,
+                        "payload_type must be 0-127, extension ids 0-14 and the mid element "
+                        "empty or one RFC 8285 one-byte element");
+        return -1;
+    }
+    /* A second __init__ starts the line afresh. */
+    CopySender_clear(self);
+    self->packets = self->payload_octets = self->bytes_sent = 0;
+    self->ssrc = ssrc;
+    self->payload_type = (uint8_t)payload_type;
+    memcpy(self->mid_element, mid_element.buf, mid_element.len);
+    self->mid_element_size = (uint8_t)mid_element.len;
+    PyBuffer_Release(&mid_element);
+    self->abs_send_time_id = (uint8_t)abs_send_time_id;
+    self->audio_level_id = (uint8_t)audio_level_id;
     return 0;
 }
 
@@ -312,56 +536,23 @@ write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uin
     return (element - out) + payload_size;
 }
 
-/* Keeps a copy for NACKs and counts it; a new reference to the kept bytes, NULL on error. */
+/* Keeps a copy for NACKs; a new reference to the kept bytes, NULL on error. */
 static PyObject *
-keep(CopySender *self, PacketCopies *copies, uint16_t sequence_number, const uint8_t *data,
-     Py_ssize_t size)
+keep(CopySender *self, uint16_t sequence_number, const uint8_t *data, Py_ssize_t size)
 {
     PyObject *kept = PyBytes_FromStringAndSize((const char *)data, size);
     if (kept == NULL)
         return NULL;
     Py_XSETREF(self->history[sequence_number % HISTORY_SIZE], Py_NewRef(kept));
-    self->packets += 1;
-    self->payload_octets += copies->payload_size;
-    self->bytes_sent += size;
     return kept;
 }
 
-/* Protects data[0:size] in place (room for the trailer follows) and sends it on the route. */
-static int
-protect_and_send(CopySender *self, uint8_t *data, Py_ssize_t size)
+static void
+count(CopySender *self, PacketCopies *copies, Py_ssize_t size)
 {
-    int length = (int)size;
-    int status = self->protect(self->srtp_context, data, &length);
-    if (status != 0) {
-        PyObject *code = PyLong_FromLong(status);
-        if (code != NULL) {
-            PyErr_SetObject(SrtpError, code);
-            Py_DECREF(code);
-        }
-        return -1;
-    }
-    Py_ssize_t queued = PyObject_Length(self->queue);
-    if (queued < 0)
-        return -1;
-    if (queued == 0) {
-        ssize_t sent = sendto(self->fd, data, (size_t)length, MSG_DONTWAIT,
-                              (struct sockaddr *)&self->address, self->address_size);
-        if (sent == length)
-            return 0;
-    }
-    /* Queued datagrams go first, and a socket that would block (or failed) is
-     * the transport's to handle: it queues the datagram or tells its protocol. */
-    PyObject *protected = PyBytes_FromStringAndSize((const char *)data, length);
-    if (protected == NULL)
-        return -1;
-    PyObject *result =
-        PyObject_CallFunctionObjArgs(self->fallback_sendto, protected, self->fallback_address, NULL);
-    Py_DECREF(protected);
-    if (result == NULL)
-        return -1;
-    Py_DECREF(result);
-    return 0;
+    self->packets += 1;
+    self->payload_octets += copies->payload_size;
+    self->bytes_sent += size;
 }
 
 static int
@@ -377,19 +568,16 @@ parse_copy_arguments(PyObject *const *args, Py_ssize_t nargs, PacketCopies **cop
         PyErr_SetString(PyExc_TypeError, "copies must be an initialised PacketCopies");
         return -1;
     }
-    unsigned long seq = PyLong_AsUnsignedLong(args[1]);
-    if (seq == (unsigned long)-1 && PyErr_Occurred())
+    uint32_t seq, ts;
+    if (!convert_uint32(args[1], &seq) || !convert_uint32(args[2], &ts))
         return -1;
-    unsigned long ts = PyLong_AsUnsignedLong(args[2]);
-    if (ts == (unsigned long)-1 && PyErr_Occurred())
-        return -1;
-    if (seq > 0xFFFF || ts > 0xFFFFFFFFUL) {
-        PyErr_SetString(PyExc_ValueError, "sequence number or timestamp out of range");
+    if (seq > 0xFFFF) {
+        PyErr_SetString(PyExc_OverflowError, "sequence number does not fit 16 bits");
         return -1;
     }
     *copies = (PacketCopies *)args[0];
     *sequence_number = (uint16_t)seq;
-    *timestamp = (uint32_t)ts;
+    *timestamp = ts;
     return 0;
 }
 
@@ -401,9 +589,12 @@ CopySender_write(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t timestamp;
     if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
         return NULL;
-    uint8_t buffer[MAX_PLAINTEXT];
+    _Alignas(16) uint8_t buffer[MAX_PLAINTEXT];
     Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
-    return keep(self, copies, sequence_number, buffer, size);
+    PyObject *kept = keep(self, sequence_number, buffer, size);
+    if (kept != NULL)
+        count(self, copies, size); /* the caller hands it to aiortc's path */
+    return kept;
 }
 
 static PyObject *
@@ -414,25 +605,27 @@ CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t timestamp;
     if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
         return NULL;
-    if (self->fd < 0) {
+    if (self->route == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "no route attached");
         return NULL;
     }
-    uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
+    /* libsrtp wants the packet 32-bit aligned. */
+    _Alignas(16) uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
     Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
-    PyObject *kept = keep(self, copies, sequence_number, buffer, size);
+    PyObject *kept = keep(self, sequence_number, buffer, size);
     if (kept == NULL)
         return NULL;
     Py_DECREF(kept);
-    if (protect_and_send(self, buffer, size) < 0)
-        return NULL;
+    if (protect_and_send(self->route, buffer, size) < 0)
+        return NULL; /* kept for a NACK, but not counted: it did not go */
+    count(self, copies, size);
     return PyLong_FromSsize_t(size);
 }
 
 static PyObject *
 CopySender_send_packet(CopySender *self, PyObject *arg)
 {
-    if (self->fd < 0) {
+    if (self->route == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "no route attached");
         return NULL;
     }
@@ -444,11 +637,11 @@ CopySender_send_packet(CopySender *self, PyObject *arg)
         PyErr_SetString(PyExc_ValueError, "packet is too long");
         return NULL;
     }
-    uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
+    _Alignas(16) uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
     memcpy(buffer, packet.buf, packet.len);
     Py_ssize_t size = packet.len;
     PyBuffer_Release(&packet);
-    if (protect_and_send(self, buffer, size) < 0)
+    if (protect_and_send(self->route, buffer, size) < 0)
         return NULL;
     Py_RETURN_NONE;
 }
@@ -473,112 +666,71 @@ CopySender_kept(CopySender *self, PyObject *arg)
 }
 
 static PyObject *
-CopySender_attach(CopySender *self, PyObject *args, PyObject *kwargs)
+CopySender_attach(CopySender *self, PyObject *route)
 {
-    static char *keywords[] = {"fd",          "host", "port", "srtp_context", "srtp_protect",
-                               "srtp_owner",  "fallback_sendto", "queue", NULL};
-    int fd, port;
-    const char *host;
-    unsigned long long context, protect;
-    PyObject *owner, *fallback_sendto, *queue;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "isiKKOOO", keywords, &fd, &host, &port,
-                                     &context, &protect, &owner, &fallback_sendto, &queue))
-        return NULL;
-    if (context == 0 || protect == 0 || !PyCallable_Check(fallback_sendto) || port < 0 ||
-        port > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "a route needs an SRTP context, srtp_protect, a "
-                                          "callable fallback and a port 0-65535");
+    if (!PyObject_TypeCheck(route, &DatagramRouteType)) {
+        PyErr_SetString(PyExc_TypeError, "route must be a DatagramRoute");
         return NULL;
     }
-    struct addrinfo hints = {0}, *found = NULL;
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = SOCK_DGRAM;
-    hints.ai_flags = AI_NUMERICHOST | AI_NUMERICSERV;
-    char service[8];
-    snprintf(service, sizeof service, "%d", port);
-    int error = getaddrinfo(host, service, &hints, &found);
-    if (error != 0 || found == NULL || found->ai_addrlen > sizeof self->address) {
-        if (found != NULL)
-            freeaddrinfo(found);
-        PyErr_Format(PyExc_ValueError, "not a numeric address: %s", host);
+    if (((DatagramRoute *)route)->srtp_owner == NULL) {
+        PyErr_SetString(PyExc_ValueError, "the route was never set up");
         return NULL;
     }
-    PyObject *address = Py_BuildValue("(si)", host, port);
-    if (address == NULL) {
-        freeaddrinfo(found);
-        return NULL;
-    }
-    /* A descriptor of its own: if asyncio closes the socket first, this one
-     * still names it rather than whatever reuses the number. */
-    int own_fd = dup(fd);
-    if (own_fd < 0) {
-        freeaddrinfo(found);
-        Py_DECREF(address);
-        return PyErr_SetFromErrno(PyExc_OSError);
-    }
-    detach_route(self);
-    memcpy(&self->address, found->ai_addr, found->ai_addrlen);
-    self->address_size = found->ai_addrlen;
-    freeaddrinfo(found);
-    self->fd = own_fd;
-    self->srtp_context = (void *)(uintptr_t)context;
-    self->protect = (srtp_protect_function)(uintptr_t)protect;
-    self->srtp_owner = Py_NewRef(owner);
-    self->fallback_sendto = Py_NewRef(fallback_sendto);
-    self->fallback_address = address;
-    self->queue = Py_NewRef(queue);
+    Py_XSETREF(self->route, (DatagramRoute *)Py_NewRef(route));
     Py_RETURN_NONE;
 }
 
 static PyObject *
 CopySender_detach(CopySender *self, PyObject *Py_UNUSED(ignored))
 {
-    detach_route(self);
+    Py_CLEAR(self->route);
     Py_RETURN_NONE;
 }
 
 static PyObject *
-CopySender_get_attached(CopySender *self, void *Py_UNUSED(closure))
+CopySender_get_route(CopySender *self, void *Py_UNUSED(closure))
 {
-    return PyBool_FromLong(self->fd >= 0);
+    if (self->route == NULL)
+        Py_RETURN_NONE;
+    return Py_NewRef((PyObject *)self->route);
 }
 
 static PyMethodDef CopySender_methods[] = {
     {"write", (PyCFunction)(void (*)(void))CopySender_write, METH_FASTCALL,
      "write(copies, sequence_number, timestamp) -> bytes: this slot's copy, kept and counted."},
     {"send", (PyCFunction)(void (*)(void))CopySender_send, METH_FASTCALL,
-     "send(copies, sequence_number, timestamp) -> int: write, keep, protect and send a copy; "
-     "its size."},
+     "send(copies, sequence_number, timestamp) -> int: write, keep, protect and send a copy "
+     "through the attached route; its size."},
     {"send_packet", (PyCFunction)CopySender_send_packet, METH_O,
      "send_packet(data) -> None: protect and send an already written packet (retransmissions)."},
     {"kept", (PyCFunction)CopySender_kept, METH_O,
      "kept(sequence_number) -> bytes | None: the copy sent with that number, if still kept."},
-    {"attach", (PyCFunction)(void (*)(void))CopySender_attach, METH_VARARGS | METH_KEYWORDS,
-     "attach(fd, host, port, srtp_context, srtp_protect, srtp_owner, fallback_sendto, queue)"},
+    {"attach", (PyCFunction)CopySender_attach, METH_O,
+     "attach(route): send through this DatagramRoute from now on."},
     {"detach", (PyCFunction)CopySender_detach, METH_NOARGS, "detach(): forget the route."},
     {NULL},
 };
 
 static PyMemberDef CopySender_members[] = {
-    {"packets", T_ULONGLONG, offsetof(CopySender, packets), READONLY, "Copies written."},
+    {"packets", T_ULONGLONG, offsetof(CopySender, packets), READONLY, "Copies sent."},
     {"payload_octets", T_ULONGLONG, offsetof(CopySender, payload_octets), READONLY,
-     "Payload octets written, without padding (sender reports)."},
+     "Payload octets sent, without padding (sender reports)."},
     {"bytes_sent", T_ULONGLONG, offsetof(CopySender, bytes_sent), READONLY,
-     "Bytes written, headers included, before SRTP."},
+     "Bytes sent, headers included, before SRTP."},
     {NULL},
 };
 
 static PyGetSetDef CopySender_getset[] = {
-    {"attached", (getter)CopySender_get_attached, NULL, "Whether a route is attached.", NULL},
+    {"route", (getter)CopySender_get_route, NULL, "The attached DatagramRoute, or None.", NULL},
     {NULL},
 };
 
 static PyTypeObject CopySenderType = {
     PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.CopySender",
-    .tp_doc = PyDoc_STR("One subscriber slot's outgoing RTP line and the route its copies take."),
+    .tp_doc = PyDoc_STR("One subscriber slot's outgoing RTP line."),
     .tp_basicsize = sizeof(CopySender),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
-    .tp_new = CopySender_new,
+    .tp_new = PyType_GenericNew,
     .tp_init = (initproc)CopySender_init,
     .tp_dealloc = (destructor)CopySender_dealloc,
     .tp_traverse = (traverseproc)CopySender_traverse,
@@ -598,7 +750,8 @@ static struct PyModuleDef copy_sender_module = {
 PyMODINIT_FUNC
 PyInit__copy_sender(void)
 {
-    if (PyType_Ready(&PacketCopiesType) < 0 || PyType_Ready(&CopySenderType) < 0)
+    if (PyType_Ready(&PacketCopiesType) < 0 || PyType_Ready(&DatagramRouteType) < 0 ||
+        PyType_Ready(&CopySenderType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&copy_sender_module);
     if (module == NULL)
@@ -608,6 +761,7 @@ PyInit__copy_sender(void)
                                           PyExc_RuntimeError, NULL);
     if (SrtpError == NULL || PyModule_AddObjectRef(module, "SrtpError", SrtpError) < 0 ||
         PyModule_AddObjectRef(module, "PacketCopies", (PyObject *)&PacketCopiesType) < 0 ||
+        PyModule_AddObjectRef(module, "DatagramRoute", (PyObject *)&DatagramRouteType) < 0 ||
         PyModule_AddObjectRef(module, "CopySender", (PyObject *)&CopySenderType) < 0 ||
         PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_SIZE) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PLAINTEXT", MAX_PLAINTEXT) < 0) {

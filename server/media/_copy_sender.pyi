@@ -24,14 +24,35 @@ class PacketCopies:
         audio_level: tuple[bool, int] | None,
     ) -> None: ...
 
+class DatagramRoute:
+    """Where a subscribe connection's copies go: its selected pair's socket and address,
+    and its SRTP session. ``srtp_context``/``srtp_protect`` are raw C addresses: only
+    server.media.aiortc_internals makes routes."""
+
+    @property
+    def open(self) -> bool: ...
+    def __init__(
+        self,
+        *,
+        fd: int,
+        host: str,
+        port: int,
+        srtp_context: int,
+        srtp_protect: int,
+        srtp_owner: object,
+        fallback_sendto: Callable[[bytes, tuple[str, int]], Any],
+        queue: Sized,
+    ) -> None: ...
+    def close(self) -> None: ...
+
 class CopySender:
-    """One subscriber slot's outgoing RTP line and the route its copies take."""
+    """One subscriber slot's outgoing RTP line."""
 
     packets: int
     payload_octets: int
     bytes_sent: int
     @property
-    def attached(self) -> bool: ...
+    def route(self) -> DatagramRoute | None: ...
     def __init__(
         self,
         *,
@@ -45,16 +66,5 @@ class CopySender:
     def send(self, copies: PacketCopies, sequence_number: int, timestamp: int, /) -> int: ...
     def send_packet(self, data: bytes, /) -> None: ...
     def kept(self, sequence_number: int, /) -> bytes | None: ...
-    def attach(
-        self,
-        *,
-        fd: int,
-        host: str,
-        port: int,
-        srtp_context: int,
-        srtp_protect: int,
-        srtp_owner: object,
-        fallback_sendto: Callable[[bytes, tuple[str, int]], Any],
-        queue: Sized,
-    ) -> None: ...
+    def attach(self, route: DatagramRoute, /) -> None: ...
     def detach(self) -> None: ...

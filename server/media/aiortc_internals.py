@@ -107,7 +107,7 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
-from server.media.rtp_bytes import ExtensionIds, PacketCopies
+from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
 
 __all__ = [
     "AnyRtcpPacket",
@@ -164,6 +164,8 @@ _INCOMING_BITRATE_WINDOW_MS = 1000
 # is closed (never an aioice pair).
 _UNROUTED = object()
 _CLOSED = object()
+# The attribute of an RTCDtlsTransport that holds (pair, DatagramRoute | None).
+_ROUTE = "_groupsession_route"
 
 
 def intercept_received_rtp(
@@ -519,6 +521,7 @@ class ForwardingOutput:
     """
 
     __slots__ = (
+        "_direct",
         "_dtls",
         "_extension_map",
         "_line",
@@ -553,8 +556,10 @@ class ForwardingOutput:
             audio_level=ids.get(_AUDIO_LEVEL_URI),
         )
         self._line = self.extension_ids.copy_sender(self.ssrc, self.payload_type, parameters.muxId)
-        # The selected pair the line's route was attached for (_UNROUTED: none).
+        # The selected pair the line follows (_UNROUTED: none yet), and whether
+        # its copies go through the connection's route or aiortc's own path.
         self._pair: Any = _UNROUTED
+        self._direct = False
         self._extension_map = HeaderExtensionsMap()
         self._extension_map.configure(parameters)
         self._rtx_payload_type: int | None = next(
@@ -597,8 +602,10 @@ class ForwardingOutput:
         """
         if self._dtls._state is not _DTLS_CONNECTED:
             raise ConnectionError("Cannot send encrypted RTP, not connected")
+        if self._pair is not self._nominated.get(1):
+            self._reroute()
         line = self._line
-        if self._pair is self._nominated.get(1) or self._route():
+        if self._direct:
             size = line.send(copies, sequence_number, timestamp)
         else:
             data = line.write(copies, sequence_number, timestamp)
@@ -620,35 +627,33 @@ class ForwardingOutput:
         await self._dtls._send_rtp(data)
 
     def close(self) -> None:
-        """Let go of the route (its duplicate socket) now rather than when collected."""
-        self._pair = _CLOSED
-        self._line.detach()
+        """Stop sending, and let go of the connection's route (its duplicate socket) now.
 
-    def _route(self) -> bool:
-        """Attach the line to the selected pair's socket; False if it cannot take one."""
+        Only ever called when the whole subscribe connection closes, so the
+        route every slot of it shares can go too.
+        """
+        self._pair = _CLOSED
+        self._direct = False
+        self._line.detach()
+        cached = getattr(self._dtls, _ROUTE, None)
+        if cached is not None:
+            if cached[1] is not None:
+                cached[1].close()
+            setattr(self._dtls, _ROUTE, None)
+
+    def _reroute(self) -> None:
+        """Follow aioice's selected pair: send through its route, or through aiortc's path."""
         if self._pair is _CLOSED:
             raise ConnectionError("the forwarding output is closed")
         pair = self._nominated.get(1)
-        if pair is None or type(pair.protocol) is not StunProtocol:
-            # Not selected yet, or through a TURN relay: aiortc's own path.
-            self._line.detach()
-            self._pair = _UNROUTED
-            return False
-        transport: Any = pair.protocol.transport
-        session: Any = self._dtls._tx_srtp
-        host, port = pair.remote_addr[:2]
-        self._line.attach(
-            fd=transport.get_extra_info("socket").fileno(),
-            host=host,
-            port=port,
-            srtp_context=int(srtp_ffi.cast("uintptr_t", session._srtp[0])),
-            srtp_protect=srtp_protect_address(),
-            srtp_owner=session,
-            fallback_sendto=transport.sendto,
-            queue=transport._buffer,
-        )
         self._pair = pair
-        return True
+        route = _connection_route(self._dtls, pair)
+        if route is None:
+            self._line.detach()
+            self._direct = False
+        else:
+            self._line.attach(route)
+            self._direct = True
 
     async def _retransmit(self, sequence_number: int) -> None:
         data = self._line.kept(sequence_number)
@@ -668,7 +673,9 @@ class ForwardingOutput:
         with contextlib.suppress(ConnectionError):  # the subscriber is going away
             if self._dtls._state is not _DTLS_CONNECTED:
                 return
-            if self._pair is self._nominated.get(1) or self._route():
+            if self._pair is not self._nominated.get(1):
+                self._reroute()
+            if self._direct:
                 self._line.send_packet(data)
             else:
                 await self.send_later(data)
@@ -682,6 +689,43 @@ class ForwardingOutput:
             s._RTCRtpSender__packet_count,
             s._RTCRtpSender__octet_count,
         )
+
+
+def _connection_route(dtls: Any, pair: Any) -> DatagramRoute | None:
+    """The subscribe connection's route through ``pair``, shared by its slots; None: aiortc's path.
+
+    One per connection (kept on its DTLS transport), not per slot: each holds
+    a duplicate descriptor. A route that cannot be made (out of descriptors,
+    say) is remembered as None for that pair, so it is tried and logged once.
+    """
+    if pair is None or type(pair.protocol) is not StunProtocol:
+        return None  # not selected yet, or through a TURN relay
+    cached: tuple[Any, DatagramRoute | None] | None = getattr(dtls, _ROUTE, None)
+    if cached is not None and cached[0] is pair:
+        return cached[1]
+    transport: Any = pair.protocol.transport
+    sock = transport.get_extra_info("socket")
+    if sock is None or transport.is_closing():
+        return None
+    session: Any = dtls._tx_srtp
+    host, port = pair.remote_addr[:2]
+    route: DatagramRoute | None
+    try:
+        route = DatagramRoute(
+            fd=sock.fileno(),
+            host=host,
+            port=port,
+            srtp_context=int(srtp_ffi.cast("uintptr_t", session._srtp[0])),
+            srtp_protect=srtp_protect_address(),
+            srtp_owner=session,
+            fallback_sendto=transport.sendto,
+            queue=transport._buffer,
+        )
+    except (OSError, ValueError) as error:
+        logger.warning("forwarding through aiortc's own send path: no direct route (%s)", error)
+        route = None
+    setattr(dtls, _ROUTE, (pair, route))
+    return route
 
 
 def srtp_protect_address() -> int:

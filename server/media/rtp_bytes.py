@@ -4,7 +4,9 @@ Forwarding sends every received packet once per subscriber leg, and copies
 are most of the server's work. The copies differ only in the 12-byte fixed
 header and the extension block, so the parts they share are kept once per
 received packet (``PacketCopies``) and each slot's ``CopySender`` writes,
-keeps (for NACKs), protects and sends its copy in one call. Both are C types
+keeps (for NACKs), protects and sends its copy in one call, through its
+subscribe connection's ``DatagramRoute`` (the selected pair's socket and
+address, and the connection's SRTP session). Both are C types
 (``server/media/_copy_sender.c``): in Python the interpreter's overhead per
 copy cost more than the copy itself.
 """
@@ -13,11 +15,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.media._copy_sender import HISTORY_SIZE, CopySender, PacketCopies, SrtpError
+from server.media._copy_sender import (
+    HISTORY_SIZE,
+    CopySender,
+    DatagramRoute,
+    PacketCopies,
+    SrtpError,
+)
 
 __all__ = [
     "HISTORY_SIZE",
     "CopySender",
+    "DatagramRoute",
     "ExtensionIds",
     "PacketCopies",
     "SrtpError",

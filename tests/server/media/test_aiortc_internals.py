@@ -27,7 +27,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from server.media import aiortc_internals as internals
-from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies
+from server.media.rtp_bytes import HISTORY_SIZE, DatagramRoute, ExtensionIds, PacketCopies
 from tests.server.media.peers import eventually
 
 
@@ -375,6 +375,15 @@ def test_parse_ice_candidate() -> None:
     assert (candidate.sdpMid, candidate.sdpMLineIndex) == ("0", 0)
 
 
+def _readlink(path: str) -> str | None:
+    import os
+
+    try:
+        return os.readlink(path)
+    except OSError:
+        return None  # a descriptor closed meanwhile (the listing's own)
+
+
 def _srtp_session(key: bytes, direction: str) -> Any:
     from pylibsrtp import Policy, Session
 
@@ -413,6 +422,7 @@ def test_srtp_protect_is_libsrtp2s_and_sessions_keep_their_context() -> None:
 
 async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> None:
     import asyncio
+    import fcntl
     import os
     import socket
 
@@ -444,9 +454,9 @@ async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> Non
     handed_over: list[tuple[bytes, tuple[str, int]]] = []
     queue: list[bytes] = []
 
-    def attach(to_host: str) -> None:
-        line.attach(
-            fd=sock.fileno(),
+    def route_to(to_host: str, fd: int | None = None) -> DatagramRoute:
+        return DatagramRoute(
+            fd=sock.fileno() if fd is None else fd,
             host=to_host,
             port=port,
             srtp_context=int(internals.srtp_ffi.cast("uintptr_t", ours._srtp[0])),
@@ -456,8 +466,21 @@ async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> Non
             queue=queue,
         )
 
-    attach(host)
-    assert line.attached
+    def descriptors_of_the_socket() -> set[int]:
+        socket_link = os.readlink(f"/proc/self/fd/{sock.fileno()}")
+        fds = {int(fd) for fd in os.listdir("/proc/self/fd")}
+        return {
+            fd
+            for fd in fds
+            if fd != sock.fileno() and _readlink(f"/proc/self/fd/{fd}") == socket_link
+        }
+
+    route = route_to(host)
+    # One duplicate descriptor per route, not inherited by child processes.
+    (duplicate,) = descriptors_of_the_socket()
+    assert fcntl.fcntl(duplicate, fcntl.F_GETFD) & fcntl.FD_CLOEXEC
+    line.attach(route)
+    assert line.route is route and route.open
     expected: list[bytes] = []
     for seq in range(3):
         copies = PacketCopies(
@@ -471,6 +494,7 @@ async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> Non
         plain = line.kept(seq)
         assert plain is not None and size == len(plain)
         expected.append(reference.protect(plain))
+    assert (line.packets, line.payload_octets) == (3, 2700)  # what the next SR carries
     retransmission = line.kept(1)
     assert retransmission is not None
     line.send_packet(retransmission)
@@ -490,16 +514,36 @@ async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> Non
     queue.clear()
     # A socket that refuses the datagram (an IPv6 address on an IPv4 socket)
     # hands it to the transport too, which reports the error to its protocol.
-    attach("::1")
+    line.attach(route_to("::1"))
     line.send(copies, 4, 0)
     plain = line.kept(4)
     assert plain is not None
     assert handed_over[-1] == (reference.protect(plain), ("::1", port))
+    # A closed route sends nothing more: the slot's connection is going away.
+    line.attach(route)
+    route.close()
+    assert not route.open
+    assert descriptors_of_the_socket() == set()
+    with pytest.raises(ConnectionError):
+        line.send(copies, 5, 0)
+    assert line.packets == 5  # the refused copy is not counted for sender reports
     line.detach()
-    assert not line.attached
+    assert line.route is None
     with pytest.raises(ValueError, match="numeric"):
-        attach("localhost")
-    assert not line.attached
+        route_to("localhost")
+    with pytest.raises(OSError):
+        route_to(host, fd=-1)  # the transport's socket is already closed
+    with pytest.raises(ValueError):
+        DatagramRoute(
+            fd=sock.fileno(),
+            host=host,
+            port=port,
+            srtp_context=0,
+            srtp_protect=internals.srtp_protect_address(),
+            srtp_owner=ours,
+            fallback_sendto=print,
+            queue=queue,
+        )
     source.close()
     sink.close()
 

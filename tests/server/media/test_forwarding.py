@@ -69,6 +69,13 @@ async def test_room_of_four_everyone_sees_and_hears_everyone_else(
     for participant in session.plane._rooms[ROOM].values():
         for track in participant.tracks.values():
             assert internals.receives_directly(track.receiver)
+    # Copies went straight to each subscriber's socket, through one route per
+    # connection (one duplicate descriptor) shared by its six slots.
+    for client in clients:
+        subscription = session.plane_subscription(client.participant_id)
+        routes = [slot.output._line.route for slot in subscription.slots if slot.output]
+        assert len(routes) == 6 and routes[0] is not None
+        assert all(route is routes[0] for route in routes)
 
     # Loud tones: everyone was detected as speaking.
     assert {pid for pid, speaking in session.signals.speaking if speaking} == {

@@ -14,7 +14,13 @@ from server.media._copy_sender import MAX_PLAINTEXT
 from server.media.aiortc_internals import RtpPacket
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.rtp_bytes import HISTORY_SIZE, ExtensionIds, PacketCopies, SrtpError
+from server.media.rtp_bytes import (
+    HISTORY_SIZE,
+    CopySender,
+    ExtensionIds,
+    PacketCopies,
+    SrtpError,
+)
 from server.media.speaking import SpeakingDetector, SpeakingThresholds
 from signaling.media import TrackKind
 from tests.server.media.peers import eventually
@@ -263,7 +269,12 @@ def test_copy_sender_keeps_counts_and_forgets_overwritten_copies() -> None:
     line.write(copies, 10 + HISTORY_SIZE, 20)  # the same place in the history
     assert line.kept(10) is None
     assert line.kept(10 + HISTORY_SIZE) is not None
-    assert not line.attached
+    assert line.route is None
+    # A second __init__ starts the line afresh.
+    line.__init__(  # type: ignore[misc]
+        ssrc=31, payload_type=96, mid_element=b"", abs_send_time_id=0, audio_level_id=0
+    )
+    assert (line.packets, line.bytes_sent, line.kept(10 + HISTORY_SIZE)) == (0, 0, None)
 
 
 def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
@@ -272,9 +283,9 @@ def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
     )
     ids = ExtensionIds(mid=1, abs_send_time=None, audio_level=None)
     line = ids.copy_sender(1, 96, "0")
-    with pytest.raises(ValueError):
+    with pytest.raises(OverflowError):
         line.write(copies, 0x10000, 0)
-    with pytest.raises(ValueError):
+    with pytest.raises(OverflowError):
         line.write(copies, 0, 1 << 32)
     with pytest.raises(TypeError):
         line.write(b"not copies", 0, 0)  # type: ignore[arg-type]
@@ -287,6 +298,17 @@ def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
         ids.copy_sender(1, 200, "0")
     with pytest.raises(ValueError):
         ids.copy_sender(1, 96, "x" * 17)
+    with pytest.raises(OverflowError):
+        ids.copy_sender(1 << 32, 96, "0")
+    with pytest.raises(OverflowError):
+        line.write(copies, 0, (1 << 64) + 5)  # never silently truncated
+    for malformed in (bytes(17), b"\x10", b"\x00\x30", b"\x11\x30"):
+        with pytest.raises(ValueError):
+            CopySender(
+                ssrc=1, payload_type=96, mid_element=malformed, abs_send_time_id=0, audio_level_id=0
+            )
+    with pytest.raises(TypeError):
+        line.attach(object())  # type: ignore[arg-type]
 
     def packet(**overrides: Any) -> PacketCopies:
         fields: dict[str, Any] = {
