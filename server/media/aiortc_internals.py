@@ -158,6 +158,8 @@ _NTP_UNIX_OFFSET_MS = 2208988800 * 1000
 # The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
 _DIRECT_HANDLER = "_groupsession_direct_rtp"
 _HOOKED = "_groupsession_direct_receive"
+# The attribute of an event loop that holds run_soon's tasks until they are done.
+_BACKGROUND_TASKS = "_groupsession_background_tasks"
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
 # A ForwardingOutput's selected pair before its line has a route, and after it
@@ -316,18 +318,22 @@ def receives_directly(receiver: RTCRtpReceiver) -> bool:
     return bool(getattr(receiver.transport, _HOOKED, False))
 
 
-_background: set[asyncio.Task[None]] = set()
-
-
 def run_soon(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop | None = None) -> None:
     """Run ``coroutine`` as a task of its own: a send a synchronous path cannot await.
 
     Tasks run in the order they are created. A ConnectionError (the transport
-    closed meanwhile) is expected and dropped; anything else is logged.
+    closed meanwhile) is expected and dropped; anything else is logged. The
+    loop keeps a reference to each until it is done (asyncio itself keeps only
+    weak ones), in a set that lives and dies with the loop.
     """
-    task = (loop or asyncio.get_running_loop()).create_task(_quietly(coroutine))
-    _background.add(task)
-    task.add_done_callback(_background.discard)
+    loop = loop or asyncio.get_running_loop()
+    running: set[asyncio.Task[None]] | None = getattr(loop, _BACKGROUND_TASKS, None)
+    if running is None:
+        running = set()
+        setattr(loop, _BACKGROUND_TASKS, running)
+    task = loop.create_task(_quietly(coroutine))
+    running.add(task)
+    task.add_done_callback(running.discard)
 
 
 async def _quietly(coroutine: Awaitable[None]) -> None:
