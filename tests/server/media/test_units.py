@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import HeaderExtensionsMap
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.media._copy_sender import MAX_PLAINTEXT
 from server.media.aiortc_internals import RtpPacket
@@ -384,3 +386,65 @@ async def test_a_subscriber_whose_srtp_fails_costs_the_others_nothing() -> None:
     assert stats.packets_out == 2
     track.close()
     await pc.close()
+
+
+# -- The C writer, fuzzed against aiortc's parser ---------------------------------
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.binary(min_size=1, max_size=1400),
+    padding_size=st.integers(0, 255),
+    marker=st.booleans(),
+    ids=st.lists(st.integers(1, 14), min_size=3, max_size=3, unique=True),
+    negotiated=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    mid=st.text(alphabet="0123456789abcdef", min_size=1, max_size=16),
+    payload_type=st.integers(0, 127),
+    sequence_number=st.integers(0, 0xFFFF),
+    timestamp=st.integers(0, 0xFFFFFFFF),
+    ssrc=st.integers(0, 0xFFFFFFFF),
+    abs_send_time=st.integers(0, (1 << 32) - 1),
+    audio_level=st.none() | st.tuples(st.booleans(), st.integers(0, 127)),
+)
+def test_every_copy_parses_back_as_written(
+    payload: bytes,
+    padding_size: int,
+    marker: bool,
+    ids: list[int],
+    negotiated: tuple[bool, bool, bool],
+    mid: str,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    abs_send_time: int,
+    audio_level: tuple[bool, int] | None,
+) -> None:
+    mid_id, abs_id, level_id = (i if on else None for i, on in zip(ids, negotiated, strict=True))
+    extension_ids = ExtensionIds(mid=mid_id, abs_send_time=abs_id, audio_level=level_id)
+    copies = PacketCopies(
+        marker=marker,
+        payload=payload,
+        padding_size=padding_size,
+        abs_send_time=abs_send_time,
+        audio_level=audio_level,
+    )
+    line = extension_ids.copy_sender(ssrc, payload_type, mid)
+    data = line.write(copies, sequence_number, timestamp)
+    assert line.kept(sequence_number) == data
+    parsed = parse_with(extension_ids, data)
+    assert (parsed.payload_type, parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (
+        payload_type,
+        sequence_number,
+        timestamp,
+        ssrc,
+    )
+    assert (parsed.marker, parsed.payload, parsed.padding_size) == (
+        int(marker),
+        payload,
+        padding_size,
+    )
+    assert parsed.extensions.mid == (mid if mid_id else None)
+    assert parsed.extensions.abs_send_time == (abs_send_time & 0xFFFFFF if abs_id else None)
+    assert parsed.extensions.audio_level == (audio_level if level_id else None)
+    assert (line.packets, line.payload_octets) == (1, len(payload))
