@@ -101,6 +101,14 @@ async def test_ground_rules_are_accepted_before_admission(
     await expect(admit).to_be_enabled()
     await admit.click()
     await expect(anna.page.get_by_role("region", name="Fay", exact=True)).to_be_visible()
+    # In the room the rules stay one click away.
+    await anna.page.get_by_role("button", name="Ground rules", exact=True).click()
+    rules = anna.page.get_by_role("dialog", name="Our ground rules")
+    await expect(rules).to_be_visible()
+    await expect(rules.get_by_text("One voice at a time.")).to_be_visible()
+    await anna.screenshot("22-ground-rules-in-the-room")
+    await rules.get_by_role("button", name="Close", exact=True).click()
+    await expect(rules).to_be_hidden()
 
 
 async def test_chat_to_the_room_and_privately_to_the_facilitators(

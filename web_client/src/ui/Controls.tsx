@@ -1,6 +1,8 @@
+import { useState } from "preact/hooks";
 import type { Session } from "../session";
 import { floorHolder, floorLetsMeBeHeard, mayTurnOn, mutedByFacilitator, nameOf, type RoomState } from "../state/room";
-import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon } from "./icons";
+import { InfoDialog } from "./Dialog";
+import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
 export function HearingStatus({ state }: { state: RoomState }) {
@@ -40,8 +42,11 @@ export function HearingStatus({ state }: { state: RoomState }) {
 }
 
 export function Controls({ session, state }: { session: Session; state: RoomState }) {
+  // The group's ground rules stay one click away for the whole session.
+  const [readingRules, setReadingRules] = useState(false);
   const me = state.me;
   if (me === null) return null;
+  const hasRules = state.groundRules.trim() !== "";
   const observer = me.role === "observer";
   const hasMic = session.local.track("audio") !== null;
   const hasCamera = session.local.track("video") !== null;
@@ -84,10 +89,25 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
           <span>{me.hand_raised ? "Lower hand" : "Raise hand"}</span>
         </button>
       )}
+      {hasRules && (
+        <button type="button" class="control" aria-haspopup="dialog" onClick={() => setReadingRules(true)}>
+          <RulesIcon />
+          <span>Ground rules</span>
+        </button>
+      )}
       <button type="button" class="control leave" onClick={() => void session.leave()}>
         <LeaveIcon />
         <span>Leave</span>
       </button>
+      {readingRules && hasRules && (
+        <InfoDialog title="Our ground rules" onClose={() => setReadingRules(false)}>
+          <div class="rules-text">
+            {state.groundRules.split(/\n+/).map((line, i) => (
+              <p key={i}>{line}</p>
+            ))}
+          </div>
+        </InfoDialog>
+      )}
     </div>
   );
 }

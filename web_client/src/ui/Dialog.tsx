@@ -1,3 +1,4 @@
+import type { ComponentChildren } from "preact";
 import { useEffect, useRef } from "preact/hooks";
 
 interface ConfirmProps {
@@ -35,6 +36,41 @@ export function ConfirmDialog({ title, body, confirm, onConfirm, onCancel }: Con
         </button>
         <button type="button" class="danger" onClick={onConfirm}>
           {confirm}
+        </button>
+      </div>
+    </dialog>
+  );
+}
+
+interface InfoProps {
+  title: string;
+  onClose: () => void;
+  children: ComponentChildren;
+}
+
+/** A modal text to read (native <dialog>: focus is trapped, Escape closes). */
+export function InfoDialog({ title, onClose, children }: InfoProps) {
+  const ref = useRef<HTMLDialogElement>(null);
+  useEffect(() => {
+    const dialog = ref.current;
+    if (dialog !== null && !dialog.open) dialog.showModal();
+    return () => dialog?.close();
+  }, []);
+  return (
+    <dialog
+      ref={ref}
+      class="confirm info"
+      aria-labelledby="info-title"
+      onCancel={(e) => {
+        e.preventDefault();
+        onClose();
+      }}
+    >
+      <h2 id="info-title">{title}</h2>
+      {children}
+      <div class="dialog-actions">
+        <button type="button" class="primary" autofocus onClick={onClose}>
+          Close
         </button>
       </div>
     </dialog>

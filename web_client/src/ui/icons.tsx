@@ -23,6 +23,13 @@ function Svg({ size = 20, children }: IconProps & { children: preact.ComponentCh
   );
 }
 
+export const RulesIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M6 2h9l4 4v16H6z" />
+    <path d="M15 2v4h4M9 11h7M9 15h7M9 19h4" />
+  </Svg>
+);
+
 export const MicIcon = (p: IconProps) => (
   <Svg {...p}>
     <rect x="9" y="2" width="6" height="12" rx="3" />
