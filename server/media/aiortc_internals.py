@@ -519,11 +519,11 @@ class ForwardingOutput:
     kept true (to within 0.1 s) so the subscriber's RTT and lip-sync stay right.
 
     The ``CopySender`` is given the route ``RTCDtlsTransport._send_rtp`` takes
-    through four coroutine layers: the DTLS transport's SRTP session
-    (``_tx_srtp``: libsrtp's ``srtp_protect`` and the session's ``srtp_t``)
-    and the selected ICE pair's socket and address. It is attached again when
-    aioice selects another pair. A pair through a TURN relay takes aiortc's
-    own path.
+    through four coroutine layers, as a ``DatagramRoute`` every slot of the
+    connection shares: the DTLS transport's SRTP session (``_tx_srtp``:
+    libsrtp's ``srtp_protect`` and the session's ``srtp_t``) and the selected
+    ICE pair's socket and address. A new route is made when aioice selects
+    another pair. A pair through a TURN relay takes aiortc's own path.
     """
 
     __slots__ = (
@@ -707,8 +707,13 @@ def _connection_route(dtls: Any, pair: Any) -> DatagramRoute | None:
     if pair is None or type(pair.protocol) is not StunProtocol:
         return None  # not selected yet, or through a TURN relay
     cached: tuple[Any, DatagramRoute | None] | None = getattr(dtls, _ROUTE, None)
-    if cached is not None and cached[0] is pair:
-        return cached[1]
+    if cached is not None:
+        if cached[0] is pair:
+            return cached[1]
+        if cached[1] is not None:
+            # aioice chose another pair: its descriptor goes now. Slots still
+            # attached to it follow the new pair before they send again.
+            cached[1].close()
     transport: Any = pair.protocol.transport
     sock = transport.get_extra_info("socket")
     if sock is None or transport.is_closing():

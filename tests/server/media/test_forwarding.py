@@ -305,3 +305,33 @@ async def test_re_offering_stops_after_repeated_silence_until_something_changes(
     assert b.ignored == [1, 2, 3]
     await session.join(2)  # a change: offered once more
     await eventually(lambda: b.ignored == [1, 2, 3, 4], 5, "an offer for the newcomer")
+
+
+async def test_copies_follow_a_newly_selected_ice_pair(session: Session) -> None:
+    import aioice.ice
+
+    a, b = [await session.join(i) for i in range(2)]
+    await eventually(partial(sees_and_hears, a, [b]), 20, "a decoding b")
+    subscription = session.plane_subscription(a.participant_id)
+    outputs = [slot.output for slot in subscription.slots if slot.output]
+    old_route = outputs[0]._line.route
+    assert old_route is not None and old_route.open
+    # aioice selects another pair (a new pair object over the same socket, as
+    # after a consent failure and recovery): every slot moves to a new route.
+    nominated = outputs[0]._nominated
+    pair = nominated[1]
+    nominated[1] = aioice.ice.CandidatePair(pair.protocol, pair.remote_candidate)
+    frames = a.reception(b.participant_id, TrackKind.VIDEO).matching
+    await eventually(
+        lambda: a.reception(b.participant_id, TrackKind.VIDEO).matching > frames + 5,
+        5,
+        "b's video still reaching a",
+    )
+    new_route = outputs[0]._line.route
+    assert new_route is not None and new_route is not old_route
+    assert not old_route.open  # its duplicate descriptor is gone
+    await eventually(
+        lambda: all(output._line.route is new_route for output in outputs),
+        5,
+        "both slots on the new route",
+    )
