@@ -11,11 +11,13 @@ from __future__ import annotations
 import array
 import asyncio
 import fractions
+import logging
 import math
 import multiprocessing
 import os
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from typing import Any
@@ -35,6 +37,8 @@ from server.media.aiortc_internals import RtpPacket
 from server.media.bench_baseline import MediaRelayBaseline
 from server.media.plane import RtpForwardingMediaPlane
 from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+
+logger = logging.getLogger(__name__)
 
 ROOM = "bench"
 VIDEO_FPS = 30
@@ -153,6 +157,34 @@ class StreamCount:
         return 0 if self.base is None else self.highest - self.base + 1
 
 
+class _PipeWriter:
+    """Sends on a pipe without blocking the event loop, in order.
+
+    Both processes write to one pipe and read the other. A blocking send
+    with the pipe full (a dozen participants' offers are more than its 64 KiB)
+    would stop that process's loop, so it never reads the other pipe, whose
+    writer then blocks too: a deadlock. One writer thread per pipe keeps the
+    messages in order.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipe-writer")
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self._thread.submit(self._connection.send, message).add_done_callback(_report_failure)
+
+    def close(self) -> None:
+        """Wait until every message has been sent."""
+        self._thread.shutdown(wait=True)
+
+
+def _report_failure(sent: Future[None]) -> None:
+    error = sent.exception()
+    if error is not None:
+        logger.error("benchmark pipe send failed: %r", error)
+
+
 def _client_pc() -> RTCPeerConnection:
     return RTCPeerConnection(
         RTCConfiguration(iceServers=[], bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
@@ -163,7 +195,7 @@ def _client_pc() -> RTCPeerConnection:
 class LoadClient:
     participant_id: str
     clip: Clip
-    requests: Connection
+    requests: _PipeWriter
     publish_pc: RTCPeerConnection = field(default_factory=_client_pc)
     subscribe_pc: RTCPeerConnection = field(default_factory=_client_pc)
     tracks: dict[str, ForwardedTrack] = field(default_factory=dict)
@@ -219,7 +251,7 @@ class LoadClient:
 
 
 class _PipeSignals:
-    def __init__(self, events: Connection) -> None:
+    def __init__(self, events: _PipeWriter) -> None:
         self._events = events
 
     async def send_subscriber_offer(
@@ -244,11 +276,15 @@ def _percentile(samples: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def _serve(mode: str, requests: Connection, events: Connection) -> None:
-    asyncio.run(_serve_async(mode, requests, events))
+def _serve(mode: str, requests: Connection, events_pipe: Connection) -> None:
+    events = _PipeWriter(events_pipe)
+    try:
+        asyncio.run(_serve_async(mode, requests, events))
+    finally:
+        events.close()
 
 
-async def _serve_async(mode: str, requests: Connection, events: Connection) -> None:
+async def _serve_async(mode: str, requests: Connection, events: _PipeWriter) -> None:
     plane: Any = RtpForwardingMediaPlane() if mode == "forwarding" else MediaRelayBaseline()
     plane.attach(_PipeSignals(events))
     loop = asyncio.get_running_loop()
@@ -335,7 +371,7 @@ async def _drive(
     participants: int,
     duration_s: float,
     clip: Clip,
-    requests: Connection,
+    requests: _PipeWriter,
     events: Connection,
     late_joiner: bool,
 ) -> dict[str, Any]:
@@ -380,14 +416,22 @@ async def _drive(
         for stream in client.streams.values():
             stream.counting = True
     drops_before = _udp_receive_buffer_errors()
+    load_started = (time.perf_counter(), os.times())
     requests.send(("measure_start",))
     await asyncio.sleep(duration_s)
     requests.send(("measure_stop",))
+    load_times = os.times()
     drops_after = _udp_receive_buffer_errors()
     for client in clients.values():
         for stream in client.streams.values():
             stream.counting = False
     server = await measured
+    # The load process's own CPU: at 1 core it cannot keep up, and what it
+    # misses shows as loss and kernel drops at its sockets, not the server's.
+    load_cpu = (load_times.user - load_started[1].user) + (
+        load_times.system - load_started[1].system
+    )
+    server["load_cpu_cores"] = load_cpu / (time.perf_counter() - load_started[0])
     received = sum(s.received for c in clients.values() for s in c.streams.values())
     expected = sum(s.expected for c in clients.values() for s in c.streams.values())
     server["loss_pct"] = 100.0 * max(expected - received, 0) / expected if expected else 0.0
@@ -420,11 +464,13 @@ def _run_scenario(
     events_out, events_in = context.Pipe(duplex=False)
     server = context.Process(target=_serve, args=(mode, requests_out, events_in), daemon=True)
     server.start()
+    requests = _PipeWriter(requests_in)
     try:
         return asyncio.run(
-            _drive(participants, duration_s, clip, requests_in, events_out, late_joiner)
+            _drive(participants, duration_s, clip, requests, events_out, late_joiner)
         )
     finally:
+        requests.close()
         server.join(timeout=15)
         if server.is_alive():
             server.kill()
@@ -460,6 +506,7 @@ def run_benchmark(
         "loss_pct": round(forwarding["loss_pct"], 3),
         "ingress_loss_pct": round(forwarding["ingress_loss_pct"], 3),
         "udp_receive_buffer_drops": forwarding["udp_receive_buffer_drops"],
+        "load_cpu_cores": round(forwarding["load_cpu_cores"], 4),
         "added_latency_ms": {"p50": round(p50, 2), "p95": round(p95, 2), "p99": round(p99, 2)},
         "late_joiner_first_video_ms": forwarding.get("late_joiner_first_video_ms"),
         "baseline": {
