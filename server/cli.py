@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 from aiohttp import web
@@ -68,10 +68,35 @@ def _parser() -> argparse.ArgumentParser:
     operator.set_defaults(run=_operator_token)
 
     bench = commands.add_parser("bench", help="measure the media plane; prints JSON last")
-    bench.add_argument("--participants", type=int, default=8)
-    bench.add_argument("--duration", type=float, default=10.0, help="seconds of steady load")
+    bench.add_argument(
+        "--participants",
+        type=_bounded(int, 2, 30),
+        default=8,
+        help="participants in the room, 2-30 (default 8)",
+    )
+    bench.add_argument(
+        "--duration",
+        type=_bounded(float, 1, 600),
+        default=10.0,
+        help="seconds of steady load, 1-600 (default 10)",
+    )
     bench.set_defaults(run=_bench)
     return parser
+
+
+def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``lowest`` to ``highest`` (a benchmark's load is bounded)."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"{text} is not between {lowest:g} and {highest:g}")
+        return value
+
+    return parse
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

@@ -12,6 +12,9 @@ import subprocess
 import sys
 import threading
 
+import pytest
+
+from server.cli import main
 from server.media.bench import _PipeWriter
 
 
@@ -77,3 +80,21 @@ def test_groupsession_bench_prints_every_figure_as_its_last_line() -> None:
     for key in ("participants", "consumers", "server_cpu_cores", "consumers_per_core"):
         assert key in figures["baseline"], key
     assert figures["packets_out_per_s"] > figures["packets_in_per_s"] > 0
+
+
+@pytest.mark.parametrize(
+    ("arguments", "complaint"),
+    [
+        (["--participants", "1"], "--participants: 1 is not between 2 and 30"),
+        (["--participants", "many"], "--participants: not a number: 'many'"),
+        (["--duration", "0"], "--duration: 0 is not between 1 and 600"),
+        (["--duration", "3600"], "--duration: 3600 is not between 1 and 600"),
+    ],
+)
+def test_bench_refuses_a_load_out_of_bounds(
+    arguments: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["bench", *arguments])
+    assert exited.value.code == 2
+    assert complaint in capsys.readouterr().err
