@@ -58,14 +58,12 @@ What is relied on (aiortc 1.16.0):
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import logging
 import random
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from aioice.ice import StunProtocol
@@ -107,6 +105,9 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
+from server.media.background import run_soon
+from server.media.rates import WindowRate
+from server.media.reports import ReceiveCounts, ReceiverReport
 from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
 
 __all__ = [
@@ -114,8 +115,6 @@ __all__ = [
     "ForwardingOutput",
     "ParsedSessionDescription",
     "ReceiveBookkeeping",
-    "ReceiveCounts",
-    "ReceiverReport",
     "RtcpSrPacket",
     "RtpPacket",
     "candidate_from_sdp",
@@ -158,8 +157,6 @@ _NTP_UNIX_OFFSET_MS = 2208988800 * 1000
 # The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
 _DIRECT_HANDLER = "_groupsession_direct_rtp"
 _HOOKED = "_groupsession_direct_receive"
-# The attribute of an event loop that holds run_soon's tasks until they are done.
-_BACKGROUND_TASKS = "_groupsession_background_tasks"
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
 # A ForwardingOutput's selected pair before its line has a route, and after it
@@ -316,33 +313,6 @@ def _hook_transport(dtls: Any) -> None:
 def receives_directly(receiver: RTCRtpReceiver) -> bool:
     """Whether ``receiver``'s RTP comes straight off the socket (for tests and diagnostics)."""
     return bool(getattr(receiver.transport, _HOOKED, False))
-
-
-def run_soon(coroutine: Awaitable[None], loop: asyncio.AbstractEventLoop | None = None) -> None:
-    """Run ``coroutine`` as a task of its own: a send a synchronous path cannot await.
-
-    Tasks run in the order they are created. A ConnectionError (the transport
-    closed meanwhile) is expected and dropped; anything else is logged. The
-    loop keeps a reference to each until it is done (asyncio itself keeps only
-    weak ones), in a set that lives and dies with the loop.
-    """
-    loop = loop or asyncio.get_running_loop()
-    running: set[asyncio.Task[None]] | None = getattr(loop, _BACKGROUND_TASKS, None)
-    if running is None:
-        running = set()
-        setattr(loop, _BACKGROUND_TASKS, running)
-    task = loop.create_task(_quietly(coroutine))
-    running.add(task)
-    task.add_done_callback(running.discard)
-
-
-async def _quietly(coroutine: Awaitable[None]) -> None:
-    try:
-        await coroutine
-    except ConnectionError:
-        pass
-    except Exception:
-        logger.exception("forwarding task failed")
 
 
 def decoder_thread(receiver: RTCRtpReceiver) -> threading.Thread | None:
@@ -849,71 +819,6 @@ class ReceiveBookkeeping:
             received=stream.packets_received,
             jitter_s=stream.jitter / stream._clockrate,
         )
-
-
-class WindowRate:
-    """aiortc's ``RateCounter`` (a rate over the last ``window_ms``), without its 1 ms buckets.
-
-    RateCounter erases bucket by bucket every millisecond since the previous
-    packet, twice per received video packet (in REMB estimation); this keeps
-    only the packets inside the window, in arrival order, and answers the same.
-    """
-
-    __slots__ = ("_entries", "_origin_ms", "_scale", "_total", "_window_ms")
-
-    def __init__(self, window_ms: int, scale: int = 8000) -> None:
-        self._window_ms = window_ms
-        self._scale = scale
-        self.reset()
-
-    def reset(self) -> None:
-        self._entries: collections.deque[tuple[int, int]] = collections.deque()
-        self._origin_ms: int | None = None
-        self._total = 0
-
-    def add(self, value: int, now_ms: int) -> None:
-        if self._origin_ms is None:
-            self._origin_ms = now_ms
-        else:
-            self._erase_old(now_ms)
-        self._entries.append((now_ms, value))
-        self._total += value
-
-    def rate(self, now_ms: int) -> int | None:
-        if self._origin_ms is None:
-            return None
-        self._erase_old(now_ms)
-        active_window_ms = now_ms - self._origin_ms + 1
-        if self._entries and active_window_ms > 1:
-            return round(self._scale * self._total / active_window_ms)
-        return None
-
-    def _erase_old(self, now_ms: int) -> None:
-        assert self._origin_ms is not None
-        new_origin_ms = now_ms - self._window_ms + 1
-        if self._origin_ms >= new_origin_ms:
-            return
-        self._origin_ms = new_origin_ms
-        entries = self._entries
-        while entries and entries[0][0] < new_origin_ms:
-            self._total -= entries.popleft()[1]
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiveCounts:
-    expected: int
-    received: int
-    jitter_s: float
-
-
-@dataclass(frozen=True, slots=True)
-class ReceiverReport:
-    """One report block a subscriber sent about a stream the server forwards to it."""
-
-    highest_sequence: int  # extended
-    packets_lost: int  # cumulative
-    fraction_lost: int  # of 256, since the previous report
-    jitter: int  # RTP timestamp units
 
 
 def observe_sender_rtcp(sender: RTCRtpSender, observer: Callable[[ReceiverReport], None]) -> None:

@@ -14,6 +14,7 @@ from server.media.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from server.media.codecs import is_rtx
 from server.media.forwarding import ForwardingLeg
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.media.reports import ReceiveCounts
 from server.media.rtp_bytes import PacketCopies, SrtpError
 from server.media.stats import ForwardingStats
 from signaling.media import TrackKind
@@ -84,7 +85,7 @@ class PublishedTrack:
     def keyframe_requests_sent(self) -> int:
         return self._keyframes.sent_count
 
-    def receive_counts(self) -> internals.ReceiveCounts | None:
+    def receive_counts(self) -> ReceiveCounts | None:
         """Packets expected and received so far on the media SSRC (before retransmissions)."""
         if self.media_ssrc is None:
             return None

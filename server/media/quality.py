@@ -20,7 +20,7 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from server.media.aiortc_internals import ReceiverReport
+from server.media.reports import ReceiverReport
 
 # How far back the figures look.
 WINDOW_S = 5.0

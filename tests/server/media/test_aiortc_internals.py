@@ -27,6 +27,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from server.media import aiortc_internals as internals
+from server.media.rates import WindowRate
 from server.media.rtp_bytes import HISTORY_SIZE, DatagramRoute, ExtensionIds, PacketCopies
 from tests.server.media.peers import eventually
 
@@ -624,7 +625,7 @@ def test_window_rate_answers_as_aiortcs_rate_counter() -> None:
     ):
         assert line in add, line
     rng = random.Random(7)
-    reference, ours = RateCounter(1000, 8000), internals.WindowRate(1000)
+    reference, ours = RateCounter(1000, 8000), WindowRate(1000)
     now = 10_000
     for step in range(5000):
         now += rng.choice((0, 0, 1, 3, 12, 40, 900, 1500))
