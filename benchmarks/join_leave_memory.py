@@ -3,9 +3,11 @@
 One participant stays; another joins (publishes, subscribes, is forwarded to
 the stayer, who renegotiates) and leaves, ``--cycles`` times. The server
 and the client peers share this process, so flat RSS means neither leaks.
-Run from the repository root with ``PYTHONPATH=.`` (it reuses the test peers).
-Each cycle waits until the stayer's subscription includes the joiner's
-tracks, then removes the joiner.
+The participants are the benchmarks' load clients (benchmarks/load.py),
+joined to the media plane in this process. Run from the repository root:
+``.venv/bin/python -m benchmarks.join_leave_memory --cycles 1000``. Each
+cycle waits until the stayer's subscription includes the joiner's tracks,
+then removes the joiner.
 """
 
 from __future__ import annotations
@@ -20,10 +22,51 @@ import time
 
 from aiortc import RTCPeerConnection
 
+from benchmarks.load import Clip, LoadClient, encode_clip, until
 from server.media import RtpForwardingMediaPlane
-from tests.server.media.peers import ClientPeer, RelaySignals, eventually
+from signaling.media import ForwardedTrack, SessionDescription
 
 ROOM = "memory"
+
+
+class InProcessLink:
+    """The load clients' ServerLink and the plane's MediaSignals, in one process."""
+
+    def __init__(self, plane: RtpForwardingMediaPlane) -> None:
+        self._plane = plane
+        self.clients: dict[str, LoadClient] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+        offer = SessionDescription(offer_sdp, "offer")
+        return (await self._plane.publish(ROOM, participant_id, offer)).sdp
+
+    async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
+        answer = SessionDescription(answer_sdp, "answer")
+        await self._plane.accept_subscriber_answer(ROOM, participant_id, answer, revision)
+
+    async def send_subscriber_offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        revision: int,
+        tracks: list[ForwardedTrack],
+    ) -> None:
+        client = self.clients.get(participant_id)
+        if client is None:
+            return
+        # Answered on a task of its own: the plane is still inside its offer here.
+        task = asyncio.ensure_future(client.take_offer(offer.sdp, revision, tracks))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        return None
+
+    def join(self, participant_id: str, clip: Clip) -> LoadClient:
+        client = self.clients[participant_id] = LoadClient(participant_id, clip, self)
+        return client
 
 
 def open_fds() -> int:
@@ -39,30 +82,29 @@ def rss_mb() -> float:
 
 async def run(cycles: int) -> dict[str, object]:
     plane = RtpForwardingMediaPlane()
-    signals = RelaySignals()
-    plane.attach(signals)
-    stayer = ClientPeer(ROOM, "p-0", 0, plane)
-    signals.clients[stayer.participant_id] = stayer
+    link = InProcessLink(plane)
+    plane.attach(link)
+    clip = encode_clip()
+    stayer = link.join("p-0", clip)
     await stayer.publish()
     await plane.subscribe(ROOM, stayer.participant_id)
     samples: dict[int, float] = {}
     fds: dict[int, int] = {}
     started = time.monotonic()
     for cycle in range(1, cycles + 1):
-        joiner = ClientPeer(ROOM, "p-1", 1, plane)
-        signals.clients[joiner.participant_id] = joiner
+        joiner = link.join("p-1", clip)
         await joiner.publish()
         await plane.subscribe(ROOM, joiner.participant_id)
-        await eventually(
+        await until(
             lambda: (
                 stayer.subscribe_pc.signalingState == "stable"
-                and any(t.participant_id == "p-1" for t in stayer.tracks_by_mid.values())
+                and any(t.participant_id == "p-1" for t in stayer.tracks.values())
             ),
             10,
             "the stayer subscribed to the joiner",
         )
         await plane.remove_participant(ROOM, joiner.participant_id)
-        del signals.clients[joiner.participant_id]
+        del link.clients[joiner.participant_id]
         await joiner.close()
         if cycle % 100 == 0 or cycle == 10:
             gc.collect()
@@ -82,15 +124,15 @@ async def run(cycles: int) -> dict[str, object]:
     # are transient, not leaks, so wait for them to end.
     try:
         settled_after_s: float | None = round(
-            await eventually(
+            await until(
                 lambda: len(live_peer_connections()) <= len(expected),
                 60,
                 "closed connections released",
-                interval=0.5,
+                interval_s=0.5,
             ),
             1,
         )
-    except AssertionError:
+    except TimeoutError:
         settled_after_s = None
     live_after_settling = len(live_peer_connections())
     result: dict[str, object] = {
@@ -116,9 +158,13 @@ async def run(cycles: int) -> dict[str, object]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cycles", type=int, default=1000)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.join_leave_memory", description=__doc__
+    )
+    parser.add_argument("--cycles", type=int, default=1000, help="1-100000 (default 1000)")
     args = parser.parse_args()
+    if not 1 <= args.cycles <= 100_000:
+        parser.error(f"--cycles: {args.cycles} is not between 1 and 100000")
     print(json.dumps(asyncio.run(run(args.cycles))))
 
 

@@ -1,21 +1,397 @@
-"""Forwarding benchmark: prints one JSON line (see server/media/bench.py)."""
+"""Load benchmark of the media plane: the server in one process, the participants in another.
+
+Prints one JSON object as its last line. The same run measures aiortc's
+MediaRelay (decode once, encode per subscriber) as the baseline. This is the
+one entry point (``groupsession bench`` runs it from a source checkout):
+
+    .venv/bin/python -m benchmarks.media_forwarding --participants 8 --duration 10
+"""
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
+import logging
+import multiprocessing
+import os
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from multiprocessing.connection import Connection
+from typing import Any
 
-from server.media.bench import run_benchmark
+from benchmarks.load import Clip, LoadClient, encode_clip, until
+from benchmarks.relay_baseline import MediaRelayBaseline
+from server.media.plane import RtpForwardingMediaPlane
+from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+
+logger = logging.getLogger(__name__)
+
+ROOM = "bench"
+CONNECT_TIMEOUT_S = 40.0
+WARMUP_S = 1.0
+# A benchmark's load is bounded: a room of 2-30, 1-600 s of steady load.
+PARTICIPANTS_RANGE = (2, 30)
+DURATION_RANGE_S = (1.0, 600.0)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--participants", type=int, default=8)
-    parser.add_argument("--duration", type=float, default=10.0)
-    parser.add_argument("--baseline-participants", type=int, default=3)
-    args = parser.parse_args()
-    print(json.dumps(run_benchmark(args.participants, args.duration, args.baseline_participants)))
+class _PipeWriter:
+    """Sends on a pipe without blocking the event loop, in order.
+
+    Both processes write to one pipe and read the other. A blocking send
+    with the pipe full (a dozen participants' offers are more than its 64 KiB)
+    would stop that process's loop, so it never reads the other pipe, whose
+    writer then blocks too: a deadlock. One writer thread per pipe keeps the
+    messages in order.
+    """
+
+    def __init__(self, connection: Connection) -> None:
+        self._connection = connection
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="pipe-writer")
+
+    def send(self, message: tuple[Any, ...]) -> None:
+        self._thread.submit(self._connection.send, message).add_done_callback(_report_failure)
+
+    def close(self) -> None:
+        """Wait until every message has been sent."""
+        self._thread.shutdown(wait=True)
+
+
+def _report_failure(sent: Future[None]) -> None:
+    error = sent.exception()
+    if error is not None:
+        logger.error("benchmark pipe send failed: %r", error)
+
+
+class _PipeLink:
+    """A load participant's ServerLink: requests down one pipe, answers back up the other."""
+
+    def __init__(self, requests: _PipeWriter) -> None:
+        self._requests = requests
+        self.answers: dict[str, asyncio.Future[str]] = {}
+
+    async def publish(self, participant_id: str, offer_sdp: str) -> str:
+        answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+        self.answers[participant_id] = answer
+        self._requests.send(("publish", participant_id, offer_sdp))
+        return await answer
+
+    async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
+        self._requests.send(("subscriber_answer", participant_id, answer_sdp, revision))
+
+
+class _PipeSignals:
+    def __init__(self, events: _PipeWriter) -> None:
+        self._events = events
+
+    async def send_subscriber_offer(
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        revision: int,
+        tracks: list[ForwardedTrack],
+    ) -> None:
+        wire = [(t.mid, t.participant_id, t.kind.value) for t in tracks]
+        self._events.send(("offer", participant_id, offer.sdp, revision, wire))
+
+    def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        pass
+
+
+def _percentile(samples: list[float], q: float) -> float:
+    if not samples:
+        return float("nan")
+    ordered = sorted(samples)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def _serve(mode: str, requests: Connection, events_pipe: Connection) -> None:
+    events = _PipeWriter(events_pipe)
+    try:
+        asyncio.run(_serve_async(mode, requests, events))
+    finally:
+        events.close()
+
+
+async def _serve_async(mode: str, requests: Connection, events: _PipeWriter) -> None:
+    plane: Any = RtpForwardingMediaPlane() if mode == "forwarding" else MediaRelayBaseline()
+    plane.attach(_PipeSignals(events))
+    loop = asyncio.get_running_loop()
+    latencies: list[float] = []
+    started = (0.0, 0.0, 0.0)
+    ingress_at_start = (0, 0)
+    while True:
+        message = await loop.run_in_executor(None, requests.recv)
+        op = message[0]
+        if op == "publish":
+            answer = await plane.publish(ROOM, message[1], SessionDescription(message[2], "offer"))
+            events.send(("answer", message[1], answer.sdp))
+        elif op == "subscribe":
+            await plane.subscribe(ROOM, message[1])
+        elif op == "subscriber_answer":
+            answer_sdp = SessionDescription(message[2], "answer")
+            await plane.accept_subscriber_answer(ROOM, message[1], answer_sdp, message[3])
+        elif op == "measure_start":
+            plane.stats.packets_in = plane.stats.packets_out = 0
+            latencies.clear()
+            plane.stats.latency_observer = latencies.append
+            if mode == "forwarding":
+                ingress_at_start = plane.ingress_counts()
+            times = os.times()
+            started = (time.perf_counter(), times.user, times.system)
+        elif op == "measure_stop":
+            wall = time.perf_counter() - started[0]
+            times = os.times()
+            user, system = times.user - started[1], times.system - started[2]
+            cpu = user + system
+            plane.stats.latency_observer = None
+            ingress_loss_pct = None
+            if mode == "forwarding":
+                expected, received = plane.ingress_counts()
+                expected -= ingress_at_start[0]
+                received -= ingress_at_start[1]
+                ingress_loss_pct = 100.0 * (expected - received) / expected if expected else 0.0
+            events.send(
+                (
+                    "measured",
+                    {
+                        "wall_s": wall,
+                        "cpu_s": cpu,
+                        "system_cpu_s": system,
+                        "packets_in": plane.stats.packets_in,
+                        "packets_out": plane.stats.packets_out,
+                        "latency_ms": [_percentile(latencies, q) for q in (0.5, 0.95, 0.99)],
+                        # Publisher -> server gaps, before retransmission: loss the
+                        # server did not cause (clients' sends, or its own socket).
+                        "ingress_loss_pct": ingress_loss_pct,
+                    },
+                )
+            )
+        elif op == "quit":
+            await plane.close()
+            events.send(("bye",))
+            return
+
+
+def _udp_receive_buffer_errors() -> int | None:
+    """Datagrams the kernel dropped because a socket's receive buffer was full.
+
+    System-wide (Linux /proc/net/snmp): other processes' UDP counts too.
+    """
+    try:
+        with open("/proc/net/snmp") as snmp:
+            udp = [line.split() for line in snmp if line.startswith("Udp:")]
+    except OSError:
+        return None
+    if len(udp) < 2 or "RcvbufErrors" not in udp[0]:
+        return None
+    return int(udp[1][udp[0].index("RcvbufErrors")])
+
+
+async def _drive(
+    participants: int,
+    duration_s: float,
+    clip: Clip,
+    requests: _PipeWriter,
+    events: Connection,
+    late_joiner: bool,
+) -> dict[str, Any]:
+    loop = asyncio.get_running_loop()
+    link = _PipeLink(requests)
+    clients: dict[str, LoadClient] = {}
+    measured: asyncio.Future[dict[str, Any]] = loop.create_future()
+    done: asyncio.Future[None] = loop.create_future()
+    tasks: set[asyncio.Task[None]] = set()
+
+    async def read_events() -> None:
+        while True:
+            event = await loop.run_in_executor(None, events.recv)
+            if event[0] == "answer":
+                link.answers.pop(event[1]).set_result(event[2])
+            elif event[0] == "offer":
+                tracks = [ForwardedTrack(m, p, TrackKind(k)) for m, p, k in event[4]]
+                task = loop.create_task(clients[event[1]].take_offer(event[2], event[3], tracks))
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+            elif event[0] == "measured":
+                measured.set_result(event[1])
+            elif event[0] == "bye":
+                done.set_result(None)
+                return
+
+    reader = loop.create_task(read_events())
+    ids = [f"p-{i}" for i in range(participants)]
+    for pid in ids:
+        clients[pid] = LoadClient(pid, clip, link)
+        await clients[pid].publish()
+    for pid in ids:
+        requests.send(("subscribe", pid))
+    await until(
+        lambda: all(clients[p].receiving_from_all([o for o in ids if o != p]) for p in ids),
+        CONNECT_TIMEOUT_S,
+        "every participant receiving every other's video",
+    )
+    await asyncio.sleep(WARMUP_S)
+    for client in clients.values():
+        for stream in client.streams.values():
+            stream.counting = True
+    drops_before = _udp_receive_buffer_errors()
+    load_started = (time.perf_counter(), os.times())
+    requests.send(("measure_start",))
+    await asyncio.sleep(duration_s)
+    requests.send(("measure_stop",))
+    load_times = os.times()
+    drops_after = _udp_receive_buffer_errors()
+    for client in clients.values():
+        for stream in client.streams.values():
+            stream.counting = False
+    server = await measured
+    # The load process's own CPU: at 1 core it cannot keep up, and what it
+    # misses shows as loss and kernel drops at its sockets, not the server's.
+    load_cpu = (load_times.user - load_started[1].user) + (
+        load_times.system - load_started[1].system
+    )
+    server["load_cpu_cores"] = load_cpu / (time.perf_counter() - load_started[0])
+    received = sum(s.received for c in clients.values() for s in c.streams.values())
+    expected = sum(s.expected for c in clients.values() for s in c.streams.values())
+    server["loss_pct"] = 100.0 * max(expected - received, 0) / expected if expected else 0.0
+    server["udp_receive_buffer_drops"] = (
+        None if drops_before is None or drops_after is None else drops_after - drops_before
+    )
+
+    if late_joiner:
+        joined_at = time.monotonic()
+        late = LoadClient("late", clip, link)
+        clients["late"] = late
+        await late.publish()
+        requests.send(("subscribe", "late"))
+        await until(lambda: late.receiving_from_all(ids), 10, "the late joiner's video")
+        firsts = [s.first_at for p in ids if (s := late.video_from(p)) and s.first_at]
+        server["late_joiner_first_video_ms"] = round((max(firsts) - joined_at) * 1000, 1)
+
+    requests.send(("quit",))
+    await done
+    reader.cancel()
+    await asyncio.gather(*(c.close() for c in clients.values()))
+    return server
+
+
+def _run_scenario(
+    mode: str, participants: int, duration_s: float, clip: Clip, late_joiner: bool
+) -> dict[str, Any]:
+    context = multiprocessing.get_context("spawn")
+    requests_out, requests_in = context.Pipe(duplex=False)
+    events_out, events_in = context.Pipe(duplex=False)
+    server = context.Process(target=_serve, args=(mode, requests_out, events_in), daemon=True)
+    server.start()
+    requests = _PipeWriter(requests_in)
+    try:
+        return asyncio.run(
+            _drive(participants, duration_s, clip, requests, events_out, late_joiner)
+        )
+    finally:
+        requests.close()
+        server.join(timeout=15)
+        if server.is_alive():
+            server.kill()
+
+
+def run_benchmark(
+    participants: int = 8, duration_s: float = 10.0, baseline_participants: int = 3
+) -> dict[str, object]:
+    """Measure forwarding for ``participants`` and MediaRelay for ``baseline_participants``."""
+    clip = encode_clip()
+    forwarding = _run_scenario("forwarding", participants, duration_s, clip, late_joiner=True)
+    baseline = _run_scenario("relay", baseline_participants, duration_s, clip, late_joiner=False)
+
+    def consumers(n: int) -> int:
+        return n * (n - 1) * 2  # everyone's audio and video to everyone else
+
+    cores = forwarding["cpu_s"] / forwarding["wall_s"]
+    baseline_cores = baseline["cpu_s"] / baseline["wall_s"]
+    per_consumer = cores / consumers(participants)
+    baseline_per_consumer = baseline_cores / consumers(baseline_participants)
+    p50, p95, p99 = forwarding["latency_ms"]
+    return {
+        "participants": participants,
+        "consumers": consumers(participants),
+        "duration_s": duration_s,
+        "server_cpu_cores": round(cores, 4),
+        # Kernel time: on loopback, sendto also runs the receiving side's
+        # network stack, which a real NIC would not charge to the server.
+        "server_system_cpu_cores": round(forwarding["system_cpu_s"] / forwarding["wall_s"], 4),
+        "consumers_per_core": round(consumers(participants) / cores, 1),
+        "packets_in_per_s": round(forwarding["packets_in"] / forwarding["wall_s"], 1),
+        "packets_out_per_s": round(forwarding["packets_out"] / forwarding["wall_s"], 1),
+        "loss_pct": round(forwarding["loss_pct"], 3),
+        "ingress_loss_pct": round(forwarding["ingress_loss_pct"], 3),
+        "udp_receive_buffer_drops": forwarding["udp_receive_buffer_drops"],
+        "load_cpu_cores": round(forwarding["load_cpu_cores"], 4),
+        "added_latency_ms": {"p50": round(p50, 2), "p95": round(p95, 2), "p99": round(p99, 2)},
+        "late_joiner_first_video_ms": forwarding.get("late_joiner_first_video_ms"),
+        "baseline": {
+            "participants": baseline_participants,
+            "consumers": consumers(baseline_participants),
+            "server_cpu_cores": round(baseline_cores, 4),
+            "consumers_per_core": round(consumers(baseline_participants) / baseline_cores, 1),
+            "loss_pct": round(baseline["loss_pct"], 3),
+        },
+        "cpu_per_consumer_ratio_vs_baseline": round(baseline_per_consumer / per_consumer, 1),
+        "latency_note": "arrival = aiortc's whole-ms arrival stamp, so figures are upper bounds",
+    }
+
+
+def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
+    """An argparse type: a number from ``lowest`` to ``highest``."""
+
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+        if not lowest <= value <= highest:
+            raise argparse.ArgumentTypeError(f"{text} is not between {lowest:g} and {highest:g}")
+        return value
+
+    return parse
+
+
+def parser() -> argparse.ArgumentParser:
+    arguments = argparse.ArgumentParser(
+        prog="python -m benchmarks.media_forwarding",
+        description="Measure the media plane; prints one JSON object as its last line.",
+    )
+    arguments.add_argument(
+        "--participants",
+        type=_bounded(int, *PARTICIPANTS_RANGE),
+        default=8,
+        help="participants in the room, 2-30 (default 8)",
+    )
+    arguments.add_argument(
+        "--duration",
+        type=_bounded(float, *DURATION_RANGE_S),
+        default=10.0,
+        help="seconds of steady load, 1-600 (default 10)",
+    )
+    arguments.add_argument(
+        "--baseline-participants",
+        type=_bounded(int, 2, 4),
+        default=3,
+        help="participants for the MediaRelay baseline, 2-4 (default 3: it transcodes)",
+    )
+    return arguments
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    figures = run_benchmark(
+        int(args.participants), float(args.duration), int(args.baseline_participants)
+    )
+    print(json.dumps(figures))
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    raise SystemExit(main())

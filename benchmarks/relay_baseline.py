@@ -1,4 +1,4 @@
-"""The benchmark's baseline: aiortc's MediaRelay (decode once, encode per subscriber).
+"""The forwarding benchmark's baseline: aiortc's MediaRelay (decode once, encode per subscriber).
 
 Only the benchmark uses this. It serves a static room: every participant
 publishes before anyone subscribes, which is all the comparison needs.

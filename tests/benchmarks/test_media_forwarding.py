@@ -1,4 +1,4 @@
-"""The benchmark harness itself: it must run for any room size and report every figure.
+"""The forwarding benchmark itself: it must run for any room size and report every figure.
 
 Figures are not asserted here (they belong to benchmarks/, printed as JSON);
 only that the harness completes and reports what the issue asks for.
@@ -14,8 +14,8 @@ import threading
 
 import pytest
 
-from server.cli import main
-from server.media.bench import _PipeWriter
+from benchmarks.media_forwarding import _PipeWriter, main
+from server.cli import main as groupsession
 
 
 def test_pipe_writer_never_blocks_the_caller_and_keeps_order() -> None:
@@ -41,6 +41,7 @@ def test_pipe_writer_never_blocks_the_caller_and_keeps_order() -> None:
 
 
 def test_groupsession_bench_prints_every_figure_as_its_last_line() -> None:
+    # Through the thin `groupsession bench` command, which runs the benchmarks' one entry point.
     completed = subprocess.run(
         [
             sys.executable,
@@ -95,6 +96,11 @@ def test_bench_refuses_a_load_out_of_bounds(
     arguments: list[str], complaint: str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with pytest.raises(SystemExit) as exited:
-        main(["bench", *arguments])
+        main(arguments)
     assert exited.value.code == 2
     assert complaint in capsys.readouterr().err
+
+
+def test_groupsession_bench_passes_a_refusal_through(capfd: pytest.CaptureFixture[str]) -> None:
+    assert groupsession(["bench", "--participants", "31"]) == 2
+    assert "--participants: 31 is not between 2 and 30" in capfd.readouterr().err

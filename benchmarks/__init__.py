@@ -1,0 +1,7 @@
+"""Speed and memory figures of the media plane, each printed as one JSON line.
+
+Run from the repository root (they are not part of the installed package):
+
+    .venv/bin/python -m benchmarks.media_forwarding --participants 8 --duration 10
+    .venv/bin/python -m benchmarks.join_leave_memory --cycles 1000
+"""
