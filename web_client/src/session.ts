@@ -14,7 +14,7 @@ import {
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice } from "./media/local";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
-import { initialState, isFinal, RoomStore, type Action, type RoomState } from "./state/room";
+import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -39,7 +39,7 @@ export class Session {
     readonly token: string | null,
     readonly claims: JoinLinkClaims | null,
   ) {
-    this.store = new RoomStore(initialState(token !== null));
+    this.store = createRoomStore(token !== null);
     this.store.subscribe((state) => this.follow(state));
   }
 

@@ -8,19 +8,11 @@ import { OperatorFeed } from "./feed";
 import { OPERATOR_TOKEN_COMMAND, refusalExplanation } from "./link";
 import { AlertsPanel, ConnectionStatus, Legend, ServerPanel, Toolbar } from "./Panels";
 import { RoomCard } from "./RoomCard";
-import { initialState, OperatorStore, visibleRooms, type OperatorState } from "./store";
+import { useStore } from "../ui/hooks";
+import { createOperatorStore, visibleRooms } from "./store";
 import "./operator.css";
 
 export { operatorTokenFromFragment } from "./link";
-
-function useStore(store: OperatorStore): OperatorState {
-  const [state, setState] = useState(store.current);
-  useEffect(() => {
-    setState(store.current);
-    return store.subscribe(setState);
-  }, [store]);
-  return state;
-}
 
 /** The client clock, ticking each second: for "no update for N s". */
 function useNowMs(): number {
@@ -33,7 +25,7 @@ function useNowMs(): number {
 }
 
 export function OperatorApp({ token }: { token: string }) {
-  const store = useMemo(() => new OperatorStore(initialState(token !== "")), [token]);
+  const store = useMemo(() => createOperatorStore(token !== ""), [token]);
   useEffect(() => {
     document.title = "Operator · Group session";
     if (token === "") return;

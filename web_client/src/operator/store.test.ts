@@ -4,7 +4,7 @@ import {
   CLEARED_KEEP_S,
   hasPoorConnection,
   initialState,
-  OperatorStore,
+  createOperatorStore,
   reduce,
   secondsSinceUpdate,
   serverAlerts,
@@ -259,7 +259,7 @@ describe("ending a room", () => {
 
 describe("OperatorStore", () => {
   it("notifies on change only", () => {
-    const store = new OperatorStore(initialState(true));
+    const store = createOperatorStore(true);
     const seen: string[] = [];
     store.subscribe((s) => seen.push(s.connection.status));
     store.dispatch({ type: "connected" });

@@ -4,6 +4,7 @@
 // alert: nothing here rates or raises anything, it only orders, filters and remembers
 // which alerts the server has just cleared.
 
+import { Store } from "../state/store";
 import type { AlertView, MonitorSnapshot, ParticipantHealth, Rating, Refusal, RoomDetail } from "./types";
 
 export type Connection =
@@ -233,28 +234,8 @@ export function secondsSinceUpdate(state: OperatorState, nowMs: number): number 
   return state.receivedAt === null ? null : Math.max(0, (nowMs - state.receivedAt) / 1000);
 }
 
-/** A tiny observable store around `reduce`. */
-export class OperatorStore {
-  private state: OperatorState;
-  private readonly listeners = new Set<(state: OperatorState) => void>();
+export type OperatorStore = Store<OperatorState, Action>;
 
-  constructor(state: OperatorState) {
-    this.state = state;
-  }
-
-  get current(): OperatorState {
-    return this.state;
-  }
-
-  dispatch(action: Action): void {
-    const next = reduce(this.state, action);
-    if (next === this.state) return;
-    this.state = next;
-    for (const listener of this.listeners) listener(next);
-  }
-
-  subscribe(listener: (state: OperatorState) => void): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
+export function createOperatorStore(hasToken: boolean): OperatorStore {
+  return new Store(reduce, initialState(hasToken));
 }

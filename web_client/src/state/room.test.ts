@@ -17,7 +17,7 @@ import {
   needsGroundRules,
   others,
   reduce,
-  RoomStore,
+  createRoomStore,
   type Action,
   type RoomState,
 } from "./room";
@@ -286,7 +286,7 @@ describe("leaving and the end", () => {
 
 describe("RoomStore", () => {
   it("notifies only on a change", () => {
-    const store = new RoomStore(initialState(true));
+    const store = createRoomStore(true);
     const seen: string[] = [];
     store.subscribe((s) => seen.push(s.phase));
     store.dispatch({ type: "notice_dismissed" });

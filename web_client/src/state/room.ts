@@ -16,6 +16,7 @@ import {
   type ServerEventName,
   type ServerEvents,
 } from "../protocol/types";
+import { Store } from "./store";
 
 export type Phase =
   | "no_link" // opened without a join link
@@ -482,29 +483,8 @@ export function notYetHeard(state: RoomState): string[] {
 
 // -- the store --------------------------------------------------------------------------
 
-export type Listener = (state: RoomState) => void;
+export type RoomStore = Store<RoomState, Action>;
 
-export class RoomStore {
-  private state: RoomState;
-  private readonly listeners = new Set<Listener>();
-
-  constructor(initial: RoomState) {
-    this.state = initial;
-  }
-
-  get current(): RoomState {
-    return this.state;
-  }
-
-  dispatch(action: Action): void {
-    const next = reduce(this.state, action);
-    if (next === this.state) return;
-    this.state = next;
-    for (const listener of this.listeners) listener(next);
-  }
-
-  subscribe(listener: Listener): () => void {
-    this.listeners.add(listener);
-    return () => this.listeners.delete(listener);
-  }
+export function createRoomStore(hasLink: boolean): RoomStore {
+  return new Store(reduce, initialState(hasLink));
 }

@@ -2,14 +2,20 @@ import { useEffect, useState } from "preact/hooks";
 import type { RemoteStreams } from "../media/peers";
 import type { Session } from "../session";
 import type { RoomState } from "../state/room";
+import type { Store } from "../state/store";
+
+/** The store's current state, re-rendering on each change. */
+export function useStore<S, A>(store: Store<S, A>): S {
+  const [state, setState] = useState(store.current);
+  useEffect(() => {
+    setState(store.current);
+    return store.subscribe(setState);
+  }, [store]);
+  return state;
+}
 
 export function useRoomState(session: Session): RoomState {
-  const [state, setState] = useState(session.state);
-  useEffect(() => {
-    setState(session.state);
-    return session.store.subscribe(setState);
-  }, [session]);
-  return state;
+  return useStore(session.store);
 }
 
 export function useRemoteStreams(session: Session): RemoteStreams {
