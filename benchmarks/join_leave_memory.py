@@ -23,7 +23,7 @@ import time
 from aiortc import RTCPeerConnection
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
-from server.media import RtpForwardingMediaPlane
+from server.sfu import RtpForwardingMediaPlane
 from signaling.media import ForwardedTrack, SessionDescription
 
 ROOM = "memory"

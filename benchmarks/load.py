@@ -30,8 +30,8 @@ from aiortc import (
     RTCSessionDescription,
 )
 
-from server.media import aiortc_internals as internals
-from server.media.aiortc_internals import RtpPacket
+from server.sfu import aiortc_internals as internals
+from server.sfu.aiortc_internals import RtpPacket
 from signaling.media import ForwardedTrack, TrackKind
 
 VIDEO_FPS = 30

@@ -23,7 +23,7 @@ from typing import Any
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from benchmarks.relay_baseline import MediaRelayBaseline
-from server.media.plane import RtpForwardingMediaPlane
+from server.sfu.plane import RtpForwardingMediaPlane
 from signaling.media import ForwardedTrack, SessionDescription, TrackKind
 
 logger = logging.getLogger(__name__)

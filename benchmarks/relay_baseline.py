@@ -17,7 +17,7 @@ from aiortc import (
 )
 from aiortc.contrib.media import MediaRelay
 
-from server.media.stats import ForwardingStats
+from server.sfu.forwarding_stats import ForwardingStats
 from signaling.media import (
     ForwardedTrack,
     MediaSignals,

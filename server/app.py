@@ -14,20 +14,20 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from rooms import Clock, Room
 from rooms.events import RoomSettings
-from server.api import add_admin_routes
+from server.admin_api import add_admin_routes
+from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
 from server.audit_keeper import AuditKeeper
-from server.clock import SystemClock
 from server.config import Config
-from server.keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
+from server.memory_store import InMemoryRoomStore
 from server.metrics import Metrics
-from server.monitoring.api import add_operator_routes
 from server.monitoring.channel import OperatorChannel
 from server.monitoring.load import LoadSampler
 from server.monitoring.monitor import Monitor
+from server.monitoring.operator_api import add_operator_routes
 from server.monitoring.pseudonyms import Pseudonyms
-from server.monitoring.quality import QualitySource
+from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
-from server.store import InMemoryRoomStore
+from server.system_clock import SystemClock
 from signaling.media import MediaPlane
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
@@ -45,7 +45,7 @@ def package_version() -> str:
 
 
 def default_media(config: Config) -> MediaPlane:
-    from server.media import RtpForwardingMediaPlane
+    from server.sfu import RtpForwardingMediaPlane
 
     return RtpForwardingMediaPlane()
 

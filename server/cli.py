@@ -13,10 +13,10 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
-from server.clock import SystemClock
 from server.config import Config, ConfigError, Environment
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
+from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
 
 

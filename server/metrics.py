@@ -14,7 +14,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.registry import Collector
 
 from rooms import ParticipantState, Role, RoomStore
-from server.monitoring.quality import QualitySource
+from server.monitoring.rating import QualitySource
 
 
 class Metrics:

@@ -1,7 +1,7 @@
 """The contract between signaling and the media plane.
 
 Signaling owns the wire protocol and the room rules; the media plane (in
-``server/media``) owns peer connections and RTP forwarding. Imports point
+``server/sfu``) owns peer connections and RTP forwarding. Imports point
 ``server`` -> ``signaling``, so the contract lives here and the server
 implements it. Nothing in this module holds a media object.
 

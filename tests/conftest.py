@@ -16,8 +16,8 @@ from aiohttp import web
 
 from rooms import Clock, Role
 from server.app import MediaFactory, create_app
+from server.app_keys import CLOCK, SIGNER, STORE
 from server.config import Config
-from server.keys import CLOCK, SIGNER, STORE
 from server.links import mint_join_link
 from signaling.tokens import TokenSigner
 

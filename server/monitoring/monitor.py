@@ -23,7 +23,7 @@ from server.monitoring.alerts import (
 )
 from server.monitoring.load import LoadSample, LoadSampler
 from server.monitoring.pseudonyms import Pseudonyms
-from server.monitoring.quality import QualitySource, Rating, rate
+from server.monitoring.rating import QualitySource, Rating, rate
 from server.monitoring.views import (
     AlertView,
     HistoryPoint,

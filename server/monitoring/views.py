@@ -9,7 +9,7 @@ from pydantic import BaseModel
 
 from rooms import Role
 from server.monitoring.alerts import AlertKind
-from server.monitoring.quality import Rating
+from server.monitoring.rating import Rating
 
 
 class ParticipantHealth(BaseModel):

@@ -23,10 +23,11 @@ import socketio
 from playwright.async_api import Browser, BrowserContext, Locator, Page, expect
 
 from rooms import Role
-from server.keys import MONITOR
+from server.app_keys import MONITOR
 from server.links import mint_operator_link
-from server.media import RtpForwardingMediaPlane
-from server.monitoring.quality import ConnectionQuality, ForwardingTotals
+from server.sfu import RtpForwardingMediaPlane
+from server.sfu.connection_quality import ConnectionQuality
+from server.sfu.forwarding_stats import ForwardingTotals
 from tests.browser.conftest import ARTIFACTS
 from tests.conftest import Client, RunningServer, start_server, wait_until
 

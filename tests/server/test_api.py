@@ -7,7 +7,7 @@ import time
 import aiohttp
 
 from rooms import Role, Room
-from server.keys import CONFIG, STORE
+from server.app_keys import CONFIG, STORE
 from tests.conftest import ADMIN_KEY, ClientFactory, RunningServer
 
 AUTH = {"Authorization": f"Bearer {ADMIN_KEY}"}

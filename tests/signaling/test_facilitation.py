@@ -10,7 +10,7 @@ import pytest
 import socketio
 
 from rooms import FixedClock, Role
-from server.keys import SIGNALING
+from server.app_keys import SIGNALING
 from tests.conftest import Client, RunningServer, start_server, wait_until
 
 

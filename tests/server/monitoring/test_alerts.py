@@ -9,7 +9,8 @@ from server.monitoring.alerts import (
     Observation,
     RoomObservation,
 )
-from server.monitoring.quality import ConnectionQuality, Rating, rate
+from server.monitoring.rating import Rating, rate
+from server.sfu.connection_quality import ConnectionQuality
 
 QUIET = Observation(rooms=(), connections=(), cpu_ratio=0.1, event_loop_lag_ms=2)
 

@@ -11,7 +11,7 @@ import pytest
 import socketio
 
 from rooms import Role
-from server.keys import MONITOR
+from server.app_keys import MONITOR
 from server.links import mint_operator_link
 from tests.conftest import ClientFactory, RunningServer, joined, wait_until
 

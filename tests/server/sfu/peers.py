@@ -28,8 +28,8 @@ from aiortc import (
 from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame, VideoFrame
 
-from server.media import RtpForwardingMediaPlane
-from server.media.subscription import Subscription
+from server.sfu import RtpForwardingMediaPlane
+from server.sfu.subscription import Subscription
 from signaling.media import ForwardedTrack, SessionDescription, TrackKind
 
 VIDEO_WIDTH = 160

@@ -17,14 +17,14 @@ import pytest
 
 from rooms import Role
 from server.app import default_media
-from server.keys import MEDIA
-from server.media import RtpForwardingMediaPlane
-from server.media import aiortc_internals as internals
+from server.app_keys import MEDIA
+from server.sfu import RtpForwardingMediaPlane
+from server.sfu import aiortc_internals as internals
 from signaling.media import TrackKind
 from tests.conftest import RunningServer, start_server
-from tests.server.media.conftest import CodecCount
-from tests.server.media.peers import eventually, eventually_async
-from tests.server.media.wire_peers import WirePeer
+from tests.server.sfu.conftest import CodecCount
+from tests.server.sfu.peers import eventually, eventually_async
+from tests.server.sfu.wire_peers import WirePeer
 
 ROOM = "wired"
 AUDIO = TrackKind.AUDIO

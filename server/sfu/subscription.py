@@ -13,9 +13,9 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
 from av.frame import Frame
 
-from server.media import aiortc_internals as internals
-from server.media.codecs import subscribe_codec_preferences
-from server.media.forwarding import ForwardingLeg, SubscriberSlot
+from server.sfu import aiortc_internals as internals
+from server.sfu.codecs import subscribe_codec_preferences
+from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,

@@ -1,5 +1,5 @@
 /*
- * server.media._copy_sender: the per-copy half of RTP forwarding, in C.
+ * server.sfu._copy_sender: the per-copy half of RTP forwarding, in C.
  *
  * Forwarding sends every received packet once per subscriber leg. In Python
  * each copy cost more in interpreter overhead (building the header, copying
@@ -8,7 +8,7 @@
  * one call per copy writes the packet, keeps it for NACKs, protects it with
  * the subscriber connection's SRTP session and sends it.
  *
- * This file knows nothing of aiortc. server/media/aiortc_internals.py hands it
+ * This file knows nothing of aiortc. server/sfu/aiortc_internals.py hands it
  * plain values for a DatagramRoute, one per subscribe connection and shared
  * by its slots' CopySenders: the selected pair's UDP socket (duplicated), the
  * remote address, libsrtp's srtp_protect (through pylibsrtp's cffi binding)
@@ -150,7 +150,7 @@ static PyMemberDef PacketCopies_members[] = {
 };
 
 static PyTypeObject PacketCopiesType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.PacketCopies",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.sfu._copy_sender.PacketCopies",
     .tp_doc = PyDoc_STR("What every forwarded copy of one received RTP packet shares."),
     .tp_basicsize = sizeof(PacketCopies),
     .tp_flags = Py_TPFLAGS_DEFAULT,
@@ -395,7 +395,7 @@ static PyGetSetDef DatagramRoute_getset[] = {
 };
 
 static PyTypeObject DatagramRouteType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.DatagramRoute",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.sfu._copy_sender.DatagramRoute",
     .tp_doc = PyDoc_STR("Where a subscribe connection's copies go: its selected pair's socket "
                         "and address, and its SRTP session."),
     .tp_basicsize = sizeof(DatagramRoute),
@@ -726,7 +726,7 @@ static PyGetSetDef CopySender_getset[] = {
 };
 
 static PyTypeObject CopySenderType = {
-    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.media._copy_sender.CopySender",
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.sfu._copy_sender.CopySender",
     .tp_doc = PyDoc_STR("One subscriber slot's outgoing RTP line."),
     .tp_basicsize = sizeof(CopySender),
     .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
@@ -742,7 +742,7 @@ static PyTypeObject CopySenderType = {
 
 static struct PyModuleDef copy_sender_module = {
     PyModuleDef_HEAD_INIT,
-    .m_name = "server.media._copy_sender",
+    .m_name = "server.sfu._copy_sender",
     .m_doc = PyDoc_STR("The per-copy half of RTP forwarding: write, keep, protect, send."),
     .m_size = -1,
 };
@@ -756,7 +756,7 @@ PyInit__copy_sender(void)
     PyObject *module = PyModule_Create(&copy_sender_module);
     if (module == NULL)
         return NULL;
-    SrtpError = PyErr_NewExceptionWithDoc("server.media._copy_sender.SrtpError",
+    SrtpError = PyErr_NewExceptionWithDoc("server.sfu._copy_sender.SrtpError",
                                           "srtp_protect failed; args: (libsrtp status,)",
                                           PyExc_RuntimeError, NULL);
     if (SrtpError == NULL || PyModule_AddObjectRef(module, "SrtpError", SrtpError) < 0 ||

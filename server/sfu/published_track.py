@@ -9,14 +9,14 @@ from collections.abc import Callable
 from aiortc import RTCRtpReceiver
 from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 
-from server.media import aiortc_internals as internals
-from server.media.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
-from server.media.codecs import is_rtx
-from server.media.forwarding import ForwardingLeg
-from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.reports import ReceiveCounts
-from server.media.rtp_bytes import PacketCopies, SrtpError
-from server.media.stats import ForwardingStats
+from server.sfu import aiortc_internals as internals
+from server.sfu.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
+from server.sfu.codecs import is_rtx
+from server.sfu.copy_sender import PacketCopies, SrtpError
+from server.sfu.forwarding_stats import ForwardingStats
+from server.sfu.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.sfu.legs import ForwardingLeg
+from server.sfu.reports import ReceiveCounts
 from signaling.media import TrackKind
 
 logger = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""Fail loudly if the aiortc internals server/media/aiortc_internals.py relies on move.
+"""Fail loudly if the aiortc internals server/sfu/aiortc_internals.py relies on move.
 
 Each test names the attribute or behaviour at stake, so an aiortc upgrade
 that breaks one says exactly what to re-check.
@@ -26,10 +26,10 @@ from aiortc.rtcrtpparameters import (
 )
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
-from server.media import aiortc_internals as internals
-from server.media.rates import WindowRate
-from server.media.rtp_bytes import HISTORY_SIZE, DatagramRoute, ExtensionIds, PacketCopies
-from tests.server.media.peers import eventually
+from server.sfu import aiortc_internals as internals
+from server.sfu.copy_sender import HISTORY_SIZE, DatagramRoute, ExtensionIds, PacketCopies
+from server.sfu.rates import WindowRate
+from tests.server.sfu.peers import eventually
 
 
 def test_aiortc_is_the_pinned_version() -> None:
@@ -157,9 +157,9 @@ async def test_sender_reports_go_out_together_and_stop_still_completes() -> None
     from aiortc import RTCSessionDescription
     from aiortc.rtp import RtcpByePacket, RtcpPacket, RtcpSdesPacket, RtcpSrPacket
 
-    from server.media.subscription import ForwardedTrackPlaceholder
+    from server.sfu.subscription import ForwardedTrackPlaceholder
     from signaling.media import TrackKind
-    from tests.server.media.peers import client_peer_connection
+    from tests.server.sfu.peers import client_peer_connection
 
     server = client_peer_connection()  # max-bundle, as subscribe connections are
     senders = []

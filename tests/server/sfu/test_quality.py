@@ -9,10 +9,10 @@ from typing import Any
 from aiortc import RTCPeerConnection
 from aiortc.rtp import is_rtcp
 
-from server.media.quality import TrafficSample, TrafficWindow, up_loss
-from server.monitoring.quality import ConnectionQuality, QualitySource
+from server.monitoring.rating import QualitySource
+from server.sfu.connection_quality import ConnectionQuality, TrafficSample, TrafficWindow, up_loss
 from signaling.media import TrackKind
-from tests.server.media.peers import ROOM, ClientPeer, Session, eventually, sees_and_hears
+from tests.server.sfu.peers import ROOM, ClientPeer, Session, eventually, sees_and_hears
 
 
 def dtls_transport_of(pc: RTCPeerConnection) -> Any:

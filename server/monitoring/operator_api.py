@@ -8,7 +8,7 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from server.keys import CLOCK, MONITOR, SIGNALING, SIGNER
+from server.app_keys import CLOCK, MONITOR, SIGNALING, SIGNER
 from server.monitoring.views import (
     AlertList,
     ApiError,

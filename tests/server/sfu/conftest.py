@@ -10,8 +10,8 @@ import aiortc.rtcrtpreceiver
 import aiortc.rtcrtpsender
 import pytest
 
-from server.media import RtpForwardingMediaPlane
-from tests.server.media.peers import RelaySignals, Session
+from server.sfu import RtpForwardingMediaPlane
+from tests.server.sfu.peers import RelaySignals, Session
 
 
 @dataclass

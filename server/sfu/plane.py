@@ -19,16 +19,22 @@ from aiortc import (
 )
 from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 
-from server.media import aiortc_internals as internals
-from server.media.codecs import FORWARDED_MIME_TYPES, is_forwardable, is_rtx
-from server.media.forwarding import ForwardingLeg, SubscriberSlot
-from server.media.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
-from server.media.published_track import PublishedTrack
-from server.media.quality import TrafficSample, TrafficWindow, kbps, loss_pct, up_loss
-from server.media.speaking import SpeakingDetector, SpeakingThresholds
-from server.media.stats import ForwardingStats
-from server.media.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
-from server.monitoring.quality import ConnectionQuality, ForwardingTotals
+from server.sfu import aiortc_internals as internals
+from server.sfu.codecs import FORWARDED_MIME_TYPES, is_forwardable, is_rtx
+from server.sfu.connection_quality import (
+    ConnectionQuality,
+    TrafficSample,
+    TrafficWindow,
+    kbps,
+    loss_pct,
+    up_loss,
+)
+from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
+from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
+from server.sfu.legs import ForwardingLeg, SubscriberSlot
+from server.sfu.published_track import PublishedTrack
+from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
+from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from signaling.media import (
     ForwardingPermission,
     IceCandidate,
@@ -71,7 +77,7 @@ class RtpForwardingMediaPlane:
 
     Nothing is decoded or encoded: each received RTP packet is rewritten per
     subscriber leg and sent on at once. See docs/media-plane.md. It is also
-    monitoring's ``server.monitoring.quality.QualitySource``.
+    monitoring's ``server.monitoring.rating.QualitySource``.
     """
 
     def __init__(

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rooms import Role, Room
 from rooms.events import RoomSettings
 from rooms.schedule import Schedule
-from server.keys import CLOCK, CONFIG, SIGNER, STORE
+from server.app_keys import CLOCK, CONFIG, SIGNER, STORE
 from server.links import mint_join_link, mint_operator_link
 from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
 

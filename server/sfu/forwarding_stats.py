@@ -20,3 +20,15 @@ class ForwardingStats:
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.
     latency_observer: Callable[[float], None] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ForwardingTotals:
+    """Process-wide counters since start (monotonic), and the current consumer count."""
+
+    packets_in: int
+    packets_out: int
+    bytes_out: int
+    packets_dropped_by_mute: int
+    consumers: int  # forwarded tracks: one per (publisher track, subscriber)
+    copies_failed: int = 0  # copies SRTP refused to protect for a subscriber

@@ -1,51 +1,24 @@
-"""Connection quality, as operators see it: figures per participant and a rating.
+"""Connection quality, as operators see it: a rating of the media plane's figures.
 
-The media plane measures; this module rates. Thresholds (documented in
-docs/monitoring.md) follow common VoIP guidance (ITU-T G.114 for delay;
-loss above a few percent is audible with Opus and visible with VP8).
+The media plane measures (``server.sfu.connection_quality``); this module
+rates. Thresholds (documented in docs/monitoring.md) follow common VoIP
+guidance (ITU-T G.114 for delay; loss above a few percent is audible with
+Opus and visible with VP8).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
+
+from server.sfu.connection_quality import ConnectionQuality
+from server.sfu.forwarding_stats import ForwardingTotals
 
 
 class Rating(StrEnum):
     GOOD = "good"
     FAIR = "fair"
     POOR = "poor"
-
-
-@dataclass(frozen=True, slots=True)
-class ConnectionQuality:
-    """One participant's connections to the server, over the last few seconds.
-
-    ``up`` is publisher -> server (their camera and microphone); ``down`` is
-    server -> subscriber (everyone else's media reaching them). None: not known
-    yet (no report received).
-    """
-
-    rtt_ms: float | None
-    jitter_ms: float | None
-    loss_up_pct: float | None
-    loss_down_pct: float | None
-    bitrate_up_kbps: float
-    bitrate_down_kbps: float
-    candidate_type: str | None  # "host", "srflx", "prflx" or "relay"
-
-
-@dataclass(frozen=True, slots=True)
-class ForwardingTotals:
-    """Process-wide counters since start (monotonic), and the current consumer count."""
-
-    packets_in: int
-    packets_out: int
-    bytes_out: int
-    packets_dropped_by_mute: int
-    consumers: int  # forwarded tracks: one per (publisher track, subscriber)
-    copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
 
 
 @runtime_checkable

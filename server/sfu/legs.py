@@ -24,12 +24,12 @@ from typing import TYPE_CHECKING
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
-from server.media.aiortc_internals import ForwardingOutput
-from server.media.quality import ReportHistory
+from server.sfu.aiortc_internals import ForwardingOutput
+from server.sfu.connection_quality import ReportHistory
 from signaling.media import TrackKind
 
 if TYPE_CHECKING:
-    from server.media.published_track import PublishedTrack
+    from server.sfu.published_track import PublishedTrack
 
 _SEQ_MASK = 0xFFFF
 _TS_MASK = 0xFFFFFFFF

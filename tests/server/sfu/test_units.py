@@ -12,20 +12,20 @@ from aiortc.rtp import HeaderExtensionsMap
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from server.media._copy_sender import MAX_PLAINTEXT
-from server.media.aiortc_internals import RtpPacket
-from server.media.forwarding import ForwardingLeg, SubscriberSlot
-from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
-from server.media.rtp_bytes import (
+from server.sfu._copy_sender import MAX_PLAINTEXT
+from server.sfu.aiortc_internals import RtpPacket
+from server.sfu.copy_sender import (
     HISTORY_SIZE,
     CopySender,
     ExtensionIds,
     PacketCopies,
     SrtpError,
 )
-from server.media.speaking import SpeakingDetector, SpeakingThresholds
+from server.sfu.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.sfu.legs import ForwardingLeg, SubscriberSlot
+from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from signaling.media import TrackKind
-from tests.server.media.peers import eventually
+from tests.server.sfu.peers import eventually
 
 
 @dataclass
@@ -354,8 +354,8 @@ class RecordingOutput:
 async def test_a_subscriber_whose_srtp_fails_costs_the_others_nothing() -> None:
     from aiortc import RTCPeerConnection
 
-    from server.media.published_track import PublishedTrack
-    from server.media.stats import ForwardingStats
+    from server.sfu.forwarding_stats import ForwardingStats
+    from server.sfu.published_track import PublishedTrack
 
     pc = RTCPeerConnection()
     receiver = pc.addTransceiver("audio", direction="recvonly").receiver

@@ -20,7 +20,7 @@ from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessi
 from rooms import Role
 from signaling.media import ForwardedTrack, TrackKind
 from tests.conftest import RunningServer
-from tests.server.media.peers import (
+from tests.server.sfu.peers import (
     COLOURS,
     TONES_HZ,
     ColourTrack,

@@ -4,7 +4,7 @@ aiortc has no public API for forwarding media without decoding it (its
 maintainer declined one: aiortc issues #449, #544, #627), so an RTP-level SFU
 has to reach into private methods and name-mangled fields of aiortc. Doing
 that in one place keeps the blast radius of an upgrade small: pyproject pins
-aiortc==1.16.0, and tests/server/media/test_aiortc_internals.py checks every
+aiortc==1.16.0, and tests/server/sfu/test_aiortc_internals.py checks every
 name, signature and behaviour relied on here so that an upgrade fails loudly
 in CI instead of silently in a session.
 
@@ -36,7 +36,7 @@ What is relied on (aiortc 1.16.0):
   ``_tx_srtp`` and its ICE transport's aioice ``Connection._nominated`` pair
   (``protocol.transport``, ``remote_addr``), for plain UDP pairs only:
   the pair's socket, address and SRTP session go to the C ``CopySender``
-  (``server/media/_copy_sender.c``), which sends straight to the socket
+  (``server/sfu/_copy_sender.c``), which sends straight to the socket
   while asyncio's datagram transport has nothing queued (its ``_buffer``)
   and hands the datagram to the transport's ``sendto`` otherwise.
 * ``RTCRtpSender._retransmit(seq)`` is looked up on the instance when a NACK
@@ -105,10 +105,10 @@ from pylibsrtp import Error as SrtpError
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
-from server.media.background import run_soon
-from server.media.rates import WindowRate
-from server.media.reports import ReceiveCounts, ReceiverReport
-from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
+from server.sfu.background import run_soon
+from server.sfu.copy_sender import DatagramRoute, ExtensionIds, PacketCopies
+from server.sfu.rates import WindowRate
+from server.sfu.reports import ReceiveCounts, ReceiverReport
 
 __all__ = [
     "AnyRtcpPacket",

@@ -7,7 +7,7 @@ received packet (``PacketCopies``) and each slot's ``CopySender`` writes,
 keeps (for NACKs), protects and sends its copy in one call, through its
 subscribe connection's ``DatagramRoute`` (the selected pair's socket and
 address, and the connection's SRTP session). Both are C types
-(``server/media/_copy_sender.c``): in Python the interpreter's overhead per
+(``server/sfu/_copy_sender.c``): in Python the interpreter's overhead per
 copy cost more than the copy itself.
 """
 
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from server.media._copy_sender import (
+from server.sfu._copy_sender import (
     HISTORY_SIZE,
     CopySender,
     DatagramRoute,

@@ -8,8 +8,8 @@ from functools import partial
 
 import pytest
 
-from server.media import RtpForwardingMediaPlane
-from server.media import aiortc_internals as internals
+from server.sfu import RtpForwardingMediaPlane
+from server.sfu import aiortc_internals as internals
 from signaling.media import (
     ForwardingPermission,
     IceCandidate,
@@ -19,8 +19,8 @@ from signaling.media import (
     SessionDescription,
     TrackKind,
 )
-from tests.server.media.conftest import CodecCount
-from tests.server.media.peers import (
+from tests.server.sfu.conftest import CodecCount
+from tests.server.sfu.peers import (
     ROOM,
     ClientPeer,
     RelaySignals,

@@ -1,4 +1,4 @@
-"""Types of server/media/_copy_sender.c (the per-copy half of RTP forwarding)."""
+"""Types of server/sfu/_copy_sender.c (the per-copy half of RTP forwarding)."""
 
 from collections.abc import Callable, Sized
 from typing import Any
@@ -27,7 +27,7 @@ class PacketCopies:
 class DatagramRoute:
     """Where a subscribe connection's copies go: its selected pair's socket and address,
     and its SRTP session. ``srtp_context``/``srtp_protect`` are raw C addresses: only
-    server.media.aiortc_internals makes routes."""
+    server.sfu.aiortc_internals makes routes."""
 
     @property
     def open(self) -> bool: ...

@@ -20,12 +20,30 @@ from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from server.media.reports import ReceiverReport
+from server.sfu.reports import ReceiverReport
 
 # How far back the figures look.
 WINDOW_S = 5.0
 # Queries closer together than this share a sample.
 MIN_SAMPLE_GAP_S = 0.5
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectionQuality:
+    """One participant's connections to the server, over the last few seconds.
+
+    ``up`` is publisher -> server (their camera and microphone); ``down`` is
+    server -> subscriber (everyone else's media reaching them). None: not known
+    yet (no report received).
+    """
+
+    rtt_ms: float | None
+    jitter_ms: float | None
+    loss_up_pct: float | None
+    loss_down_pct: float | None
+    bitrate_up_kbps: float
+    bitrate_down_kbps: float
+    candidate_type: str | None  # "host", "srflx", "prflx" or "relay"
 
 
 @dataclass(frozen=True, slots=True)
