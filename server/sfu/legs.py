@@ -12,6 +12,11 @@ packet for its slot: SSRC, payload type, sequence number (a fixed offset per
 run of forwarded packets), timestamp (a fixed offset per leg) and the header
 extensions. A run starts when the leg goes live or resumes after a mute;
 video runs start on a keyframe.
+
+A leg never holds its track's class: it sees the track through
+``TrackSource``, what mediasoup's Consumer sees of its Producer through a
+listener. The track holds its legs and calls ``ForwardingLeg.forward`` once
+per copy; nothing outside the leg reads its fields.
 """
 
 from __future__ import annotations
@@ -19,17 +24,15 @@ from __future__ import annotations
 import random
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from aiortc import RTCRtpSender, RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from server.sfu.aiortc_internals import ForwardingOutput
 from server.sfu.connection_quality import ReportHistory
+from server.sfu.copy_sender import PacketCopies
 from signaling.media import TrackKind
-
-if TYPE_CHECKING:
-    from server.sfu.published_track import PublishedTrack
 
 _SEQ_MASK = 0xFFFF
 _TS_MASK = 0xFFFFFFFF
@@ -41,6 +44,25 @@ _FENCE_TRAIL = 0x2000
 # A video leg that has waited this long for a keyframe asks again (the first
 # keyframe or the request for it may have been lost).
 KEYFRAME_WAIT_RETRY_S = 1.0
+
+
+class TrackSource(Protocol):
+    """What a leg needs of the published track it forwards."""
+
+    @property
+    def participant_id(self) -> str: ...
+
+    @property
+    def kind(self) -> TrackKind: ...
+
+    @property
+    def clock_rate(self) -> int: ...
+
+    def leg_went_live(self, leg: ForwardingLeg) -> None:
+        """The leg can send from now on (a video track asks its publisher for a keyframe)."""
+        ...
+
+    def request_keyframe(self) -> None: ...
 
 
 class SubscriberSlot:
@@ -97,7 +119,7 @@ class SubscriberSlot:
 class ForwardingLeg:
     """One published track forwarded to one subscriber through one slot."""
 
-    def __init__(self, track: PublishedTrack, subscriber_id: str, slot: SubscriberSlot) -> None:
+    def __init__(self, track: TrackSource, subscriber_id: str, slot: SubscriberSlot) -> None:
         self.track = track
         self.subscriber_id = subscriber_id
         self.slot = slot
@@ -135,27 +157,39 @@ class ForwardingLeg:
         self.closed = True
         self.pause()
 
-    def waited_too_long_for_keyframe(self, now: float) -> bool:
-        if self._waiting_since is None or now - self._waiting_since < KEYFRAME_WAIT_RETRY_S:
-            return False
-        self._waiting_since = now
-        return True
+    def forward(
+        self,
+        copies: PacketCopies,
+        sequence_number: int,
+        timestamp: int,
+        keyframe_start: bool,
+        now: float,
+        report_ntp: int,
+        rtp_now: int | None,
+    ) -> int:
+        """Send this leg's copy of a packet; the bytes sent, 0 when it sends none now.
 
-    def place(
-        self, sequence_number: int, timestamp: int, keyframe_start: bool, now: float
-    ) -> tuple[int, int] | None:
-        """Where a packet goes on this leg's slot: (sequence number, timestamp), or None.
-
-        None means the leg must not send it: video waiting for a keyframe, or
-        a packet older than the current run.
+        None is sent while the leg is not live, while a video leg waits for a
+        keyframe, or for a packet older than the current run (its numbers are
+        taken). ``rtp_now`` is the publisher's RTP clock now, from its last
+        sender report (None before one), for the slot's next SR. Raises what
+        the output raises (``ConnectionError``, ``SrtpError``): the track
+        counts those. Runs once per copy, so placement is written inline.
         """
-        seq = sequence_number
         slot = self.slot
+        output = slot.output
+        if output is None or not self.negotiated or self.closed:
+            return 0
+        seq = sequence_number
         if self._run_start is None:
             if self.track.kind is TrackKind.VIDEO and not keyframe_start:
                 if self._waiting_since is None:
                     self._waiting_since = now
-                return None
+                elif now - self._waiting_since >= KEYFRAME_WAIT_RETRY_S:
+                    # The first keyframe or the request for it may have been lost.
+                    self._waiting_since = now
+                    self.track.request_keyframe()
+                return 0
             self._run_start = seq
             self._waiting_since = None
             self._seq_offset = (slot.next_sequence_number - seq) & _SEQ_MASK
@@ -165,16 +199,17 @@ class ForwardingLeg:
         else:
             since_start = (seq - self._run_start) & _SEQ_MASK
             if since_start >= _HALF_SEQ:
-                # Sent before this run started: its sequence numbers are taken.
-                return None
+                return 0
             if since_start > _FENCE_SLIDE_AFTER:
                 self._run_start = (seq - _FENCE_TRAIL) & _SEQ_MASK
 
         out_seq = (seq + self._seq_offset) & _SEQ_MASK
         if (out_seq - slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ:
             slot.next_sequence_number = (out_seq + 1) & _SEQ_MASK
-        assert self.timestamp_offset is not None
-        out_ts = (timestamp + self.timestamp_offset) & _TS_MASK
+        timestamp_offset = self.timestamp_offset
+        assert timestamp_offset is not None
+        out_ts = (timestamp + timestamp_offset) & _TS_MASK
         slot.last_timestamp = out_ts
         slot.last_sent_at = now
-        return out_seq, out_ts
+        report_rtp = out_ts if rtp_now is None else (rtp_now + timestamp_offset) & _TS_MASK
+        return output.send_copy(copies, out_seq, out_ts, report_ntp, report_rtp)

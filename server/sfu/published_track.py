@@ -211,22 +211,10 @@ class PublishedTrack:
         sent = 0
         sent_bytes = 0
         for leg in legs:
-            output = leg.slot.output
-            # leg.live, inlined (once per copy).
-            if output is None or not leg.negotiated or leg.closed:
-                continue
-            placed = leg.place(sequence_number, timestamp, keyframe_start, now)
-            if placed is None:
-                if leg.waited_too_long_for_keyframe(now):
-                    self._keyframes.request()
-                continue
-            out_seq, out_ts = placed
-            if rtp_now is None or leg.timestamp_offset is None:
-                report_rtp = out_ts
-            else:
-                report_rtp = (rtp_now + leg.timestamp_offset) & 0xFFFFFFFF
             try:
-                sent_bytes += output.send_copy(copies, out_seq, out_ts, ntp, report_rtp)
+                size = leg.forward(
+                    copies, sequence_number, timestamp, keyframe_start, now, ntp, rtp_now
+                )
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
             except SrtpError as error:
@@ -235,7 +223,9 @@ class PublishedTrack:
                 if stats.copies_failed == 1 or stats.copies_failed % 1000 == 0:
                     logger.warning("SRTP refused a forwarded copy (status %s)", error.args[0])
                 continue
-            sent += 1
+            if size:
+                sent += 1
+                sent_bytes += size
         stats.packets_out += sent
         stats.bytes_out += sent_bytes
         if sent and stats.latency_observer is not None:

@@ -1,0 +1,204 @@
+"""The C copy writer: copies parse back as aiortc reads them, bad input changes nothing,
+and a hypothesis fuzz of every field against aiortc's parser."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
+from aiortc.rtp import HeaderExtensionsMap
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from server.sfu._copy_sender import MAX_PLAINTEXT
+from server.sfu.aiortc_internals import RtpPacket
+from server.sfu.copy_sender import HISTORY_SIZE, CopySender, ExtensionIds, PacketCopies
+
+
+def parse_with(ids: ExtensionIds, data: bytes) -> RtpPacket:
+    uris = {
+        "urn:ietf:params:rtp-hdrext:sdes:mid": ids.mid,
+        "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time": ids.abs_send_time,
+        "urn:ietf:params:rtp-hdrext:ssrc-audio-level": ids.audio_level,
+    }
+    parameters = RTCRtpParameters(
+        headerExtensions=[
+            RTCRtpHeaderExtensionParameters(id=i, uri=uri) for uri, i in uris.items() if i
+        ]
+    )
+    extension_map = HeaderExtensionsMap()
+    extension_map.configure(parameters)
+    return RtpPacket.parse(data, extension_map)
+
+
+@pytest.mark.parametrize("padding_size", [0, 7])
+@pytest.mark.parametrize("mid", ["0", "12", "abc"])
+def test_packet_copies_parse_back_as_aiortc_reads_them(mid: str, padding_size: int) -> None:
+    ids = ExtensionIds(mid=4, abs_send_time=2, audio_level=1)
+    copies = PacketCopies(
+        marker=True,
+        payload=b"opus-frame",
+        padding_size=padding_size,
+        abs_send_time=0x1234567,
+        audio_level=(True, 33),
+    )
+    line = ids.copy_sender(0xABCDEF, 111, mid)
+    parsed = parse_with(ids, line.write(copies, 65535, 0xFFFFFFF0))
+    assert (parsed.version, parsed.marker, parsed.payload_type) == (2, 1, 111)
+    assert (parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (65535, 0xFFFFFFF0, 0xABCDEF)
+    assert parsed.payload == b"opus-frame"
+    assert parsed.padding_size == padding_size
+    assert parsed.extensions.mid == mid
+    assert parsed.extensions.abs_send_time == 0x234567
+    assert parsed.extensions.audio_level == (True, 33)
+
+
+def test_packet_copies_without_audio_level_or_negotiated_ids() -> None:
+    copies = PacketCopies(
+        marker=False, payload=b"vp8", padding_size=0, abs_send_time=5, audio_level=None
+    )
+    ids = ExtensionIds(mid=9, abs_send_time=None, audio_level=None)
+    parsed = parse_with(ids, ids.copy_sender(3, 96, "3").write(copies, 1, 2))
+    assert parsed.extensions.mid == "3"
+    assert parsed.extensions.abs_send_time is None
+    assert parsed.marker == 0 and parsed.payload == b"vp8"
+    # No mid negotiated: the extension block is there, and empty.
+    bare = ExtensionIds(mid=None, abs_send_time=None, audio_level=None).copy_sender(3, 96, "3")
+    data = bare.write(copies, 1, 2)
+    assert data[12:16] == b"\xbe\xde\x00\x00" and data[16:] == b"vp8"
+
+
+def test_copy_sender_keeps_counts_and_forgets_overwritten_copies() -> None:
+    copies = PacketCopies(
+        marker=True, payload=b"vp8-frame", padding_size=3, abs_send_time=77, audio_level=None
+    )
+    assert copies.payload_size == len(b"vp8-frame")  # sender reports count no padding
+    line = ExtensionIds(mid=9, abs_send_time=3, audio_level=None).copy_sender(30, 96, "7")
+    first = line.write(copies, 10, 20)
+    assert line.kept(10) == first
+    assert line.kept(11) is None
+    assert (line.packets, line.payload_octets, line.bytes_sent) == (1, 9, len(first))
+    line.write(copies, 10 + HISTORY_SIZE, 20)  # the same place in the history
+    assert line.kept(10) is None
+    assert line.kept(10 + HISTORY_SIZE) is not None
+    assert line.route is None
+    # A second __init__ starts the line afresh.
+    line.__init__(  # type: ignore[misc]
+        ssrc=31, payload_type=96, mid_element=b"", abs_send_time_id=0, audio_level_id=0
+    )
+    assert (line.packets, line.bytes_sent, line.kept(10 + HISTORY_SIZE)) == (0, 0, None)
+
+
+def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
+    copies = PacketCopies(
+        marker=False, payload=b"x", padding_size=0, abs_send_time=0, audio_level=None
+    )
+    ids = ExtensionIds(mid=1, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, "0")
+    with pytest.raises(OverflowError):
+        line.write(copies, 0x10000, 0)
+    with pytest.raises(OverflowError):
+        line.write(copies, 0, 1 << 32)
+    with pytest.raises(TypeError):
+        line.write(b"not copies", 0, 0)  # type: ignore[arg-type]
+    with pytest.raises(RuntimeError, match="no route"):
+        line.send(copies, 0, 0)
+    with pytest.raises(RuntimeError, match="no route"):
+        line.send_packet(b"\x80" * 12)
+    assert (line.packets, line.bytes_sent, line.kept(0)) == (0, 0, None)
+    with pytest.raises(ValueError):
+        ids.copy_sender(1, 200, "0")
+    with pytest.raises(ValueError):
+        ids.copy_sender(1, 96, "x" * 17)
+    with pytest.raises(OverflowError):
+        ids.copy_sender(1 << 32, 96, "0")
+    with pytest.raises(OverflowError):
+        line.write(copies, 0, (1 << 64) + 5)  # never silently truncated
+    for malformed in (bytes(17), b"\x10", b"\x00\x30", b"\x11\x30"):
+        with pytest.raises(ValueError):
+            CopySender(
+                ssrc=1, payload_type=96, mid_element=malformed, abs_send_time_id=0, audio_level_id=0
+            )
+    with pytest.raises(TypeError):
+        line.attach(object())  # type: ignore[arg-type]
+
+    def packet(**overrides: Any) -> PacketCopies:
+        fields: dict[str, Any] = {
+            "marker": False,
+            "payload": b"x",
+            "padding_size": 0,
+            "abs_send_time": 0,
+            "audio_level": None,
+        }
+        return PacketCopies(**(fields | overrides))
+
+    with pytest.raises(ValueError):
+        packet(audio_level=(True, 200))
+    with pytest.raises(TypeError):
+        packet(audio_level=33)
+    with pytest.raises(ValueError):
+        packet(padding_size=256)
+    with pytest.raises(ValueError):
+        packet(payload=bytes(MAX_PLAINTEXT))
+
+
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    payload=st.binary(min_size=1, max_size=1400),
+    padding_size=st.integers(0, 255),
+    marker=st.booleans(),
+    ids=st.lists(st.integers(1, 14), min_size=3, max_size=3, unique=True),
+    negotiated=st.tuples(st.booleans(), st.booleans(), st.booleans()),
+    mid=st.text(alphabet="0123456789abcdef", min_size=1, max_size=16),
+    payload_type=st.integers(0, 127),
+    sequence_number=st.integers(0, 0xFFFF),
+    timestamp=st.integers(0, 0xFFFFFFFF),
+    ssrc=st.integers(0, 0xFFFFFFFF),
+    abs_send_time=st.integers(0, (1 << 32) - 1),
+    audio_level=st.none() | st.tuples(st.booleans(), st.integers(0, 127)),
+)
+def test_every_copy_parses_back_as_written(
+    payload: bytes,
+    padding_size: int,
+    marker: bool,
+    ids: list[int],
+    negotiated: tuple[bool, bool, bool],
+    mid: str,
+    payload_type: int,
+    sequence_number: int,
+    timestamp: int,
+    ssrc: int,
+    abs_send_time: int,
+    audio_level: tuple[bool, int] | None,
+) -> None:
+    mid_id, abs_id, level_id = (i if on else None for i, on in zip(ids, negotiated, strict=True))
+    extension_ids = ExtensionIds(mid=mid_id, abs_send_time=abs_id, audio_level=level_id)
+    copies = PacketCopies(
+        marker=marker,
+        payload=payload,
+        padding_size=padding_size,
+        abs_send_time=abs_send_time,
+        audio_level=audio_level,
+    )
+    line = extension_ids.copy_sender(ssrc, payload_type, mid)
+    data = line.write(copies, sequence_number, timestamp)
+    assert line.kept(sequence_number) == data
+    parsed = parse_with(extension_ids, data)
+    assert (parsed.payload_type, parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (
+        payload_type,
+        sequence_number,
+        timestamp,
+        ssrc,
+    )
+    assert (parsed.marker, parsed.payload, parsed.padding_size) == (
+        int(marker),
+        payload,
+        padding_size,
+    )
+    assert parsed.extensions.mid == (mid if mid_id else None)
+    assert parsed.extensions.abs_send_time == (abs_send_time & 0xFFFFFF if abs_id else None)
+    assert parsed.extensions.audio_level == (audio_level if level_id else None)
+    assert (line.packets, line.payload_octets) == (1, len(payload))
