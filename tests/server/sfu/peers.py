@@ -210,28 +210,105 @@ async def count_identified_frames(
                 counts.first_matching_at = time.monotonic()
 
 
-@dataclass
-class ClientPeer:
-    """A participant's browser, played by two aiortc peer connections."""
+@dataclass(kw_only=True)
+class ReceivingPeer:
+    """The receiving half of a participant's browser, shared by ``ClientPeer`` (which calls
+    the media plane directly) and ``wire_peers.WirePeer`` (which goes through Socket.IO).
 
-    room_id: str
-    participant_id: str
-    index: int
-    plane: RtpForwardingMediaPlane
-    publish_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
-    subscribe_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
+    It answers subscribe offers, decodes what arrives (clients may decode; the
+    server never does) and records whose colour or tone each frame carried.
+    """
+
+    subscribe_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
     tracks_by_mid: dict[str, ForwardedTrack] = field(default_factory=dict)
     offers: list[tuple[int, list[ForwardedTrack]]] = field(default_factory=list)
     received: dict[tuple[str, TrackKind], Reception] = field(default_factory=dict)
+    subscribe_connected_at: float | None = None
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    # Offers this client receives and never answers (a lost or failed offer).
-    offers_to_ignore: int = 0
-    ignored: list[int] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         @self.subscribe_pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
             self._spawn(self._consume(track))
+
+        @self.subscribe_pc.on("connectionstatechange")
+        def on_state() -> None:
+            if self.subscribe_pc.connectionState == "connected":
+                self.subscribe_connected_at = time.monotonic()
+
+    def identity_of(self, participant_id: str) -> int | None:
+        """Which colour and tone index ``participant_id`` publishes."""
+        raise NotImplementedError
+
+    async def answer_offer(
+        self, sdp: str, revision: int, tracks: list[ForwardedTrack]
+    ) -> RTCSessionDescription:
+        """Take a subscribe offer; the answer to send back."""
+        self.offers.append((revision, tracks))
+        self.tracks_by_mid = {t.mid: t for t in tracks}
+        await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
+        local: RTCSessionDescription = self.subscribe_pc.localDescription
+        return local
+
+    def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
+        return self.received.setdefault((publisher_id, kind), Reception())
+
+    def subscribed_to(self) -> set[str]:
+        """Whose tracks the last subscribe offer carried."""
+        return {t.participant_id for t in self.tracks_by_mid.values()}
+
+    def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
+        for transceiver in self.subscribe_pc.getTransceivers():
+            forwarded = self.tracks_by_mid.get(transceiver.mid or "")
+            if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
+                receiver: RTCRtpReceiver = transceiver.receiver
+                return receiver
+        return None
+
+    async def packets_received(self, publisher_id: str, kind: TrackKind) -> int:
+        """RTP packets received from ``publisher_id`` (0 when not subscribed to them)."""
+        receiver = self.receiver_for(publisher_id, kind)
+        if receiver is None:
+            return 0
+        stats = await receiver.getStats()
+        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
+
+    async def stop_receiving(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        await self.subscribe_pc.close()
+
+    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _consume(self, track: MediaStreamTrack) -> None:
+        await count_identified_frames(
+            track,
+            self.subscribe_pc,
+            lambda mid: self.tracks_by_mid.get(mid),
+            self.reception,
+            self.identity_of,
+        )
+
+
+@dataclass
+class ClientPeer(ReceivingPeer):
+    """A participant's browser, played by two aiortc peer connections, calling the plane."""
+
+    room_id: str
+    participant_id: str
+    index: int
+    plane: RtpForwardingMediaPlane
+    publish_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
+    # Offers this client receives and never answers (a lost or failed offer).
+    offers_to_ignore: int = 0
+    ignored: list[int] = field(default_factory=list)
+
+    def identity_of(self, participant_id: str) -> int | None:
+        return int(participant_id.rsplit("-", 1)[1])
 
     async def publish(self) -> None:
         self.publish_pc.addTransceiver(ToneTrack(TONES_HZ[self.index]), direction="sendonly")
@@ -257,57 +334,14 @@ class ClientPeer:
     async def _answer(
         self, offer: SessionDescription, revision: int, tracks: list[ForwardedTrack]
     ) -> None:
-        self.offers.append((revision, tracks))
-        self.tracks_by_mid = {t.mid: t for t in tracks}
-        await self.subscribe_pc.setRemoteDescription(
-            RTCSessionDescription(sdp=offer.sdp, type=offer.type)
-        )
-        await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
-        local = self.subscribe_pc.localDescription
+        local = await self.answer_offer(offer.sdp, revision, tracks)
         await self.plane.accept_subscriber_answer(
             self.room_id, self.participant_id, SessionDescription(local.sdp, local.type), revision
         )
 
-    def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
-        return self.received.setdefault((publisher_id, kind), Reception())
-
-    def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
-        for transceiver in self.subscribe_pc.getTransceivers():
-            forwarded = self.tracks_by_mid.get(transceiver.mid or "")
-            if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
-                receiver: RTCRtpReceiver = transceiver.receiver
-                return receiver
-        return None
-
-    async def packets_received(self, publisher_id: str, kind: TrackKind) -> int:
-        receiver = self.receiver_for(publisher_id, kind)
-        if receiver is None:
-            return 0
-        stats = await receiver.getStats()
-        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
-
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
+        await self.stop_receiving()
         await self.publish_pc.close()
-        await self.subscribe_pc.close()
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self.tasks.add(task)
-        task.add_done_callback(self.tasks.discard)
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        await count_identified_frames(
-            track,
-            self.subscribe_pc,
-            lambda mid: self.tracks_by_mid.get(mid),
-            self.reception,
-            self._index_of,
-        )
-
-    def _index_of(self, participant_id: str) -> int:
-        return int(participant_id.rsplit("-", 1)[1])
 
 
 @dataclass

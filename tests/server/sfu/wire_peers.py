@@ -3,19 +3,17 @@
 Unlike ``peers.ClientPeer``, which calls the media plane directly, a
 ``WirePeer`` goes through the whole stack: Socket.IO, signaling's handlers,
 the room's rules and the media plane. It publishes a colour and a tone that
-identify it, decodes what it receives and records whose media each frame was.
+identify it; what it receives is decoded and identified by the receiving half
+both share (``peers.ReceivingPeer``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import time
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
 import socketio
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
+from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from rooms import Role
 from signaling.media import ForwardedTrack, TrackKind
@@ -24,10 +22,9 @@ from tests.server.sfu.peers import (
     COLOURS,
     TONES_HZ,
     ColourTrack,
-    Reception,
+    ReceivingPeer,
     ToneTrack,
     client_peer_connection,
-    count_identified_frames,
 )
 
 
@@ -40,7 +37,7 @@ def _socket() -> socketio.AsyncClient:
 
 
 @dataclass
-class WirePeer:
+class WirePeer(ReceivingPeer):
     """One participant: a Socket.IO connection and two aiortc peer connections."""
 
     server: RunningServer
@@ -51,19 +48,15 @@ class WirePeer:
     sio: socketio.AsyncClient = field(default_factory=lambda: _socket())
     participant_id: str = ""
     publish_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
-    subscribe_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
     events: list[tuple[str, Any]] = field(default_factory=list)
-    offers: list[tuple[int, list[ForwardedTrack]]] = field(default_factory=list)
-    tracks_by_mid: dict[str, ForwardedTrack] = field(default_factory=dict)
-    received: dict[tuple[str, TrackKind], Reception] = field(default_factory=dict)
     # Which colour/tone index each publisher sends, so decoded media can be checked.
     identities: dict[str, int] = field(default_factory=dict)
-    subscribe_connected_at: float | None = None
     answer_errors: list[dict[str, Any]] = field(default_factory=list)
     answer_offers: bool = True
-    _tasks: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
+        super().__post_init__()
+
         async def record(event: str, data: Any = None) -> None:
             self.events.append((event, data))
 
@@ -75,14 +68,8 @@ class WirePeer:
         self.sio.on("*", record)
         self.sio.on("subscriber_offer", on_subscriber_offer)
 
-        @self.subscribe_pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            self._spawn(self._consume(track))
-
-        @self.subscribe_pc.on("connectionstatechange")
-        def on_state() -> None:
-            if self.subscribe_pc.connectionState == "connected":
-                self.subscribe_connected_at = time.monotonic()
+    def identity_of(self, participant_id: str) -> int | None:
+        return self.identities.get(participant_id)
 
     # -- the protocol ---------------------------------------------------------
 
@@ -126,13 +113,7 @@ class WirePeer:
             ForwardedTrack(t["mid"], t["participant_id"], TrackKind(t["kind"]))
             for t in offer["tracks"]
         ]
-        self.offers.append((revision, tracks))
-        self.tracks_by_mid = {t.mid: t for t in tracks}
-        await self.subscribe_pc.setRemoteDescription(
-            RTCSessionDescription(sdp=offer["sdp"], type=offer["type"])
-        )
-        await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
-        local = self.subscribe_pc.localDescription
+        local = await self.answer_offer(offer["sdp"], revision, tracks)
         reply = await self.sio.call(
             "subscriber_answer",
             {"sdp": local.sdp, "type": local.type, "revision": revision},
@@ -146,9 +127,6 @@ class WirePeer:
     def received_events(self, name: str) -> list[Any]:
         return [data for event, data in self.events if event == name]
 
-    def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
-        return self.received.setdefault((publisher_id, kind), Reception())
-
     def sees_and_hears(self, others: list[WirePeer], frames: int = 5) -> bool:
         return all(
             self.reception(other.participant_id, kind).matching >= frames
@@ -156,44 +134,8 @@ class WirePeer:
             for kind in (TrackKind.VIDEO, TrackKind.AUDIO)
         )
 
-    def subscribed_to(self) -> set[str]:
-        """Whose tracks the last subscribe offer carried."""
-        return {t.participant_id for t in self.tracks_by_mid.values()}
-
-    def receiver_for(self, publisher_id: str, kind: TrackKind) -> RTCRtpReceiver | None:
-        for transceiver in self.subscribe_pc.getTransceivers():
-            forwarded = self.tracks_by_mid.get(transceiver.mid or "")
-            if forwarded and forwarded.participant_id == publisher_id and forwarded.kind is kind:
-                receiver: RTCRtpReceiver = transceiver.receiver
-                return receiver
-        return None
-
-    async def packets_received(self, publisher_id: str, kind: TrackKind) -> int:
-        """RTP packets received from ``publisher_id`` (0 when not subscribed to them)."""
-        receiver = self.receiver_for(publisher_id, kind)
-        if receiver is None:
-            return 0
-        stats = await receiver.getStats()
-        return sum(s.packetsReceived for s in stats.values() if s.type == "inbound-rtp")
-
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
         if self.sio.connected:
             await self.sio.disconnect()
+        await self.stop_receiving()
         await self.publish_pc.close()
-        await self.subscribe_pc.close()
-
-    def _spawn(self, coroutine: Coroutine[Any, Any, None]) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def _consume(self, track: MediaStreamTrack) -> None:
-        await count_identified_frames(
-            track,
-            self.subscribe_pc,
-            lambda mid: self.tracks_by_mid.get(mid),
-            self.reception,
-            self.identities.get,
-        )
