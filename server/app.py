@@ -29,6 +29,7 @@ from server.monitoring.quality import QualitySource
 from server.observer import ServerObserver
 from server.store import InMemoryRoomStore
 from signaling.media import MediaPlane
+from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
 
@@ -65,7 +66,14 @@ def create_app(
     app[SIGNER] = TokenSigner(config.signing_secret())
     # No Socket.IO logger: it would print payloads, and a join payload carries a token.
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", cors_allowed_origins=[], logger=False, engineio_logger=False
+        async_mode="aiohttp",
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+        # Client events can name no server handler; frames are bounded (docs/protocol.md).
+        serializer=ClientPacket,
+        json=BoundedJson,
+        max_http_buffer_size=MAX_FRAME_BYTES,
     )
     sio.attach(app)
     app[SIO] = sio

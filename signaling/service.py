@@ -41,6 +41,7 @@ from signaling.media import (
     MediaPlane,
     SessionDescription,
 )
+from signaling.packets import CLIENT_MESSAGE, MalformedFrame
 from signaling.schemas import (
     AnswerUnmuteRequestPayload,
     DeviceTargetPayload,
@@ -69,6 +70,29 @@ from signaling.wire import encode_event, encode_snapshot, plain
 log = logging.getLogger("groupsession.signaling")
 
 Reply = dict[str, Any]
+
+# How refusals of names outside the protocol are counted: never the name itself,
+# which the client chose.
+_UNKNOWN = "unknown"
+
+
+class RateLimitedLog:
+    """At most one line per ``interval_s`` for a message a client can trigger at will;
+    the lines suppressed in between are counted in the next one."""
+
+    def __init__(self, logger: logging.Logger, interval_s: float = 60.0) -> None:
+        self._logger = logger
+        self._interval_s = interval_s
+        self._last: float | None = None
+        self._suppressed = 0
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if self._last is not None and now - self._last < self._interval_s:
+            self._suppressed += 1
+            return
+        self._logger.warning(message + " (%d more since the last line)", *args, self._suppressed)
+        self._last, self._suppressed = now, 0
 
 
 class SignalingObserver(Protocol):
@@ -140,6 +164,10 @@ class Signaling:
         self._sid_of: dict[tuple[str, str], str] = {}
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
+        self._malformed_log = RateLimitedLog(log)
+        self._delivery_log = RateLimitedLog(log)
+        # Emits that failed for one connection (the others were still served).
+        self.delivery_failures = 0
         # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
         self._delivery_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -184,9 +212,11 @@ class Signaling:
         }
 
     def register(self) -> None:
+        # Only the library triggers these two: every client event arrives wrapped in
+        # CLIENT_MESSAGE (signaling.packets), whatever name the client gave it.
         self._sio.on("connect", self._on_connect)
         self._sio.on("disconnect", self._on_disconnect)
-        self._sio.on("*", self._dispatch)
+        self._sio.on(CLIENT_MESSAGE, self._dispatch)
         if self._media is not None:
             self._media.attach(self)
 
@@ -198,7 +228,8 @@ class Signaling:
     # -- connection lifecycle ----------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._connections[sid] = Connection(sid)
+        # setdefault: a connection that exists keeps its binding, whoever calls this.
+        self._connections.setdefault(sid, Connection(sid))
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
@@ -225,18 +256,24 @@ class Signaling:
 
     # -- dispatch ------------------------------------------------------------------
 
-    async def _dispatch(self, event: str, sid: str, *args: Any) -> Reply:
+    async def _dispatch(self, sid: str, name: object = None, *args: Any) -> Reply:
+        if isinstance(name, MalformedFrame):
+            self._malformed_log.warning("refused a malformed frame: %s", name.reason)
+            return self._refuse(_UNKNOWN, ErrorCode.INVALID_PAYLOAD, name.reason)
+        client_event = _client_event(name)
+        if client_event is None:
+            return self._refuse(_UNKNOWN, ErrorCode.UNKNOWN_EVENT, "no such event in the protocol")
+        event = client_event.value
         connection = self._connections.get(sid)
         if connection is None:
             return self._refuse(event, ErrorCode.NOT_JOINED, "this connection is closing")
-        try:
-            client_event = ClientEvent(event)
-        except ValueError:
-            return self._refuse(event, ErrorCode.UNKNOWN_EVENT, "no such event in the protocol")
         route = self._routes[client_event]
-        raw = args[0] if args else None
+        if len(args) > 1:
+            return self._refuse(event, ErrorCode.INVALID_PAYLOAD, "send one payload object")
+        # No argument at all is an empty payload; an explicit null is not a payload.
+        raw = args[0] if args else {}
         try:
-            payload = route.payload.model_validate({} if raw is None else raw)
+            payload = route.payload.model_validate(raw)
         except ValidationError as error:
             return self._refuse(event, ErrorCode.INVALID_PAYLOAD, _describe(error))
         async with connection.lock:
@@ -294,7 +331,7 @@ class Signaling:
             if self._media is not None:
                 await self._media.remove_participant(room_id, participant_id)
                 self._forwarding.pop(key, None)
-            await self._sio.emit(ServerEvent.SUPERSEDED.value, {}, to=previous)
+            await self._emit(ServerEvent.SUPERSEDED, {}, previous)
             await self._sio.disconnect(previous)
 
     async def _leave(self, connection: Connection, _: EmptyPayload) -> Reply:
@@ -528,7 +565,7 @@ class Signaling:
             "revision": revision,
             "tracks": plain(tracks),
         }
-        await self._sio.emit(ServerEvent.SUBSCRIBER_OFFER.value, payload, to=sid)
+        await self._emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
@@ -569,17 +606,16 @@ class Signaling:
     ) -> None:
         for event in events:
             name, payload = encode_event(event)
-            for sid in self._audience_sids(room, event.audience, event.also_to):
-                pid = self._connections[sid].participant_id
+            for sid, pid in self._audience(room, event.audience, event.also_to):
                 if (
                     isinstance(event, ParticipantAdmitted)
                     and pid == event.participant.participant_id
                 ):
                     if pid != skip_snapshot_for:
                         snapshot = encode_snapshot(room.snapshot_for(pid))
-                        await self._sio.emit(ServerEvent.ROOM_SNAPSHOT.value, snapshot, to=sid)
+                        await self._emit(ServerEvent.ROOM_SNAPSHOT, snapshot, sid)
                     continue
-                await self._sio.emit(name.value, payload, to=sid)
+                await self._emit(name, payload, sid)
         await self._settle_departures(room, events, caller)
         self._sync_forwarding(room)
 
@@ -639,16 +675,41 @@ class Signaling:
                 self._forwarding[key] = permission
                 self._media.set_forwarding(room.room_id, participant.id, permission)
 
-    def _audience_sids(self, room: Room, audience: Audience, also_to: str | None) -> list[str]:
-        sids: list[str] = []
-        for sid in self._room_sids(room.room_id):
-            pid = self._connections[sid].participant_id
-            if pid == also_to or (pid is not None and _in_audience(room, pid, audience)):
-                sids.append(sid)
-        return sids
+    async def _emit(self, name: ServerEvent, payload: dict[str, Any], sid: str) -> None:
+        """Send to one connection. A failure there (a closing socket, a value that will
+        not encode) is counted and logged, and the others are still served."""
+        try:
+            await self._sio.emit(name.value, payload, to=sid)
+        except Exception as error:
+            self.delivery_failures += 1
+            self._delivery_log.warning("could not deliver %s: %s", name.value, type(error).__name__)
+
+    def _audience(
+        self, room: Room, audience: Audience, also_to: str | None
+    ) -> list[tuple[str, str]]:
+        """The connections (with their participants) an event goes to."""
+        return [
+            (sid, pid)
+            for sid, pid in self._room_connections(room.room_id)
+            if pid == also_to or _in_audience(room, pid, audience)
+        ]
+
+    def _room_connections(self, room_id: str) -> list[tuple[str, str]]:
+        """The room's bound connections. Only a binding that the connection itself
+        confirms counts: a stale entry is skipped, never trusted and never fatal."""
+        bound: list[tuple[str, str]] = []
+        for (rid, pid), sid in list(self._sid_of.items()):
+            if rid != room_id:
+                continue
+            connection = self._connections.get(sid)
+            if connection is None or (connection.room_id, connection.participant_id) != (rid, pid):
+                del self._sid_of[(rid, pid)]
+                continue
+            bound.append((sid, pid))
+        return bound
 
     def _room_sids(self, room_id: str) -> list[str]:
-        return [sid for (rid, _), sid in self._sid_of.items() if rid == room_id]
+        return [sid for sid, _ in self._room_connections(room_id)]
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -673,6 +734,15 @@ def _in_audience(room: Room, participant_id: str, audience: Audience) -> bool:
     if participant.state is not ParticipantState.ADMITTED:
         return False
     return audience is Audience.ROOM or participant.role.facilitates
+
+
+def _client_event(name: object) -> ClientEvent | None:
+    if not isinstance(name, str):
+        return None
+    try:
+        return ClientEvent(name)
+    except ValueError:
+        return None
 
 
 def _ids(connection: Connection) -> dict[str, str | None]:
