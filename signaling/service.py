@@ -22,7 +22,6 @@ from pydantic import BaseModel, ValidationError
 
 from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
 from rooms.events import (
-    Audience,
     LeaveReason,
     ParticipantAdmitted,
     ParticipantLeft,
@@ -31,6 +30,7 @@ from rooms.events import (
 )
 from rooms.participant import Identity
 from rooms.schedule import Schedule
+from signaling.audience import receives
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.events import ClientEvent, ServerEvent
 from signaling.media import (
@@ -606,7 +606,7 @@ class Signaling:
     ) -> None:
         for event in events:
             name, payload = encode_event(event)
-            for sid, pid in self._audience(room, event.audience, event.also_to):
+            for sid, pid in self._audience(room, event):
                 if (
                     isinstance(event, ParticipantAdmitted)
                     and pid == event.participant.participant_id
@@ -684,14 +684,12 @@ class Signaling:
             self.delivery_failures += 1
             self._delivery_log.warning("could not deliver %s: %s", name.value, type(error).__name__)
 
-    def _audience(
-        self, room: Room, audience: Audience, also_to: str | None
-    ) -> list[tuple[str, str]]:
+    def _audience(self, room: Room, event: RoomEvent) -> list[tuple[str, str]]:
         """The connections (with their participants) an event goes to."""
         return [
             (sid, pid)
             for sid, pid in self._room_connections(room.room_id)
-            if pid == also_to or _in_audience(room, pid, audience)
+            if receives(room, pid, event)
         ]
 
     def _room_connections(self, room_id: str) -> list[tuple[str, str]]:
@@ -723,17 +721,6 @@ class Signaling:
         if room is None:
             raise SignalingError(ErrorCode.ROOM_ENDED, "this session no longer exists")
         return room, room.participant(connection.participant_id)
-
-
-def _in_audience(room: Room, participant_id: str, audience: Audience) -> bool:
-    if audience is Audience.EVERYONE:
-        return True
-    if audience is Audience.NOBODY or not room.is_present(participant_id):
-        return False
-    participant = room.participant(participant_id)
-    if participant.state is not ParticipantState.ADMITTED:
-        return False
-    return audience is Audience.ROOM or participant.role.facilitates
 
 
 def _client_event(name: object) -> ClientEvent | None:

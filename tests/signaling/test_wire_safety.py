@@ -209,3 +209,29 @@ def test_the_frame_limit_holds_the_largest_sdp_a_payload_allows() -> None:
         separators=(",", ":"),
     )
     assert len(frame.encode()) <= MAX_FRAME_BYTES
+
+
+@pytest.mark.parametrize(
+    ("event", "extra"),
+    [
+        ("mute", {}),
+        ("ask_to_unmute", {"device": "camera"}),
+        ("allow_unmute", {}),
+        ("lower_hand", {}),
+        ("remove", {}),
+    ],
+)
+async def test_moderating_someone_waiting_is_refused_and_names_them_to_nobody(
+    server: RunningServer, connect: ClientFactory, event: str, extra: dict[str, Any]
+) -> None:
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
+    await fac.call("update_settings", {"auto_admit": True})
+    ben, _ = await joined(connect, server, "r1", Role.MEMBER, "Ben")
+    await fac.call("update_settings", {"auto_admit": False})
+    waiting, _ = await joined(connect, server, "r1", Role.MEMBER, "Wendy", microphone=True)
+    reply = await fac.call(event, {"participant_id": waiting.participant_id, **extra})
+    assert reply["error"]["code"] == "not_in_room", reply
+    assert (await ben.call("raise_hand"))["ok"]
+    await fac.wait_for("hand_queue_changed")
+    await ben.wait_for("hand_queue_changed")
+    assert not any(waiting.participant_id in json.dumps(data) for _, data in ben.events)
