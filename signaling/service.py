@@ -71,6 +71,10 @@ log = logging.getLogger("groupsession.signaling")
 
 Reply = dict[str, Any]
 
+# How long a departed participant's media may take to close before signaling gives up
+# waiting (and logs it); their signaling state is gone either way.
+MEDIA_TEARDOWN_S = 2.0
+
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
 _UNKNOWN = "unknown"
@@ -152,6 +156,7 @@ class Signaling:
         room_factory: RoomFactory,
         media: MediaPlane | None = None,
         observer: SignalingObserver | None = None,
+        media_teardown_s: float = MEDIA_TEARDOWN_S,
     ) -> None:
         self._sio = sio
         self._store = store
@@ -168,6 +173,9 @@ class Signaling:
         self._delivery_log = RateLimitedLog(log)
         # Emits that failed for one connection (the others were still served).
         self.delivery_failures = 0
+        self._media_teardown_s = media_teardown_s
+        # Media closes that did not finish in time (the participant was removed anyway).
+        self.media_teardowns_timed_out = 0
         # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
         self._delivery_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
             weakref.WeakValueDictionary()
@@ -328,9 +336,7 @@ class Signaling:
             # The same person opened the link again (a second tab, a reconnect before the
             # old socket timed out): the newest connection wins, the old one is told why.
             self._connections.pop(previous, None)
-            if self._media is not None:
-                await self._media.remove_participant(room_id, participant_id)
-                self._forwarding.pop(key, None)
+            self._tear_down_media(room_id, participant_id)
             await self._emit(ServerEvent.SUPERSEDED, {}, previous)
             await self._sio.disconnect(previous)
 
@@ -625,10 +631,7 @@ class Signaling:
         """Close the media of whoever is gone, and the connections of whoever may not stay."""
         if any(isinstance(event, SessionEnded) for event in events):
             self._observer.session_ended(room)
-            if self._media is not None:
-                await self._media.close_room(room.room_id)
-            for key in [k for k in self._forwarding if k[0] == room.room_id]:
-                del self._forwarding[key]
+            self._tear_down_media(room.room_id, None)
             for sid in self._room_sids(room.room_id):
                 await self._drop(sid, keep_open=sid == caller)
             return
@@ -641,13 +644,47 @@ class Signaling:
         for (room_id, pid), sid in list(self._sid_of.items()):
             if room_id != room.room_id or room.is_present(pid):
                 continue
-            if self._media is not None:
-                await self._media.remove_participant(room_id, pid)
-            self._forwarding.pop((room_id, pid), None)
+            self._tear_down_media(room_id, pid)
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
                 self._unbind_sid(sid)
+
+    def _tear_down_media(self, room_id: str, participant_id: str | None) -> None:
+        """Close a departed participant's media (None: the whole room's) in the
+        background, bounded: this runs under the room's delivery lock, and a media
+        close that hangs must not stop the room's events. Signaling forgets them now."""
+        if participant_id is None:
+            for key in [k for k in self._forwarding if k[0] == room_id]:
+                del self._forwarding[key]
+        else:
+            self._forwarding.pop((room_id, participant_id), None)
+        if self._media is None:
+            return
+        closing = (
+            self._media.close_room(room_id)
+            if participant_id is None
+            else self._media.remove_participant(room_id, participant_id)
+        )
+        self._spawn(self._bounded_teardown(closing, room_id, participant_id))
+
+    async def _bounded_teardown(
+        self, closing: Awaitable[None], room_id: str, participant_id: str | None
+    ) -> None:
+        try:
+            await asyncio.wait_for(closing, self._media_teardown_s)
+        except TimeoutError:
+            self.media_teardowns_timed_out += 1
+            log.warning(
+                "media teardown timed out",
+                extra={"room_id": room_id, "participant_id": participant_id},
+            )
+        except Exception as error:
+            log.warning(
+                "media teardown failed: %s",
+                type(error).__name__,
+                extra={"room_id": room_id, "participant_id": participant_id},
+            )
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:
         """Unbind a connection from its room and close it. The connection whose command
