@@ -1,36 +1,29 @@
 """The Socket.IO side of a room: messages in, room commands, events out.
 
-Each handler parses its payload, calls the room, and returns the ack; errors
-are mapped to codes in one place (``_dispatch``). Who receives an event is
-the room's decision (``RoomEvent.audience``); this module only resolves the
-audience to connections.
+Dispatch looks the event up in the route table (signaling.routes), parses its
+payload, runs its room command or session action, and maps refusals to codes in
+one place (``_dispatch``). After every command the same sequence runs
+(``_deliver_and_settle``): the room's events go to their audiences, whoever left
+is let go (media closed, connection unbound or closed), and the media plane is
+told what each publisher may now send.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import socketio
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
-from rooms.events import (
-    LeaveReason,
-    ParticipantAdmitted,
-    ParticipantLeft,
-    RoomEvent,
-    SessionEnded,
-)
+from rooms.events import LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
 from rooms.participant import Identity
-from rooms.schedule import Schedule
-from signaling.audience import receives
+from signaling.connections import Connection, ConnectionRegistry
+from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.events import ClientEvent, ServerEvent
 from signaling.media import (
@@ -42,34 +35,18 @@ from signaling.media import (
     SessionDescription,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
-    AnswerUnmuteRequestPayload,
-    DeviceTargetPayload,
     EmptyPayload,
-    EndSessionPayload,
-    ExtendTurnPayload,
-    FinishTurnPayload,
-    GiveFloorPayload,
     IceCandidatePayload,
     JoinPayload,
-    LowerHandPayload,
     PublishPayload,
-    SendChatPayload,
-    SetFloorModePayload,
-    SetGroundRulesPayload,
-    SetMediaPayload,
-    SetSchedulePayload,
-    StartRoundPayload,
     SubscriberAnswerPayload,
-    TargetPayload,
-    UpdateSettingsPayload,
 )
 from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
-from signaling.wire import encode_event, encode_snapshot, plain
+from signaling.wire import encode_snapshot, plain
 
 log = logging.getLogger("groupsession.signaling")
-
-Reply = dict[str, Any]
 
 # How long a departed participant's media may take to close before signaling gives up
 # waiting (and logs it); their signaling state is gone either way.
@@ -78,25 +55,6 @@ MEDIA_TEARDOWN_S = 2.0
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
 _UNKNOWN = "unknown"
-
-
-class RateLimitedLog:
-    """At most one line per ``interval_s`` for a message a client can trigger at will;
-    the lines suppressed in between are counted in the next one."""
-
-    def __init__(self, logger: logging.Logger, interval_s: float = 60.0) -> None:
-        self._logger = logger
-        self._interval_s = interval_s
-        self._last: float | None = None
-        self._suppressed = 0
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if self._last is not None and now - self._last < self._interval_s:
-            self._suppressed += 1
-            return
-        self._logger.warning(message + " (%d more since the last line)", *args, self._suppressed)
-        self._last, self._suppressed = now, 0
 
 
 class SignalingObserver(Protocol):
@@ -126,26 +84,6 @@ class _Unobserved:
 RoomFactory = Callable[[str], Room]
 
 
-@dataclass(slots=True)
-class Connection:
-    """One Socket.IO connection, bound to a participant once it has joined."""
-
-    sid: str
-    connected_at: float = field(default_factory=time.monotonic)
-    room_id: str | None = None
-    participant_id: str | None = None
-    # One message at a time per connection, in arrival order: Socket.IO runs each
-    # handler as its own task, and room commands must not overtake each other.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
-
-
-@dataclass(frozen=True, slots=True)
-class _Route:
-    payload: type[BaseModel]
-    handler: Callable[[Connection, Any], Awaitable[Reply]]
-    needs_join: bool = True
-
-
 class Signaling:
     def __init__(
         self,
@@ -165,59 +103,19 @@ class Signaling:
         self._room_factory = room_factory
         self._media = media
         self._observer = observer or _Unobserved()
-        self._connections: dict[str, Connection] = {}
-        self._sid_of: dict[tuple[str, str], str] = {}
+        self._connections = ConnectionRegistry()
+        self._delivery = RoomDelivery(sio, self._connections, log)
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(log)
-        self._delivery_log = RateLimitedLog(log)
-        # Emits that failed for one connection (the others were still served).
-        self.delivery_failures = 0
         self._media_teardown_s = media_teardown_s
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
-        # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
-        self._delivery_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-        self._routes: dict[ClientEvent, _Route] = {
-            ClientEvent.JOIN: _Route(JoinPayload, self._join, needs_join=False),
-            ClientEvent.LEAVE: _Route(EmptyPayload, self._leave),
-            ClientEvent.ACCEPT_GROUND_RULES: _Route(EmptyPayload, self._accept_ground_rules),
-            ClientEvent.SET_MEDIA: _Route(SetMediaPayload, self._set_media),
-            ClientEvent.ANSWER_UNMUTE_REQUEST: _Route(
-                AnswerUnmuteRequestPayload, self._answer_unmute_request
-            ),
-            ClientEvent.RAISE_HAND: _Route(EmptyPayload, self._raise_hand),
-            ClientEvent.LOWER_HAND: _Route(LowerHandPayload, self._lower_hand),
-            ClientEvent.SEND_CHAT: _Route(SendChatPayload, self._send_chat),
-            ClientEvent.ADMIT: _Route(TargetPayload, self._admit),
-            ClientEvent.DENY: _Route(TargetPayload, self._deny),
-            ClientEvent.ADMIT_ALL: _Route(EmptyPayload, self._admit_all),
-            ClientEvent.UPDATE_SETTINGS: _Route(UpdateSettingsPayload, self._update_settings),
-            ClientEvent.MUTE: _Route(DeviceTargetPayload, self._mute),
-            ClientEvent.MUTE_ALL: _Route(EmptyPayload, self._mute_all),
-            ClientEvent.ASK_TO_UNMUTE: _Route(DeviceTargetPayload, self._ask_to_unmute),
-            ClientEvent.ALLOW_UNMUTE: _Route(DeviceTargetPayload, self._allow_unmute),
-            ClientEvent.REMOVE: _Route(TargetPayload, self._remove),
-            ClientEvent.END_SESSION: _Route(EndSessionPayload, self._end_session),
-            ClientEvent.SET_FLOOR_MODE: _Route(SetFloorModePayload, self._set_floor_mode),
-            ClientEvent.GIVE_FLOOR: _Route(GiveFloorPayload, self._give_floor),
-            ClientEvent.TAKE_BACK_FLOOR: _Route(EmptyPayload, self._take_back_floor),
-            ClientEvent.YIELD_FLOOR: _Route(EmptyPayload, self._yield_floor),
-            ClientEvent.START_ROUND: _Route(StartRoundPayload, self._start_round),
-            ClientEvent.FINISH_TURN: _Route(FinishTurnPayload, self._finish_turn),
-            ClientEvent.SKIP_TURN: _Route(EmptyPayload, self._skip_turn),
-            ClientEvent.EXTEND_TURN: _Route(ExtendTurnPayload, self._extend_turn),
-            ClientEvent.END_ROUND: _Route(EmptyPayload, self._end_round),
-            ClientEvent.SET_GROUND_RULES: _Route(SetGroundRulesPayload, self._set_ground_rules),
-            ClientEvent.SET_SCHEDULE: _Route(SetSchedulePayload, self._set_schedule),
-            ClientEvent.GET_AUDIT: _Route(EmptyPayload, self._get_audit),
-            ClientEvent.PUBLISH: _Route(PublishPayload, self._publish),
-            ClientEvent.SUBSCRIBE: _Route(EmptyPayload, self._subscribe),
-            ClientEvent.SUBSCRIBER_ANSWER: _Route(SubscriberAnswerPayload, self._subscriber_answer),
-            ClientEvent.ICE_CANDIDATE: _Route(IceCandidatePayload, self._ice_candidate),
-        }
+
+    @property
+    def delivery_failures(self) -> int:
+        """Emits that failed for one connection (the others were still served)."""
+        return self._delivery.failures
 
     def register(self) -> None:
         # Only the library triggers these two: every client event arrives wrapped in
@@ -236,31 +134,30 @@ class Signaling:
     # -- connection lifecycle ----------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        # setdefault: a connection that exists keeps its binding, whoever calls this.
-        self._connections.setdefault(sid, Connection(sid))
+        self._connections.open(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
         if connection is None:
             return
         try:
-            room_id, pid = connection.room_id, connection.participant_id
             # Only the participant's current connection speaks for them: a superseded one
             # was already unbound when the newer one joined.
-            if room_id is None or pid is None or self._sid_of.get((room_id, pid)) != sid:
+            if not self._connections.speaks_for(connection):
                 return
+            room_id, pid = connection.room_id, connection.participant_id
+            assert room_id is not None and pid is not None
             room = self._store.get(room_id)
             async with connection.lock:
                 if room is not None and room.is_present(pid):
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
                     log.info("disconnected", extra=_ids(connection))
                     # Also closes the participant's media and unbinds this connection.
-                    await self._publish_events(room, events)
+                    await self._deliver_and_settle(room, events)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
-            self._unbind(connection)
-            self._connections.pop(sid, None)
+            self._connections.close(sid)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -268,14 +165,13 @@ class Signaling:
         if isinstance(name, MalformedFrame):
             self._malformed_log.warning("refused a malformed frame: %s", name.reason)
             return self._refuse(_UNKNOWN, ErrorCode.INVALID_PAYLOAD, name.reason)
-        client_event = _client_event(name)
-        if client_event is None:
+        route = _route(name)
+        if route is None:
             return self._refuse(_UNKNOWN, ErrorCode.UNKNOWN_EVENT, "no such event in the protocol")
-        event = client_event.value
+        event = route.event.value
         connection = self._connections.get(sid)
         if connection is None:
             return self._refuse(event, ErrorCode.NOT_JOINED, "this connection is closing")
-        route = self._routes[client_event]
         if len(args) > 1:
             return self._refuse(event, ErrorCode.INVALID_PAYLOAD, "send one payload object")
         # No argument at all is an empty payload; an explicit null is not a payload.
@@ -288,7 +184,7 @@ class Signaling:
             if route.needs_join and connection.participant_id is None:
                 return self._refuse(event, ErrorCode.NOT_JOINED, "join a room first")
             try:
-                reply = await route.handler(connection, payload)
+                reply = await self._run(route, connection, payload)
             except RoomError as error:
                 return self._refuse(event, ErrorCode(error.code), str(error))
             except (TokenError, MediaError) as error:
@@ -301,13 +197,23 @@ class Signaling:
         self._observer.message_handled(event, None)
         return {"ok": True, **reply}
 
+    async def _run(self, route: Route[Any], connection: Connection, payload: Any) -> Reply:
+        if route.action is not None:
+            return await route.action(self, connection, payload)
+        assert route.command is not None
+        room, participant = self._room_and_participant(connection)
+        events = route.command(room, participant.id, payload)
+        log.info("command", extra={**_ids(connection), "event": route.event.value})
+        await self._deliver_and_settle(room, events, caller=connection.sid)
+        return {}
+
     def _refuse(self, event: str, code: ErrorCode, message: str) -> Reply:
         self._observer.message_handled(event, code.value)
         return error_reply(code.value, message)
 
-    # -- joining and leaving ---------------------------------------------------------
+    # -- session actions (signaling.routes.SessionActions) ---------------------------
 
-    async def _join(self, connection: Connection, payload: JoinPayload) -> Reply:
+    async def join(self, connection: Connection, payload: JoinPayload) -> Reply:
         if connection.participant_id is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
         token = self._signer.verify_join(payload.token, self._clock.now())
@@ -319,201 +225,57 @@ class Signaling:
             self._store.add(room)
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
-        await self._bind(connection, room.room_id, identity.participant_id)
+        previous = self._connections.bind(connection, room.room_id, identity.participant_id)
+        if previous is not None:
+            # The same person opened the link again (a second tab, a reconnect before the
+            # old socket timed out): the newest connection wins, the old one is told why.
+            self._tear_down_media(room.room_id, identity.participant_id)
+            await self._delivery.emit(ServerEvent.SUPERSEDED, {}, previous)
+            await self._sio.disconnect(previous)
         log.info("joined", extra=_ids(connection) | {"role": identity.role.value})
         self._observer.join_completed(time.monotonic() - connection.connected_at)
-        await self._publish_events(
+        await self._deliver_and_settle(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
         )
         return {"snapshot": encode_snapshot(room.snapshot_for(identity.participant_id))}
 
-    async def _bind(self, connection: Connection, room_id: str, participant_id: str) -> None:
-        key = (room_id, participant_id)
-        previous = self._sid_of.get(key)
-        connection.room_id, connection.participant_id = room_id, participant_id
-        self._sid_of[key] = connection.sid
-        if previous is not None and previous != connection.sid:
-            # The same person opened the link again (a second tab, a reconnect before the
-            # old socket timed out): the newest connection wins, the old one is told why.
-            self._connections.pop(previous, None)
-            self._tear_down_media(room_id, participant_id)
-            await self._emit(ServerEvent.SUPERSEDED, {}, previous)
-            await self._sio.disconnect(previous)
-
-    async def _leave(self, connection: Connection, _: EmptyPayload) -> Reply:
+    async def leave(self, connection: Connection, payload: EmptyPayload) -> Reply:
         room, participant = self._room_and_participant(connection)
         events = room.leave(participant.id)
-        await self._publish_events(room, events, caller=connection.sid)  # unbinds it too
+        await self._deliver_and_settle(room, events, caller=connection.sid)  # unbinds it too
         return {}
 
-    def _unbind(self, connection: Connection) -> None:
-        room_id, pid = connection.room_id, connection.participant_id
-        if (
-            room_id is not None
-            and pid is not None
-            and self._sid_of.get((room_id, pid)) == connection.sid
-        ):
-            del self._sid_of[(room_id, pid)]
-        connection.room_id = connection.participant_id = None
-
-    def _unbind_sid(self, sid: str) -> None:
-        connection = self._connections.get(sid)
-        if connection is not None:
-            self._unbind(connection)
-        else:
-            for key in [k for k, bound in self._sid_of.items() if bound == sid]:
-                del self._sid_of[key]
-
-    # -- commands ------------------------------------------------------------------------
-
-    async def _command(
-        self, connection: Connection, run: Callable[[Room, str], list[RoomEvent]]
-    ) -> Reply:
+    async def get_audit(self, connection: Connection, payload: EmptyPayload) -> Reply:
         room, participant = self._room_and_participant(connection)
-        events = run(room, participant.id)
-        log.info("command", extra=_ids(connection))
-        await self._publish_events(room, events, caller=connection.sid)
-        return {}
-
-    async def _accept_ground_rules(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.accept_ground_rules(me))
-
-    async def _set_media(self, c: Connection, p: SetMediaPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_own_media(me, p.device, p.on))
-
-    async def _answer_unmute_request(self, c: Connection, p: AnswerUnmuteRequestPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.answer_unmute_request(me, p.device, p.accept)
-        )
-
-    async def _raise_hand(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.raise_hand(me))
-
-    async def _lower_hand(self, c: Connection, p: LowerHandPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.lower_hand(me, p.participant_id))
-
-    async def _send_chat(self, c: Connection, p: SendChatPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.send_chat(me, p.text, to_facilitators=p.to_facilitators)
-        )
-
-    async def _admit(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.admit(me, p.participant_id))
-
-    async def _deny(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.deny(me, p.participant_id))
-
-    async def _admit_all(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.admit_all(me))
-
-    async def _update_settings(self, c: Connection, p: UpdateSettingsPayload) -> Reply:
-        def run(room: Room, me: str) -> list[RoomEvent]:
-            # All four share one permission, so either all apply or the first refuses.
-            events: list[RoomEvent] = []
-            if p.locked is not None:
-                events += room.lock(me, p.locked)
-            if p.auto_admit is not None:
-                events += room.set_auto_admit(me, p.auto_admit)
-            if p.self_unmute_allowed is not None:
-                events += room.set_self_unmute(me, p.self_unmute_allowed)
-            if p.chat_enabled is not None:
-                events += room.set_chat_enabled(me, p.chat_enabled)
-            return events[-1:]  # each carries the whole settings; the last is the newest
-
-        return await self._command(c, run)
-
-    async def _mute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.mute(me, p.participant_id, p.device))
-
-    async def _mute_all(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.mute_all(me))
-
-    async def _ask_to_unmute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.ask_to_unmute(me, p.participant_id, p.device)
-        )
-
-    async def _allow_unmute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.allow_unmute(me, p.participant_id, p.device)
-        )
-
-    async def _remove(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.remove(me, p.participant_id))
-
-    async def _end_session(self, c: Connection, p: EndSessionPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.end_session(me, p.reason))
-
-    async def _set_floor_mode(self, c: Connection, p: SetFloorModePayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_floor_mode(me, p.on))
-
-    async def _give_floor(self, c: Connection, p: GiveFloorPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.give_floor(me, p.participant_id, p.seconds)
-        )
-
-    async def _take_back_floor(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.take_back_floor(me))
-
-    async def _yield_floor(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.yield_floor(me))
-
-    async def _start_round(self, c: Connection, p: StartRoundPayload) -> Reply:
-        seed = secrets.randbits(32)  # the domain shuffles deterministically from it
-        return await self._command(
-            c,
-            lambda room, me: room.start_round(
-                me,
-                p.order,
-                chosen=p.participant_ids,
-                turn_seconds=p.turn_seconds,
-                shuffle_seed=seed,
-            ),
-        )
-
-    async def _finish_turn(self, c: Connection, p: FinishTurnPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.finish_turn(me, passed=p.passed))
-
-    async def _skip_turn(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.skip_turn(me))
-
-    async def _extend_turn(self, c: Connection, p: ExtendTurnPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.extend_turn(me, p.seconds))
-
-    async def _end_round(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.end_round(me))
-
-    async def _set_ground_rules(self, c: Connection, p: SetGroundRulesPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_ground_rules(me, p.text))
-
-    async def _set_schedule(self, c: Connection, p: SetSchedulePayload) -> Reply:
-        try:
-            schedule = Schedule(p.starts_at, p.ends_at, p.hard_end, p.late_cutoff_at)
-        except ValueError as error:
-            raise SignalingError(ErrorCode.INVALID_PAYLOAD, str(error)) from error
-        return await self._command(c, lambda room, me: room.set_schedule(me, schedule))
-
-    async def _get_audit(self, c: Connection, _: EmptyPayload) -> Reply:
-        room, participant = self._room_and_participant(c)
         records = room.audit_records(participant.id)
         return {"room_id": room.room_id, "records": plain(records)}
 
-    async def tick(self) -> None:
-        """Let time act in every live room (turn timers, the session clock)."""
-        for room in self._store:
-            events = room.tick()
-            if events:
-                await self._publish_events(room, events)
+    async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=True)
+        answer = await media.publish(room_id, me, SessionDescription(payload.sdp, payload.type))
+        room = self._store.get(room_id)
+        if room is not None:
+            self._sync_forwarding(room)
+        return {"sdp": answer.sdp, "type": answer.type}
 
-    async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
-        """An operator ends a session; the room records who and why."""
-        await self._publish_events(room, room.end_by_operator(operator_id, reason))
+    async def subscribe(self, connection: Connection, payload: EmptyPayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        await media.subscribe(room_id, me)
+        return {}
 
-    async def apply(self, room: Room, events: list[RoomEvent]) -> None:
-        """Deliver events of a command that did not come over Socket.IO (timers, the API)."""
-        await self._publish_events(room, events)
+    async def subscriber_answer(
+        self, connection: Connection, payload: SubscriberAnswerPayload
+    ) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        answer = SessionDescription(payload.sdp, payload.type)
+        await media.accept_subscriber_answer(room_id, me, answer, payload.revision)
+        return {}
 
-    # -- media ------------------------------------------------------------------------
+    async def ice_candidate(self, connection: Connection, payload: IceCandidatePayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        candidate = IceCandidate(payload.candidate, payload.sdp_mid, payload.sdp_mline_index)
+        await media.add_ice_candidate(room_id, me, payload.leg, candidate)
+        return {}
 
     def _media_for(
         self, connection: Connection, *, publishing: bool
@@ -527,32 +289,24 @@ class Signaling:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id
 
-    async def _publish(self, c: Connection, p: PublishPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=True)
-        answer = await media.publish(room_id, me, SessionDescription(p.sdp, p.type))
-        room = self._store.get(room_id)
-        if room is not None:
-            self._sync_forwarding(room)
-        return {"sdp": answer.sdp, "type": answer.type}
+    # -- commands that do not come over Socket.IO ------------------------------------
 
-    async def _subscribe(self, c: Connection, _: EmptyPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        await media.subscribe(room_id, me)
-        return {}
+    async def tick(self) -> None:
+        """Let time act in every live room (turn timers, the session clock)."""
+        for room in self._store:
+            events = room.tick()
+            if events:
+                await self._deliver_and_settle(room, events)
 
-    async def _subscriber_answer(self, c: Connection, p: SubscriberAnswerPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        answer = SessionDescription(p.sdp, p.type)
-        await media.accept_subscriber_answer(room_id, me, answer, p.revision)
-        return {}
+    async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
+        """An operator ends a session; the room records who and why."""
+        await self._deliver_and_settle(room, room.end_by_operator(operator_id, reason))
 
-    async def _ice_candidate(self, c: Connection, p: IceCandidatePayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        candidate = IceCandidate(p.candidate, p.sdp_mid, p.sdp_mline_index)
-        await media.add_ice_candidate(room_id, me, p.leg, candidate)
-        return {}
+    async def apply(self, room: Room, events: list[RoomEvent]) -> None:
+        """Deliver events of a command that did not come over Socket.IO (timers, the API)."""
+        await self._deliver_and_settle(room, events)
 
-    # MediaSignals: what the media plane tells us.
+    # -- MediaSignals: what the media plane tells us -----------------------------------
 
     async def send_subscriber_offer(
         self,
@@ -562,7 +316,7 @@ class Signaling:
         revision: int,
         tracks: list[ForwardedTrack],
     ) -> None:
-        sid = self._sid_of.get((room_id, participant_id))
+        sid = self._connections.sid_for(room_id, participant_id)
         if sid is None:
             return
         payload = {
@@ -571,7 +325,7 @@ class Signaling:
             "revision": revision,
             "tracks": plain(tracks),
         }
-        await self._emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
+        await self._delivery.emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
@@ -579,11 +333,11 @@ class Signaling:
             return
         events = room.speaking_changed(participant_id, speaking)
         if events:
-            self._spawn(self._publish_events(room, events))
+            self._spawn(self._deliver_and_settle(room, events))
 
-    # -- delivery -----------------------------------------------------------------------
+    # -- after every command -------------------------------------------------------------
 
-    async def _publish_events(
+    async def _deliver_and_settle(
         self,
         room: Room,
         events: list[RoomEvent],
@@ -591,39 +345,13 @@ class Signaling:
         caller: str | None = None,
         skip_snapshot_for: str | None = None,
     ) -> None:
-        # Deliver a room's events in the order its commands ran: commands run without
-        # awaiting, and this lock is taken before the first await of the delivery.
-        async with self._delivery_lock(room.room_id):
-            await self._deliver(room, events, caller=caller, skip_snapshot_for=skip_snapshot_for)
-
-    def _delivery_lock(self, room_id: str) -> asyncio.Lock:
-        lock = self._delivery_locks.get(room_id)
-        if lock is None:
-            lock = self._delivery_locks[room_id] = asyncio.Lock()
-        return lock
-
-    async def _deliver(
-        self,
-        room: Room,
-        events: list[RoomEvent],
-        *,
-        caller: str | None,
-        skip_snapshot_for: str | None,
-    ) -> None:
-        for event in events:
-            name, payload = encode_event(event)
-            for sid, pid in self._audience(room, event):
-                if (
-                    isinstance(event, ParticipantAdmitted)
-                    and pid == event.participant.participant_id
-                ):
-                    if pid != skip_snapshot_for:
-                        snapshot = encode_snapshot(room.snapshot_for(pid))
-                        await self._emit(ServerEvent.ROOM_SNAPSHOT, snapshot, sid)
-                    continue
-                await self._emit(name, payload, sid)
-        await self._settle_departures(room, events, caller)
-        self._sync_forwarding(room)
+        """Send the room's events to their audiences, let go of whoever left, and tell
+        the media plane what each publisher may now send; in the order the room's
+        commands ran."""
+        async with self._delivery.lock(room.room_id):
+            await self._delivery.deliver(room, events, skip_snapshot_for=skip_snapshot_for)
+            await self._settle_departures(room, events, caller)
+            self._sync_forwarding(room)
 
     async def _settle_departures(
         self, room: Room, events: Iterable[RoomEvent], caller: str | None
@@ -632,7 +360,7 @@ class Signaling:
         if any(isinstance(event, SessionEnded) for event in events):
             self._observer.session_ended(room)
             self._tear_down_media(room.room_id, None)
-            for sid in self._room_sids(room.room_id):
+            for sid, _ in self._connections.in_room(room.room_id):
                 await self._drop(sid, keep_open=sid == caller)
             return
         barred = {
@@ -641,14 +369,14 @@ class Signaling:
             if isinstance(event, ParticipantLeft)
             and event.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
         }
-        for (room_id, pid), sid in list(self._sid_of.items()):
-            if room_id != room.room_id or room.is_present(pid):
+        for sid, pid in self._connections.in_room(room.room_id):
+            if room.is_present(pid):
                 continue
-            self._tear_down_media(room_id, pid)
+            self._tear_down_media(room.room_id, pid)
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
-                self._unbind_sid(sid)
+                self._connections.unbind_sid(sid)
 
     def _tear_down_media(self, room_id: str, participant_id: str | None) -> None:
         """Close a departed participant's media (None: the whole room's) in the
@@ -671,20 +399,14 @@ class Signaling:
     async def _bounded_teardown(
         self, closing: Awaitable[None], room_id: str, participant_id: str | None
     ) -> None:
+        ids = {"room_id": room_id, "participant_id": participant_id}
         try:
             await asyncio.wait_for(closing, self._media_teardown_s)
         except TimeoutError:
             self.media_teardowns_timed_out += 1
-            log.warning(
-                "media teardown timed out",
-                extra={"room_id": room_id, "participant_id": participant_id},
-            )
+            log.warning("media teardown timed out", extra=ids)
         except Exception as error:
-            log.warning(
-                "media teardown failed: %s",
-                type(error).__name__,
-                extra={"room_id": room_id, "participant_id": participant_id},
-            )
+            log.warning("media teardown failed: %s", type(error).__name__, extra=ids)
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:
         """Unbind a connection from its room and close it. The connection whose command
@@ -692,11 +414,11 @@ class Signaling:
         connection = self._connections.get(sid)
         if connection is None:
             return
-        room_id, pid = connection.room_id, connection.participant_id
-        self._unbind(connection)
+        ids = _ids(connection)
+        self._connections.unbind(connection)
         if keep_open:
             return
-        log.info("connection closed by server", extra={"room_id": room_id, "participant_id": pid})
+        log.info("connection closed by server", extra=ids)
         await self._sio.disconnect(sid)
 
     def _sync_forwarding(self, room: Room) -> None:
@@ -712,40 +434,6 @@ class Signaling:
                 self._forwarding[key] = permission
                 self._media.set_forwarding(room.room_id, participant.id, permission)
 
-    async def _emit(self, name: ServerEvent, payload: dict[str, Any], sid: str) -> None:
-        """Send to one connection. A failure there (a closing socket, a value that will
-        not encode) is counted and logged, and the others are still served."""
-        try:
-            await self._sio.emit(name.value, payload, to=sid)
-        except Exception as error:
-            self.delivery_failures += 1
-            self._delivery_log.warning("could not deliver %s: %s", name.value, type(error).__name__)
-
-    def _audience(self, room: Room, event: RoomEvent) -> list[tuple[str, str]]:
-        """The connections (with their participants) an event goes to."""
-        return [
-            (sid, pid)
-            for sid, pid in self._room_connections(room.room_id)
-            if receives(room, pid, event)
-        ]
-
-    def _room_connections(self, room_id: str) -> list[tuple[str, str]]:
-        """The room's bound connections. Only a binding that the connection itself
-        confirms counts: a stale entry is skipped, never trusted and never fatal."""
-        bound: list[tuple[str, str]] = []
-        for (rid, pid), sid in list(self._sid_of.items()):
-            if rid != room_id:
-                continue
-            connection = self._connections.get(sid)
-            if connection is None or (connection.room_id, connection.participant_id) != (rid, pid):
-                del self._sid_of[(rid, pid)]
-                continue
-            bound.append((sid, pid))
-        return bound
-
-    def _room_sids(self, room_id: str) -> list[str]:
-        return [sid for sid, _ in self._room_connections(room_id)]
-
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._background.add(task)
@@ -760,11 +448,12 @@ class Signaling:
         return room, room.participant(connection.participant_id)
 
 
-def _client_event(name: object) -> ClientEvent | None:
+def _route(name: object) -> Route[Any] | None:
+    """The route of a client-chosen name: only the protocol's table is consulted."""
     if not isinstance(name, str):
         return None
     try:
-        return ClientEvent(name)
+        return ROUTES.get(ClientEvent(name))
     except ValueError:
         return None
 
