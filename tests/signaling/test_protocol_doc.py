@@ -4,9 +4,12 @@ table (and through it the domain's permissions) does."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
+from rooms.audit import AuditRecord
+from rooms.events import LeaveReason
 from signaling.events import ClientEvent
 from signaling.routes import ROUTES
 
@@ -36,3 +39,18 @@ def test_the_docs_say_who_may_send_each_event_as_the_route_table_does() -> None:
     rows = client_event_rows()
     for event, route in ROUTES.items():
         assert rows[event.value] == route.senders.describe(), event
+
+
+def test_audit_records_are_documented_with_every_field() -> None:
+    fields = ", ".join(f'"{f.name}"' for f in dataclasses.fields(AuditRecord))
+    assert f'"records": [{{{fields}}}]' in PROTOCOL.read_text()
+
+
+def test_the_documented_leave_reasons_are_the_ones_sent() -> None:
+    row = next(
+        line
+        for line in PROTOCOL.read_text().splitlines()
+        if line.startswith("| `participant_left`")
+    )
+    documented = set(re.findall(r"`([a-z_]+)`", row.split("reason", 1)[1].split("(", 1)[0]))
+    assert documented == {reason.value for reason in LeaveReason}
