@@ -88,17 +88,24 @@ def create_app(
     app[METRICS] = metrics
     keeper = AuditKeeper(config.audit_dir) if config.audit_dir is not None else None
     observer = ServerObserver(metrics, clock, keeper)
+    # One set of pseudonyms: logs and the operators' view name rooms and people alike.
+    pseudonyms = Pseudonyms(config.signing_secret())
     signaling = Signaling(
-        sio, app[STORE], app[SIGNER], clock, new_room, media=media, observer=observer
+        sio,
+        app[STORE],
+        app[SIGNER],
+        clock,
+        new_room,
+        media=media,
+        observer=observer,
+        pseudonyms=pseudonyms,
     )
     signaling.register()
     app[SIGNALING] = signaling
 
     quality = media if isinstance(media, QualitySource) else None
     metrics.watch(app[STORE], quality)
-    monitor = Monitor(
-        app[STORE], clock, Pseudonyms(config.signing_secret()), metrics, quality, LoadSampler()
-    )
+    monitor = Monitor(app[STORE], clock, pseudonyms, metrics, quality, LoadSampler())
     app[MONITOR] = monitor
     operators = OperatorChannel(sio, app[SIGNER], clock)
     operators.register()

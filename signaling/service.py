@@ -11,7 +11,10 @@ told what each publisher may now send.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
+import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -84,6 +87,31 @@ class _Unobserved:
 RoomFactory = Callable[[str], Room]
 
 
+class LogPseudonyms(Protocol):
+    """How ids appear in logs (server.monitoring.Pseudonyms: as operators see them)."""
+
+    def room(self, room_id: str) -> str: ...
+
+    def participant(self, room_id: str, participant_id: str) -> str: ...
+
+
+class _EphemeralPseudonyms:
+    """Keyed hashes under a key that dies with the process: when no deployment-wide
+    pseudonyms are given, logs still never carry a raw id."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def room(self, room_id: str) -> str:
+        return "room_" + self._digest(f"room\0{room_id}")
+
+    def participant(self, room_id: str, participant_id: str) -> str:
+        return "peer_" + self._digest(f"participant\0{room_id}\0{participant_id}")
+
+    def _digest(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:12]
+
+
 class Signaling:
     def __init__(
         self,
@@ -95,6 +123,7 @@ class Signaling:
         media: MediaPlane | None = None,
         observer: SignalingObserver | None = None,
         media_teardown_s: float = MEDIA_TEARDOWN_S,
+        pseudonyms: LogPseudonyms | None = None,
     ) -> None:
         self._sio = sio
         self._store = store
@@ -103,6 +132,7 @@ class Signaling:
         self._room_factory = room_factory
         self._media = media
         self._observer = observer or _Unobserved()
+        self._pseudonyms = pseudonyms or _EphemeralPseudonyms()
         self._connections = ConnectionRegistry()
         self._delivery = RoomDelivery(sio, self._connections, log)
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
@@ -151,7 +181,7 @@ class Signaling:
             async with connection.lock:
                 if room is not None and room.is_present(pid):
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
-                    log.info("disconnected", extra=_ids(connection))
+                    log.info("disconnected", extra=self._ids(connection))
                     # Also closes the participant's media and unbinds this connection.
                     await self._deliver_and_settle(room, events)
         finally:
@@ -192,7 +222,7 @@ class Signaling:
             except SignalingError as error:
                 return self._refuse(event, error.code, error.message)
             except Exception:
-                log.exception("handler failed", extra={**_ids(connection), "event": event})
+                log.exception("handler failed", extra={**self._ids(connection), "event": event})
                 return self._refuse(event, ErrorCode.INTERNAL_ERROR, "the server failed")
         self._observer.message_handled(event, None)
         return {"ok": True, **reply}
@@ -203,7 +233,7 @@ class Signaling:
         assert route.command is not None
         room, participant = self._room_and_participant(connection)
         events = route.command(room, participant.id, payload)
-        log.info("command", extra={**_ids(connection), "event": route.event.value})
+        log.info("command", extra={**self._ids(connection), "event": route.event.value})
         await self._deliver_and_settle(room, events, caller=connection.sid)
         return {}
 
@@ -232,7 +262,7 @@ class Signaling:
             self._tear_down_media(room.room_id, identity.participant_id)
             await self._delivery.emit(ServerEvent.SUPERSEDED, {}, previous)
             await self._sio.disconnect(previous)
-        log.info("joined", extra=_ids(connection) | {"role": identity.role.value})
+        log.info("joined", extra=self._ids(connection) | {"role": identity.role.value})
         self._observer.join_completed(time.monotonic() - connection.connected_at)
         await self._deliver_and_settle(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
@@ -399,7 +429,7 @@ class Signaling:
     async def _bounded_teardown(
         self, closing: Awaitable[None], room_id: str, participant_id: str | None
     ) -> None:
-        ids = {"room_id": room_id, "participant_id": participant_id}
+        ids = self._log_ids(room_id, participant_id)
         try:
             await asyncio.wait_for(closing, self._media_teardown_s)
         except TimeoutError:
@@ -414,7 +444,7 @@ class Signaling:
         connection = self._connections.get(sid)
         if connection is None:
             return
-        ids = _ids(connection)
+        ids = self._ids(connection)
         self._connections.unbind(connection)
         if keep_open:
             return
@@ -439,6 +469,23 @@ class Signaling:
         self._background.add(task)
         task.add_done_callback(self._background.discard)
 
+    def _ids(self, connection: Connection) -> dict[str, str | None]:
+        return self._log_ids(connection.room_id, connection.participant_id)
+
+    def _log_ids(self, room_id: str | None, participant_id: str | None) -> dict[str, str | None]:
+        """Ids as logs carry them: pseudonyms, as the operators' view shows them. A room
+        id may be meaningful and a participant id is in that person's join link."""
+        if room_id is None:
+            return {"room_id": None, "participant_id": None}
+        return {
+            "room_id": self._pseudonyms.room(room_id),
+            "participant_id": (
+                None
+                if participant_id is None
+                else self._pseudonyms.participant(room_id, participant_id)
+            ),
+        }
+
     def _room_and_participant(self, connection: Connection) -> tuple[Room, Participant]:
         if connection.room_id is None or connection.participant_id is None:
             raise SignalingError(ErrorCode.NOT_JOINED, "join a room first")
@@ -456,10 +503,6 @@ def _route(name: object) -> Route[Any] | None:
         return ROUTES.get(ClientEvent(name))
     except ValueError:
         return None
-
-
-def _ids(connection: Connection) -> dict[str, str | None]:
-    return {"room_id": connection.room_id, "participant_id": connection.participant_id}
 
 
 def _describe(error: ValidationError) -> str:
