@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 
 from rooms import Role
+from server.keys import SIGNALING, SIO
 from signaling.packets import MAX_FRAME_BYTES, MAX_NESTING
 from signaling.schemas import MAX_SDP_LENGTH
 from tests.conftest import Client, ClientFactory, RunningServer, joined, wait_until
@@ -235,3 +236,28 @@ async def test_moderating_someone_waiting_is_refused_and_names_them_to_nobody(
     await fac.wait_for("hand_queue_changed")
     await ben.wait_for("hand_queue_changed")
     assert not any(waiting.participant_id in json.dumps(data) for _, data in ben.events)
+
+
+async def test_a_failed_delivery_to_one_connection_spares_the_others(
+    server: RunningServer, connect: ClientFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
+    await fac.call("update_settings", {"auto_admit": True})
+    broken, _ = await joined(connect, server, "r1", Role.MEMBER, "Broken")
+    ben, _ = await joined(connect, server, "r1", Role.MEMBER, "Ben")
+    sio = server.app[SIO]
+    real_emit = sio.emit
+    broken_sid = broken.sio.get_sid()
+
+    async def emit(event: str, data: Any = None, to: str | None = None, **kwargs: Any) -> None:
+        if to == broken_sid:
+            raise ConnectionResetError("the socket went away mid-send")
+        await real_emit(event, data, to=to, **kwargs)
+
+    monkeypatch.setattr(sio, "emit", emit)
+    for text in ("first", "second"):
+        assert (await fac.call("send_chat", {"text": text}))["ok"]
+        await ben.wait_for("chat_message", lambda d, t=text: d["message"]["text"] == t)
+    assert server.app[SIGNALING].delivery_failures == 2
+    assert (await ben.call("raise_hand"))["ok"]
+    await fac.wait_for("hand_queue_changed")
