@@ -36,6 +36,12 @@ MAX_FRAME_BYTES = 256 * 1024
 MAX_NESTING = 16
 
 
+# What a client may send. Binary packets are not: the protocol is JSON, and the
+# library waits for their attachments, so a binary packet announcing none wedges
+# that connection.
+_FROM_CLIENTS = frozenset({packet.CONNECT, packet.DISCONNECT, packet.EVENT, packet.ACK})
+
+
 @dataclass(frozen=True, slots=True)
 class MalformedFrame:
     """Stands in for a client event whose frame could not be decoded. Not a JSON
@@ -91,12 +97,22 @@ class ClientPacket(packet.Packet):  # type: ignore[misc]
     def decode(self, encoded_packet: str | bytes) -> int:
         try:
             attachments: int = super().decode(encoded_packet)
-        except (ValueError, TypeError) as error:
+        except Exception as error:  # untrusted input: any failure is the frame's
             # Keep the ack id when the header had one, so the client is answered.
             ack_id = self.id if self.packet_type == packet.EVENT else None
-            self.packet_type, self.id = packet.EVENT, ack_id
-            self.data = [CLIENT_MESSAGE, MalformedFrame(str(error)[:80])]
-            return 0
-        if self.packet_type in (packet.EVENT, packet.BINARY_EVENT):
+            return self._malformed(f"{type(error).__name__}: {error}", ack_id)
+        if self.packet_type == packet.BINARY_EVENT:
+            return self._malformed("binary frames are not part of the protocol", self.id)
+        if self.packet_type not in _FROM_CLIENTS:
+            # The library raises, with a traceback in its log, on a packet type only a
+            # server sends (CONNECT_ERROR) or none does.
+            return self._malformed(f"packet type {self.packet_type!r} is not sent by clients")
+        if self.packet_type == packet.EVENT:
             self.data = [CLIENT_MESSAGE, *(self.data if isinstance(self.data, list) else [None])]
         return attachments
+
+    def _malformed(self, reason: str, ack_id: int | None = None) -> int:
+        """Turn this packet into an event carrying only why it was refused."""
+        self.packet_type, self.id = packet.EVENT, ack_id
+        self.data = [CLIENT_MESSAGE, MalformedFrame(reason[:80])]
+        return 0

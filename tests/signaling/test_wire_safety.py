@@ -61,6 +61,13 @@ async def test_names_outside_the_protocol_reach_no_handler(
     assert (await fac.call("raise_hand"))["ok"]  # still bound and served
 
 
+async def test_binary_events_are_refused(server: RunningServer, connect: ClientFactory) -> None:
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
+    reply = await fac.call("send_chat", {"text": b"bytes"})
+    assert reply["error"]["code"] == "invalid_payload", reply
+    assert (await fac.call("raise_hand"))["ok"]
+
+
 async def test_event_names_that_are_not_strings_are_unknown(
     server: RunningServer, connect: ClientFactory
 ) -> None:
@@ -261,3 +268,25 @@ async def test_a_failed_delivery_to_one_connection_spares_the_others(
     assert server.app[SIGNALING].delivery_failures == 2
     assert (await ben.call("raise_hand"))["ok"]
     await fac.wait_for("hand_queue_changed")
+
+
+@pytest.mark.parametrize(
+    "frame",
+    ["4", '4{"message":"x"}', "7", "9[]", "3999[]", "6", "61-1[]", "2", "x", "51-", b"\x02", b"4"],
+    ids=repr,
+)
+async def test_stray_packets_log_no_traceback_and_serve_on(
+    server: RunningServer,
+    connect: ClientFactory,
+    caplog: pytest.LogCaptureFixture,
+    frame: str | bytes,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
+    await fac.sio.eio.send(frame)
+    if isinstance(frame, str) and frame[1:3] == "1-":  # binary, announcing an attachment
+        await fac.sio.eio.send(b"\x00")
+    assert (await fac.call("raise_hand"))["ok"]
+    other, _ = await joined(connect, server, "r1", Role.MEMBER, "Other")
+    assert (await other.call("accept_ground_rules"))["ok"]
+    assert tracebacks(caplog) == []
