@@ -7,7 +7,7 @@ import asyncio
 import logging
 import time
 import weakref
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import socketio
@@ -41,10 +41,15 @@ class RateLimitedLog:
 
 class RoomDelivery:
     def __init__(
-        self, sio: socketio.AsyncServer, registry: ConnectionRegistry, log: logging.Logger
+        self,
+        sio: socketio.AsyncServer,
+        registry: ConnectionRegistry,
+        log: logging.Logger,
+        on_failure: Callable[[], None] = lambda: None,
     ) -> None:
         self._sio = sio
         self._registry = registry
+        self._on_failure = on_failure
         self._failure_log = RateLimitedLog(log)
         # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
         self._locks: weakref.WeakValueDictionary[str, asyncio.Lock] = weakref.WeakValueDictionary()
@@ -86,4 +91,5 @@ class RoomDelivery:
             await self._sio.emit(name.value, payload, to=sid)
         except Exception as error:
             self.failures += 1
+            self._on_failure()
             self._failure_log.warning("could not deliver %s: %s", name.value, type(error).__name__)

@@ -72,6 +72,12 @@ class SignalingObserver(Protocol):
         """A connection joined a room this long after it connected."""
         ...
 
+    def delivery_problem(self, kind: str) -> None:
+        """Something failed on the way out that the room carried on without:
+        ``emit_failed`` (one connection), ``media_teardown_timed_out`` or
+        ``media_teardown_failed`` (a departed participant's media)."""
+        ...
+
 
 class _Unobserved:
     def message_handled(self, event: str, error_code: str | None) -> None:
@@ -81,6 +87,9 @@ class _Unobserved:
         return None
 
     def join_completed(self, seconds: float) -> None:
+        return None
+
+    def delivery_problem(self, kind: str) -> None:
         return None
 
 
@@ -134,7 +143,12 @@ class Signaling:
         self._observer = observer or _Unobserved()
         self._pseudonyms = pseudonyms or _EphemeralPseudonyms()
         self._connections = ConnectionRegistry()
-        self._delivery = RoomDelivery(sio, self._connections, log)
+        self._delivery = RoomDelivery(
+            sio,
+            self._connections,
+            log,
+            on_failure=lambda: self._observer.delivery_problem("emit_failed"),
+        )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(log)
@@ -434,8 +448,10 @@ class Signaling:
             await asyncio.wait_for(closing, self._media_teardown_s)
         except TimeoutError:
             self.media_teardowns_timed_out += 1
+            self._observer.delivery_problem("media_teardown_timed_out")
             log.warning("media teardown timed out", extra=ids)
         except Exception as error:
+            self._observer.delivery_problem("media_teardown_failed")
             log.warning("media teardown failed: %s", type(error).__name__, extra=ids)
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:

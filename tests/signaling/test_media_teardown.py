@@ -14,7 +14,7 @@ import pytest
 
 from rooms import Role
 from server.config import Config
-from server.keys import SIGNALING
+from server.keys import METRICS, SIGNALING
 from server.monitoring.pseudonyms import Pseudonyms
 from signaling.media import (
     ForwardingPermission,
@@ -129,6 +129,10 @@ async def test_a_hanging_media_close_does_not_stop_the_room(
     pseudonym = Pseudonyms(TEST_SECRET).participant("r1", ana.participant_id or "")
     assert len(lines) == 1 and getattr(lines[0], "participant_id", None) == pseudonym
     assert "Ana Stuck" not in caplog.text
+    problems = server.app[METRICS].registry.get_sample_value(
+        "groupsession_signaling_delivery_problems_total", {"kind": "media_teardown_timed_out"}
+    )
+    assert problems == 1
 
     # Ending the session with a hanging room close still reaches everyone promptly.
     assert (await fac.call("end_session"))["ok"]

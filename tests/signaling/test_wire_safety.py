@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from rooms import Role
-from server.keys import SIGNALING, SIO
+from server.keys import METRICS, SIGNALING, SIO
 from signaling.packets import MAX_FRAME_BYTES, MAX_NESTING
 from signaling.schemas import MAX_SDP_LENGTH
 from tests.conftest import Client, ClientFactory, RunningServer, joined, wait_until
@@ -266,6 +266,10 @@ async def test_a_failed_delivery_to_one_connection_spares_the_others(
         assert (await fac.call("send_chat", {"text": text}))["ok"]
         await ben.wait_for("chat_message", lambda d, t=text: d["message"]["text"] == t)
     assert server.app[SIGNALING].delivery_failures == 2
+    counted = server.app[METRICS].registry.get_sample_value(
+        "groupsession_signaling_delivery_problems_total", {"kind": "emit_failed"}
+    )
+    assert counted == 2
     assert (await ben.call("raise_hand"))["ok"]
     await fac.wait_for("hand_queue_changed")
 
