@@ -187,10 +187,10 @@ class Signaling:
         try:
             # Only the participant's current connection speaks for them: a superseded one
             # was already unbound when the newer one joined.
-            if not self._connections.speaks_for(connection):
+            seat = connection.seat
+            if seat is None or not self._connections.speaks_for(connection):
                 return
-            room_id, pid = connection.room_id, connection.participant_id
-            assert room_id is not None and pid is not None
+            room_id, pid = seat
             room = self._store.get(room_id)
             async with connection.lock:
                 if room is not None and room.is_present(pid):
@@ -242,9 +242,9 @@ class Signaling:
         return {"ok": True, **reply}
 
     async def _run(self, route: Route[Any], connection: Connection, payload: Any) -> Reply:
-        if route.action is not None:
+        if route.command is None:
+            assert route.action is not None  # a route has one or the other (a test holds it)
             return await route.action(self, connection, payload)
-        assert route.command is not None
         room, participant = self._room_and_participant(connection)
         events = route.command(room, participant.id, payload)
         log.info("command", extra={**self._ids(connection), "event": route.event.value})
