@@ -35,6 +35,11 @@ class NotInRoom(RoomError):
     code = "not_in_room"
 
 
+class NotAdmitted(NotInRoom):
+    """The target of a moderation command is still in the waiting room. Same code as
+    NotInRoom: to the room's members, a waiting person is not in the session."""
+
+
 class Barred(RoomError):
     """Removed or denied earlier: this participant cannot come back to this session."""
 

@@ -31,7 +31,6 @@ class LeaveReason(StrEnum):
     DISCONNECTED = "disconnected"
     REMOVED = "removed"
     DENIED = "denied"
-    SESSION_ENDED = "session_ended"
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,6 +20,7 @@ from rooms.errors import (
     ConsentRequired,
     InvalidCommand,
     NoPendingRequest,
+    NotAdmitted,
     NotInRoom,
     NotWaiting,
     PermissionDenied,
@@ -795,10 +796,15 @@ class Room:
         return actor
 
     def _moderation_target(self, actor_id: str, target_id: str) -> Participant:
+        """Moderation acts on people in the session. Someone still waiting is admitted
+        or denied, nothing else: any other event about them would reach the room, and
+        only facilitators may learn who is waiting."""
         actor = self.participant(actor_id)
         target = self.participant(target_id)
         if target_id == actor_id:
             raise InvalidCommand("use your own controls for yourself")
+        if target.state is not ParticipantState.ADMITTED:
+            raise NotAdmitted("this person is still in the waiting room: admit or deny them")
         if target.role.rank > actor.role.rank:
             raise PermissionDenied(f"a {actor.role} may not do that to the {target.role}")
         return target

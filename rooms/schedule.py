@@ -3,6 +3,7 @@ facilitators get before the end."""
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 # Minutes before the scheduled end at which facilitators are warned.
@@ -17,6 +18,10 @@ class Schedule:
     late_cutoff_at: float | None = None  # after this, newcomers always wait for admission
 
     def __post_init__(self) -> None:
+        times = (self.starts_at, self.ends_at, self.late_cutoff_at)
+        if any(t is not None and not math.isfinite(t) for t in times):
+            # NaN passes every comparison below, and is not JSON on the wire.
+            raise ValueError("a schedule's times must be finite numbers")
         ends, starts = self.ends_at, self.starts_at
         if ends is not None and starts is not None and ends <= starts:
             raise ValueError("a session must end after it starts")

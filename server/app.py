@@ -29,6 +29,7 @@ from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
 from server.system_clock import SystemClock
 from signaling.media import MediaPlane
+from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
 
@@ -65,7 +66,14 @@ def create_app(
     app[SIGNER] = TokenSigner(config.signing_secret())
     # No Socket.IO logger: it would print payloads, and a join payload carries a token.
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", cors_allowed_origins=[], logger=False, engineio_logger=False
+        async_mode="aiohttp",
+        cors_allowed_origins=[],
+        logger=False,
+        engineio_logger=False,
+        # Client events can name no server handler; frames are bounded (docs/protocol.md).
+        serializer=ClientPacket,
+        json=BoundedJson,
+        max_http_buffer_size=MAX_FRAME_BYTES,
     )
     sio.attach(app)
     app[SIO] = sio
@@ -80,17 +88,24 @@ def create_app(
     app[METRICS] = metrics
     keeper = AuditKeeper(config.audit_dir) if config.audit_dir is not None else None
     observer = ServerObserver(metrics, clock, keeper)
+    # One set of pseudonyms: logs and the operators' view name rooms and people alike.
+    pseudonyms = Pseudonyms(config.signing_secret())
     signaling = Signaling(
-        sio, app[STORE], app[SIGNER], clock, new_room, media=media, observer=observer
+        sio,
+        app[STORE],
+        app[SIGNER],
+        clock,
+        new_room,
+        media=media,
+        observer=observer,
+        pseudonyms=pseudonyms,
     )
     signaling.register()
     app[SIGNALING] = signaling
 
     quality = media if isinstance(media, QualitySource) else None
     metrics.watch(app[STORE], quality)
-    monitor = Monitor(
-        app[STORE], clock, Pseudonyms(config.signing_secret()), metrics, quality, LoadSampler()
-    )
+    monitor = Monitor(app[STORE], clock, pseudonyms, metrics, quality, LoadSampler())
     app[MONITOR] = monitor
     operators = OperatorChannel(sio, app[SIGNER], clock)
     operators.register()

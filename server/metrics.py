@@ -27,6 +27,12 @@ class Metrics:
             ["event", "error_code"],
             registry=self.registry,
         )
+        self.delivery_problems = Counter(
+            "groupsession_signaling_delivery_problems",
+            "Failures the rooms carried on without: an emit to one connection, a media close",
+            ["kind"],
+            registry=self.registry,
+        )
         self.join_duration = Histogram(
             "groupsession_join_duration_seconds",
             "From a Socket.IO connection to its accepted join",

@@ -27,3 +27,6 @@ class ServerObserver:
 
     def join_completed(self, seconds: float) -> None:
         self._metrics.join_duration.observe(seconds)
+
+    def delivery_problem(self, kind: str) -> None:
+        self._metrics.delivery_problems.labels(kind=kind).inc()

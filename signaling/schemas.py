@@ -1,9 +1,13 @@
 """One pydantic model per client payload. Unknown fields are refused, not ignored:
-a client that sends what it thinks is a setting should learn it is not one."""
+a client that sends what it thinks is a setting should learn it is not one.
+
+Strict: nothing is coerced (``"off"`` is not a boolean, ``"30"`` not a number); the
+only conversion is a JSON string to one of the protocol's enums. Every number is
+finite and bounded."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -12,10 +16,22 @@ from rooms.rounds import RoundOrder
 from signaling.media import Leg
 
 MAX_SDP_LENGTH = 200_000
+# The longest time limit (a turn, the floor) and the latest time a schedule may name
+# (2100-01-01, Unix seconds).
+MAX_DURATION_S = 3600
+MAX_TIMESTAMP = 4_102_444_800
+
+# Enums arrive as JSON strings: the one conversion strict mode is told to allow.
+WireDevice = Annotated[Device, Field(strict=False)]
+WireLeg = Annotated[Leg, Field(strict=False)]
+WireRoundOrder = Annotated[RoundOrder, Field(strict=False)]
+Duration = Annotated[float, Field(gt=0, le=MAX_DURATION_S)]
+Timestamp = Annotated[float, Field(ge=0, le=MAX_TIMESTAMP)]
+ParticipantId = Annotated[str, Field(min_length=1, max_length=64)]
 
 
 class Payload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
 class EmptyPayload(Payload):
@@ -30,20 +46,20 @@ class JoinPayload(Payload):
 
 
 class TargetPayload(Payload):
-    participant_id: str = Field(min_length=1, max_length=64)
+    participant_id: ParticipantId
 
 
 class DeviceTargetPayload(TargetPayload):
-    device: Device = Device.MICROPHONE
+    device: WireDevice = Device.MICROPHONE
 
 
 class SetMediaPayload(Payload):
-    device: Device
+    device: WireDevice
     on: bool
 
 
 class AnswerUnmuteRequestPayload(Payload):
-    device: Device = Device.MICROPHONE
+    device: WireDevice = Device.MICROPHONE
     accept: bool
 
 
@@ -85,9 +101,11 @@ class SubscriberAnswerPayload(Payload):
 
 
 class IceCandidatePayload(Payload):
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, strict=True, allow_inf_nan=False, populate_by_name=True
+    )
 
-    leg: Leg
+    leg: WireLeg
     candidate: str = Field(max_length=2000)
     sdp_mid: str | None = Field(default=None, alias="sdpMid", max_length=64)
     sdp_mline_index: int | None = Field(default=None, alias="sdpMLineIndex", ge=0)
@@ -101,13 +119,13 @@ class GiveFloorPayload(Payload):
     """No participant: the first raised hand. No seconds: no time limit."""
 
     participant_id: str | None = Field(default=None, max_length=64)
-    seconds: float | None = Field(default=None, gt=0, le=3600)
+    seconds: Duration | None = None
 
 
 class StartRoundPayload(Payload):
-    order: RoundOrder = RoundOrder.JOIN
-    participant_ids: list[str] | None = Field(default=None, max_length=50)
-    turn_seconds: float | None = Field(default=None, gt=0, le=3600)
+    order: WireRoundOrder = RoundOrder.JOIN
+    participant_ids: list[ParticipantId] | None = Field(default=None, max_length=50)
+    turn_seconds: Duration | None = None
 
 
 class FinishTurnPayload(Payload):
@@ -115,7 +133,7 @@ class FinishTurnPayload(Payload):
 
 
 class ExtendTurnPayload(Payload):
-    seconds: float = Field(gt=0, le=3600)
+    seconds: Duration
 
 
 class SetGroundRulesPayload(Payload):
@@ -125,7 +143,7 @@ class SetGroundRulesPayload(Payload):
 class SetSchedulePayload(Payload):
     """Times are Unix seconds. Omitted fields are cleared."""
 
-    starts_at: float | None = None
-    ends_at: float | None = None
+    starts_at: Timestamp | None = None
+    ends_at: Timestamp | None = None
     hard_end: bool = False
-    late_cutoff_at: float | None = None
+    late_cutoff_at: Timestamp | None = None

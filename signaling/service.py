@@ -1,36 +1,32 @@
 """The Socket.IO side of a room: messages in, room commands, events out.
 
-Each handler parses its payload, calls the room, and returns the ack; errors
-are mapped to codes in one place (``_dispatch``). Who receives an event is
-the room's decision (``RoomEvent.audience``); this module only resolves the
-audience to connections.
+Dispatch looks the event up in the route table (signaling.routes), parses its
+payload, runs its room command or session action, and maps refusals to codes in
+one place (``_dispatch``). After every command the same sequence runs
+(``_deliver_and_settle``): the room's events go to their audiences, whoever left
+is let go (media closed, connection unbound or closed), and the media plane is
+told what each publisher may now send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import hmac
 import logging
 import secrets
 import time
-import weakref
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import socketio
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
-from rooms.events import (
-    Audience,
-    LeaveReason,
-    ParticipantAdmitted,
-    ParticipantLeft,
-    RoomEvent,
-    SessionEnded,
-)
+from rooms.events import LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
 from rooms.participant import Identity
-from rooms.schedule import Schedule
+from signaling.connections import Connection, ConnectionRegistry
+from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.events import ClientEvent, ServerEvent
 from signaling.media import (
@@ -41,34 +37,27 @@ from signaling.media import (
     MediaPlane,
     SessionDescription,
 )
+from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
-    AnswerUnmuteRequestPayload,
-    DeviceTargetPayload,
     EmptyPayload,
-    EndSessionPayload,
-    ExtendTurnPayload,
-    FinishTurnPayload,
-    GiveFloorPayload,
     IceCandidatePayload,
     JoinPayload,
-    LowerHandPayload,
     PublishPayload,
-    SendChatPayload,
-    SetFloorModePayload,
-    SetGroundRulesPayload,
-    SetMediaPayload,
-    SetSchedulePayload,
-    StartRoundPayload,
     SubscriberAnswerPayload,
-    TargetPayload,
-    UpdateSettingsPayload,
 )
 from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
-from signaling.wire import encode_event, encode_snapshot, plain
+from signaling.wire import encode_snapshot, plain
 
 log = logging.getLogger("groupsession.signaling")
 
-Reply = dict[str, Any]
+# How long a departed participant's media may take to close before signaling gives up
+# waiting (and logs it); their signaling state is gone either way.
+MEDIA_TEARDOWN_S = 2.0
+
+# How refusals of names outside the protocol are counted: never the name itself,
+# which the client chose.
+_UNKNOWN = "unknown"
 
 
 class SignalingObserver(Protocol):
@@ -83,6 +72,12 @@ class SignalingObserver(Protocol):
         """A connection joined a room this long after it connected."""
         ...
 
+    def delivery_problem(self, kind: str) -> None:
+        """Something failed on the way out that the room carried on without:
+        ``emit_failed`` (one connection), ``media_teardown_timed_out`` or
+        ``media_teardown_failed`` (a departed participant's media)."""
+        ...
+
 
 class _Unobserved:
     def message_handled(self, event: str, error_code: str | None) -> None:
@@ -94,28 +89,36 @@ class _Unobserved:
     def join_completed(self, seconds: float) -> None:
         return None
 
+    def delivery_problem(self, kind: str) -> None:
+        return None
+
 
 RoomFactory = Callable[[str], Room]
 
 
-@dataclass(slots=True)
-class Connection:
-    """One Socket.IO connection, bound to a participant once it has joined."""
+class LogPseudonyms(Protocol):
+    """How ids appear in logs (server.monitoring.Pseudonyms: as operators see them)."""
 
-    sid: str
-    connected_at: float = field(default_factory=time.monotonic)
-    room_id: str | None = None
-    participant_id: str | None = None
-    # One message at a time per connection, in arrival order: Socket.IO runs each
-    # handler as its own task, and room commands must not overtake each other.
-    lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    def room(self, room_id: str) -> str: ...
+
+    def participant(self, room_id: str, participant_id: str) -> str: ...
 
 
-@dataclass(frozen=True, slots=True)
-class _Route:
-    payload: type[BaseModel]
-    handler: Callable[[Connection, Any], Awaitable[Reply]]
-    needs_join: bool = True
+class _EphemeralPseudonyms:
+    """Keyed hashes under a key that dies with the process: when no deployment-wide
+    pseudonyms are given, logs still never carry a raw id."""
+
+    def __init__(self) -> None:
+        self._key = secrets.token_bytes(32)
+
+    def room(self, room_id: str) -> str:
+        return "room_" + self._digest(f"room\0{room_id}")
+
+    def participant(self, room_id: str, participant_id: str) -> str:
+        return "peer_" + self._digest(f"participant\0{room_id}\0{participant_id}")
+
+    def _digest(self, text: str) -> str:
+        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:12]
 
 
 class Signaling:
@@ -128,6 +131,8 @@ class Signaling:
         room_factory: RoomFactory,
         media: MediaPlane | None = None,
         observer: SignalingObserver | None = None,
+        media_teardown_s: float = MEDIA_TEARDOWN_S,
+        pseudonyms: LogPseudonyms | None = None,
     ) -> None:
         self._sio = sio
         self._store = store
@@ -136,57 +141,32 @@ class Signaling:
         self._room_factory = room_factory
         self._media = media
         self._observer = observer or _Unobserved()
-        self._connections: dict[str, Connection] = {}
-        self._sid_of: dict[tuple[str, str], str] = {}
+        self._pseudonyms = pseudonyms or _EphemeralPseudonyms()
+        self._connections = ConnectionRegistry()
+        self._delivery = RoomDelivery(
+            sio,
+            self._connections,
+            log,
+            on_failure=lambda: self._observer.delivery_problem("emit_failed"),
+        )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
-        # Weak: a room's lock lives while a delivery holds or awaits it, no longer.
-        self._delivery_locks: weakref.WeakValueDictionary[str, asyncio.Lock] = (
-            weakref.WeakValueDictionary()
-        )
-        self._routes: dict[ClientEvent, _Route] = {
-            ClientEvent.JOIN: _Route(JoinPayload, self._join, needs_join=False),
-            ClientEvent.LEAVE: _Route(EmptyPayload, self._leave),
-            ClientEvent.ACCEPT_GROUND_RULES: _Route(EmptyPayload, self._accept_ground_rules),
-            ClientEvent.SET_MEDIA: _Route(SetMediaPayload, self._set_media),
-            ClientEvent.ANSWER_UNMUTE_REQUEST: _Route(
-                AnswerUnmuteRequestPayload, self._answer_unmute_request
-            ),
-            ClientEvent.RAISE_HAND: _Route(EmptyPayload, self._raise_hand),
-            ClientEvent.LOWER_HAND: _Route(LowerHandPayload, self._lower_hand),
-            ClientEvent.SEND_CHAT: _Route(SendChatPayload, self._send_chat),
-            ClientEvent.ADMIT: _Route(TargetPayload, self._admit),
-            ClientEvent.DENY: _Route(TargetPayload, self._deny),
-            ClientEvent.ADMIT_ALL: _Route(EmptyPayload, self._admit_all),
-            ClientEvent.UPDATE_SETTINGS: _Route(UpdateSettingsPayload, self._update_settings),
-            ClientEvent.MUTE: _Route(DeviceTargetPayload, self._mute),
-            ClientEvent.MUTE_ALL: _Route(EmptyPayload, self._mute_all),
-            ClientEvent.ASK_TO_UNMUTE: _Route(DeviceTargetPayload, self._ask_to_unmute),
-            ClientEvent.ALLOW_UNMUTE: _Route(DeviceTargetPayload, self._allow_unmute),
-            ClientEvent.REMOVE: _Route(TargetPayload, self._remove),
-            ClientEvent.END_SESSION: _Route(EndSessionPayload, self._end_session),
-            ClientEvent.SET_FLOOR_MODE: _Route(SetFloorModePayload, self._set_floor_mode),
-            ClientEvent.GIVE_FLOOR: _Route(GiveFloorPayload, self._give_floor),
-            ClientEvent.TAKE_BACK_FLOOR: _Route(EmptyPayload, self._take_back_floor),
-            ClientEvent.YIELD_FLOOR: _Route(EmptyPayload, self._yield_floor),
-            ClientEvent.START_ROUND: _Route(StartRoundPayload, self._start_round),
-            ClientEvent.FINISH_TURN: _Route(FinishTurnPayload, self._finish_turn),
-            ClientEvent.SKIP_TURN: _Route(EmptyPayload, self._skip_turn),
-            ClientEvent.EXTEND_TURN: _Route(ExtendTurnPayload, self._extend_turn),
-            ClientEvent.END_ROUND: _Route(EmptyPayload, self._end_round),
-            ClientEvent.SET_GROUND_RULES: _Route(SetGroundRulesPayload, self._set_ground_rules),
-            ClientEvent.SET_SCHEDULE: _Route(SetSchedulePayload, self._set_schedule),
-            ClientEvent.GET_AUDIT: _Route(EmptyPayload, self._get_audit),
-            ClientEvent.PUBLISH: _Route(PublishPayload, self._publish),
-            ClientEvent.SUBSCRIBE: _Route(EmptyPayload, self._subscribe),
-            ClientEvent.SUBSCRIBER_ANSWER: _Route(SubscriberAnswerPayload, self._subscriber_answer),
-            ClientEvent.ICE_CANDIDATE: _Route(IceCandidatePayload, self._ice_candidate),
-        }
+        self._malformed_log = RateLimitedLog(log)
+        self._media_teardown_s = media_teardown_s
+        # Media closes that did not finish in time (the participant was removed anyway).
+        self.media_teardowns_timed_out = 0
+
+    @property
+    def delivery_failures(self) -> int:
+        """Emits that failed for one connection (the others were still served)."""
+        return self._delivery.failures
 
     def register(self) -> None:
+        # Only the library triggers these two: every client event arrives wrapped in
+        # CLIENT_MESSAGE (signaling.packets), whatever name the client gave it.
         self._sio.on("connect", self._on_connect)
         self._sio.on("disconnect", self._on_disconnect)
-        self._sio.on("*", self._dispatch)
+        self._sio.on(CLIENT_MESSAGE, self._dispatch)
         if self._media is not None:
             self._media.attach(self)
 
@@ -198,52 +178,57 @@ class Signaling:
     # -- connection lifecycle ----------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._connections[sid] = Connection(sid)
+        self._connections.open(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
         if connection is None:
             return
         try:
-            room_id, pid = connection.room_id, connection.participant_id
             # Only the participant's current connection speaks for them: a superseded one
             # was already unbound when the newer one joined.
-            if room_id is None or pid is None or self._sid_of.get((room_id, pid)) != sid:
+            seat = connection.seat
+            if seat is None or not self._connections.speaks_for(connection):
                 return
+            room_id, pid = seat
             room = self._store.get(room_id)
             async with connection.lock:
                 if room is not None and room.is_present(pid):
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
-                    log.info("disconnected", extra=_ids(connection))
+                    log.info("disconnected", extra=self._ids(connection))
                     # Also closes the participant's media and unbinds this connection.
-                    await self._publish_events(room, events)
+                    await self._deliver_and_settle(room, events)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
-            self._unbind(connection)
-            self._connections.pop(sid, None)
+            self._connections.close(sid)
 
     # -- dispatch ------------------------------------------------------------------
 
-    async def _dispatch(self, event: str, sid: str, *args: Any) -> Reply:
+    async def _dispatch(self, sid: str, name: object = None, *args: Any) -> Reply:
+        if isinstance(name, MalformedFrame):
+            self._malformed_log.warning("refused a malformed frame: %s", name.reason)
+            return self._refuse(_UNKNOWN, ErrorCode.INVALID_PAYLOAD, name.reason)
+        route = _route(name)
+        if route is None:
+            return self._refuse(_UNKNOWN, ErrorCode.UNKNOWN_EVENT, "no such event in the protocol")
+        event = route.event.value
         connection = self._connections.get(sid)
         if connection is None:
             return self._refuse(event, ErrorCode.NOT_JOINED, "this connection is closing")
+        if len(args) > 1:
+            return self._refuse(event, ErrorCode.INVALID_PAYLOAD, "send one payload object")
+        # No argument at all is an empty payload; an explicit null is not a payload.
+        raw = args[0] if args else {}
         try:
-            client_event = ClientEvent(event)
-        except ValueError:
-            return self._refuse(event, ErrorCode.UNKNOWN_EVENT, "no such event in the protocol")
-        route = self._routes[client_event]
-        raw = args[0] if args else None
-        try:
-            payload = route.payload.model_validate({} if raw is None else raw)
+            payload = route.payload.model_validate(raw)
         except ValidationError as error:
             return self._refuse(event, ErrorCode.INVALID_PAYLOAD, _describe(error))
         async with connection.lock:
             if route.needs_join and connection.participant_id is None:
                 return self._refuse(event, ErrorCode.NOT_JOINED, "join a room first")
             try:
-                reply = await route.handler(connection, payload)
+                reply = await self._run(route, connection, payload)
             except RoomError as error:
                 return self._refuse(event, ErrorCode(error.code), str(error))
             except (TokenError, MediaError) as error:
@@ -251,18 +236,28 @@ class Signaling:
             except SignalingError as error:
                 return self._refuse(event, error.code, error.message)
             except Exception:
-                log.exception("handler failed", extra={**_ids(connection), "event": event})
+                log.exception("handler failed", extra={**self._ids(connection), "event": event})
                 return self._refuse(event, ErrorCode.INTERNAL_ERROR, "the server failed")
         self._observer.message_handled(event, None)
         return {"ok": True, **reply}
+
+    async def _run(self, route: Route[Any], connection: Connection, payload: Any) -> Reply:
+        if route.command is None:
+            assert route.action is not None  # a route has one or the other (a test holds it)
+            return await route.action(self, connection, payload)
+        room, participant = self._room_and_participant(connection)
+        events = route.command(room, participant.id, payload)
+        log.info("command", extra={**self._ids(connection), "event": route.event.value})
+        await self._deliver_and_settle(room, events, caller=connection.sid)
+        return {}
 
     def _refuse(self, event: str, code: ErrorCode, message: str) -> Reply:
         self._observer.message_handled(event, code.value)
         return error_reply(code.value, message)
 
-    # -- joining and leaving ---------------------------------------------------------
+    # -- session actions (signaling.routes.SessionActions) ---------------------------
 
-    async def _join(self, connection: Connection, payload: JoinPayload) -> Reply:
+    async def join(self, connection: Connection, payload: JoinPayload) -> Reply:
         if connection.participant_id is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
         token = self._signer.verify_join(payload.token, self._clock.now())
@@ -274,203 +269,57 @@ class Signaling:
             self._store.add(room)
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
-        await self._bind(connection, room.room_id, identity.participant_id)
-        log.info("joined", extra=_ids(connection) | {"role": identity.role.value})
+        previous = self._connections.bind(connection, room.room_id, identity.participant_id)
+        if previous is not None:
+            # The same person opened the link again (a second tab, a reconnect before the
+            # old socket timed out): the newest connection wins, the old one is told why.
+            self._tear_down_media(room.room_id, identity.participant_id)
+            await self._delivery.emit(ServerEvent.SUPERSEDED, {}, previous)
+            await self._sio.disconnect(previous)
+        log.info("joined", extra=self._ids(connection) | {"role": identity.role.value})
         self._observer.join_completed(time.monotonic() - connection.connected_at)
-        await self._publish_events(
+        await self._deliver_and_settle(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
         )
         return {"snapshot": encode_snapshot(room.snapshot_for(identity.participant_id))}
 
-    async def _bind(self, connection: Connection, room_id: str, participant_id: str) -> None:
-        key = (room_id, participant_id)
-        previous = self._sid_of.get(key)
-        connection.room_id, connection.participant_id = room_id, participant_id
-        self._sid_of[key] = connection.sid
-        if previous is not None and previous != connection.sid:
-            # The same person opened the link again (a second tab, a reconnect before the
-            # old socket timed out): the newest connection wins, the old one is told why.
-            self._connections.pop(previous, None)
-            if self._media is not None:
-                await self._media.remove_participant(room_id, participant_id)
-                self._forwarding.pop(key, None)
-            await self._sio.emit(ServerEvent.SUPERSEDED.value, {}, to=previous)
-            await self._sio.disconnect(previous)
-
-    async def _leave(self, connection: Connection, _: EmptyPayload) -> Reply:
+    async def leave(self, connection: Connection, payload: EmptyPayload) -> Reply:
         room, participant = self._room_and_participant(connection)
         events = room.leave(participant.id)
-        await self._publish_events(room, events, caller=connection.sid)  # unbinds it too
+        await self._deliver_and_settle(room, events, caller=connection.sid)  # unbinds it too
         return {}
 
-    def _unbind(self, connection: Connection) -> None:
-        room_id, pid = connection.room_id, connection.participant_id
-        if (
-            room_id is not None
-            and pid is not None
-            and self._sid_of.get((room_id, pid)) == connection.sid
-        ):
-            del self._sid_of[(room_id, pid)]
-        connection.room_id = connection.participant_id = None
-
-    def _unbind_sid(self, sid: str) -> None:
-        connection = self._connections.get(sid)
-        if connection is not None:
-            self._unbind(connection)
-        else:
-            for key in [k for k, bound in self._sid_of.items() if bound == sid]:
-                del self._sid_of[key]
-
-    # -- commands ------------------------------------------------------------------------
-
-    async def _command(
-        self, connection: Connection, run: Callable[[Room, str], list[RoomEvent]]
-    ) -> Reply:
+    async def get_audit(self, connection: Connection, payload: EmptyPayload) -> Reply:
         room, participant = self._room_and_participant(connection)
-        events = run(room, participant.id)
-        log.info("command", extra=_ids(connection))
-        await self._publish_events(room, events, caller=connection.sid)
-        return {}
-
-    async def _accept_ground_rules(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.accept_ground_rules(me))
-
-    async def _set_media(self, c: Connection, p: SetMediaPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_own_media(me, p.device, p.on))
-
-    async def _answer_unmute_request(self, c: Connection, p: AnswerUnmuteRequestPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.answer_unmute_request(me, p.device, p.accept)
-        )
-
-    async def _raise_hand(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.raise_hand(me))
-
-    async def _lower_hand(self, c: Connection, p: LowerHandPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.lower_hand(me, p.participant_id))
-
-    async def _send_chat(self, c: Connection, p: SendChatPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.send_chat(me, p.text, to_facilitators=p.to_facilitators)
-        )
-
-    async def _admit(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.admit(me, p.participant_id))
-
-    async def _deny(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.deny(me, p.participant_id))
-
-    async def _admit_all(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.admit_all(me))
-
-    async def _update_settings(self, c: Connection, p: UpdateSettingsPayload) -> Reply:
-        def run(room: Room, me: str) -> list[RoomEvent]:
-            # All four share one permission, so either all apply or the first refuses.
-            events: list[RoomEvent] = []
-            if p.locked is not None:
-                events += room.lock(me, p.locked)
-            if p.auto_admit is not None:
-                events += room.set_auto_admit(me, p.auto_admit)
-            if p.self_unmute_allowed is not None:
-                events += room.set_self_unmute(me, p.self_unmute_allowed)
-            if p.chat_enabled is not None:
-                events += room.set_chat_enabled(me, p.chat_enabled)
-            return events[-1:]  # each carries the whole settings; the last is the newest
-
-        return await self._command(c, run)
-
-    async def _mute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.mute(me, p.participant_id, p.device))
-
-    async def _mute_all(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.mute_all(me))
-
-    async def _ask_to_unmute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.ask_to_unmute(me, p.participant_id, p.device)
-        )
-
-    async def _allow_unmute(self, c: Connection, p: DeviceTargetPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.allow_unmute(me, p.participant_id, p.device)
-        )
-
-    async def _remove(self, c: Connection, p: TargetPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.remove(me, p.participant_id))
-
-    async def _end_session(self, c: Connection, p: EndSessionPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.end_session(me, p.reason))
-
-    async def _set_floor_mode(self, c: Connection, p: SetFloorModePayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_floor_mode(me, p.on))
-
-    async def _give_floor(self, c: Connection, p: GiveFloorPayload) -> Reply:
-        return await self._command(
-            c, lambda room, me: room.give_floor(me, p.participant_id, p.seconds)
-        )
-
-    async def _take_back_floor(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.take_back_floor(me))
-
-    async def _yield_floor(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.yield_floor(me))
-
-    async def _start_round(self, c: Connection, p: StartRoundPayload) -> Reply:
-        seed = secrets.randbits(32)  # the domain shuffles deterministically from it
-        return await self._command(
-            c,
-            lambda room, me: room.start_round(
-                me,
-                p.order,
-                chosen=p.participant_ids,
-                turn_seconds=p.turn_seconds,
-                shuffle_seed=seed,
-            ),
-        )
-
-    async def _finish_turn(self, c: Connection, p: FinishTurnPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.finish_turn(me, passed=p.passed))
-
-    async def _skip_turn(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.skip_turn(me))
-
-    async def _extend_turn(self, c: Connection, p: ExtendTurnPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.extend_turn(me, p.seconds))
-
-    async def _end_round(self, c: Connection, _: EmptyPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.end_round(me))
-
-    async def _set_ground_rules(self, c: Connection, p: SetGroundRulesPayload) -> Reply:
-        return await self._command(c, lambda room, me: room.set_ground_rules(me, p.text))
-
-    async def _set_schedule(self, c: Connection, p: SetSchedulePayload) -> Reply:
-        try:
-            schedule = Schedule(p.starts_at, p.ends_at, p.hard_end, p.late_cutoff_at)
-        except ValueError as error:
-            raise SignalingError(ErrorCode.INVALID_PAYLOAD, str(error)) from error
-        return await self._command(c, lambda room, me: room.set_schedule(me, schedule))
-
-    async def _get_audit(self, c: Connection, _: EmptyPayload) -> Reply:
-        room, participant = self._room_and_participant(c)
         records = room.audit_records(participant.id)
         return {"room_id": room.room_id, "records": plain(records)}
 
-    async def tick(self) -> None:
-        """Let time act in every live room (turn timers, the session clock)."""
-        for room in self._store:
-            events = room.tick()
-            if events:
-                await self._publish_events(room, events)
+    async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=True)
+        answer = await media.publish(room_id, me, SessionDescription(payload.sdp, payload.type))
+        room = self._store.get(room_id)
+        if room is not None:
+            self._sync_forwarding(room)
+        return {"sdp": answer.sdp, "type": answer.type}
 
-    async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
-        """An operator ends a session; the room records who and why."""
-        await self._publish_events(room, room.end_by_operator(operator_id, reason))
+    async def subscribe(self, connection: Connection, payload: EmptyPayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        await media.subscribe(room_id, me)
+        return {}
 
-    async def apply(self, room: Room, events: list[RoomEvent]) -> None:
-        """Deliver events of a command that did not come over Socket.IO (timers, the API)."""
-        await self._publish_events(room, events)
+    async def subscriber_answer(
+        self, connection: Connection, payload: SubscriberAnswerPayload
+    ) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        answer = SessionDescription(payload.sdp, payload.type)
+        await media.accept_subscriber_answer(room_id, me, answer, payload.revision)
+        return {}
 
-    # -- media ------------------------------------------------------------------------
+    async def ice_candidate(self, connection: Connection, payload: IceCandidatePayload) -> Reply:
+        media, room_id, me = self._media_for(connection, publishing=False)
+        candidate = IceCandidate(payload.candidate, payload.sdp_mid, payload.sdp_mline_index)
+        await media.add_ice_candidate(room_id, me, payload.leg, candidate)
+        return {}
 
     def _media_for(
         self, connection: Connection, *, publishing: bool
@@ -484,32 +333,24 @@ class Signaling:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id
 
-    async def _publish(self, c: Connection, p: PublishPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=True)
-        answer = await media.publish(room_id, me, SessionDescription(p.sdp, p.type))
-        room = self._store.get(room_id)
-        if room is not None:
-            self._sync_forwarding(room)
-        return {"sdp": answer.sdp, "type": answer.type}
+    # -- commands that do not come over Socket.IO ------------------------------------
 
-    async def _subscribe(self, c: Connection, _: EmptyPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        await media.subscribe(room_id, me)
-        return {}
+    async def tick(self) -> None:
+        """Let time act in every live room (turn timers, the session clock)."""
+        for room in self._store:
+            events = room.tick()
+            if events:
+                await self._deliver_and_settle(room, events)
 
-    async def _subscriber_answer(self, c: Connection, p: SubscriberAnswerPayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        answer = SessionDescription(p.sdp, p.type)
-        await media.accept_subscriber_answer(room_id, me, answer, p.revision)
-        return {}
+    async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
+        """An operator ends a session; the room records who and why."""
+        await self._deliver_and_settle(room, room.end_by_operator(operator_id, reason))
 
-    async def _ice_candidate(self, c: Connection, p: IceCandidatePayload) -> Reply:
-        media, room_id, me = self._media_for(c, publishing=False)
-        candidate = IceCandidate(p.candidate, p.sdp_mid, p.sdp_mline_index)
-        await media.add_ice_candidate(room_id, me, p.leg, candidate)
-        return {}
+    async def apply(self, room: Room, events: list[RoomEvent]) -> None:
+        """Deliver events of a command that did not come over Socket.IO (timers, the API)."""
+        await self._deliver_and_settle(room, events)
 
-    # MediaSignals: what the media plane tells us.
+    # -- MediaSignals: what the media plane tells us -----------------------------------
 
     async def send_subscriber_offer(
         self,
@@ -519,7 +360,7 @@ class Signaling:
         revision: int,
         tracks: list[ForwardedTrack],
     ) -> None:
-        sid = self._sid_of.get((room_id, participant_id))
+        sid = self._connections.sid_for(room_id, participant_id)
         if sid is None:
             return
         payload = {
@@ -528,7 +369,7 @@ class Signaling:
             "revision": revision,
             "tracks": plain(tracks),
         }
-        await self._sio.emit(ServerEvent.SUBSCRIBER_OFFER.value, payload, to=sid)
+        await self._delivery.emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
@@ -536,11 +377,11 @@ class Signaling:
             return
         events = room.speaking_changed(participant_id, speaking)
         if events:
-            self._spawn(self._publish_events(room, events))
+            self._spawn(self._deliver_and_settle(room, events))
 
-    # -- delivery -----------------------------------------------------------------------
+    # -- after every command -------------------------------------------------------------
 
-    async def _publish_events(
+    async def _deliver_and_settle(
         self,
         room: Room,
         events: list[RoomEvent],
@@ -548,40 +389,13 @@ class Signaling:
         caller: str | None = None,
         skip_snapshot_for: str | None = None,
     ) -> None:
-        # Deliver a room's events in the order its commands ran: commands run without
-        # awaiting, and this lock is taken before the first await of the delivery.
-        async with self._delivery_lock(room.room_id):
-            await self._deliver(room, events, caller=caller, skip_snapshot_for=skip_snapshot_for)
-
-    def _delivery_lock(self, room_id: str) -> asyncio.Lock:
-        lock = self._delivery_locks.get(room_id)
-        if lock is None:
-            lock = self._delivery_locks[room_id] = asyncio.Lock()
-        return lock
-
-    async def _deliver(
-        self,
-        room: Room,
-        events: list[RoomEvent],
-        *,
-        caller: str | None,
-        skip_snapshot_for: str | None,
-    ) -> None:
-        for event in events:
-            name, payload = encode_event(event)
-            for sid in self._audience_sids(room, event.audience, event.also_to):
-                pid = self._connections[sid].participant_id
-                if (
-                    isinstance(event, ParticipantAdmitted)
-                    and pid == event.participant.participant_id
-                ):
-                    if pid != skip_snapshot_for:
-                        snapshot = encode_snapshot(room.snapshot_for(pid))
-                        await self._sio.emit(ServerEvent.ROOM_SNAPSHOT.value, snapshot, to=sid)
-                    continue
-                await self._sio.emit(name.value, payload, to=sid)
-        await self._settle_departures(room, events, caller)
-        self._sync_forwarding(room)
+        """Send the room's events to their audiences, let go of whoever left, and tell
+        the media plane what each publisher may now send; in the order the room's
+        commands ran."""
+        async with self._delivery.lock(room.room_id):
+            await self._delivery.deliver(room, events, skip_snapshot_for=skip_snapshot_for)
+            await self._settle_departures(room, events, caller)
+            self._sync_forwarding(room)
 
     async def _settle_departures(
         self, room: Room, events: Iterable[RoomEvent], caller: str | None
@@ -589,11 +403,8 @@ class Signaling:
         """Close the media of whoever is gone, and the connections of whoever may not stay."""
         if any(isinstance(event, SessionEnded) for event in events):
             self._observer.session_ended(room)
-            if self._media is not None:
-                await self._media.close_room(room.room_id)
-            for key in [k for k in self._forwarding if k[0] == room.room_id]:
-                del self._forwarding[key]
-            for sid in self._room_sids(room.room_id):
+            self._tear_down_media(room.room_id, None)
+            for sid, _ in self._connections.in_room(room.room_id):
                 await self._drop(sid, keep_open=sid == caller)
             return
         barred = {
@@ -602,16 +413,46 @@ class Signaling:
             if isinstance(event, ParticipantLeft)
             and event.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
         }
-        for (room_id, pid), sid in list(self._sid_of.items()):
-            if room_id != room.room_id or room.is_present(pid):
+        for sid, pid in self._connections.in_room(room.room_id):
+            if room.is_present(pid):
                 continue
-            if self._media is not None:
-                await self._media.remove_participant(room_id, pid)
-            self._forwarding.pop((room_id, pid), None)
+            self._tear_down_media(room.room_id, pid)
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
-                self._unbind_sid(sid)
+                self._connections.unbind_sid(sid)
+
+    def _tear_down_media(self, room_id: str, participant_id: str | None) -> None:
+        """Close a departed participant's media (None: the whole room's) in the
+        background, bounded: this runs under the room's delivery lock, and a media
+        close that hangs must not stop the room's events. Signaling forgets them now."""
+        if participant_id is None:
+            for key in [k for k in self._forwarding if k[0] == room_id]:
+                del self._forwarding[key]
+        else:
+            self._forwarding.pop((room_id, participant_id), None)
+        if self._media is None:
+            return
+        closing = (
+            self._media.close_room(room_id)
+            if participant_id is None
+            else self._media.remove_participant(room_id, participant_id)
+        )
+        self._spawn(self._bounded_teardown(closing, room_id, participant_id))
+
+    async def _bounded_teardown(
+        self, closing: Awaitable[None], room_id: str, participant_id: str | None
+    ) -> None:
+        ids = self._log_ids(room_id, participant_id)
+        try:
+            await asyncio.wait_for(closing, self._media_teardown_s)
+        except TimeoutError:
+            self.media_teardowns_timed_out += 1
+            self._observer.delivery_problem("media_teardown_timed_out")
+            log.warning("media teardown timed out", extra=ids)
+        except Exception as error:
+            self._observer.delivery_problem("media_teardown_failed")
+            log.warning("media teardown failed: %s", type(error).__name__, extra=ids)
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:
         """Unbind a connection from its room and close it. The connection whose command
@@ -619,11 +460,11 @@ class Signaling:
         connection = self._connections.get(sid)
         if connection is None:
             return
-        room_id, pid = connection.room_id, connection.participant_id
-        self._unbind(connection)
+        ids = self._ids(connection)
+        self._connections.unbind(connection)
         if keep_open:
             return
-        log.info("connection closed by server", extra={"room_id": room_id, "participant_id": pid})
+        log.info("connection closed by server", extra=ids)
         await self._sio.disconnect(sid)
 
     def _sync_forwarding(self, room: Room) -> None:
@@ -639,21 +480,27 @@ class Signaling:
                 self._forwarding[key] = permission
                 self._media.set_forwarding(room.room_id, participant.id, permission)
 
-    def _audience_sids(self, room: Room, audience: Audience, also_to: str | None) -> list[str]:
-        sids: list[str] = []
-        for sid in self._room_sids(room.room_id):
-            pid = self._connections[sid].participant_id
-            if pid == also_to or (pid is not None and _in_audience(room, pid, audience)):
-                sids.append(sid)
-        return sids
-
-    def _room_sids(self, room_id: str) -> list[str]:
-        return [sid for (rid, _), sid in self._sid_of.items() if rid == room_id]
-
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
         self._background.add(task)
         task.add_done_callback(self._background.discard)
+
+    def _ids(self, connection: Connection) -> dict[str, str | None]:
+        return self._log_ids(connection.room_id, connection.participant_id)
+
+    def _log_ids(self, room_id: str | None, participant_id: str | None) -> dict[str, str | None]:
+        """Ids as logs carry them: pseudonyms, as the operators' view shows them. A room
+        id may be meaningful and a participant id is in that person's join link."""
+        if room_id is None:
+            return {"room_id": None, "participant_id": None}
+        return {
+            "room_id": self._pseudonyms.room(room_id),
+            "participant_id": (
+                None
+                if participant_id is None
+                else self._pseudonyms.participant(room_id, participant_id)
+            ),
+        }
 
     def _room_and_participant(self, connection: Connection) -> tuple[Room, Participant]:
         if connection.room_id is None or connection.participant_id is None:
@@ -664,19 +511,14 @@ class Signaling:
         return room, room.participant(connection.participant_id)
 
 
-def _in_audience(room: Room, participant_id: str, audience: Audience) -> bool:
-    if audience is Audience.EVERYONE:
-        return True
-    if audience is Audience.NOBODY or not room.is_present(participant_id):
-        return False
-    participant = room.participant(participant_id)
-    if participant.state is not ParticipantState.ADMITTED:
-        return False
-    return audience is Audience.ROOM or participant.role.facilitates
-
-
-def _ids(connection: Connection) -> dict[str, str | None]:
-    return {"room_id": connection.room_id, "participant_id": connection.participant_id}
+def _route(name: object) -> Route[Any] | None:
+    """The route of a client-chosen name: only the protocol's table is consulted."""
+    if not isinstance(name, str):
+        return None
+    try:
+        return ROUTES.get(ClientEvent(name))
+    except ValueError:
+        return None
 
 
 def _describe(error: ValidationError) -> str:

@@ -33,6 +33,7 @@ from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
 from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
+from server.sfu.sdp_checks import parse_usable
 from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from signaling.media import (
@@ -133,7 +134,12 @@ class RtpForwardingMediaPlane:
                 # Hook receivers before the answer: aiortc starts them once it is set.
                 self._adopt_transceiver(room_id, participant, transceiver)
             await pc.setLocalDescription(await pc.createAnswer())
-        except _SDP_ERRORS as exc:
+        except Exception as exc:
+            # Past our parse, aiortc still fails on offers it cannot use in ways of its
+            # own (AttributeError on a section it left without a transport...): the
+            # offer is refused as invalid_sdp; the type is logged in case it is ours.
+            if not isinstance(exc, _SDP_ERRORS):
+                logger.info("publish offer failed in negotiation: %s", _why(exc))
             if is_new:
                 await self._close_tracks_of(participant)
                 await pc.close()
@@ -481,9 +487,9 @@ def _check_publish_offer(offer: SessionDescription) -> None:
     if offer.type != "offer":
         raise InvalidSessionDescription(f"expected an offer, got {offer.type!r}")
     try:
-        parsed = internals.ParsedSessionDescription.parse(offer.sdp)
-    except (ValueError, IndexError, KeyError) as exc:
-        raise InvalidSessionDescription(f"publish offer is not valid SDP: {exc}") from exc
+        parsed = parse_usable(offer.sdp)
+    except ValueError as exc:
+        raise InvalidSessionDescription(f"publish offer refused: {exc}") from exc
     media_sections = [m for m in parsed.media if m.kind in ("audio", "video")]
     if not media_sections:
         raise InvalidSessionDescription("publish offer has no audio or video section")
@@ -494,3 +500,7 @@ def _check_publish_offer(offer: SessionDescription) -> None:
                 f"{media.kind} section {media.rtp.muxId!r} does not offer "
                 f"{FORWARDED_MIME_TYPES[kind]}, the only {media.kind} codec forwarded"
             )
+
+
+def _why(error: Exception) -> str:
+    return f"{type(error).__name__}: {error}"[:200]

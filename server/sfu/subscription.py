@@ -16,6 +16,7 @@ from av.frame import Frame
 from server.sfu import aiortc_internals as internals
 from server.sfu.codecs import subscribe_codec_preferences
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
+from server.sfu.sdp_checks import parse_usable
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,
@@ -155,7 +156,10 @@ class Subscription:
             if answer.type != "answer":
                 raise InvalidSessionDescription(f"expected an answer, got {answer.type!r}")
             try:
-                internals.ParsedSessionDescription.parse(answer.sdp)
+                parse_usable(answer.sdp)
+            except ValueError as exc:
+                raise InvalidSessionDescription(f"subscriber answer refused: {exc}") from exc
+            try:
                 await self.pc.setRemoteDescription(
                     RTCSessionDescription(sdp=answer.sdp, type="answer")
                 )

@@ -13,6 +13,7 @@ from rooms import (
     FixedClock,
     InvalidCommand,
     NoPendingRequest,
+    NotAdmitted,
     NotInRoom,
     NotWaiting,
     ParticipantState,
@@ -448,3 +449,18 @@ class TestOperatorsAndPresence:
         room = Room("r", clock, settings=RoomSettings(auto_admit=True))
         room.join(identity("p_m"))
         assert room.started_at is None and not room.left_without_facilitator()
+
+
+def test_moderation_acts_only_on_admitted_people(room: Room) -> None:
+    room.join(identity("p_wait"), microphone=True)
+    for command in (
+        lambda: room.mute("p_fac", "p_wait", Device.MICROPHONE),
+        lambda: room.ask_to_unmute("p_fac", "p_wait", Device.CAMERA),
+        lambda: room.allow_unmute("p_fac", "p_wait", Device.MICROPHONE),
+        lambda: room.lower_hand("p_fac", "p_wait"),
+        lambda: room.remove("p_fac", "p_wait"),
+    ):
+        with pytest.raises(NotAdmitted) as refused:
+            command()
+        assert refused.value.code == "not_in_room"
+    assert room.participant("p_wait").microphone.on

@@ -5,7 +5,7 @@
 export type Role = "facilitator" | "cofacilitator" | "member" | "observer";
 export type ParticipantState = "waiting" | "admitted" | "left" | "denied" | "removed";
 export type Device = "microphone" | "camera";
-export type LeaveReason = "left" | "disconnected" | "removed" | "denied" | "session_ended";
+export type LeaveReason = "left" | "disconnected" | "removed" | "denied";
 export type TrackKind = "audio" | "video";
 
 export interface DeviceState {
@@ -107,6 +107,8 @@ export interface AuditRecord {
   actor_id: string | null;
   target_id: string | null;
   action: string;
+  /** An operator's stated reason for ending the session; null otherwise. */
+  reason: string | null;
 }
 
 export interface ChatMessage {

@@ -312,7 +312,6 @@ function participantLeft(
   if (participant_id === state.me?.participant_id) {
     if (reason === "removed") return { ...state, phase: "removed", unmuteRequest: null };
     if (reason === "denied") return { ...state, phase: "denied", unmuteRequest: null };
-    if (reason === "session_ended") return { ...state, phase: "ended" };
     return state; // "left"/"disconnected" about us is an old connection; we are still here
   }
   const speaking = { ...state.speaking };
