@@ -13,7 +13,7 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
-from server.config import Config, ConfigError, Environment
+from server.config import Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
 from server.system_clock import SystemClock
@@ -31,7 +31,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
         code: int = args.run(config, args)
     except ConfigError as error:
-        print(f"groupsession: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"groupsession: {problem}", file=sys.stderr)
         return 2
     except ValueError as error:
         print(f"groupsession: {error}", file=sys.stderr)
@@ -53,6 +54,8 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ROOM",
         help="print a facilitator link and a member link for ROOM once listening",
     )
+    serve.add_argument("--tls-cert", type=Path, help="GROUPSESSION_TLS_CERT: PEM certificate chain")
+    serve.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
     serve.set_defaults(run=_serve)
 
     token = commands.add_parser("token", help="print a join link (its last line)")
@@ -89,7 +92,7 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     overrides: dict[str, object] = {}
-    for flag in ("host", "port", "public_url", "log_format"):
+    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key"):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[flag] = value
@@ -97,8 +100,10 @@ def _config(args: argparse.Namespace) -> Config:
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    for warning in config.validate():  # every fatal problem at once, before listening
+        print(f"groupsession: warning: {warning}", file=sys.stderr)
     configure_logging(config.log_format, config.log_level)
-    app = create_app(config)  # fails early, before listening, on a bad configuration
+    app = create_app(config)
     if config.environment is Environment.DEVELOPMENT and config.secret is None:
         print(f"development mode: join links are signed with {config.state_dir}/dev-secret")
     demo_room = args.demo_room
@@ -112,7 +117,14 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                 )
 
     app.on_startup.append(announce)
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    web.run_app(
+        app,
+        host=config.host,
+        port=config.port,
+        ssl_context=server_tls_context(config),
+        print=None,
+        access_log=None,
+    )
     return 0
 
 
