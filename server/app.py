@@ -18,6 +18,7 @@ from server.admin_api import add_admin_routes
 from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
 from server.audit_keeper import AuditKeeper
 from server.config import Config
+from server.http_security import add_http_security
 from server.memory_store import InMemoryRoomStore
 from server.metrics import Metrics
 from server.monitoring.channel import OperatorChannel
@@ -58,14 +59,19 @@ def create_app(
 ) -> web.Application:
     """``media_factory=None`` runs signaling only (no media relay), for tests of the protocol."""
     app = web.Application()
+    # Before anything else adds a middleware: a refused origin never reaches a handler.
+    add_http_security(app, config)
     clock = clock or SystemClock()
     app[CONFIG] = config
     app[CLOCK] = clock
     app[STORE] = InMemoryRoomStore()
     app[SIGNER] = TokenSigner(config.signing_secret())
+    # python-engineio refuses a handshake whose Origin is not listed (400); one with no
+    # Origin is a non-browser client and allowed (docs/protocol.md, "Origins").
+    origins = config.origins()
     # No Socket.IO logger: it would print payloads, and a join payload carries a token.
     sio = socketio.AsyncServer(
-        async_mode="aiohttp", cors_allowed_origins=[], logger=False, engineio_logger=False
+        async_mode="aiohttp", cors_allowed_origins=origins, logger=False, engineio_logger=False
     )
     sio.attach(app)
     app[SIO] = sio
