@@ -28,6 +28,7 @@ from server.monitoring.operator_api import add_operator_routes
 from server.monitoring.pseudonyms import Pseudonyms
 from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
+from server.readiness import Readiness, media_probe, readiness_routes
 from server.system_clock import SystemClock
 from signaling.media import MediaPlane
 from signaling.service import Signaling
@@ -78,6 +79,9 @@ def create_app(
     media = media_factory(config) if media_factory is not None else None
     if media is not None:
         app[MEDIA] = media
+    readiness = Readiness()
+    if media is not None:
+        readiness.require("media plane", media_probe(media))
 
     def new_room(room_id: str) -> Room:
         return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
@@ -111,6 +115,7 @@ def create_app(
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
     app.cleanup_ctx.append(lambda _: monitor.running())
+    readiness_routes(app, readiness)  # last: ready once everything above has started
     return app
 
 

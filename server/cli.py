@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,9 +16,11 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
+from server.app_keys import STORE
 from server.config import Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
+from server.readiness import READINESS
 from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
 
@@ -117,15 +122,39 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                 )
 
     app.on_startup.append(announce)
-    web.run_app(
-        app,
-        host=config.host,
-        port=config.port,
-        ssl_context=server_tls_context(config),
-        print=None,
-        access_log=None,
-    )
+    asyncio.run(_run_until_stopped(app, config))
     return 0
+
+
+async def _run_until_stopped(app: web.Application, config: Config) -> None:
+    """Serve until SIGTERM or SIGINT, then drain: /readyz says so and new connections
+    are refused while sessions in progress go on, for up to GROUPSESSION_DRAIN_TIMEOUT
+    seconds or until no one is left, then close everything."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=server_tls_context(config))
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        app[READINESS].drain()
+        deadline = time.monotonic() + config.drain_timeout_s
+        # Polled: rooms emptying is a domain fact with no event the process can await.
+        while time.monotonic() < deadline and _anyone_connected(app):  # noqa: ASYNC110
+            await asyncio.sleep(1)
+    finally:
+        await runner.cleanup()
+
+
+def _anyone_connected(app: web.Application) -> bool:
+    return any(
+        any(True for _ in room.admitted()) or any(True for _ in room.waiting())
+        for room in app[STORE]
+        if not room.ended
+    )
 
 
 def _link(config: Config, room: str, role: Role, name: str, ttl: int | None) -> str:
