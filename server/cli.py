@@ -59,9 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ROOM",
         help="print a facilitator link and a member link for ROOM once listening",
     )
-    serve.add_argument("--tls-cert", type=Path, help="GROUPSESSION_TLS_CERT: PEM certificate chain")
-    serve.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
+    _add_tls(serve)
     serve.set_defaults(run=_serve)
+
+    check = commands.add_parser(
+        "check", help="check the configuration as serve does, without serving (exit 2: problems)"
+    )
+    _add_common(check)
+    _add_tls(check)
+    check.set_defaults(run=_check)
 
     token = commands.add_parser("token", help="print a join link (its last line)")
     _add_common(token)
@@ -94,6 +100,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", help="GROUPSESSION_PUBLIC_URL: the address in links")
 
 
+def _add_tls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-cert", type=Path, help="GROUPSESSION_TLS_CERT: PEM certificate chain"
+    )
+    parser.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     overrides: dict[str, object] = {}
@@ -102,6 +115,13 @@ def _config(args: argparse.Namespace) -> Config:
         if value is not None:
             overrides[flag] = value
     return replace(config, **overrides)  # type: ignore[arg-type]
+
+
+def _check(config: Config, args: argparse.Namespace) -> int:
+    for warning in config.validate():
+        print(f"groupsession: warning: {warning}", file=sys.stderr)
+    print("configuration ok")
+    return 0
 
 
 def _serve(config: Config, args: argparse.Namespace) -> int:

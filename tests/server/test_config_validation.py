@@ -219,3 +219,20 @@ def test_every_problem_at_once_from_the_real_command(tmp_path: Path) -> None:
         "groupsession: GROUPSESSION_PUBLIC_URL",
     ], lines
     assert result.stdout == ""
+
+
+def test_check_runs_the_same_checks_without_serving(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    production: dict[str, str],
+) -> None:
+    for name in os.environ:
+        if name.startswith("GROUPSESSION_"):
+            monkeypatch.delenv(name)
+    for name, value in production.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check"]) == 0
+    assert capsys.readouterr().out.strip() == "configuration ok"
+    monkeypatch.setenv("GROUPSESSION_ROOM_CAPACITY", "0")
+    assert main(["check"]) == 2
+    assert "GROUPSESSION_ROOM_CAPACITY must be 2 to 50" in capsys.readouterr().err
