@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import signal
 import subprocess
 import sys
@@ -23,6 +24,8 @@ from server.logs import configure_logging
 from server.readiness import READINESS
 from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
+
+log = logging.getLogger("groupsession.server")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -161,6 +164,10 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
     try:
         await stop.wait()
         app[READINESS].drain()
+        log.info(
+            "draining: no new sessions; stopping when everyone has left or after %d s",
+            config.drain_timeout_s,
+        )
         deadline = time.monotonic() + config.drain_timeout_s
         # Polled: rooms emptying is a domain fact with no event the process can await.
         while time.monotonic() < deadline and _anyone_connected(app):  # noqa: ASYNC110

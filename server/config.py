@@ -115,7 +115,7 @@ class Config:
         own = [origin_of(self.base_url)]
         if self.public_url is None and self.host in _LOOPBACK_HOSTS:
             scheme = "https" if self.tls else "http"
-            own = [f"{scheme}://{name}:{self.port}" for name in ("127.0.0.1", "localhost")]
+            own += [f"{scheme}://{name}:{self.port}" for name in ("127.0.0.1", "localhost")]
         extra = [origin.rstrip("/").lower() for origin in self.allowed_origins]
         return list(dict.fromkeys(own + extra))
 
