@@ -184,7 +184,16 @@ def _anyone_connected(app: web.Application) -> bool:
     )
 
 
+def _parsed(config: Config) -> Config:
+    """Links name the server's address: a setting that could not be read must not
+    silently become its default in one."""
+    if config.env_problems:
+        raise ConfigError(*config.env_problems)
+    return config
+
+
 def _link(config: Config, room: str, role: Role, name: str, ttl: int | None) -> str:
+    _parsed(config)
     if not valid_room_id(room):
         raise ValueError("a room id is 1 to 64 letters, digits, '-' or '_'")
     ttl_s = min(ttl or config.token_ttl_s, config.max_token_ttl_s)
@@ -208,6 +217,7 @@ def _token(config: Config, args: argparse.Namespace) -> int:
 
 
 def _operator_token(config: Config, args: argparse.Namespace) -> int:
+    _parsed(config)
     ttl_s = args.ttl or config.operator_token_ttl_s
     if ttl_s <= 0:
         raise ValueError("--ttl must be positive")

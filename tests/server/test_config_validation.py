@@ -236,3 +236,22 @@ def test_check_runs_the_same_checks_without_serving(
     monkeypatch.setenv("GROUPSESSION_ROOM_CAPACITY", "0")
     assert main(["check"]) == 2
     assert "GROUPSESSION_ROOM_CAPACITY must be 2 to 50" in capsys.readouterr().err
+
+
+def test_links_are_not_minted_from_an_unreadable_setting(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPSESSION_")}
+    env |= {"GROUPSESSION_STATE_DIR": str(tmp_path), "GROUPSESSION_PORT": "80a"}
+    for command in (
+        ["token", "--room", "r1", "--role", "member", "--name", "Ana"],
+        ["operator-token"],
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "server", *command],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert result.returncode == 2, command
+        assert "GROUPSESSION_PORT must be a whole number, not '80a'" in result.stderr
+        assert "#token=" not in result.stdout and "#operator=" not in result.stdout
