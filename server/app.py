@@ -18,6 +18,7 @@ from server.admin_api import add_admin_routes
 from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
 from server.audit_keeper import AuditKeeper
 from server.config import Config
+from server.http_security import add_http_security
 from server.memory_store import InMemoryRoomStore
 from server.metrics import Metrics
 from server.monitoring.channel import OperatorChannel
@@ -27,6 +28,7 @@ from server.monitoring.operator_api import add_operator_routes
 from server.monitoring.pseudonyms import Pseudonyms
 from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
+from server.readiness import Readiness, media_probe, readiness_routes
 from server.system_clock import SystemClock
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
@@ -59,15 +61,20 @@ def create_app(
 ) -> web.Application:
     """``media_factory=None`` runs signaling only (no media relay), for tests of the protocol."""
     app = web.Application()
+    # Before anything else adds a middleware: a refused origin never reaches a handler.
+    add_http_security(app, config)
     clock = clock or SystemClock()
     app[CONFIG] = config
     app[CLOCK] = clock
     app[STORE] = InMemoryRoomStore()
     app[SIGNER] = TokenSigner(config.signing_secret())
+    # python-engineio refuses a handshake whose Origin is not listed (400); one with no
+    # Origin is a non-browser client and allowed (docs/protocol.md, "Origins").
+    origins = config.origins()
     # No Socket.IO logger: it would print payloads, and a join payload carries a token.
     sio = socketio.AsyncServer(
         async_mode="aiohttp",
-        cors_allowed_origins=[],
+        cors_allowed_origins=origins,
         logger=False,
         engineio_logger=False,
         # Client events can name no server handler; frames are bounded (docs/protocol.md).
@@ -80,6 +87,9 @@ def create_app(
     media = media_factory(config) if media_factory is not None else None
     if media is not None:
         app[MEDIA] = media
+    readiness = Readiness()
+    if media is not None:
+        readiness.require("media plane", media_probe(media))
 
     def new_room(room_id: str) -> Room:
         return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
@@ -120,6 +130,7 @@ def create_app(
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
     app.cleanup_ctx.append(lambda _: monitor.running())
+    readiness_routes(app, readiness)  # last: ready once everything above has started
     return app
 
 

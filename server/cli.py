@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
+import logging
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -13,11 +17,15 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
-from server.config import Config, ConfigError, Environment
+from server.app_keys import STORE
+from server.config import Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
+from server.readiness import READINESS
 from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
+
+log = logging.getLogger("groupsession.server")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -31,7 +39,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         config = _config(args)
         code: int = args.run(config, args)
     except ConfigError as error:
-        print(f"groupsession: {error}", file=sys.stderr)
+        for problem in error.problems:
+            print(f"groupsession: {problem}", file=sys.stderr)
         return 2
     except ValueError as error:
         print(f"groupsession: {error}", file=sys.stderr)
@@ -53,7 +62,15 @@ def _parser() -> argparse.ArgumentParser:
         metavar="ROOM",
         help="print a facilitator link and a member link for ROOM once listening",
     )
+    _add_tls(serve)
     serve.set_defaults(run=_serve)
+
+    check = commands.add_parser(
+        "check", help="check the configuration as serve does, without serving (exit 2: problems)"
+    )
+    _add_common(check)
+    _add_tls(check)
+    check.set_defaults(run=_check)
 
     token = commands.add_parser("token", help="print a join link (its last line)")
     _add_common(token)
@@ -86,19 +103,35 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--public-url", help="GROUPSESSION_PUBLIC_URL: the address in links")
 
 
+def _add_tls(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--tls-cert", type=Path, help="GROUPSESSION_TLS_CERT: PEM certificate chain"
+    )
+    parser.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     overrides: dict[str, object] = {}
-    for flag in ("host", "port", "public_url", "log_format"):
+    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key"):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[flag] = value
     return replace(config, **overrides)  # type: ignore[arg-type]
 
 
+def _check(config: Config, args: argparse.Namespace) -> int:
+    for warning in config.validate():
+        print(f"groupsession: warning: {warning}", file=sys.stderr)
+    print("configuration ok")
+    return 0
+
+
 def _serve(config: Config, args: argparse.Namespace) -> int:
+    for warning in config.validate():  # every fatal problem at once, before listening
+        print(f"groupsession: warning: {warning}", file=sys.stderr)
     configure_logging(config.log_format, config.log_level)
-    app = create_app(config)  # fails early, before listening, on a bad configuration
+    app = create_app(config)
     if config.environment is Environment.DEVELOPMENT and config.secret is None:
         print(f"development mode: join links are signed with {config.state_dir}/dev-secret")
     demo_room = args.demo_room
@@ -112,11 +145,55 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                 )
 
     app.on_startup.append(announce)
-    web.run_app(app, host=config.host, port=config.port, print=None, access_log=None)
+    asyncio.run(_run_until_stopped(app, config))
     return 0
 
 
+async def _run_until_stopped(app: web.Application, config: Config) -> None:
+    """Serve until SIGTERM or SIGINT, then drain: /readyz says so and new connections
+    are refused while sessions in progress go on, for up to GROUPSESSION_DRAIN_TIMEOUT
+    seconds or until no one is left, then close everything."""
+    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    await runner.setup()
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=server_tls_context(config))
+    await site.start()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    try:
+        await stop.wait()
+        app[READINESS].drain()
+        log.info(
+            "draining: no new sessions; stopping when everyone has left or after %d s",
+            config.drain_timeout_s,
+        )
+        deadline = time.monotonic() + config.drain_timeout_s
+        # Polled: rooms emptying is a domain fact with no event the process can await.
+        while time.monotonic() < deadline and _anyone_connected(app):  # noqa: ASYNC110
+            await asyncio.sleep(1)
+    finally:
+        await runner.cleanup()
+
+
+def _anyone_connected(app: web.Application) -> bool:
+    return any(
+        any(True for _ in room.admitted()) or any(True for _ in room.waiting())
+        for room in app[STORE]
+        if not room.ended
+    )
+
+
+def _parsed(config: Config) -> Config:
+    """Links name the server's address: a setting that could not be read must not
+    silently become its default in one."""
+    if config.env_problems:
+        raise ConfigError(*config.env_problems)
+    return config
+
+
 def _link(config: Config, room: str, role: Role, name: str, ttl: int | None) -> str:
+    _parsed(config)
     if not valid_room_id(room):
         raise ValueError("a room id is 1 to 64 letters, digits, '-' or '_'")
     ttl_s = min(ttl or config.token_ttl_s, config.max_token_ttl_s)
@@ -140,6 +217,7 @@ def _token(config: Config, args: argparse.Namespace) -> int:
 
 
 def _operator_token(config: Config, args: argparse.Namespace) -> int:
+    _parsed(config)
     ttl_s = args.ttl or config.operator_token_ttl_s
     if ttl_s <= 0:
         raise ValueError("--ttl must be positive")

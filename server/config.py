@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import secrets
-from dataclasses import dataclass
+import ssl
+from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from signaling.tokens import MIN_SECRET_LENGTH
 
@@ -19,8 +21,42 @@ class Environment(StrEnum):
     PRODUCTION = "production"
 
 
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+LOG_FORMATS = ("text", "json")
+MAX_PORT = 65535
+# The admin API's bounds for a room's capacity (server/admin_api.py): one rule for both.
+MIN_ROOM_CAPACITY, MAX_ROOM_CAPACITY = 2, 50
+MIN_TOKEN_TTL_S = 60
+# Values that appear in documentation and examples: never a production secret.
+KNOWN_DEFAULT_SECRETS = frozenset(
+    {
+        "change-me",
+        "changeme",
+        "secret",
+        "replace-with-output-of-openssl-rand-base64-48",
+        "replace-with-another-output-of-openssl-rand-base64-48",
+    }
+)
+# A secret of 32 characters drawn from fewer than this many distinct ones ("x" * 40,
+# "abababab…") is typed, not generated.
+MIN_DISTINCT_SECRET_CHARACTERS = 10
+_LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
 class ConfigError(Exception):
-    """The configuration cannot run a server; the message says what to set."""
+    """The configuration cannot run a server; each problem says what to set."""
+
+    def __init__(self, *problems: str) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """One thing wrong with a configuration; a warning lets the server start."""
+
+    message: str
+    fatal: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +80,44 @@ class Config:
     operator_token_ttl_s: int = 12 * 3600
     audit_dir: Path | None = None  # None: audit trails are discarded with their rooms
     tick_interval_s: float = 0.5
+    # Origins (scheme://host[:port]) allowed besides the public URL's own, e.g. the
+    # Vite dev server's while developing the web client.
+    allowed_origins: tuple[str, ...] = ()
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    # Told that a reverse proxy in front terminates TLS: the server itself speaks http.
+    behind_tls_proxy: bool = False
+    # On SIGTERM, keep serving the sessions in progress (taking no new ones) this long.
+    drain_timeout_s: int = 0
+    # Settings that could not even be parsed; reported with every other problem.
+    env_problems: tuple[str, ...] = field(default=(), compare=False)
+
+    @property
+    def tls(self) -> bool:
+        return self.tls_cert is not None or self.tls_key is not None
 
     @property
     def base_url(self) -> str:
-        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+        scheme = "https" if self.tls else "http"
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return (self.public_url or f"{scheme}://{host}:{self.port}").rstrip("/")
+
+    @property
+    def served_over_https(self) -> bool:
+        """Whether browsers reach this server by https (here or through a proxy): HSTS."""
+        return self.base_url.startswith("https://")
+
+    def origins(self) -> list[str]:
+        """Origins whose pages may call the server: the public URL's, and those configured.
+
+        With no public URL on a loopback address, both loopback spellings are the
+        server's own (a developer opens localhost or 127.0.0.1 alike)."""
+        own = [origin_of(self.base_url)]
+        if self.public_url is None and self.host in _LOOPBACK_HOSTS:
+            scheme = "https" if self.tls else "http"
+            own += [f"{scheme}://{name}:{self.port}" for name in ("127.0.0.1", "localhost")]
+        extra = [origin.rstrip("/").lower() for origin in self.allowed_origins]
+        return list(dict.fromkeys(own + extra))
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> Config:
@@ -58,24 +128,62 @@ class Config:
             value = env.get(f"GROUPSESSION_{name}")
             return value if value else None
 
-        try:
-            return cls(
-                host=get("HOST") or defaults.host,
-                port=int(get("PORT") or defaults.port),
-                public_url=get("PUBLIC_URL"),
-                environment=Environment(get("ENV") or defaults.environment),
-                secret=get("SECRET"),
-                state_dir=Path(get("STATE_DIR") or defaults.state_dir),
-                admin_api_key=get("ADMIN_KEY"),
-                log_format=get("LOG_FORMAT") or defaults.log_format,
-                log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
-                room_capacity=int(get("ROOM_CAPACITY") or defaults.room_capacity),
-                token_ttl_s=int(get("TOKEN_TTL") or defaults.token_ttl_s),
-                web_dir=Path(get("WEB_DIR") or defaults.web_dir),
-                audit_dir=Path(audit) if (audit := get("AUDIT_DIR")) else None,
-            )
-        except ValueError as error:
-            raise ConfigError(f"invalid GROUPSESSION_* setting: {error}") from error
+        problems: list[str] = []
+
+        def number(name: str, default: int) -> int:
+            raw = get(name)
+            if raw is None:
+                return default
+            try:
+                return int(raw)
+            except ValueError:
+                problems.append(f"GROUPSESSION_{name} must be a whole number, not {raw!r}")
+                return default
+
+        def flag(name: str) -> bool:
+            raw = (get(name) or "false").lower()
+            if raw not in ("true", "false", "1", "0", "yes", "no"):
+                problems.append(f"GROUPSESSION_{name} must be true or false, not {raw!r}")
+            return raw in ("true", "1", "yes")
+
+        environment = defaults.environment
+        if (raw_env := get("ENV")) is not None:
+            try:
+                environment = Environment(raw_env)
+            except ValueError:
+                names = ", ".join(e.value for e in Environment)
+                problems.append(f"GROUPSESSION_ENV must be one of {names}, not {raw_env!r}")
+        return cls(
+            host=get("HOST") or defaults.host,
+            port=number("PORT", defaults.port),
+            public_url=get("PUBLIC_URL"),
+            environment=environment,
+            secret=get("SECRET"),
+            state_dir=Path(get("STATE_DIR") or defaults.state_dir),
+            admin_api_key=get("ADMIN_KEY"),
+            log_format=get("LOG_FORMAT") or defaults.log_format,
+            log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
+            room_capacity=number("ROOM_CAPACITY", defaults.room_capacity),
+            token_ttl_s=number("TOKEN_TTL", defaults.token_ttl_s),
+            web_dir=Path(get("WEB_DIR") or defaults.web_dir),
+            audit_dir=Path(audit) if (audit := get("AUDIT_DIR")) else None,
+            allowed_origins=tuple(
+                o.strip() for o in (get("ALLOWED_ORIGINS") or "").split(",") if o.strip()
+            ),
+            tls_cert=Path(cert) if (cert := get("TLS_CERT")) else None,
+            tls_key=Path(key) if (key := get("TLS_KEY")) else None,
+            behind_tls_proxy=flag("BEHIND_TLS_PROXY"),
+            drain_timeout_s=number("DRAIN_TIMEOUT", defaults.drain_timeout_s),
+            env_problems=tuple(problems),
+        )
+
+    def validate(self) -> list[str]:
+        """Raise ConfigError naming every fatal problem at once; return the warnings."""
+        found = check(self)
+        fatal = [p.message for p in found if p.fatal]
+        if fatal:
+            raise ConfigError(*fatal)
+        return [p.message for p in found]
 
     def signing_secret(self) -> str:
         """The secret that signs join links. Development shares one through the state
@@ -105,3 +213,197 @@ def _development_secret(state_dir: Path) -> str:
     with os.fdopen(fd, "w") as handle:
         handle.write(candidate)
     return candidate
+
+
+def origin_of(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}".lower()
+
+
+def check(config: Config) -> list[Problem]:
+    """Every problem with a configuration, each with what to set; nothing is changed."""
+    problems = [Problem(message) for message in config.env_problems]
+    problems += _ranges(config)
+    problems += _urls(config)
+    problems += _secrets(config)
+    problems += _files(config)
+    problems += _tls(config)
+    return problems
+
+
+def _ranges(config: Config) -> list[Problem]:
+    problems = []
+    if not 1 <= config.port <= MAX_PORT:
+        problems.append(Problem(f"GROUPSESSION_PORT must be 1 to {MAX_PORT}, not {config.port}"))
+    if not MIN_ROOM_CAPACITY <= config.room_capacity <= MAX_ROOM_CAPACITY:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_ROOM_CAPACITY must be {MIN_ROOM_CAPACITY} to "
+                f"{MAX_ROOM_CAPACITY}, not {config.room_capacity}"
+            )
+        )
+    if not MIN_TOKEN_TTL_S <= config.token_ttl_s <= config.max_token_ttl_s:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_TOKEN_TTL must be {MIN_TOKEN_TTL_S} to {config.max_token_ttl_s} "
+                f"seconds, not {config.token_ttl_s}"
+            )
+        )
+    if config.drain_timeout_s < 0:
+        problems.append(
+            Problem(f"GROUPSESSION_DRAIN_TIMEOUT must be 0 or more, not {config.drain_timeout_s}")
+        )
+    if config.log_level not in LOG_LEVELS:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_LOG_LEVEL must be one of {', '.join(LOG_LEVELS)}, "
+                f"not {config.log_level!r}"
+            )
+        )
+    if config.log_format not in LOG_FORMATS:
+        problems.append(
+            Problem(f"GROUPSESSION_LOG_FORMAT must be text or json, not {config.log_format!r}")
+        )
+    return problems
+
+
+def _url_problem(url: str) -> str | None:
+    """Why ``url`` is not a bare http(s) origin (a trailing slash allowed), or None."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 -- raises ValueError on a port out of range or not a number
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("http", "https"):
+        return "must start with http:// or https://"
+    if not parts.hostname:
+        return "has no host"
+    if parts.username is not None or parts.password is not None:
+        return "must not carry a user name or password"
+    if parts.path not in ("", "/") or parts.query or parts.fragment:
+        return "must have no path, query or fragment (links are served from its root)"
+    return None
+
+
+def _urls(config: Config) -> list[Problem]:
+    problems = []
+    if config.public_url is not None and (why := _url_problem(config.public_url)):
+        problems.append(Problem(f"GROUPSESSION_PUBLIC_URL {why}: {config.public_url!r}"))
+    for origin in config.allowed_origins:
+        if why := _url_problem(origin):
+            problems.append(Problem(f"GROUPSESSION_ALLOWED_ORIGINS: {origin!r} {why}"))
+    if problems or config.environment is not Environment.PRODUCTION:
+        return problems  # a malformed URL says so once, not again as "not https"
+    if not config.served_over_https:
+        problems.append(
+            Problem(
+                "production needs https: browsers allow the camera and microphone only on "
+                "secure pages. Set GROUPSESSION_PUBLIC_URL=https://... and either "
+                "GROUPSESSION_TLS_CERT and GROUPSESSION_TLS_KEY, or "
+                "GROUPSESSION_BEHIND_TLS_PROXY=true behind a TLS-terminating proxy"
+            )
+        )
+    elif not config.tls and not config.behind_tls_proxy:
+        problems.append(
+            Problem(
+                "GROUPSESSION_PUBLIC_URL is https but nothing here terminates TLS: set "
+                "GROUPSESSION_TLS_CERT and GROUPSESSION_TLS_KEY, or "
+                "GROUPSESSION_BEHIND_TLS_PROXY=true if a reverse proxy does"
+            )
+        )
+    return problems
+
+
+def _weak_secret(value: str) -> str | None:
+    if len(value) < MIN_SECRET_LENGTH:
+        return f"must be at least {MIN_SECRET_LENGTH} characters"
+    if value.lower() in KNOWN_DEFAULT_SECRETS:
+        return "is an example value from the documentation"
+    if len(set(value)) < MIN_DISTINCT_SECRET_CHARACTERS:
+        return "looks typed rather than generated (use openssl rand -base64 48)"
+    return None
+
+
+def _secrets(config: Config) -> list[Problem]:
+    production = config.environment is Environment.PRODUCTION
+    problems = []
+    if config.secret is None and production:
+        problems.append(Problem("GROUPSESSION_SECRET is required when GROUPSESSION_ENV=production"))
+    elif config.secret is not None:
+        # Development accepts any secret long enough; production also refuses weak ones.
+        why = _weak_secret(config.secret)
+        if why and (production or len(config.secret) < MIN_SECRET_LENGTH):
+            problems.append(Problem(f"GROUPSESSION_SECRET {why}"))
+    if production and config.admin_api_key is not None:
+        if why := _weak_secret(config.admin_api_key):
+            problems.append(Problem(f"GROUPSESSION_ADMIN_KEY {why}"))
+        elif config.admin_api_key == config.secret:
+            problems.append(Problem("GROUPSESSION_ADMIN_KEY must differ from GROUPSESSION_SECRET"))
+    return problems
+
+
+def _writable_directory(path: Path) -> str | None:
+    """Why ``path`` cannot be (made) a writable directory, or None; creates nothing."""
+    if path.exists():
+        if not path.is_dir():
+            return "exists and is not a directory"
+        if not os.access(path, os.W_OK | os.X_OK):
+            return "is not writable by this user"
+        return None
+    parent = path.parent
+    while not parent.exists():
+        parent = parent.parent
+    if not parent.is_dir():
+        return f"cannot be created: {parent} is not a directory"
+    if not os.access(parent, os.W_OK | os.X_OK):
+        return f"cannot be created: {parent} is not writable by this user"
+    return None
+
+
+def _files(config: Config) -> list[Problem]:
+    problems = []
+    if config.audit_dir is not None and (why := _writable_directory(config.audit_dir)):
+        problems.append(Problem(f"GROUPSESSION_AUDIT_DIR {config.audit_dir} {why}"))
+    index = config.web_dir / "index.html"
+    if not index.is_file():
+        production = config.environment is Environment.PRODUCTION
+        problems.append(
+            Problem(
+                f"the web client is not built: {index} is missing (GROUPSESSION_WEB_DIR; "
+                "build it with `npm ci && npm run build` in web_client/)",
+                fatal=production,
+            )
+        )
+    return problems
+
+
+def _tls(config: Config) -> list[Problem]:
+    if not config.tls:
+        return []
+    if config.tls_cert is None or config.tls_key is None:
+        return [Problem("GROUPSESSION_TLS_CERT and GROUPSESSION_TLS_KEY go together: set both")]
+    missing = [
+        Problem(f"{name} {path} is not a readable file")
+        for name, path in (
+            ("GROUPSESSION_TLS_CERT", config.tls_cert),
+            ("GROUPSESSION_TLS_KEY", config.tls_key),
+        )
+        if not (path.is_file() and os.access(path, os.R_OK))
+    ]
+    if missing:
+        return missing
+    try:
+        server_tls_context(config)
+    except (ssl.SSLError, OSError) as error:
+        return [Problem(f"GROUPSESSION_TLS_CERT and GROUPSESSION_TLS_KEY do not load: {error}")]
+    return []
+
+
+def server_tls_context(config: Config) -> ssl.SSLContext | None:
+    """The listening socket's TLS context, or None when TLS is not terminated here."""
+    if config.tls_cert is None or config.tls_key is None:
+        return None
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.load_cert_chain(config.tls_cert, config.tls_key)
+    return context

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import logging
+
 from rooms import Clock, Room
 from server.audit_keeper import AuditKeeper
 from server.metrics import Metrics
 from signaling.events import ClientEvent
 
 _KNOWN_EVENTS = frozenset(event.value for event in ClientEvent)
+
+log = logging.getLogger("groupsession.audit")
 
 
 class ServerObserver:
@@ -22,8 +26,15 @@ class ServerObserver:
         self._metrics.signaling_messages.labels(event=label, error_code=error_code or "").inc()
 
     def session_ended(self, room: Room) -> None:
-        if self._audit_keeper is not None:
+        if self._audit_keeper is None:
+            return
+        try:
             self._audit_keeper.keep(room, self._clock.now())
+        except OSError:
+            # The session must still end for everyone (their media closed, their
+            # connections dropped): a trail that cannot be written is logged, not raised.
+            # Start-up checks the directory; this is it failing later (disk full, removed).
+            log.exception("audit trail not kept", extra={"room_id": room.room_id})
 
     def join_completed(self, seconds: float) -> None:
         self._metrics.join_duration.observe(seconds)

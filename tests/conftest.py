@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import socket
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field, replace
@@ -17,7 +18,7 @@ from aiohttp import web
 from rooms import Clock, Role
 from server.app import MediaFactory, create_app
 from server.app_keys import CLOCK, SIGNER, STORE
-from server.config import Config
+from server.config import Config, server_tls_context
 from server.links import mint_join_link
 from signaling.tokens import TokenSigner
 
@@ -101,15 +102,19 @@ async def start_server(
         "state_dir": tmp_path,
         "web_dir": tmp_path / "web",
     }
-    config = replace(Config(), **(settings | overrides))
+    # Bound before the app is made, so its configuration (and with it the allowed
+    # origins and the CSP) names the real port.
+    listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listening.bind(("127.0.0.1", 0))
+    port = listening.getsockname()[1]
+    config = replace(Config(), **(settings | overrides | {"port": port}))
     app = create_app(config, media_factory=media_factory, clock=clock)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
+    site = web.SockSite(runner, listening, ssl_context=server_tls_context(config))
     await site.start()
-    port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    url = f"http://127.0.0.1:{port}"
-    return runner, RunningServer(app, url, replace(config, port=port))
+    url = f"{'https' if config.tls else 'http'}://127.0.0.1:{port}"
+    return runner, RunningServer(app, url, config)
 
 
 @pytest.fixture

@@ -11,13 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, Playwright, async_playwright
 
 from rooms import Role
 from server.app import default_media
@@ -112,14 +112,63 @@ def chromium_path() -> str:
     return CHROMIUM
 
 
+# Runs in every page before its own scripts: each Content-Security-Policy violation is
+# kept in the page and reported to the test at once (a page may be gone by teardown).
+_CSP_WATCH = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (event) => {
+  const violation = `${event.effectiveDirective} blocked ${event.blockedURI || "inline"}`
+    + ` at ${event.sourceFile}:${event.lineNumber}`;
+  window.__cspViolations.push(violation);
+  window.__reportCspViolation?.(violation);
+});
+"""
+
+
+async def watch_csp(context: BrowserContext, violations: list[str]) -> None:
+    await context.expose_binding(
+        "__reportCspViolation",
+        lambda source, text: violations.append(f"{source['page'].url}: {text}"),
+    )
+    await context.add_init_script(_CSP_WATCH)
+
+
+async def launch_chromium(
+    playwright: Playwright, chromium_path: str, extra_args: Sequence[str] = ()
+) -> tuple[Browser, list[str]]:
+    """Chromium whose every context, including those test modules open themselves,
+    records CSP violations into the returned list."""
+    launched = await playwright.chromium.launch(
+        executable_path=chromium_path, headless=True, args=[*CHROMIUM_ARGS, *extra_args]
+    )
+    violations: list[str] = []
+    new_context = launched.new_context
+
+    async def watched_context(**kwargs: Any) -> BrowserContext:
+        context = await new_context(**kwargs)
+        await watch_csp(context, violations)
+        return context
+
+    setattr(launched, "new_context", watched_context)  # noqa: B010 -- one instance only
+    return launched, violations
+
+
+def fail_on_csp_violations(violations: list[str]) -> None:
+    if violations:
+        pytest.fail(
+            "Content-Security-Policy violations (fix the page, not the policy):\n"
+            + "\n".join(violations),
+            pytrace=False,
+        )
+
+
 @pytest.fixture
 async def browser(chromium_path: str) -> AsyncIterator[Browser]:
     async with async_playwright() as playwright:
-        launched = await playwright.chromium.launch(
-            executable_path=chromium_path, headless=True, args=CHROMIUM_ARGS
-        )
+        launched, violations = await launch_chromium(playwright, chromium_path)
         yield launched
         await launched.close()
+        fail_on_csp_violations(violations)
 
 
 @dataclass
