@@ -35,7 +35,7 @@ from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
 
-log = logging.getLogger("groupsession.server")
+logger = logging.getLogger(__name__)
 
 MediaFactory = Callable[[Config], MediaPlane]
 
@@ -205,7 +205,7 @@ async def _room_clock(app: web.Application) -> AsyncIterator[None]:
             try:
                 await signaling.tick()
             except Exception:
-                log.exception("room clock tick failed")
+                logger.exception("room clock tick failed")
 
     task = asyncio.create_task(run())
     yield

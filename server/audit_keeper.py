@@ -15,7 +15,7 @@ from pathlib import Path
 from rooms import Room
 from signaling.wire import plain
 
-log = logging.getLogger("groupsession.audit")
+logger = logging.getLogger(__name__)
 
 
 class AuditKeeper:
@@ -33,5 +33,5 @@ class AuditKeeper:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(document, handle)
-        log.info("audit trail kept", extra={"room_id": room.room_id, "path": str(path)})
+        logger.info("audit trail kept", extra={"room_id": room.room_id, "path": str(path)})
         return path

@@ -25,7 +25,7 @@ from server.readiness import READINESS
 from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
 
-log = logging.getLogger("groupsession.server")
+logger = logging.getLogger(__name__)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -164,7 +164,7 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
     try:
         await stop.wait()
         app[READINESS].drain()
-        log.info(
+        logger.info(
             "draining: no new sessions; stopping when everyone has left or after %d s",
             config.drain_timeout_s,
         )

@@ -7,11 +7,11 @@ import logging
 from rooms import Clock, Room
 from server.audit_keeper import AuditKeeper
 from server.metrics import Metrics
-from signaling.events import ClientEvent
+from signaling.event_names import ClientEvent
 
 _KNOWN_EVENTS = frozenset(event.value for event in ClientEvent)
 
-log = logging.getLogger("groupsession.audit")
+logger = logging.getLogger(__name__)
 
 
 class ServerObserver:
@@ -34,7 +34,7 @@ class ServerObserver:
             # The session must still end for everyone (their media closed, their
             # connections dropped): a trail that cannot be written is logged, not raised.
             # Start-up checks the directory; this is it failing later (disk full, removed).
-            log.exception("audit trail not kept", extra={"room_id": room.room_id})
+            logger.exception("audit trail not kept", extra={"room_id": room.room_id})
 
     def join_completed(self, seconds: float) -> None:
         self._metrics.join_duration.observe(seconds)

@@ -16,7 +16,7 @@ from rooms import Room
 from rooms.events import ParticipantAdmitted, RoomEvent
 from signaling.audience import receives
 from signaling.connections import ConnectionRegistry
-from signaling.events import ServerEvent
+from signaling.event_names import ServerEvent
 from signaling.wire import encode_event, encode_snapshot
 
 

@@ -23,7 +23,7 @@ from rooms.events import RoomEvent
 from rooms.schedule import Schedule
 from signaling.connections import Connection
 from signaling.errors import ErrorCode, SignalingError
-from signaling.events import ClientEvent
+from signaling.event_names import ClientEvent
 from signaling.schemas import (
     AnswerUnmuteRequestPayload,
     DeviceTargetPayload,

@@ -28,7 +28,7 @@ from rooms.participant import Identity
 from signaling.connections import Connection, ConnectionRegistry
 from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
-from signaling.events import ClientEvent, ServerEvent
+from signaling.event_names import ClientEvent, ServerEvent
 from signaling.media import (
     ForwardedTrack,
     ForwardingPermission,
@@ -49,7 +49,7 @@ from signaling.schemas import (
 from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
 from signaling.wire import encode_snapshot, plain
 
-log = logging.getLogger("groupsession.signaling")
+logger = logging.getLogger(__name__)
 
 # How long a departed participant's media may take to close before signaling gives up
 # waiting (and logs it); their signaling state is gone either way.
@@ -146,12 +146,12 @@ class Signaling:
         self._delivery = RoomDelivery(
             sio,
             self._connections,
-            log,
+            logger,
             on_failure=lambda: self._observer.delivery_problem("emit_failed"),
         )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
         self._background: set[asyncio.Task[None]] = set()
-        self._malformed_log = RateLimitedLog(log)
+        self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
@@ -195,7 +195,7 @@ class Signaling:
             async with connection.lock:
                 if room is not None and room.is_present(pid):
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
-                    log.info("disconnected", extra=self._ids(connection))
+                    logger.info("disconnected", extra=self._ids(connection))
                     # Also closes the participant's media and unbinds this connection.
                     await self._deliver_and_settle(room, events)
         finally:
@@ -236,7 +236,7 @@ class Signaling:
             except SignalingError as error:
                 return self._refuse(event, error.code, error.message)
             except Exception:
-                log.exception("handler failed", extra={**self._ids(connection), "event": event})
+                logger.exception("handler failed", extra={**self._ids(connection), "event": event})
                 return self._refuse(event, ErrorCode.INTERNAL_ERROR, "the server failed")
         self._observer.message_handled(event, None)
         return {"ok": True, **reply}
@@ -247,7 +247,7 @@ class Signaling:
             return await route.action(self, connection, payload)
         room, participant = self._room_and_participant(connection)
         events = route.command(room, participant.id, payload)
-        log.info("command", extra={**self._ids(connection), "event": route.event.value})
+        logger.info("command", extra={**self._ids(connection), "event": route.event.value})
         await self._deliver_and_settle(room, events, caller=connection.sid)
         return {}
 
@@ -276,7 +276,7 @@ class Signaling:
             self._tear_down_media(room.room_id, identity.participant_id)
             await self._delivery.emit(ServerEvent.SUPERSEDED, {}, previous)
             await self._sio.disconnect(previous)
-        log.info("joined", extra=self._ids(connection) | {"role": identity.role.value})
+        logger.info("joined", extra=self._ids(connection) | {"role": identity.role.value})
         self._observer.join_completed(time.monotonic() - connection.connected_at)
         await self._deliver_and_settle(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
@@ -449,10 +449,10 @@ class Signaling:
         except TimeoutError:
             self.media_teardowns_timed_out += 1
             self._observer.delivery_problem("media_teardown_timed_out")
-            log.warning("media teardown timed out", extra=ids)
+            logger.warning("media teardown timed out", extra=ids)
         except Exception as error:
             self._observer.delivery_problem("media_teardown_failed")
-            log.warning("media teardown failed: %s", type(error).__name__, extra=ids)
+            logger.warning("media teardown failed: %s", type(error).__name__, extra=ids)
 
     async def _drop(self, sid: str, *, keep_open: bool) -> None:
         """Unbind a connection from its room and close it. The connection whose command
@@ -464,7 +464,7 @@ class Signaling:
         self._connections.unbind(connection)
         if keep_open:
             return
-        log.info("connection closed by server", extra=ids)
+        logger.info("connection closed by server", extra=ids)
         await self._sio.disconnect(sid)
 
     def _sync_forwarding(self, room: Room) -> None:

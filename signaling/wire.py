@@ -28,7 +28,7 @@ from rooms.events import (
     UnmuteRequestAnswered,
     UnmuteRequested,
 )
-from signaling.events import ServerEvent
+from signaling.event_names import ServerEvent
 
 # Subclasses (WaitingParticipantLeft, PrivateChatPosted) share their parent's name:
 # they differ only in who receives them.

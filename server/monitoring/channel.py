@@ -19,7 +19,7 @@ from signaling.tokens import TokenError, TokenSigner
 NAMESPACE = "/operator"
 _OPERATORS = "operators"
 
-log = logging.getLogger("groupsession.monitoring")
+logger = logging.getLogger(__name__)
 
 
 class OperatorChannel:
@@ -53,7 +53,7 @@ class OperatorChannel:
                 str(error), {"code": error.code, "message": str(error)}
             ) from error
         await self._sio.enter_room(sid, _OPERATORS, namespace=NAMESPACE)
-        log.info("operator connected", extra={"participant_id": operator.operator_id})
+        logger.info("operator connected", extra={"participant_id": operator.operator_id})
         if self._latest is not None:
             await self._sio.emit(
                 "monitor", self._latest.model_dump(mode="json"), to=sid, namespace=NAMESPACE

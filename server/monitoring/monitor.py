@@ -34,7 +34,7 @@ from server.monitoring.views import (
     ServerHealth,
 )
 
-log = logging.getLogger("groupsession.monitoring")
+logger = logging.getLogger(__name__)
 
 HISTORY_S = 300.0
 _RATING_ORDER = (Rating.GOOD, Rating.FAIR, Rating.POOR)
@@ -93,7 +93,7 @@ class Monitor:
                 for listener in self._listeners:
                     await listener(snapshot)
             except Exception:
-                log.exception("monitoring sample failed")
+                logger.exception("monitoring sample failed")
 
     def sample(self) -> MonitorSnapshot:
         now = self._clock.now()

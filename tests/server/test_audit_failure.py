@@ -32,7 +32,7 @@ async def test_ending_a_session_whose_trail_cannot_be_written(
             shutil.rmtree(audit)
         audit.write_text("")
         fran, cole = clients
-        with caplog.at_level(logging.ERROR, logger="groupsession.audit"):
+        with caplog.at_level(logging.ERROR, logger="server.observer"):
             reply = await fran.call("end_session", {})
             assert reply["ok"], reply
             await wait_until(lambda: not cole.sio.connected, what="the co-facilitator dropped")

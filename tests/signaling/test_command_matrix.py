@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from rooms import Role
-from signaling.events import ClientEvent
+from signaling.event_names import ClientEvent
 from signaling.routes import ROUTES
 from tests.conftest import ClientFactory, RunningServer, joined
 

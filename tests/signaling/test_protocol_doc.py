@@ -10,7 +10,7 @@ from pathlib import Path
 
 from rooms.audit import AuditRecord
 from rooms.events import LeaveReason
-from signaling.events import ClientEvent
+from signaling.event_names import ClientEvent
 from signaling.routes import ROUTES
 
 PROTOCOL = Path(__file__).resolve().parents[2] / "docs" / "protocol.md"
