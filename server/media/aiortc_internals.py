@@ -53,12 +53,17 @@ What is relied on (aiortc 1.16.0):
   ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
   does; its cffi ``lib.srtp_protect`` is libsrtp 2's
   ``srtp_protect(srtp_t, void *, int *)``, which ``CopySender`` calls.
+  Nothing but a test would notice a pylibsrtp built on libsrtp 3 (another
+  ``srtp_protect``), so ``check_libsrtp_abi`` runs at import: the library
+  pylibsrtp bundles must say it is libsrtp 2 (its exported
+  ``srtp_get_version``) and the binding must declare that signature.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import random
 import threading
@@ -102,6 +107,7 @@ from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from pylibsrtp import ERRORS as SRTP_ERRORS
 from pylibsrtp import Error as SrtpError
+from pylibsrtp import _binding as srtp_binding
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
@@ -113,11 +119,13 @@ from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
 __all__ = [
     "AnyRtcpPacket",
     "ForwardingOutput",
+    "IncompatibleLibsrtp",
     "ParsedSessionDescription",
     "ReceiveBookkeeping",
     "RtcpSrPacket",
     "RtpPacket",
     "candidate_from_sdp",
+    "check_libsrtp_abi",
     "decoder_thread",
     "encoder_of",
     "intercept_received_rtcp",
@@ -165,6 +173,50 @@ _UNROUTED = object()
 _CLOSED = object()
 # The attribute of an RTCDtlsTransport that holds (pair, DatagramRoute | None).
 _ROUTE = "_groupsession_route"
+
+# What CopySender's cast of srtp_protect assumes (libsrtp 2's signature, as
+# pylibsrtp's cffi binding declares it).
+_LIBSRTP_MAJOR = 2
+_SRTP_PROTECT_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+
+class IncompatibleLibsrtp(RuntimeError):
+    """pylibsrtp's libsrtp is not the libsrtp 2 the C copy sender was written against."""
+
+
+def check_libsrtp_abi(version: int, protect_signature: str) -> None:
+    """Refuse a libsrtp whose ``srtp_protect`` the C copy sender would call wrongly.
+
+    ``version`` is ``srtp_get_version()`` (major << 24 | minor << 16 | micro);
+    ``protect_signature`` is the binding's declared C type of ``srtp_protect``.
+    libsrtp 3 changed that function's arguments: called through libsrtp 2's
+    signature it would write past the packet's buffer.
+    """
+    major = (version >> 24) & 0xFF
+    if major != _LIBSRTP_MAJOR:
+        found = f"{major}.{(version >> 16) & 0xFF}.{version & 0xFFFF}"
+        raise IncompatibleLibsrtp(
+            f"pylibsrtp is built on libsrtp {found}; groupsession's C copy sender needs"
+            f" libsrtp {_LIBSRTP_MAJOR}.x (install the pylibsrtp version pyproject.toml pins)"
+        )
+    if protect_signature != _SRTP_PROTECT_SIGNATURE:
+        raise IncompatibleLibsrtp(
+            f"pylibsrtp declares srtp_protect as {protect_signature!r}; groupsession's C copy"
+            f" sender calls it as {_SRTP_PROTECT_SIGNATURE!r}"
+        )
+
+
+def libsrtp_version() -> int:
+    """``srtp_get_version()`` of the libsrtp inside pylibsrtp's binding (exported by it)."""
+    library = ctypes.CDLL(srtp_binding.__file__)
+    get_version = library.srtp_get_version
+    get_version.restype = ctypes.c_uint
+    get_version.argtypes = []
+    version: int = get_version()
+    return version
+
+
+check_libsrtp_abi(libsrtp_version(), srtp_ffi.typeof(srtp_lib.srtp_protect).cname)
 
 
 def intercept_received_rtp(

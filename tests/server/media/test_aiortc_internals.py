@@ -421,6 +421,29 @@ def test_srtp_protect_is_libsrtp2s_and_sessions_keep_their_context() -> None:
     assert "tx_policy.allow_repeat_tx = True" in inspect.getsource(RTCDtlsTransport)
 
 
+def test_libsrtp_abi_check_passes_for_the_bundled_libsrtp2() -> None:
+    # The pinned pylibsrtp bundles libsrtp 2.7.0 and exports srtp_get_version.
+    from pylibsrtp._binding import ffi, lib
+
+    version = internals.libsrtp_version()
+    assert version >> 24 == 2
+    assert (version >> 16) & 0xFF == 7
+    internals.check_libsrtp_abi(version, ffi.typeof(lib.srtp_protect).cname)
+
+
+def test_libsrtp_abi_check_refuses_libsrtp3_or_another_signature() -> None:
+    libsrtp2_signature = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    with pytest.raises(internals.IncompatibleLibsrtp, match=r"libsrtp 3\.0\.0.*needs libsrtp 2"):
+        internals.check_libsrtp_abi(0x03000000, libsrtp2_signature)
+    with pytest.raises(internals.IncompatibleLibsrtp, match=r"libsrtp 1\.6\.0"):
+        internals.check_libsrtp_abi(0x01060000, libsrtp2_signature)
+    libsrtp3_signature = (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, uint8_t *, size_t, uint8_t *, size_t *, size_t)"
+    )
+    with pytest.raises(internals.IncompatibleLibsrtp, match="declares srtp_protect"):
+        internals.check_libsrtp_abi(0x02070000, libsrtp3_signature)
+
+
 async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> None:
     import asyncio
     import fcntl
