@@ -110,6 +110,21 @@ class _LiveCollector(Collector):
             "Copies of forwarded packets that SRTP refused to protect for a subscriber",
             totals.copies_failed,
         )
+        yield CounterMetricFamily(
+            "groupsession_rtcp_dropped",
+            "Received RTCP packets dropped because their lengths lie or handling them failed",
+            totals.rtcp_dropped,
+        )
+        yield CounterMetricFamily(
+            "groupsession_receiver_reports_failed",
+            "Rounds of the server's receiver reports skipped because one could not be built",
+            totals.receiver_reports_failed,
+        )
+        yield CounterMetricFamily(
+            "groupsession_peer_connection_closes_forced",
+            "Server peer connections whose close outlasted its bound and was finished by force",
+            totals.closes_forced,
+        )
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

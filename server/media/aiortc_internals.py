@@ -49,6 +49,20 @@ What is relied on (aiortc 1.16.0):
   its receive handler a forwarded track still needs.
 * aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
   for the selected pair's candidate types.
+* ``RTCRtpReceiver._run_rtcp`` is looked up on the instance by ``receive()``
+  (which starts it as ``__rtcp_task``); ``stop()`` waits on the private
+  ``__rtcp_started`` and ``__rtcp_exited`` events. Its replacement reads
+  ``__remote_streams``, ``__lsr``, ``__lsr_time`` and ``__rtcp_ssrc`` as
+  aiortc's loop does, and sends through ``transport._send_rtp``.
+* ``RTCDtlsTransport._handle_rtcp_data(data)`` is looked up on the instance
+  by ``_recv_next``; its replacement parses with ``RtcpPacket.parse``,
+  routes with ``_rtp_router.route_rtcp`` and calls each recipient's
+  ``_handle_rtcp_packet``, as aiortc does.
+* For a close that must be forced: ``RTCRtpSender``'s private
+  ``__rtp_task``/``__rtcp_task`` and their ``__*_started``/``__*_exited``
+  events (what ``stop()`` awaits), the DTLS transport's ``_task``, and
+  aioice's ``Connection._protocols`` (each a ``StunProtocol`` with its
+  asyncio ``transport``).
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
   ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
   does; its cffi ``lib.srtp_protect`` is libsrtp 2's
@@ -92,7 +106,9 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpByePacket,
+    RtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpSdesPacket,
     RtcpSenderInfo,
@@ -115,6 +131,7 @@ from server.media.background import run_soon
 from server.media.rates import WindowRate
 from server.media.reports import ReceiveCounts, ReceiverReport
 from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
+from server.media.stats import ForwardingStats
 
 __all__ = [
     "AnyRtcpPacket",
@@ -126,8 +143,10 @@ __all__ = [
     "RtpPacket",
     "candidate_from_sdp",
     "check_libsrtp_abi",
+    "close_within",
     "decoder_thread",
     "encoder_of",
+    "guard_received_rtcp",
     "intercept_received_rtcp",
     "intercept_received_rtp",
     "label_forwarded_track",
@@ -143,6 +162,7 @@ __all__ = [
     "run_without_decoder",
     "selected_candidate_types",
     "send_sender_reports",
+    "take_over_receiver_reports",
     "take_over_sender_reports",
     "unwrap_rtx",
 ]
@@ -274,6 +294,7 @@ def run_without_decoder(
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         await original(parameters)
         target._RTCRtpReceiver__stop_decoder()
+        note_negotiated_ssrcs(receiver, parameters)
         on_started(parameters)
 
     target.receive = receive
@@ -499,6 +520,244 @@ async def send_sender_reports(senders: list[RTCRtpSender]) -> int:
         await transport._send_rtp(payload)
         sent += 1
     return sent
+
+
+# RFC 3550's report count is five bits: at most 31 report blocks per RR.
+_BLOCKS_PER_RR = 31
+# Report blocks per interval, over every RR: a publisher negotiates a handful
+# of SSRCs (media and RTX per track); anything past this is a peer inventing
+# SSRCs, and reporting on all of them would cost without bound.
+_MAX_REPORT_BLOCKS = 2 * _BLOCKS_PER_RR
+_UINT32 = 0xFFFFFFFF
+# packets_lost is a signed 24-bit field (RFC 3550 section 6.4.1).
+_LOST_MIN = -0x800000
+_LOST_MAX = 0x7FFFFF
+# A fault on a peer's RTCP is logged at most this often per connection or receiver.
+_FAULT_LOG_INTERVAL_S = 60.0
+
+
+class _RateLimitedLog:
+    """At most one warning per interval, for one connection or receiver."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last >= _FAULT_LOG_INTERVAL_S:
+            self._last = now
+            logger.warning(message, *args)
+
+
+def _report_block(ssrc: int, stream: StreamStatistics, lsr: int, dlsr: int) -> RtcpReceiverInfo:
+    """One RR block from aiortc's statistics, every field saturated into its wire range.
+
+    aiortc packs its raw figures: a timestamp swinging by 2**32 makes the
+    jitter exceed 32 bits, and the block (and its whole report) fails to pack.
+    """
+    return RtcpReceiverInfo(
+        ssrc=ssrc & _UINT32,
+        fraction_lost=min(max(stream.fraction_lost, 0), 0xFF),
+        packets_lost=min(max(stream.packets_lost, _LOST_MIN), _LOST_MAX),
+        highest_sequence=(stream.max_seq or 0) & _UINT32,
+        jitter=min(max(stream.jitter, 0), _UINT32),
+        lsr=lsr & _UINT32,
+        dlsr=min(max(dlsr, 0), _UINT32),
+    )
+
+
+def receiver_report_packets(
+    rtcp_ssrc: int,
+    streams: dict[int, StreamStatistics],
+    lsr: dict[int, int],
+    lsr_time: dict[int, float],
+    negotiated: frozenset[int],
+    now: float,
+) -> list[bytes]:
+    """The RRs aiortc's receiver would send, built within RTCP's bounds.
+
+    At most 31 blocks per packet (the count field), at most
+    ``_MAX_REPORT_BLOCKS`` in all, negotiated SSRCs first: each packet then
+    fits pylibsrtp's buffer (aiortc put every SSRC in one packet, which past
+    56 SSRCs SRTCP refuses, and past 255 cannot even be packed).
+    """
+    ordered = sorted(streams, key=lambda ssrc: ssrc not in negotiated)[:_MAX_REPORT_BLOCKS]
+    blocks = []
+    for ssrc in ordered:
+        stream = streams[ssrc]
+        if stream.max_seq is None:
+            continue
+        dlsr = 0
+        if ssrc in lsr:
+            delay = now - lsr_time[ssrc]
+            if 0 < delay < 65536:
+                dlsr = int(delay * 65536)
+        blocks.append(_report_block(ssrc, stream, lsr.get(ssrc, 0), dlsr))
+    return [
+        bytes(RtcpRrPacket(ssrc=rtcp_ssrc, reports=blocks[start : start + _BLOCKS_PER_RR]))
+        for start in range(0, len(blocks), _BLOCKS_PER_RR)
+    ]
+
+
+def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats) -> None:
+    """Replace ``receiver``'s RTCP loop by one that cannot die on what a peer sends.
+
+    aiortc's loop (``_run_rtcp``, started by ``receive()`` and looked up on
+    the instance) ends on the first report that fails to pack or protect,
+    without setting ``__rtcp_exited``, so ``stop()`` and ``pc.close()`` then
+    wait forever. This one sends the same reports, bounded
+    (``receiver_report_packets``), counts and skips a round that fails, and
+    always signals its exit. Must run before ``receive()``.
+    """
+    target: Any = receiver
+    log = _RateLimitedLog()
+
+    async def run_rtcp() -> None:
+        target._RTCRtpReceiver__rtcp_started.set()
+        try:
+            while True:
+                await asyncio.sleep(0.5 + random.random())
+                rtcp_ssrc: int | None = target._RTCRtpReceiver__rtcp_ssrc
+                if rtcp_ssrc is None:
+                    continue
+                try:
+                    packets = receiver_report_packets(
+                        rtcp_ssrc,
+                        target._RTCRtpReceiver__remote_streams,
+                        target._RTCRtpReceiver__lsr,
+                        target._RTCRtpReceiver__lsr_time,
+                        target._groupsession_negotiated_ssrcs,
+                        time.time(),
+                    )
+                    for packet in packets:
+                        await target.transport._send_rtp(packet)
+                except ConnectionError:
+                    continue  # not connected (yet, or any more): as aiortc's _send_rtcp
+                except Exception as error:  # a peer's figures must never end the loop
+                    stats.receiver_reports_failed += 1
+                    log.warning("receiver report skipped: %s", type(error).__name__)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            target._RTCRtpReceiver__rtcp_exited.set()
+
+    target._groupsession_negotiated_ssrcs = frozenset()
+    target._run_rtcp = run_rtcp
+
+
+def note_negotiated_ssrcs(receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
+    """Tell ``receiver``'s report loop which SSRCs were negotiated (reported first)."""
+    ssrcs = set()
+    for encoding in parameters.encodings:
+        if encoding.ssrc is not None:
+            ssrcs.add(encoding.ssrc)
+        if encoding.rtx is not None and encoding.rtx.ssrc is not None:
+            ssrcs.add(encoding.rtx.ssrc)
+    target: Any = receiver
+    target._groupsession_negotiated_ssrcs = frozenset(ssrcs)
+
+
+# The attribute of an RTCDtlsTransport set once its received RTCP is guarded.
+_RTCP_GUARDED = "_groupsession_rtcp_guarded"
+
+
+def _remb_is_consistent(packet: AnyRtcpPacket) -> bool:
+    """False for a REMB whose SSRC count claims more than its FCI carries (or less)."""
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return True
+    fci = packet.fci
+    if len(fci) < 8 or fci[0:4] != b"REMB":
+        return True  # not a REMB: aiortc ignores other application feedback
+    return len(fci) == 8 + 4 * fci[4]
+
+
+def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
+    """Make ``transport``'s received RTCP unable to end its receive loop.
+
+    aiortc's ``RTCDtlsTransport._handle_rtcp_data`` (looked up on the
+    instance by ``_recv_next``) catches only the ``ValueError`` of parsing:
+    its router raises ``struct.error`` on a REMB claiming more SSRCs than it
+    carries, and any handler's exception ends the DTLS transport's task with
+    a traceback, closing the connection. This parses and routes the same
+    way, drops (and counts) a packet whose lengths lie or that any step
+    fails on, and goes on with the next. Idempotent; ``None`` is ignored.
+    """
+    if transport is None or getattr(transport, _RTCP_GUARDED, False):
+        return
+    router = transport._rtp_router
+    log = _RateLimitedLog()
+
+    def dropped(error: BaseException | None) -> None:
+        stats.rtcp_dropped += 1
+        reason = "inconsistent lengths" if error is None else type(error).__name__
+        log.warning("received RTCP dropped: %s", reason)
+
+    async def handle_rtcp_data(data: bytes) -> None:
+        try:
+            packets = RtcpPacket.parse(data)
+        except Exception as error:
+            dropped(error)
+            return
+        for packet in packets:
+            if not _remb_is_consistent(packet):
+                dropped(None)
+                continue
+            try:
+                recipients = router.route_rtcp(packet)
+                for recipient in recipients:
+                    await recipient._handle_rtcp_packet(packet)
+            except Exception as error:
+                dropped(error)
+
+    transport._handle_rtcp_data = handle_rtcp_data
+    setattr(transport, _RTCP_GUARDED, True)
+
+
+async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:
+    """Close ``pc``, waiting at most about ``timeout_s``; True if it had to be forced.
+
+    ``pc.close()`` stops every sender and receiver, each awaiting events its
+    background tasks set when they end; a task that died without setting
+    them (aiortc's RTCP loops on a bad report, say) makes it wait forever.
+    Past the bound, every such event is set and every task cancelled, which
+    lets the close finish; the ICE sockets are closed right away in any case,
+    so nothing a dead task holds keeps a port. The close goes on in the
+    background for at most another bound.
+    """
+    closing = asyncio.ensure_future(pc.close())
+    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    if done:
+        closing.result()
+        return False
+    for transceiver in pc.getTransceivers():
+        _release_tasks(transceiver.receiver, "_RTCRtpReceiver", ("rtcp",))
+        _release_tasks(transceiver.sender, "_RTCRtpSender", ("rtp", "rtcp"))
+        dtls: Any = transceiver.receiver.transport
+        if dtls is not None:
+            if dtls._task is not None:
+                dtls._task.cancel()
+            for protocol in dtls.transport._connection._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    if not done:
+        closing.cancel()
+    return True
+
+
+def _release_tasks(owner: object, prefix: str, names: tuple[str, ...]) -> None:
+    """Cancel ``owner``'s background tasks and set the start/exit events its stop() awaits."""
+    target: Any = owner
+    for name in names:
+        task: asyncio.Future[None] | None = getattr(target, f"{prefix}__{name}_task", None)
+        if task is not None:
+            task.cancel()
+        for event in ("started", "exited"):
+            flag: asyncio.Event | None = getattr(target, f"{prefix}__{name}_{event}", None)
+            if flag is not None:
+                flag.set()
 
 
 def label_forwarded_track(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:

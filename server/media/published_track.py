@@ -70,6 +70,9 @@ class PublishedTrack:
         self._sender_report: tuple[int, int] | None = None
         self._keyframes = KeyframeRequester(self._send_pli, clock, keyframe_interval_s)
         self._bookkeeping = internals.ReceiveBookkeeping(receiver)
+        # Before receive() starts it: aiortc's own report loop dies on a bad report.
+        internals.take_over_receiver_reports(receiver, stats)
+        internals.guard_received_rtcp(receiver.transport, stats)
         internals.run_without_decoder(receiver, self._started)
         # RTP comes straight off the socket once the receiver has started, and
         # through aiortc's handler before that (or through a TURN relay).

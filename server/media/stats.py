@@ -16,6 +16,13 @@ class ForwardingStats:
     # other subscribers still get theirs.
     copies_failed: int = 0
     keyframe_requests_sent: int = 0
+    # Received RTCP packets dropped because their lengths lie or handling them
+    # failed (each would have ended the connection's receive loop).
+    rtcp_dropped: int = 0
+    # Receiver-report rounds skipped because a report could not be built or sent.
+    receiver_reports_failed: int = 0
+    # Peer connections whose close outlasted its bound and was finished by force.
+    closes_forced: int = 0
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.

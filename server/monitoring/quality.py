@@ -46,6 +46,9 @@ class ForwardingTotals:
     packets_dropped_by_mute: int
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
     copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
+    rtcp_dropped: int = 0  # received RTCP packets dropped: lying lengths, or unhandleable
+    receiver_reports_failed: int = 0  # receiver-report rounds skipped
+    closes_forced: int = 0  # peer connections whose close had to be forced
 
 
 @runtime_checkable

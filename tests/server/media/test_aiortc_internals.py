@@ -125,6 +125,54 @@ def test_sender_private_state_the_forwarding_output_uses() -> None:
     assert next_frame.index("await self.__track.recv()") < next_frame.index("get_encoder(")
 
 
+def test_receiver_rtcp_loop_the_bounded_reports_take_over() -> None:
+    # receive() starts the loop through the instance; stop() waits on its two events.
+    receive = inspect.getsource(RTCRtpReceiver.receive)
+    assert "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())" in receive
+    stop = inspect.getsource(RTCRtpReceiver.stop)
+    assert "self.__rtcp_task.cancel()" in stop
+    assert "self.__rtcp_started.wait()" in stop and "self.__rtcp_exited.wait()" in stop
+    # What the replacement reads, as aiortc's loop reads it.
+    rtcp = inspect.getsource(RTCRtpReceiver._run_rtcp)
+    for line in (
+        "self.__rtcp_started.set()",
+        "for ssrc, stream in self.__remote_streams.items():",
+        "lsr = self.__lsr[ssrc]",
+        "delay = time.time() - self.__lsr_time[ssrc]",
+        "packet = RtcpRrPacket(ssrc=self.__rtcp_ssrc, reports=reports)",
+        "self.__rtcp_exited.set()",
+    ):
+        assert line in rtcp, line
+    assert "await self.transport._send_rtp(bytes(packet))" in inspect.getsource(
+        RTCRtpReceiver._send_rtcp
+    )
+
+
+def test_received_rtcp_goes_through_a_handler_looked_up_on_the_transport() -> None:
+    recv = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "await self._handle_rtcp_data(data)" in recv
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    for line in (
+        "packets = RtcpPacket.parse(data)",
+        "for recipient in self._rtp_router.route_rtcp(packet):",
+        "await recipient._handle_rtcp_packet(packet)",
+    ):
+        assert line in handle, line
+
+
+def test_what_a_forced_close_releases() -> None:
+    sender_stop = inspect.getsource(RTCRtpSender.stop)
+    assert "self.__rtp_started.wait(), self.__rtcp_started.wait()" in sender_stop
+    assert "self.__rtp_exited.wait(), self.__rtcp_exited.wait()" in sender_stop
+    assert "self.__rtp_task = asyncio.ensure_future(self._run_rtp(" in inspect.getsource(
+        RTCRtpSender.send
+    )
+    assert "self._task.cancel()" in inspect.getsource(RTCDtlsTransport.stop)
+    connection_close = inspect.getsource(aioice.ice.Connection.close)
+    assert "self._protocols" in connection_close
+    assert "self.transport.close()" in inspect.getsource(aioice.ice.StunProtocol.close)
+
+
 def test_sender_rtcp_loop_the_compound_reports_take_over() -> None:
     # send() starts the loop through the instance; stop() waits on its two events.
     send = inspect.getsource(RTCRtpSender.send)
