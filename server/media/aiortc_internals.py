@@ -716,15 +716,15 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
 
 
 async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:
-    """Close ``pc``, waiting at most about ``timeout_s``; True if it had to be forced.
+    """Close ``pc`` within 1.5 times ``timeout_s``; True if it had to be forced.
 
     ``pc.close()`` stops every sender and receiver, each awaiting events its
     background tasks set when they end; a task that died without setting
     them (aiortc's RTCP loops on a bad report, say) makes it wait forever.
     Past the bound, every such event is set and every task cancelled, which
     lets the close finish; the ICE sockets are closed right away in any case,
-    so nothing a dead task holds keeps a port. The close goes on in the
-    background for at most another bound.
+    so nothing a dead task holds keeps a port. The close is then given half
+    the bound again to finish, and cancelled if it has not.
     """
     closing = asyncio.ensure_future(pc.close())
     done, _ = await asyncio.wait({closing}, timeout=timeout_s)
@@ -741,7 +741,7 @@ async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:
             for protocol in dtls.transport._connection._protocols:
                 if protocol.transport is not None:
                     protocol.transport.close()
-    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    done, _ = await asyncio.wait({closing}, timeout=timeout_s / 2)
     if not done:
         closing.cancel()
     return True
