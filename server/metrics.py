@@ -125,6 +125,11 @@ class _LiveCollector(Collector):
             "Server peer connections whose close outlasted its bound and was finished by force",
             totals.closes_forced,
         )
+        yield CounterMetricFamily(
+            "groupsession_oversize_copies_dropped",
+            "Copies of forwarded packets dropped: rewritten, they would exceed the MTU",
+            totals.oversize_dropped,
+        )
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

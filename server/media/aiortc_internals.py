@@ -131,6 +131,7 @@ from server.media.background import run_soon
 from server.media.rates import WindowRate
 from server.media.reports import ReceiveCounts, ReceiverReport
 from server.media.rtp_bytes import DatagramRoute, ExtensionIds, PacketCopies
+from server.media.rtp_bytes import SrtpError as CopySrtpError
 from server.media.stats import ForwardingStats
 
 __all__ = [
@@ -820,6 +821,7 @@ class ForwardingOutput:
         "_rtx_ssrc",
         "_sender",
         "extension_ids",
+        "header_size",
         "payload_type",
         "retransmitted",
         "ssrc",
@@ -843,6 +845,9 @@ class ForwardingOutput:
             audio_level=ids.get(_AUDIO_LEVEL_URI),
         )
         self._line = self.extension_ids.copy_sender(self.ssrc, self.payload_type, parameters.muxId)
+        # The largest header this slot writes: a copy fits MAX_COPY if its payload
+        # leaves this much room (read once per copy, so a plain attribute).
+        self.header_size: int = self._line.header_size
         # The selected pair the line follows (_UNROUTED: none yet), and whether
         # its copies go through the connection's route or aiortc's own path.
         self._pair: Any = _UNROUTED
@@ -957,7 +962,9 @@ class ForwardingOutput:
             )
             self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
             data = rtx.serialize(self._extension_map)
-        with contextlib.suppress(ConnectionError):  # the subscriber is going away
+        # ConnectionError: the subscriber is going away. An SRTP failure costs
+        # only this retransmission; it must not reach aiortc's RTCP handling.
+        with contextlib.suppress(ConnectionError, SrtpError, CopySrtpError):
             if self._dtls._state is not _DTLS_CONNECTED:
                 return
             if self._pair is not self._nominated.get(1):

@@ -313,6 +313,7 @@ class RtpForwardingMediaPlane:
             rtcp_dropped=stats.rtcp_dropped,
             receiver_reports_failed=stats.receiver_reports_failed,
             closes_forced=stats.closes_forced,
+            oversize_dropped=stats.oversize_dropped,
         )
 
     # -- diagnostics ----------------------------------------------------------

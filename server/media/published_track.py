@@ -15,7 +15,7 @@ from server.media.codecs import is_rtx
 from server.media.forwarding import ForwardingLeg
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
 from server.media.reports import ReceiveCounts
-from server.media.rtp_bytes import PacketCopies, SrtpError
+from server.media.rtp_bytes import MAX_COPY, OversizeCopy, PacketCopies, SrtpError
 from server.media.stats import ForwardingStats
 from signaling.media import TrackKind
 
@@ -211,12 +211,19 @@ class PublishedTrack:
             rtp_now = report[1] + (((ntp - report[0]) * self.clock_rate) >> 32)
         sequence_number = packet.sequence_number
         timestamp = packet.timestamp
+        # The largest header a slot may write and still stay within MAX_COPY.
+        header_room = MAX_COPY - len(copies.payload)
         sent = 0
         sent_bytes = 0
         for leg in legs:
             output = leg.slot.output
             # leg.live, inlined (once per copy).
             if output is None or not leg.negotiated or leg.closed:
+                continue
+            if output.header_size > header_room:
+                # Too large once rewritten: dropped before it takes a sequence number,
+                # so the subscriber sees no gap to NACK.
+                stats.oversize_dropped += 1
                 continue
             placed = leg.place(sequence_number, timestamp, keyframe_start, now)
             if placed is None:
@@ -232,6 +239,9 @@ class PublishedTrack:
                 sent_bytes += output.send_copy(copies, out_seq, out_ts, ntp, report_rtp)
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
+            except OversizeCopy:
+                stats.oversize_dropped += 1  # header_size said it fits: never expected
+                continue
             except SrtpError as error:
                 # One subscriber's SRTP session failing must not cost the others theirs.
                 stats.copies_failed += 1

@@ -23,6 +23,9 @@ class ForwardingStats:
     receiver_reports_failed: int = 0
     # Peer connections whose close outlasted its bound and was finished by force.
     closes_forced: int = 0
+    # Copies not sent because, rewritten with the slot's header, they would
+    # exceed rtp_bytes.MAX_COPY (a datagram over the MTU).
+    oversize_dropped: int = 0
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.

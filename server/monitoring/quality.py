@@ -49,6 +49,7 @@ class ForwardingTotals:
     rtcp_dropped: int = 0  # received RTCP packets dropped: lying lengths, or unhandleable
     receiver_reports_failed: int = 0  # receiver-report rounds skipped
     closes_forced: int = 0  # peer connections whose close had to be forced
+    oversize_dropped: int = 0  # copies dropped: over the MTU once rewritten
 
 
 @runtime_checkable

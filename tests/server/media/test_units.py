@@ -18,8 +18,10 @@ from server.media.forwarding import ForwardingLeg, SubscriberSlot
 from server.media.keyframes import KeyframeRequester, is_vp8_keyframe_start
 from server.media.rtp_bytes import (
     HISTORY_SIZE,
+    MAX_COPY,
     CopySender,
     ExtensionIds,
+    OversizeCopy,
     PacketCopies,
     SrtpError,
 )
@@ -338,6 +340,9 @@ def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
 class RecordingOutput:
     """A slot's output that records copies, or refuses them as a failed SRTP session does."""
 
+    # A fixed header, and a one-byte extension block with mid, abs-send-time and level.
+    header_size = 28
+
     def __init__(self, fail: bool) -> None:
         self.fail = fail
         self.sent: list[int] = []
@@ -430,7 +435,15 @@ def test_every_copy_parses_back_as_written(
         audio_level=audio_level,
     )
     line = extension_ids.copy_sender(ssrc, payload_type, mid)
+    if line.header_size + len(payload) + padding_size > MAX_COPY:
+        # Over the MTU once rewritten: refused, neither kept nor counted.
+        with pytest.raises(OversizeCopy):
+            line.write(copies, sequence_number, timestamp)
+        assert line.kept(sequence_number) is None
+        assert (line.packets, line.bytes_sent) == (0, 0)
+        return
     data = line.write(copies, sequence_number, timestamp)
+    assert len(data) <= line.header_size + len(payload) + padding_size
     assert line.kept(sequence_number) == data
     parsed = parse_with(extension_ids, data)
     assert (parsed.payload_type, parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (
