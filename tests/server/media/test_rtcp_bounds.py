@@ -171,8 +171,8 @@ async def test_close_within_ends_a_close_aiortcs_dead_report_loop_would_hang() -
         started = time.monotonic()
         forced = await internals.close_within(server, 0.4)
         assert forced
-        assert time.monotonic() - started < 1.0
-        assert server.connectionState == "closed"
+        assert time.monotonic() - started < 0.6
+        await eventually(lambda: server.connectionState == "closed", 1, "the close finishes")
         dtls: Any = receiver.transport
         assert all(
             p.transport is None or p.transport.is_closing()
