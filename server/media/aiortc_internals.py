@@ -709,6 +709,8 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
                 recipients = router.route_rtcp(packet)
                 for recipient in recipients:
                     await recipient._handle_rtcp_packet(packet)
+            except ConnectionError:
+                raise  # the transport closing: aiortc's receive loop ends on it, as before
             except Exception as error:
                 dropped(error)
 
