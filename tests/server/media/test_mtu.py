@@ -9,6 +9,7 @@ the server is measured at the subscriber's socket.
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 import pytest
@@ -18,7 +19,7 @@ from pylibsrtp._binding import ffi, lib
 from server.media.aiortc_internals import ForwardingOutput
 from server.media.rtp_bytes import MAX_COPY, MAX_DATAGRAM, MAX_RTP_PACKET
 from signaling.media import TrackKind
-from tests.server.media.peers import ROOM, ClientPeer, eventually
+from tests.server.media.peers import ROOM, ClientPeer, eventually, eventually_async
 from tests.server.media.peers import Session as MediaSession
 
 # SRTP the server's receive path takes at most (its unprotect buffer).
@@ -131,5 +132,20 @@ async def test_nothing_sent_exceeds_the_mtu_and_oversize_copies_are_dropped(
     assert output.retransmitted == 2
     await eventually(lambda: len(sizes) >= received + 3, 5, "the resent packets arrive")
     assert max(sizes) <= MAX_DATAGRAM
+
+    # The publisher's own media still flows, and removing her is bounded.
+    before = await alice.packets_received(publisher.participant_id, TrackKind.VIDEO)
+    await eventually_async(
+        lambda: _more_than(alice, publisher, before + 10), 5, "her video still reaches alice"
+    )
+    started = time.monotonic()
+    await session.plane.remove_participant(ROOM, publisher.participant_id)
+    assert time.monotonic() - started < 1.0
+    del session.signals.clients[publisher.participant_id]
+    await publisher.close()
     for record in caplog.records:
         assert record.exc_info is None, record.getMessage()
+
+
+async def _more_than(client: ClientPeer, publisher: ClientPeer, count: int) -> bool:
+    return await client.packets_received(publisher.participant_id, TrackKind.VIDEO) >= count
