@@ -116,9 +116,9 @@ class _LiveCollector(Collector):
             totals.rtcp_dropped,
         )
         yield CounterMetricFamily(
-            "groupsession_receiver_reports_failed",
-            "Rounds of the server's receiver reports skipped because one could not be built",
-            totals.receiver_reports_failed,
+            "groupsession_rtcp_send_failed",
+            "RTCP packets or report rounds the server could not build or send (RR, NACK, PLI)",
+            totals.rtcp_send_failed,
         )
         yield CounterMetricFamily(
             "groupsession_peer_connection_closes_forced",

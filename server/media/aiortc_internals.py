@@ -53,7 +53,9 @@ What is relied on (aiortc 1.16.0):
   (which starts it as ``__rtcp_task``); ``stop()`` waits on the private
   ``__rtcp_started`` and ``__rtcp_exited`` events. Its replacement reads
   ``__remote_streams``, ``__lsr``, ``__lsr_time`` and ``__rtcp_ssrc`` as
-  aiortc's loop does, and sends through ``transport._send_rtp``.
+  aiortc's loop does, and sends through ``transport._send_rtp``; so does
+  the receiver's ``_send_rtcp``, replaced per instance (``_send_rtcp_nack``,
+  ``_send_rtcp_pli`` and ReceiveBookkeeping's REMB look it up on ``self``).
 * ``RTCDtlsTransport._handle_rtcp_data(data)`` is looked up on the instance
   by ``_recv_next``; its replacement parses with ``RtcpPacket.parse``,
   routes with ``_rtp_router.route_rtcp`` and calls each recipient's
@@ -110,6 +112,7 @@ from aiortc.rtp import (
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSdesPacket,
     RtcpSenderInfo,
     RtcpSourceInfo,
@@ -533,6 +536,12 @@ _UINT32 = 0xFFFFFFFF
 # packets_lost is a signed 24-bit field (RFC 3550 section 6.4.1).
 _LOST_MIN = -0x800000
 _LOST_MAX = 0x7FFFFF
+# NACKs for many losses go out as several packets of at most this many
+# sequence numbers (aiortc packs them all into one, which past about 330
+# losses 16 or more apart SRTCP refuses), and only the last of aiortc's sorted
+# list are asked for: a sender keeps a few hundred packets, no more.
+_NACKS_PER_PACKET = 128
+_MAX_NACKED = 4 * _NACKS_PER_PACKET
 # A fault on a peer's RTCP is logged at most this often per connection or receiver.
 _FAULT_LOG_INTERVAL_S = 60.0
 
@@ -610,10 +619,23 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
     without setting ``__rtcp_exited``, so ``stop()`` and ``pc.close()`` then
     wait forever. This one sends the same reports, bounded
     (``receiver_report_packets``), counts and skips a round that fails, and
-    always signals its exit. Must run before ``receive()``.
+    always signals its exit. The receiver's ``_send_rtcp`` (NACK, PLI, REMB)
+    is bounded the same way: many losses are NACKed in several packets, and
+    a packet that cannot be built or protected is counted and dropped rather
+    than raised in the task that sends it. Must run before ``receive()``.
     """
     target: Any = receiver
     log = _RateLimitedLog()
+
+    async def send_rtcp(packet: AnyRtcpPacket) -> None:
+        for part in _bounded_nacks(packet):
+            try:
+                await target.transport._send_rtp(bytes(part))
+            except ConnectionError:
+                return  # not connected (yet, or any more): as aiortc's _send_rtcp
+            except Exception as error:  # a peer's figures must not end the sending task
+                stats.rtcp_send_failed += 1
+                log.warning("RTCP not sent: %s", type(error).__name__)
 
     async def run_rtcp() -> None:
         target._RTCRtpReceiver__rtcp_started.set()
@@ -637,7 +659,7 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
                 except ConnectionError:
                     continue  # not connected (yet, or any more): as aiortc's _send_rtcp
                 except Exception as error:  # a peer's figures must never end the loop
-                    stats.receiver_reports_failed += 1
+                    stats.rtcp_send_failed += 1
                     log.warning("receiver report skipped: %s", type(error).__name__)
         except asyncio.CancelledError:
             pass
@@ -646,6 +668,23 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
 
     target._groupsession_negotiated_ssrcs = frozenset()
     target._run_rtcp = run_rtcp
+    target._send_rtcp = send_rtcp
+
+
+def _bounded_nacks(packet: AnyRtcpPacket) -> list[AnyRtcpPacket]:
+    """``packet``, or a NACK for many losses as several, for the most recent ones only."""
+    if not isinstance(packet, RtcpRtpfbPacket) or len(packet.lost) <= _NACKS_PER_PACKET:
+        return [packet]
+    lost = packet.lost[-_MAX_NACKED:]
+    return [
+        RtcpRtpfbPacket(
+            fmt=packet.fmt,
+            ssrc=packet.ssrc,
+            media_ssrc=packet.media_ssrc,
+            lost=lost[start : start + _NACKS_PER_PACKET],
+        )
+        for start in range(0, len(lost), _NACKS_PER_PACKET)
+    ]
 
 
 def note_negotiated_ssrcs(receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:

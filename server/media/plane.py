@@ -311,7 +311,7 @@ class RtpForwardingMediaPlane:
             consumers=consumers,
             copies_failed=stats.copies_failed,
             rtcp_dropped=stats.rtcp_dropped,
-            receiver_reports_failed=stats.receiver_reports_failed,
+            rtcp_send_failed=stats.rtcp_send_failed,
             closes_forced=stats.closes_forced,
             oversize_dropped=stats.oversize_dropped,
         )

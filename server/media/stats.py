@@ -19,8 +19,9 @@ class ForwardingStats:
     # Received RTCP packets dropped because their lengths lie or handling them
     # failed (each would have ended the connection's receive loop).
     rtcp_dropped: int = 0
-    # Receiver-report rounds skipped because a report could not be built or sent.
-    receiver_reports_failed: int = 0
+    # RTCP the server could not build or send: receiver-report rounds skipped,
+    # NACKs and PLIs dropped (a peer's figures must not end the sending task).
+    rtcp_send_failed: int = 0
     # Peer connections whose close outlasted its bound and was finished by force.
     closes_forced: int = 0
     # Copies not sent because, rewritten with the slot's header, they would

@@ -47,7 +47,7 @@ class ForwardingTotals:
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
     copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
     rtcp_dropped: int = 0  # received RTCP packets dropped: lying lengths, or unhandleable
-    receiver_reports_failed: int = 0  # receiver-report rounds skipped
+    rtcp_send_failed: int = 0  # RTCP the server could not build or send (RR, NACK, PLI)
     closes_forced: int = 0  # peer connections whose close had to be forced
     oversize_dropped: int = 0  # copies dropped: over the MTU once rewritten
 

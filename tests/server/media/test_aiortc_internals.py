@@ -146,6 +146,9 @@ def test_receiver_rtcp_loop_the_bounded_reports_take_over() -> None:
     assert "await self.transport._send_rtp(bytes(packet))" in inspect.getsource(
         RTCRtpReceiver._send_rtcp
     )
+    # NACK and PLI go through _send_rtcp looked up on the instance (replaced per instance).
+    for method in (RTCRtpReceiver._send_rtcp_nack, RTCRtpReceiver._send_rtcp_pli):
+        assert "await self._send_rtcp(packet)" in inspect.getsource(method)
 
 
 def test_received_rtcp_goes_through_a_handler_looked_up_on_the_transport() -> None:

@@ -19,9 +19,11 @@ from aiortc import RTCPeerConnection, RTCRtpReceiver
 from aiortc.rtcrtpreceiver import StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
+    RtcpPacket,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtpPacket,
 )
 from pylibsrtp import Policy, Session
@@ -209,7 +211,16 @@ async def test_server_receiver_reports_survive_swinging_timestamps_and_many_ssrc
     before = reports_seen()
     await eventually(lambda: reports_seen() >= before + 2, 6, "two more receiver-report rounds")
     assert not server_receiver._RTCRtpReceiver__rtcp_task.done()
-    assert session.plane.stats.receiver_reports_failed == 0
+    assert session.plane.stats.rtcp_send_failed == 0
+    # NACKs for thousands of losses far apart (one packet: 12.8 kB, which SRTCP refuses)
+    # go out as packets of 128, for the last 512 only.
+    nacks_seen = _count_at(mallory, RtcpRtpfbPacket)
+    await server_receiver._send_rtcp_nack(0x5EED0001, list(range(0, 64000, 20)))
+    await eventually(lambda: nacks_seen() >= 4, 5, "the NACKs arrive")
+    assert session.plane.stats.rtcp_send_failed == 0
+    # A NACK that cannot even be packed is counted, never raised in the sending task.
+    await server_receiver._send_rtcp_nack(0x5EED0001, [1, 0x10000 + 1000])
+    assert session.plane.stats.rtcp_send_failed == 1
     await _still_flowing(alice, mallory)
     await _removal_is_bounded(session, mallory)
     _assert_no_traceback(caplog)
@@ -290,16 +301,20 @@ def _server_receiver(session: MediaSession, participant_id: str, kind: TrackKind
 
 def _count_reports_at(client: ClientPeer) -> Any:
     """How many RRs about her audio the server has sent her so far (a callable)."""
-    sender: Any = client.publish_pc.getTransceivers()[0].sender
+    return _count_at(client, RtcpRrPacket)
+
+
+def _count_at(client: ClientPeer, kind: type) -> Any:
+    """How many RTCP packets of ``kind`` her publish connection has received (a callable)."""
+    dtls: Any = client.publish_pc.getTransceivers()[0].sender.transport
     seen = [0]
-    original = sender._handle_rtcp_packet
+    original = dtls._handle_rtcp_data
 
-    async def handle(packet: Any) -> None:
-        if isinstance(packet, RtcpRrPacket):
-            seen[0] += 1
-        await original(packet)
+    async def handle(data: bytes) -> None:
+        seen[0] += sum(1 for packet in RtcpPacket.parse(data) if isinstance(packet, kind))
+        await original(data)
 
-    sender._handle_rtcp_packet = handle
+    dtls._handle_rtcp_data = handle
     return lambda: seen[0]
 
 
