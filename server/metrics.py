@@ -116,6 +116,26 @@ class _LiveCollector(Collector):
             "Copies of forwarded packets that SRTP refused to protect for a subscriber",
             totals.copies_failed,
         )
+        yield CounterMetricFamily(
+            "groupsession_rtcp_dropped",
+            "Received RTCP packets dropped because their lengths lie or handling them failed",
+            totals.rtcp_dropped,
+        )
+        yield CounterMetricFamily(
+            "groupsession_rtcp_send_failed",
+            "RTCP packets or report rounds the server could not build or send (RR, NACK, PLI)",
+            totals.rtcp_send_failed,
+        )
+        yield CounterMetricFamily(
+            "groupsession_peer_connection_closes_forced",
+            "Server peer connections whose close outlasted its bound and was finished by force",
+            totals.closes_forced,
+        )
+        yield CounterMetricFamily(
+            "groupsession_oversize_copies_dropped",
+            "Copies of forwarded packets dropped: rewritten, they would exceed the MTU",
+            totals.oversize_dropped,
+        )
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

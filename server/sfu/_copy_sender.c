@@ -40,10 +40,19 @@ typedef int (*srtp_protect_function)(void *context, void *packet, int *length);
 #define MAX_PLAINTEXT 2048         /* far above any RTP packet a WebRTC peer sends */
 #define SRTP_TRAILER_ROOM 256      /* above libsrtp's SRTP_MAX_TRAILER_LEN (144) */
 #define MAX_MID_ELEMENT 17         /* a one-byte element: 1 header byte, at most 16 value bytes */
+/* The largest RTP packet the server sends, before SRTP: pylibsrtp's 1500-byte
+ * buffer less its 144-byte trailer room, so aiortc's own send path (TURN)
+ * takes every size this one does. With SRTP's tag (16 bytes at most) a
+ * datagram's UDP payload stays within 1372 bytes: 1400 on the wire over
+ * IPv4, 1420 over IPv6, room to spare for TURN framing in a 1500-byte MTU. */
+#define MAX_RTP_PACKET 1356
+/* The largest copy: room left for the 2 bytes RTX adds when it is resent. */
+#define MAX_COPY (MAX_RTP_PACKET - 2)
 #define VERSION_2_WITH_EXTENSION 0x90
 #define PADDING_BIT 0x20
 
-static PyObject *SrtpError; /* srtp_protect failed: args (status,) */
+static PyObject *SrtpError;   /* srtp_protect failed: args (status,) */
+static PyObject *OversizeCopy; /* a copy would exceed MAX_COPY: args (size,) */
 
 /* ------------------------------------------------------------------------ */
 /* PacketCopies: what every copy of one received packet shares.             */
@@ -494,6 +503,30 @@ CopySender_dealloc(CopySender *self)
     Py_TYPE(self)->tp_free((PyObject *)self);
 }
 
+/* The largest header (fixed part and extension block) this sender writes. */
+static Py_ssize_t
+header_size(const CopySender *self)
+{
+    Py_ssize_t elements = self->mid_element_size + (self->abs_send_time_id ? 4 : 0) +
+                          (self->audio_level_id ? 2 : 0);
+    return 12 + 4 + (elements + 3) / 4 * 4;
+}
+
+/* 0 if every copy of copies fits MAX_COPY; otherwise -1 with OversizeCopy set. */
+static int
+check_copy_size(const CopySender *self, PacketCopies *copies)
+{
+    Py_ssize_t size = header_size(self) + PyBytes_GET_SIZE(copies->payload);
+    if (size <= MAX_COPY)
+        return 0;
+    PyObject *args = Py_BuildValue("(n)", size);
+    if (args != NULL) {
+        PyErr_SetObject(OversizeCopy, args);
+        Py_DECREF(args);
+    }
+    return -1;
+}
+
 /* Writes one copy into out (at least MAX_PLAINTEXT bytes); returns its size. */
 static Py_ssize_t
 write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uint32_t timestamp,
@@ -589,6 +622,8 @@ CopySender_write(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     uint32_t timestamp;
     if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
         return NULL;
+    if (check_copy_size(self, copies) < 0)
+        return NULL;
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT];
     Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
     PyObject *kept = keep(self, sequence_number, buffer, size);
@@ -609,6 +644,8 @@ CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
         PyErr_SetString(PyExc_RuntimeError, "no route attached");
         return NULL;
     }
+    if (check_copy_size(self, copies) < 0)
+        return NULL;
     /* libsrtp wants the packet 32-bit aligned. */
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
     Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
@@ -632,7 +669,7 @@ CopySender_send_packet(CopySender *self, PyObject *arg)
     Py_buffer packet;
     if (PyObject_GetBuffer(arg, &packet, PyBUF_SIMPLE) < 0)
         return NULL;
-    if (packet.len > MAX_PLAINTEXT) {
+    if (packet.len > MAX_RTP_PACKET) {
         PyBuffer_Release(&packet);
         PyErr_SetString(PyExc_ValueError, "packet is too long");
         return NULL;
@@ -720,8 +757,16 @@ static PyMemberDef CopySender_members[] = {
     {NULL},
 };
 
+static PyObject *
+CopySender_get_header_size(CopySender *self, void *Py_UNUSED(closure))
+{
+    return PyLong_FromSsize_t(header_size(self));
+}
+
 static PyGetSetDef CopySender_getset[] = {
     {"route", (getter)CopySender_get_route, NULL, "The attached DatagramRoute, or None.", NULL},
+    {"header_size", (getter)CopySender_get_header_size, NULL,
+     "The largest header this sender writes (fixed part and extension block).", NULL},
     {NULL},
 };
 
@@ -759,12 +804,18 @@ PyInit__copy_sender(void)
     SrtpError = PyErr_NewExceptionWithDoc("server.sfu._copy_sender.SrtpError",
                                           "srtp_protect failed; args: (libsrtp status,)",
                                           PyExc_RuntimeError, NULL);
+    OversizeCopy = PyErr_NewExceptionWithDoc(
+        "server.sfu._copy_sender.OversizeCopy",
+        "a copy would exceed MAX_COPY once rewritten; args: (its size,)", PyExc_ValueError, NULL);
     if (SrtpError == NULL || PyModule_AddObjectRef(module, "SrtpError", SrtpError) < 0 ||
+        OversizeCopy == NULL || PyModule_AddObjectRef(module, "OversizeCopy", OversizeCopy) < 0 ||
         PyModule_AddObjectRef(module, "PacketCopies", (PyObject *)&PacketCopiesType) < 0 ||
         PyModule_AddObjectRef(module, "DatagramRoute", (PyObject *)&DatagramRouteType) < 0 ||
         PyModule_AddObjectRef(module, "CopySender", (PyObject *)&CopySenderType) < 0 ||
         PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_SIZE) < 0 ||
-        PyModule_AddIntConstant(module, "MAX_PLAINTEXT", MAX_PLAINTEXT) < 0) {
+        PyModule_AddIntConstant(module, "MAX_PLAINTEXT", MAX_PLAINTEXT) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_RTP_PACKET", MAX_RTP_PACKET) < 0 ||
+        PyModule_AddIntConstant(module, "MAX_COPY", MAX_COPY) < 0) {
         Py_DECREF(module);
         return NULL;
     }

@@ -5,9 +5,14 @@ from typing import Any
 
 HISTORY_SIZE: int
 MAX_PLAINTEXT: int
+MAX_RTP_PACKET: int
+MAX_COPY: int
 
 class SrtpError(RuntimeError):
     """srtp_protect failed; ``args[0]`` is libsrtp's status code."""
+
+class OversizeCopy(ValueError):
+    """A copy would exceed MAX_COPY once rewritten; ``args[0]`` is its size."""
 
 class PacketCopies:
     """What every forwarded copy of one received RTP packet shares."""
@@ -53,6 +58,8 @@ class CopySender:
     bytes_sent: int
     @property
     def route(self) -> DatagramRoute | None: ...
+    @property
+    def header_size(self) -> int: ...
     def __init__(
         self,
         *,

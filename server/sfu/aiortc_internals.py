@@ -49,16 +49,37 @@ What is relied on (aiortc 1.16.0):
   its receive handler a forwarded track still needs.
 * aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
   for the selected pair's candidate types.
+* ``RTCRtpReceiver._run_rtcp`` is looked up on the instance by ``receive()``
+  (which starts it as ``__rtcp_task``); ``stop()`` waits on the private
+  ``__rtcp_started`` and ``__rtcp_exited`` events. Its replacement reads
+  ``__remote_streams``, ``__lsr``, ``__lsr_time`` and ``__rtcp_ssrc`` as
+  aiortc's loop does, and sends through ``transport._send_rtp``; so does
+  the receiver's ``_send_rtcp``, replaced per instance (``_send_rtcp_nack``,
+  ``_send_rtcp_pli`` and ReceiveBookkeeping's REMB look it up on ``self``).
+* ``RTCDtlsTransport._handle_rtcp_data(data)`` is looked up on the instance
+  by ``_recv_next``; its replacement parses with ``RtcpPacket.parse``,
+  routes with ``_rtp_router.route_rtcp`` and calls each recipient's
+  ``_handle_rtcp_packet``, as aiortc does.
+* For a close that must be forced: ``RTCRtpSender``'s private
+  ``__rtp_task``/``__rtcp_task`` and their ``__*_started``/``__*_exited``
+  events (what ``stop()`` awaits), the DTLS transport's ``_task``, and
+  aioice's ``Connection._protocols`` (each a ``StunProtocol`` with its
+  asyncio ``transport``).
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
   ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
   does; its cffi ``lib.srtp_protect`` is libsrtp 2's
   ``srtp_protect(srtp_t, void *, int *)``, which ``CopySender`` calls.
+  Nothing but a test would notice a pylibsrtp built on libsrtp 3 (another
+  ``srtp_protect``), so ``check_libsrtp_abi`` runs at import: the library
+  pylibsrtp bundles must say it is libsrtp 2 (its exported
+  ``srtp_get_version``) and the binding must declare that signature.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import random
 import threading
@@ -87,8 +108,11 @@ from aiortc.rtp import (
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpByePacket,
+    RtcpPacket,
     RtcpPsfbPacket,
+    RtcpReceiverInfo,
     RtcpRrPacket,
+    RtcpRtpfbPacket,
     RtcpSdesPacket,
     RtcpSenderInfo,
     RtcpSourceInfo,
@@ -102,24 +126,31 @@ from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from pylibsrtp import ERRORS as SRTP_ERRORS
 from pylibsrtp import Error as SrtpError
+from pylibsrtp import _binding as srtp_binding
 from pylibsrtp._binding import ffi as srtp_ffi
 from pylibsrtp._binding import lib as srtp_lib
 
 from server.sfu.background import run_soon
 from server.sfu.copy_sender import DatagramRoute, ExtensionIds, PacketCopies
+from server.sfu.copy_sender import SrtpError as CopySrtpError
+from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.rates import WindowRate
 from server.sfu.reports import ReceiveCounts, ReceiverReport
 
 __all__ = [
     "AnyRtcpPacket",
     "ForwardingOutput",
+    "IncompatibleLibsrtp",
     "ParsedSessionDescription",
     "ReceiveBookkeeping",
     "RtcpSrPacket",
     "RtpPacket",
     "candidate_from_sdp",
+    "check_libsrtp_abi",
+    "close_within",
     "decoder_thread",
     "encoder_of",
+    "guard_received_rtcp",
     "intercept_received_rtcp",
     "intercept_received_rtp",
     "label_forwarded_track",
@@ -135,6 +166,7 @@ __all__ = [
     "run_without_decoder",
     "selected_candidate_types",
     "send_sender_reports",
+    "take_over_receiver_reports",
     "take_over_sender_reports",
     "unwrap_rtx",
 ]
@@ -165,6 +197,50 @@ _UNROUTED = object()
 _CLOSED = object()
 # The attribute of an RTCDtlsTransport that holds (pair, DatagramRoute | None).
 _ROUTE = "_groupsession_route"
+
+# What CopySender's cast of srtp_protect assumes (libsrtp 2's signature, as
+# pylibsrtp's cffi binding declares it).
+_LIBSRTP_MAJOR = 2
+_SRTP_PROTECT_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+
+
+class IncompatibleLibsrtp(RuntimeError):
+    """pylibsrtp's libsrtp is not the libsrtp 2 the C copy sender was written against."""
+
+
+def check_libsrtp_abi(version: int, protect_signature: str) -> None:
+    """Refuse a libsrtp whose ``srtp_protect`` the C copy sender would call wrongly.
+
+    ``version`` is ``srtp_get_version()`` (major << 24 | minor << 16 | micro);
+    ``protect_signature`` is the binding's declared C type of ``srtp_protect``.
+    libsrtp 3 changed that function's arguments: called through libsrtp 2's
+    signature it would write past the packet's buffer.
+    """
+    major = (version >> 24) & 0xFF
+    if major != _LIBSRTP_MAJOR:
+        found = f"{major}.{(version >> 16) & 0xFF}.{version & 0xFFFF}"
+        raise IncompatibleLibsrtp(
+            f"pylibsrtp is built on libsrtp {found}; groupsession's C copy sender needs"
+            f" libsrtp {_LIBSRTP_MAJOR}.x (install the pylibsrtp version pyproject.toml pins)"
+        )
+    if protect_signature != _SRTP_PROTECT_SIGNATURE:
+        raise IncompatibleLibsrtp(
+            f"pylibsrtp declares srtp_protect as {protect_signature!r}; groupsession's C copy"
+            f" sender calls it as {_SRTP_PROTECT_SIGNATURE!r}"
+        )
+
+
+def libsrtp_version() -> int:
+    """``srtp_get_version()`` of the libsrtp inside pylibsrtp's binding (exported by it)."""
+    library = ctypes.CDLL(srtp_binding.__file__)
+    get_version = library.srtp_get_version
+    get_version.restype = ctypes.c_uint
+    get_version.argtypes = []
+    version: int = get_version()
+    return version
+
+
+check_libsrtp_abi(libsrtp_version(), srtp_ffi.typeof(srtp_lib.srtp_protect).cname)
 
 
 def intercept_received_rtp(
@@ -222,6 +298,7 @@ def run_without_decoder(
     async def receive(parameters: RTCRtpReceiveParameters) -> None:
         await original(parameters)
         target._RTCRtpReceiver__stop_decoder()
+        note_negotiated_ssrcs(receiver, parameters)
         on_started(parameters)
 
     target.receive = receive
@@ -449,6 +526,289 @@ async def send_sender_reports(senders: list[RTCRtpSender]) -> int:
     return sent
 
 
+# RFC 3550's report count is five bits: at most 31 report blocks per RR.
+_BLOCKS_PER_RR = 31
+# Report blocks per interval, over every RR: a publisher negotiates a handful
+# of SSRCs (media and RTX per track); anything past this is a peer inventing
+# SSRCs, and reporting on all of them would cost without bound.
+_MAX_REPORT_BLOCKS = 2 * _BLOCKS_PER_RR
+_UINT32 = 0xFFFFFFFF
+# packets_lost is a signed 24-bit field (RFC 3550 section 6.4.1).
+_LOST_MIN = -0x800000
+_LOST_MAX = 0x7FFFFF
+# NACKs for many losses go out as several packets of at most this many
+# sequence numbers (aiortc packs them all into one, which past about 330
+# losses 16 or more apart SRTCP refuses), and only the last of aiortc's sorted
+# list are asked for: a sender keeps a few hundred packets, no more.
+_NACKS_PER_PACKET = 128
+_MAX_NACKED = 4 * _NACKS_PER_PACKET
+# A fault on a peer's RTCP is logged at most this often per connection or receiver.
+_FAULT_LOG_INTERVAL_S = 60.0
+
+
+class _RateLimitedLog:
+    """At most one warning per interval, for one connection or receiver."""
+
+    __slots__ = ("_last",)
+
+    def __init__(self) -> None:
+        self._last: float | None = None
+
+    def warning(self, message: str, *args: object) -> None:
+        now = time.monotonic()
+        if self._last is None or now - self._last >= _FAULT_LOG_INTERVAL_S:
+            self._last = now
+            logger.warning(message, *args)
+
+
+def _report_block(ssrc: int, stream: StreamStatistics, lsr: int, dlsr: int) -> RtcpReceiverInfo:
+    """One RR block from aiortc's statistics, every field saturated into its wire range.
+
+    aiortc packs its raw figures: a timestamp swinging by 2**32 makes the
+    jitter exceed 32 bits, and the block (and its whole report) fails to pack.
+    """
+    return RtcpReceiverInfo(
+        ssrc=ssrc & _UINT32,
+        fraction_lost=min(max(stream.fraction_lost, 0), 0xFF),
+        packets_lost=min(max(stream.packets_lost, _LOST_MIN), _LOST_MAX),
+        highest_sequence=(stream.max_seq or 0) & _UINT32,
+        jitter=min(max(stream.jitter, 0), _UINT32),
+        lsr=lsr & _UINT32,
+        dlsr=min(max(dlsr, 0), _UINT32),
+    )
+
+
+def receiver_report_packets(
+    rtcp_ssrc: int,
+    streams: dict[int, StreamStatistics],
+    lsr: dict[int, int],
+    lsr_time: dict[int, float],
+    negotiated: frozenset[int],
+    now: float,
+) -> list[bytes]:
+    """The RRs aiortc's receiver would send, built within RTCP's bounds.
+
+    At most 31 blocks per packet (the count field), at most
+    ``_MAX_REPORT_BLOCKS`` in all, negotiated SSRCs first: each packet then
+    fits pylibsrtp's buffer (aiortc put every SSRC in one packet, which past
+    56 SSRCs SRTCP refuses, and past 255 cannot even be packed).
+    """
+    ordered = sorted(streams, key=lambda ssrc: ssrc not in negotiated)[:_MAX_REPORT_BLOCKS]
+    blocks = []
+    for ssrc in ordered:
+        stream = streams[ssrc]
+        if stream.max_seq is None:
+            continue
+        dlsr = 0
+        if ssrc in lsr:
+            delay = now - lsr_time[ssrc]
+            if 0 < delay < 65536:
+                dlsr = int(delay * 65536)
+        blocks.append(_report_block(ssrc, stream, lsr.get(ssrc, 0), dlsr))
+    return [
+        bytes(RtcpRrPacket(ssrc=rtcp_ssrc, reports=blocks[start : start + _BLOCKS_PER_RR]))
+        for start in range(0, len(blocks), _BLOCKS_PER_RR)
+    ]
+
+
+def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats) -> None:
+    """Replace ``receiver``'s RTCP loop by one that cannot die on what a peer sends.
+
+    aiortc's loop (``_run_rtcp``, started by ``receive()`` and looked up on
+    the instance) ends on the first report that fails to pack or protect,
+    without setting ``__rtcp_exited``, so ``stop()`` and ``pc.close()`` then
+    wait forever. This one sends the same reports, bounded
+    (``receiver_report_packets``), counts and skips a round that fails, and
+    always signals its exit. The receiver's ``_send_rtcp`` (NACK, PLI, REMB)
+    is bounded the same way: many losses are NACKed in several packets, and
+    a packet that cannot be built or protected is counted and dropped rather
+    than raised in the task that sends it. Must run before ``receive()``.
+    """
+    target: Any = receiver
+    log = _RateLimitedLog()
+
+    async def send_rtcp(packet: AnyRtcpPacket) -> None:
+        for part in _bounded_nacks(packet):
+            try:
+                await target.transport._send_rtp(bytes(part))
+            except ConnectionError:
+                return  # not connected (yet, or any more): as aiortc's _send_rtcp
+            except Exception as error:  # a peer's figures must not end the sending task
+                stats.rtcp_send_failed += 1
+                log.warning("RTCP not sent: %s", type(error).__name__)
+
+    async def run_rtcp() -> None:
+        target._RTCRtpReceiver__rtcp_started.set()
+        try:
+            while True:
+                await asyncio.sleep(0.5 + random.random())
+                rtcp_ssrc: int | None = target._RTCRtpReceiver__rtcp_ssrc
+                if rtcp_ssrc is None:
+                    continue
+                try:
+                    packets = receiver_report_packets(
+                        rtcp_ssrc,
+                        target._RTCRtpReceiver__remote_streams,
+                        target._RTCRtpReceiver__lsr,
+                        target._RTCRtpReceiver__lsr_time,
+                        target._groupsession_negotiated_ssrcs,
+                        time.time(),
+                    )
+                    for packet in packets:
+                        await target.transport._send_rtp(packet)
+                except ConnectionError:
+                    continue  # not connected (yet, or any more): as aiortc's _send_rtcp
+                except Exception as error:  # a peer's figures must never end the loop
+                    stats.rtcp_send_failed += 1
+                    log.warning("receiver report skipped: %s", type(error).__name__)
+        except asyncio.CancelledError:
+            pass
+        finally:
+            target._RTCRtpReceiver__rtcp_exited.set()
+
+    target._groupsession_negotiated_ssrcs = frozenset()
+    target._run_rtcp = run_rtcp
+    target._send_rtcp = send_rtcp
+
+
+def _bounded_nacks(packet: AnyRtcpPacket) -> list[AnyRtcpPacket]:
+    """``packet``, or a NACK for many losses as several, for the most recent ones only."""
+    if not isinstance(packet, RtcpRtpfbPacket) or len(packet.lost) <= _NACKS_PER_PACKET:
+        return [packet]
+    lost = packet.lost[-_MAX_NACKED:]
+    return [
+        RtcpRtpfbPacket(
+            fmt=packet.fmt,
+            ssrc=packet.ssrc,
+            media_ssrc=packet.media_ssrc,
+            lost=lost[start : start + _NACKS_PER_PACKET],
+        )
+        for start in range(0, len(lost), _NACKS_PER_PACKET)
+    ]
+
+
+def note_negotiated_ssrcs(receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
+    """Tell ``receiver``'s report loop which SSRCs were negotiated (reported first)."""
+    ssrcs = set()
+    for encoding in parameters.encodings:
+        if encoding.ssrc is not None:
+            ssrcs.add(encoding.ssrc)
+        if encoding.rtx is not None and encoding.rtx.ssrc is not None:
+            ssrcs.add(encoding.rtx.ssrc)
+    target: Any = receiver
+    target._groupsession_negotiated_ssrcs = frozenset(ssrcs)
+
+
+# The attribute of an RTCDtlsTransport set once its received RTCP is guarded.
+_RTCP_GUARDED = "_groupsession_rtcp_guarded"
+
+
+def _remb_is_consistent(packet: AnyRtcpPacket) -> bool:
+    """False for a REMB whose SSRC count claims more than its FCI carries (or less)."""
+    if not isinstance(packet, RtcpPsfbPacket) or packet.fmt != RTCP_PSFB_APP:
+        return True
+    fci = packet.fci
+    if len(fci) < 8 or fci[0:4] != b"REMB":
+        return True  # not a REMB: aiortc ignores other application feedback
+    return len(fci) == 8 + 4 * fci[4]
+
+
+def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
+    """Make ``transport``'s received RTCP unable to end its receive loop.
+
+    aiortc's ``RTCDtlsTransport._handle_rtcp_data`` (looked up on the
+    instance by ``_recv_next``) catches only the ``ValueError`` of parsing:
+    its router raises ``struct.error`` on a REMB claiming more SSRCs than it
+    carries, and any handler's exception ends the DTLS transport's task with
+    a traceback, closing the connection. This parses and routes the same
+    way, drops (and counts) a packet whose lengths lie or that any step
+    fails on, and goes on with the next. Idempotent; ``None`` is ignored.
+    """
+    if transport is None or getattr(transport, _RTCP_GUARDED, False):
+        return
+    router = transport._rtp_router
+    log = _RateLimitedLog()
+
+    def dropped(error: BaseException | None) -> None:
+        stats.rtcp_dropped += 1
+        reason = "inconsistent lengths" if error is None else type(error).__name__
+        log.warning("received RTCP dropped: %s", reason)
+
+    async def handle_rtcp_data(data: bytes) -> None:
+        try:
+            packets = RtcpPacket.parse(data)
+        except Exception as error:
+            dropped(error)
+            return
+        for packet in packets:
+            if not _remb_is_consistent(packet):
+                dropped(None)
+                continue
+            try:
+                recipients = router.route_rtcp(packet)
+                for recipient in recipients:
+                    await recipient._handle_rtcp_packet(packet)
+            except ConnectionError:
+                raise  # the transport closing: aiortc's receive loop ends on it, as before
+            except Exception as error:
+                dropped(error)
+
+    transport._handle_rtcp_data = handle_rtcp_data
+    setattr(transport, _RTCP_GUARDED, True)
+
+
+async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:
+    """Close ``pc``, returning within about ``timeout_s``; True if it had to be forced.
+
+    ``pc.close()`` stops every sender and receiver, each awaiting events its
+    background tasks set when they end; a task that died without setting
+    them (aiortc's RTCP loops on a bad report, say) makes it wait forever.
+    Past the bound, every such event is set and every task cancelled, which
+    lets the close finish, and the ICE sockets are closed at once, so nothing
+    a dead task holds keeps a port. The close then finishes in the
+    background; it is never cancelled half-way. A slow close on a loaded
+    machine that is forced loses nothing: it was about to do the same.
+    """
+    closing = asyncio.ensure_future(pc.close())
+    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
+    if done:
+        closing.result()
+        return False
+    for transceiver in pc.getTransceivers():
+        _release_tasks(transceiver.receiver, "_RTCRtpReceiver", ("rtcp",))
+        _release_tasks(transceiver.sender, "_RTCRtpSender", ("rtp", "rtcp"))
+        dtls: Any = transceiver.receiver.transport
+        if dtls is not None:
+            if dtls._task is not None:
+                dtls._task.cancel()
+            for protocol in dtls.transport._connection._protocols:
+                if protocol.transport is not None:
+                    protocol.transport.close()
+    run_soon(_finish_close(closing))
+    return True
+
+
+async def _finish_close(closing: asyncio.Future[None]) -> None:
+    """Wait for a forced close to end (run_soon keeps it referenced meanwhile)."""
+    try:
+        await closing
+    except Exception as error:  # the connection is gone either way
+        logger.warning("a forced peer-connection close ended with %s", type(error).__name__)
+
+
+def _release_tasks(owner: object, prefix: str, names: tuple[str, ...]) -> None:
+    """Cancel ``owner``'s background tasks and set the start/exit events its stop() awaits."""
+    target: Any = owner
+    for name in names:
+        task: asyncio.Future[None] | None = getattr(target, f"{prefix}__{name}_task", None)
+        if task is not None:
+            task.cancel()
+        for event in ("started", "exited"):
+            flag: asyncio.Event | None = getattr(target, f"{prefix}__{name}_{event}", None)
+            if flag is not None:
+                flag.set()
+
+
 def label_forwarded_track(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
     """Set the ``a=msid`` the next offer announces for ``sender``."""
     sender._stream_id = stream_id
@@ -509,6 +869,7 @@ class ForwardingOutput:
         "_rtx_ssrc",
         "_sender",
         "extension_ids",
+        "header_size",
         "payload_type",
         "retransmitted",
         "ssrc",
@@ -532,6 +893,9 @@ class ForwardingOutput:
             audio_level=ids.get(_AUDIO_LEVEL_URI),
         )
         self._line = self.extension_ids.copy_sender(self.ssrc, self.payload_type, parameters.muxId)
+        # The largest header this slot writes: a copy fits MAX_COPY if its payload
+        # leaves this much room (read once per copy, so a plain attribute).
+        self.header_size: int = self._line.header_size
         # The selected pair the line follows (_UNROUTED: none yet), and whether
         # its copies go through the connection's route or aiortc's own path.
         self._pair: Any = _UNROUTED
@@ -646,7 +1010,9 @@ class ForwardingOutput:
             )
             self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
             data = rtx.serialize(self._extension_map)
-        with contextlib.suppress(ConnectionError):  # the subscriber is going away
+        # ConnectionError: the subscriber is going away. An SRTP failure costs
+        # only this retransmission; it must not reach aiortc's RTCP handling.
+        with contextlib.suppress(ConnectionError, SrtpError, CopySrtpError):
             if self._dtls._state is not _DTLS_CONNECTED:
                 return
             if self._pair is not self._nominated.get(1):

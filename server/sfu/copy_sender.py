@@ -17,21 +17,36 @@ from dataclasses import dataclass
 
 from server.sfu._copy_sender import (
     HISTORY_SIZE,
+    MAX_COPY,
+    MAX_RTP_PACKET,
     CopySender,
     DatagramRoute,
+    OversizeCopy,
     PacketCopies,
     SrtpError,
 )
 
 __all__ = [
     "HISTORY_SIZE",
+    "MAX_COPY",
+    "MAX_DATAGRAM",
+    "MAX_RTP_PACKET",
     "CopySender",
     "DatagramRoute",
     "ExtensionIds",
+    "OversizeCopy",
     "PacketCopies",
     "SrtpError",
     "one_byte_element",
 ]
+
+# SRTP's authentication tag: 16 bytes for AEAD_AES_*_GCM, 10 for
+# AES_CM_128_HMAC_SHA1_80 (aiortc offers both; no MKI).
+_MAX_SRTP_TAG = 16
+# The largest UDP payload the server sends as RTP: 1372 bytes, so 1400 bytes
+# over IPv4 and 1420 over IPv6 with TURN framing to spare in a 1500-byte MTU.
+# Browsers send at most about 1200, so honest media is never near it.
+MAX_DATAGRAM = MAX_RTP_PACKET + _MAX_SRTP_TAG
 
 
 def one_byte_element(extension_id: int, value: bytes) -> bytes:

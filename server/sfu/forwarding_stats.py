@@ -16,6 +16,17 @@ class ForwardingStats:
     # other subscribers still get theirs.
     copies_failed: int = 0
     keyframe_requests_sent: int = 0
+    # Received RTCP packets dropped because their lengths lie or handling them
+    # failed (each would have ended the connection's receive loop).
+    rtcp_dropped: int = 0
+    # RTCP the server could not build or send: receiver-report rounds skipped,
+    # NACKs and PLIs dropped (a peer's figures must not end the sending task).
+    rtcp_send_failed: int = 0
+    # Peer connections whose close outlasted its bound and was finished by force.
+    closes_forced: int = 0
+    # Copies not sent because, rewritten with the slot's header, they would
+    # exceed rtp_bytes.MAX_COPY (a datagram over the MTU).
+    oversize_dropped: int = 0
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.
@@ -32,3 +43,7 @@ class ForwardingTotals:
     packets_dropped_by_mute: int
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
     copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
+    rtcp_dropped: int = 0  # received RTCP packets dropped: lying lengths, or unhandleable
+    rtcp_send_failed: int = 0  # RTCP the server could not build or send (RR, NACK, PLI)
+    closes_forced: int = 0  # peer connections whose close had to be forced
+    oversize_dropped: int = 0  # copies dropped: over the MTU once rewritten

@@ -31,7 +31,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 
 from server.sfu.aiortc_internals import ForwardingOutput
 from server.sfu.connection_quality import ReportHistory
-from server.sfu.copy_sender import PacketCopies
+from server.sfu.copy_sender import OversizeCopy, PacketCopies
 from signaling.media import TrackKind
 
 _SEQ_MASK = 0xFFFF
@@ -160,6 +160,7 @@ class ForwardingLeg:
     def forward(
         self,
         copies: PacketCopies,
+        header_room: int,
         sequence_number: int,
         timestamp: int,
         keyframe_start: bool,
@@ -171,15 +172,21 @@ class ForwardingLeg:
 
         None is sent while the leg is not live, while a video leg waits for a
         keyframe, or for a packet older than the current run (its numbers are
-        taken). ``rtp_now`` is the publisher's RTP clock now, from its last
-        sender report (None before one), for the slot's next SR. Raises what
-        the output raises (``ConnectionError``, ``SrtpError``): the track
-        counts those. Runs once per copy, so placement is written inline.
+        taken). ``header_room`` is the largest header this copy may carry and
+        stay within the MTU budget (``MAX_COPY``): a slot whose header is larger
+        raises ``OversizeCopy`` and sends nothing (the subscriber sees one lost
+        packet; the slot's lines are not moved).
+        ``rtp_now`` is the publisher's RTP clock now, from its last sender report
+        (None before one), for the slot's next SR. Raises what the output raises
+        (``ConnectionError``, ``SrtpError``, ``OversizeCopy``): the track counts
+        those. Runs once per copy, so placement is written inline.
         """
         slot = self.slot
         output = slot.output
         if output is None or not self.negotiated or self.closed:
             return 0
+        if output.header_size > header_room:
+            raise OversizeCopy(f"a {output.header_size}-byte header does not fit")
         seq = sequence_number
         if self._run_start is None:
             if self.track.kind is TrackKind.VIDEO and not keyframe_start:

@@ -36,6 +36,7 @@ from server.sfu.published_track import PublishedTrack
 from server.sfu.sdp_checks import parse_usable
 from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
+from server.sfu.teardown import close_connection
 from signaling.media import (
     ForwardingPermission,
     IceCandidate,
@@ -127,6 +128,7 @@ class RtpForwardingMediaPlane:
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             for transceiver in pc.getTransceivers():
+                internals.guard_received_rtcp(transceiver.receiver.transport, self.stats)
                 # Each offer renegotiates every section, so restrict them all again.
                 internals.restrict_negotiated_codecs(
                     transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
@@ -142,14 +144,14 @@ class RtpForwardingMediaPlane:
                 logger.info("publish offer failed in negotiation: %s", _why(exc))
             if is_new:
                 await self._close_tracks_of(participant)
-                await pc.close()
+                await self._close_publish_pc(participant_id, pc)
                 if not was_known:
                     self._forget(room_id, participant)
             raise InvalidSessionDescription(f"publish offer rejected: {exc}") from exc
         if self._existing_participant(room_id, participant_id) is not participant:
             # Removed while the offer was being answered.
             await self._close_participant(participant)
-            await pc.close()
+            await self._close_publish_pc(participant_id, pc)
             raise MediaNotReady(f"{participant_id} left room {room_id} while publishing")
         participant.publish_pc = pc
         self._announce_changes(room_id, participant)
@@ -170,6 +172,7 @@ class RtpForwardingMediaPlane:
             self._require_signals,
             self._clock,
             answer_timeout_s=self._answer_timeout_s,
+            stats=self.stats,
         )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:
@@ -319,6 +322,10 @@ class RtpForwardingMediaPlane:
             packets_dropped_by_mute=stats.packets_dropped_by_mute,
             consumers=consumers,
             copies_failed=stats.copies_failed,
+            rtcp_dropped=stats.rtcp_dropped,
+            rtcp_send_failed=stats.rtcp_send_failed,
+            closes_forced=stats.closes_forced,
+            oversize_dropped=stats.oversize_dropped,
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -458,10 +465,15 @@ class RtpForwardingMediaPlane:
         if participant.subscription is not None:
             closing.append(participant.subscription.close())
         if participant.publish_pc is not None:
-            closing.append(participant.publish_pc.close())
+            closing.append(
+                self._close_publish_pc(participant.participant_id, participant.publish_pc)
+            )
         participant.subscription = None
         participant.publish_pc = None
         await asyncio.gather(*closing)
+
+    async def _close_publish_pc(self, participant_id: str, pc: RTCPeerConnection) -> None:
+        await close_connection(pc, participant_id=participant_id, leg="publish", stats=self.stats)
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if self._signals is not None:

@@ -12,7 +12,7 @@ from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
 from server.sfu import aiortc_internals as internals
 from server.sfu.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from server.sfu.codecs import is_rtx
-from server.sfu.copy_sender import PacketCopies, SrtpError
+from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies, SrtpError
 from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.keyframes import KeyframeRequester, is_vp8_keyframe_start
 from server.sfu.legs import ForwardingLeg
@@ -70,6 +70,9 @@ class PublishedTrack:
         self._sender_report: tuple[int, int] | None = None
         self._keyframes = KeyframeRequester(self._send_pli, clock, keyframe_interval_s)
         self._bookkeeping = internals.ReceiveBookkeeping(receiver)
+        # Before receive() starts it: aiortc's own report loop dies on a bad report.
+        internals.take_over_receiver_reports(receiver, stats)
+        internals.guard_received_rtcp(receiver.transport, stats)
         internals.run_without_decoder(receiver, self._started)
         # RTP comes straight off the socket once the receiver has started, and
         # through aiortc's handler before that (or through a TURN relay).
@@ -208,15 +211,24 @@ class PublishedTrack:
             rtp_now = report[1] + (((ntp - report[0]) * self.clock_rate) >> 32)
         sequence_number = packet.sequence_number
         timestamp = packet.timestamp
+        # The largest header a slot may write and still stay within MAX_COPY.
+        header_room = MAX_COPY - len(copies.payload)
         sent = 0
         sent_bytes = 0
         for leg in legs:
             try:
                 size = leg.forward(
-                    copies, sequence_number, timestamp, keyframe_start, now, ntp, rtp_now
+                    copies, header_room, sequence_number, timestamp, keyframe_start, now, ntp,
+                    rtp_now,
                 )
             except ConnectionError:
                 continue  # the subscriber's transport closed; its teardown follows
+            except OversizeCopy:
+                # Too large once rewritten for this slot: not sent, so it is one lost
+                # packet to this subscriber (kept out of the history: a NACK for it
+                # goes unanswered, as for any packet the server never had).
+                stats.oversize_dropped += 1
+                continue
             except SrtpError as error:
                 # One subscriber's SRTP session failing must not cost the others theirs.
                 stats.copies_failed += 1

@@ -15,8 +15,10 @@ from av.frame import Frame
 
 from server.sfu import aiortc_internals as internals
 from server.sfu.codecs import subscribe_codec_preferences
+from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.sdp_checks import parse_usable
+from server.sfu.teardown import close_connection
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,
@@ -79,9 +81,12 @@ class Subscription:
         pc: RTCPeerConnection,
         signals: Callable[[], MediaSignals],
         clock: Callable[[], float],
+        *,
+        stats: ForwardingStats,
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
     ) -> None:
         self._clock = clock
+        self._stats = stats
         self._answer_timeout_s = answer_timeout_s
         self._answer_deadline: asyncio.TimerHandle | None = None
         # Offers sent in a row without an answer; re-offering stops at the limit.
@@ -185,11 +190,14 @@ class Subscription:
             slot.leg = None
             if slot.output is not None:
                 slot.output.close()
-        await self.pc.close()
+        await close_connection(
+            self.pc, participant_id=self.participant_id, leg="subscribe", stats=self._stats
+        )
 
     def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
         transceiver = self.pc.addTransceiver(ForwardedTrackPlaceholder(kind), direction="sendonly")
         transceiver.setCodecPreferences(subscribe_codec_preferences(kind))
+        internals.guard_received_rtcp(transceiver.sender.transport, self._stats)
         slot = SubscriberSlot(kind, transceiver, self._clock)
         internals.on_sender_started(slot.sender, slot.started)
         internals.take_over_sender_reports(slot.sender)

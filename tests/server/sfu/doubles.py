@@ -19,6 +19,9 @@ class ManualClock:
 class RecordingOutput:
     """A slot's output that records each copy's (sequence number, timestamp, report RTP)."""
 
+    # A fixed header, and a one-byte extension block with mid, abs-send-time and level.
+    header_size = 28
+
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.sent: list[tuple[int, int, int]] = []

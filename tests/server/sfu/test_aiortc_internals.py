@@ -125,6 +125,57 @@ def test_sender_private_state_the_forwarding_output_uses() -> None:
     assert next_frame.index("await self.__track.recv()") < next_frame.index("get_encoder(")
 
 
+def test_receiver_rtcp_loop_the_bounded_reports_take_over() -> None:
+    # receive() starts the loop through the instance; stop() waits on its two events.
+    receive = inspect.getsource(RTCRtpReceiver.receive)
+    assert "self.__rtcp_task = asyncio.ensure_future(self._run_rtcp())" in receive
+    stop = inspect.getsource(RTCRtpReceiver.stop)
+    assert "self.__rtcp_task.cancel()" in stop
+    assert "self.__rtcp_started.wait()" in stop and "self.__rtcp_exited.wait()" in stop
+    # What the replacement reads, as aiortc's loop reads it.
+    rtcp = inspect.getsource(RTCRtpReceiver._run_rtcp)
+    for line in (
+        "self.__rtcp_started.set()",
+        "for ssrc, stream in self.__remote_streams.items():",
+        "lsr = self.__lsr[ssrc]",
+        "delay = time.time() - self.__lsr_time[ssrc]",
+        "packet = RtcpRrPacket(ssrc=self.__rtcp_ssrc, reports=reports)",
+        "self.__rtcp_exited.set()",
+    ):
+        assert line in rtcp, line
+    assert "await self.transport._send_rtp(bytes(packet))" in inspect.getsource(
+        RTCRtpReceiver._send_rtcp
+    )
+    # NACK and PLI go through _send_rtcp looked up on the instance (replaced per instance).
+    for method in (RTCRtpReceiver._send_rtcp_nack, RTCRtpReceiver._send_rtcp_pli):
+        assert "await self._send_rtcp(packet)" in inspect.getsource(method)
+
+
+def test_received_rtcp_goes_through_a_handler_looked_up_on_the_transport() -> None:
+    recv = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "await self._handle_rtcp_data(data)" in recv
+    handle = inspect.getsource(RTCDtlsTransport._handle_rtcp_data)
+    for line in (
+        "packets = RtcpPacket.parse(data)",
+        "for recipient in self._rtp_router.route_rtcp(packet):",
+        "await recipient._handle_rtcp_packet(packet)",
+    ):
+        assert line in handle, line
+
+
+def test_what_a_forced_close_releases() -> None:
+    sender_stop = inspect.getsource(RTCRtpSender.stop)
+    assert "self.__rtp_started.wait(), self.__rtcp_started.wait()" in sender_stop
+    assert "self.__rtp_exited.wait(), self.__rtcp_exited.wait()" in sender_stop
+    assert "self.__rtp_task = asyncio.ensure_future(self._run_rtp(" in inspect.getsource(
+        RTCRtpSender.send
+    )
+    assert "self._task.cancel()" in inspect.getsource(RTCDtlsTransport.stop)
+    connection_close = inspect.getsource(aioice.ice.Connection.close)
+    assert "self._protocols" in connection_close
+    assert "self.transport.close()" in inspect.getsource(aioice.ice.StunProtocol.close)
+
+
 def test_sender_rtcp_loop_the_compound_reports_take_over() -> None:
     # send() starts the loop through the instance; stop() waits on its two events.
     send = inspect.getsource(RTCRtpSender.send)
@@ -419,6 +470,29 @@ def test_srtp_protect_is_libsrtp2s_and_sessions_keep_their_context() -> None:
     # resent without RTX is protected again under its old index.
     assert HISTORY_SIZE == RTP_HISTORY_SIZE
     assert "tx_policy.allow_repeat_tx = True" in inspect.getsource(RTCDtlsTransport)
+
+
+def test_libsrtp_abi_check_passes_for_the_bundled_libsrtp2() -> None:
+    # The pinned pylibsrtp bundles libsrtp 2.7.0 and exports srtp_get_version.
+    from pylibsrtp._binding import ffi, lib
+
+    version = internals.libsrtp_version()
+    assert version >> 24 == 2
+    assert (version >> 16) & 0xFF == 7
+    internals.check_libsrtp_abi(version, ffi.typeof(lib.srtp_protect).cname)
+
+
+def test_libsrtp_abi_check_refuses_libsrtp3_or_another_signature() -> None:
+    libsrtp2_signature = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
+    with pytest.raises(internals.IncompatibleLibsrtp, match=r"libsrtp 3\.0\.0.*needs libsrtp 2"):
+        internals.check_libsrtp_abi(0x03000000, libsrtp2_signature)
+    with pytest.raises(internals.IncompatibleLibsrtp, match=r"libsrtp 1\.6\.0"):
+        internals.check_libsrtp_abi(0x01060000, libsrtp2_signature)
+    libsrtp3_signature = (
+        "srtp_err_status_t(*)(struct srtp_ctx_t_ *, uint8_t *, size_t, uint8_t *, size_t *, size_t)"
+    )
+    with pytest.raises(internals.IncompatibleLibsrtp, match="declares srtp_protect"):
+        internals.check_libsrtp_abi(0x02070000, libsrtp3_signature)
 
 
 async def test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route() -> None:

@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from server.sfu._copy_sender import MAX_PLAINTEXT
 from server.sfu.aiortc_internals import RtpPacket
-from server.sfu.copy_sender import HISTORY_SIZE, CopySender, ExtensionIds, PacketCopies
+from server.sfu.copy_sender import (
+    HISTORY_SIZE,
+    MAX_COPY,
+    CopySender,
+    ExtensionIds,
+    OversizeCopy,
+    PacketCopies,
+)
 
 
 def parse_with(ids: ExtensionIds, data: bytes) -> RtpPacket:
@@ -184,7 +191,15 @@ def test_every_copy_parses_back_as_written(
         audio_level=audio_level,
     )
     line = extension_ids.copy_sender(ssrc, payload_type, mid)
+    if line.header_size + len(payload) + padding_size > MAX_COPY:
+        # Over the MTU once rewritten: refused, neither kept nor counted.
+        with pytest.raises(OversizeCopy):
+            line.write(copies, sequence_number, timestamp)
+        assert line.kept(sequence_number) is None
+        assert (line.packets, line.bytes_sent) == (0, 0)
+        return
     data = line.write(copies, sequence_number, timestamp)
+    assert len(data) <= line.header_size + len(payload) + padding_size
     assert line.kept(sequence_number) == data
     parsed = parse_with(extension_ids, data)
     assert (parsed.payload_type, parsed.sequence_number, parsed.timestamp, parsed.ssrc) == (

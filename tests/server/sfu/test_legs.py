@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from server.sfu.copy_sender import PacketCopies
+import pytest
+
+from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies
 from server.sfu.legs import KEYFRAME_WAIT_RETRY_S, ForwardingLeg, SubscriberSlot
 from signaling.media import TrackKind
 from tests.server.sfu.doubles import RecordingOutput
@@ -45,7 +47,7 @@ class Rig:
     ) -> tuple[int, int] | None:
         """Forward one packet; where it went on the slot (sequence, timestamp), or None."""
         before = len(self.output.sent)
-        size = self.leg.forward(COPIES, seq, timestamp, keyframe, now, 0, NO_REPORT)
+        size = self.leg.forward(COPIES, ROOM, seq, timestamp, keyframe, now, 0, NO_REPORT)
         if not size:
             assert len(self.output.sent) == before
             return None
@@ -56,6 +58,7 @@ class Rig:
 COPIES = PacketCopies(
     marker=False, payload=b"media", padding_size=0, abs_send_time=0, audio_level=None
 )
+ROOM = MAX_COPY - len(COPIES.payload)  # the header room of a small packet
 
 
 def rig(kind: TrackKind, slot: SubscriberSlot | None = None, clock_rate: int = 90000) -> Rig:
@@ -137,7 +140,7 @@ def test_new_leg_on_a_reused_slot_continues_its_lines() -> None:
 def test_a_leg_that_is_not_live_sends_nothing() -> None:
     slot = SubscriberSlot(TrackKind.AUDIO, transceiver=None)  # type: ignore[arg-type]
     leg = ForwardingLeg(RecordedTrack(TrackKind.AUDIO), "sub", slot)
-    assert leg.forward(COPIES, 1, 0, False, 0.0, 0, NO_REPORT) == 0  # no output yet
+    assert leg.forward(COPIES, ROOM, 1, 0, False, 0.0, 0, NO_REPORT) == 0  # no output yet
     audio = rig(TrackKind.AUDIO)
     audio.leg.close()
     assert audio.send(1, 0, 0.0) is None
@@ -145,7 +148,21 @@ def test_a_leg_that_is_not_live_sends_nothing() -> None:
 
 def test_the_slot_reports_the_publisher_clock_on_its_own_line() -> None:
     audio = rig(TrackKind.AUDIO)
-    audio.leg.forward(COPIES, 7, 1000, False, 0.0, 0, 5000)
+    audio.leg.forward(COPIES, ROOM, 7, 1000, False, 0.0, 0, 5000)
     _seq, sent_ts, report_rtp = audio.output.sent[-1]
     # The publisher's RTP clock now (5000) moved by the same offset as the packet's.
     assert (report_rtp - sent_ts) & 0xFFFFFFFF == 4000
+
+
+def test_a_copy_too_large_for_the_slot_is_not_sent_and_the_run_goes_on() -> None:
+    audio = rig(TrackKind.AUDIO)
+    first = audio.send(1, 0, 0.0)
+    assert first is not None
+    header = audio.output.header_size
+    with pytest.raises(OversizeCopy):
+        audio.leg.forward(COPIES, header - 1, 2, 960, False, 0.0, 0, NO_REPORT)
+    assert len(audio.output.sent) == 1
+    after = audio.send(3, 1920, 0.0)
+    assert after is not None
+    # The run's offset holds: to the subscriber, packet 2 is one lost packet.
+    assert after[0] == (first[0] + 2) & 0xFFFF
