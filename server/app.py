@@ -97,9 +97,9 @@ def create_app(
     metrics = Metrics()
     app[METRICS] = metrics
     keeper = AuditKeeper(config.audit_dir) if config.audit_dir is not None else None
-    observer = ServerObserver(metrics, clock, keeper)
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
+    observer = ServerObserver(metrics, clock, keeper, pseudonyms)
     signaling = Signaling(
         sio,
         app[STORE],

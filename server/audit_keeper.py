@@ -8,14 +8,11 @@ content) is written there as JSON when the session ends.
 from __future__ import annotations
 
 import json
-import logging
 import os
 from pathlib import Path
 
 from rooms import Room
 from signaling.wire import plain
-
-logger = logging.getLogger(__name__)
 
 
 class AuditKeeper:
@@ -33,5 +30,4 @@ class AuditKeeper:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(document, handle)
-        logger.info("audit trail kept", extra={"room_id": room.room_id, "path": str(path)})
         return path

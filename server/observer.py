@@ -7,6 +7,7 @@ import logging
 from rooms import Clock, Room
 from server.audit_keeper import AuditKeeper
 from server.metrics import Metrics
+from server.monitoring.pseudonyms import Pseudonyms
 from signaling.event_names import ClientEvent
 
 _KNOWN_EVENTS = frozenset(event.value for event in ClientEvent)
@@ -15,10 +16,18 @@ logger = logging.getLogger(__name__)
 
 
 class ServerObserver:
-    def __init__(self, metrics: Metrics, clock: Clock, audit_keeper: AuditKeeper | None) -> None:
+    def __init__(
+        self,
+        metrics: Metrics,
+        clock: Clock,
+        audit_keeper: AuditKeeper | None,
+        pseudonyms: Pseudonyms,
+    ) -> None:
         self._metrics = metrics
         self._clock = clock
         self._audit_keeper = audit_keeper
+        # Logs name rooms as the operators' view does, never by their raw id.
+        self._pseudonyms = pseudonyms
 
     def message_handled(self, event: str, error_code: str | None) -> None:
         # A client may send any event name: bound the label to the protocol's own.
@@ -28,13 +37,16 @@ class ServerObserver:
     def session_ended(self, room: Room) -> None:
         if self._audit_keeper is None:
             return
+        logged = {"room_id": self._pseudonyms.room(room.room_id)}
         try:
             self._audit_keeper.keep(room, self._clock.now())
         except OSError:
             # The session must still end for everyone (their media closed, their
             # connections dropped): a trail that cannot be written is logged, not raised.
             # Start-up checks the directory; this is it failing later (disk full, removed).
-            logger.exception("audit trail not kept", extra={"room_id": room.room_id})
+            logger.exception("audit trail not kept", extra=logged)
+            return
+        logger.info("audit trail kept", extra=logged)
 
     def join_completed(self, seconds: float) -> None:
         self._metrics.join_duration.observe(seconds)
