@@ -34,6 +34,7 @@ from rooms.schedule import Schedule
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.events import ClientEvent, ServerEvent
 from signaling.media import (
+    ConnectionProblem,
     ForwardedTrack,
     ForwardingPermission,
     IceCandidate,
@@ -662,6 +663,22 @@ class Signaling:
         if room is None:
             raise SignalingError(ErrorCode.ROOM_ENDED, "this session no longer exists")
         return room, room.participant(connection.participant_id)
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
+        """MediaSignals: tell the room's facilitators, and no one else, of a media problem."""
+        room = self._store.get(room_id)
+        if room is None or not room.is_present(participant_id):
+            return
+        sids = [
+            sid
+            for (rid, pid), sid in self._sid_of.items()
+            if rid == room_id and _in_audience(room, pid, Audience.FACILITATORS)
+        ]
+        payload = {"participant_id": participant_id, "problem": problem.value}
+        for sid in sids:
+            self._spawn(self._sio.emit(ServerEvent.CONNECTION_PROBLEM.value, payload, to=sid))
 
 
 def _in_audience(room: Room, participant_id: str, audience: Audience) -> bool:

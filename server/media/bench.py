@@ -36,7 +36,7 @@ from server.media import aiortc_internals as internals
 from server.media.aiortc_internals import RtpPacket
 from server.media.bench_baseline import MediaRelayBaseline
 from server.media.plane import RtpForwardingMediaPlane
-from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
 
 logger = logging.getLogger(__name__)
 
@@ -266,6 +266,11 @@ class _PipeSignals:
         self._events.send(("offer", participant_id, offer.sdp, revision, wire))
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        pass
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
         pass
 
 

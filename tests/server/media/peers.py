@@ -30,7 +30,7 @@ from av import AudioFrame, VideoFrame
 
 from server.media import RtpForwardingMediaPlane
 from server.media.subscription import Subscription
-from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
 
 VIDEO_WIDTH = 160
 VIDEO_HEIGHT = 120
@@ -316,6 +316,7 @@ class RelaySignals:
 
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
+    problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
 
     async def send_subscriber_offer(
         self,
@@ -331,6 +332,11 @@ class RelaySignals:
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         self.speaking.append((participant_id, speaking))
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
+        self.problems.append((participant_id, problem))
 
 
 ROOM = "room-1"
