@@ -22,6 +22,7 @@ from aiortc.exceptions import InternalError, InvalidStateError, OperationError
 from server.media import aiortc_internals as internals
 from server.media.codecs import FORWARDED_MIME_TYPES, is_forwardable, is_rtx
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
+from server.media.ingress import DropReason, LogReferences, PublishBudget, RateLimitedLog
 from server.media.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.media.published_track import PublishedTrack
 from server.media.quality import TrafficSample, TrafficWindow, kbps, loss_pct, up_loss
@@ -30,6 +31,7 @@ from server.media.stats import ForwardingStats
 from server.media.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from server.monitoring.quality import ConnectionQuality, ForwardingTotals
 from signaling.media import (
+    ConnectionProblem,
     ForwardingPermission,
     IceCandidate,
     InvalidSessionDescription,
@@ -45,6 +47,11 @@ logger = logging.getLogger(__name__)
 
 _SDP_ERRORS = (ValueError, InvalidStateError, OperationError, InternalError)
 _RECEIVING = ("recvonly", "sendrecv")
+# A facilitator hears of a participant's media problem at most this often.
+_PROBLEM_REPEAT_S = 30.0
+# How long after its last excess a publish connection still shows as over
+# budget to operators (monitoring samples once a second).
+_BUDGET_ALERT_HOLD_S = 10.0
 
 
 @dataclass(eq=False)
@@ -61,6 +68,11 @@ class ParticipantMedia:
     announced: set[str] = field(default_factory=set)
     subscription: Subscription | None = None
     traffic: TrafficWindow | None = None
+    # The publish connection's packets and bytes per second.
+    budget: PublishBudget | None = None
+    problem_told_at: float | None = None
+    # Packets the receive path refused: logged once a minute at most.
+    refusals: RateLimitedLog | None = None
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -101,6 +113,7 @@ class RtpForwardingMediaPlane:
         self._signals: MediaSignals | None = None
         self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
         self.stats = ForwardingStats()
+        self._log_refs = LogReferences()
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -127,6 +140,13 @@ class RtpForwardingMediaPlane:
                 # Hook receivers before the answer: aiortc starts them once it is set.
                 self._adopt_transceiver(room_id, participant, transceiver)
             await pc.setLocalDescription(await pc.createAnswer())
+            # Its sockets exist once gathered: from here every datagram is checked.
+            internals.guard_media_ports(
+                pc,
+                self.stats.drops,
+                budget=participant.budget,
+                on_refused=partial(self._refused, room_id, participant),
+            )
         except _SDP_ERRORS as exc:
             if is_new:
                 await self._close_tracks_of(participant)
@@ -158,6 +178,7 @@ class RtpForwardingMediaPlane:
             self._require_signals,
             self._clock,
             answer_timeout_s=self._answer_timeout_s,
+            drops=self.stats.drops,
         )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:
@@ -288,6 +309,8 @@ class RtpForwardingMediaPlane:
             bitrate_up_kbps=kbps(now.bytes_up - then.bytes_up, elapsed),
             bitrate_down_kbps=kbps(now.bytes_down - then.bytes_down, elapsed),
             candidate_type=_candidate_type(candidate_types),
+            media_budget_exceeded=participant.budget is not None
+            and participant.budget.exceeded_within(_BUDGET_ALERT_HOLD_S),
         )
 
     def forwarding_totals(self) -> ForwardingTotals:
@@ -307,6 +330,7 @@ class RtpForwardingMediaPlane:
             packets_dropped_by_mute=stats.packets_dropped_by_mute,
             consumers=consumers,
             copies_failed=stats.copies_failed,
+            datagrams_dropped={reason.value: n for reason, n in stats.drops.counts.items()},
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -358,6 +382,10 @@ class RtpForwardingMediaPlane:
                 permission=ForwardingPermission(audio=True, video=True),
                 speaking=SpeakingDetector(self._clock, self._speaking_thresholds),
                 traffic=TrafficWindow(self._clock()),
+                refusals=RateLimitedLog(self._clock),
+            )
+            participant.budget = PublishBudget(
+                self._clock, partial(self._over_budget, room_id, participant)
             )
             room[participant_id] = participant
         return participant
@@ -450,6 +478,41 @@ class RtpForwardingMediaPlane:
         participant.subscription = None
         participant.publish_pc = None
         await asyncio.gather(*closing)
+
+    def _refused(
+        self,
+        room_id: str,
+        participant: ParticipantMedia,
+        reason: DropReason,
+        error: Exception,
+    ) -> None:
+        """A packet of hers failed to parse or to be handled: one short line a minute, no trace."""
+        refusals = participant.refusals
+        if refusals is None or not refusals.ready():
+            return
+        logger.warning(
+            "dropped a received packet from %s (%s: %s); %d more since the last such line",
+            self._log_refs.participant(room_id, participant.participant_id),
+            reason.value,
+            type(error).__name__,
+            refusals.take_suppressed(),
+        )
+
+    def _over_budget(self, room_id: str, participant: ParticipantMedia) -> None:
+        """Her publish connection went over its budget: the excess is dropped (by the guard)."""
+        now = self._clock()
+        told = participant.problem_told_at
+        if told is not None and now - told < _PROBLEM_REPEAT_S:
+            return
+        participant.problem_told_at = now
+        logger.warning(
+            "publish connection of %s over its budget: dropping the excess",
+            self._log_refs.participant(room_id, participant.participant_id),
+        )
+        if self._existing_participant(room_id, participant.participant_id) is participant:
+            self._require_signals().connection_problem(
+                room_id, participant.participant_id, ConnectionProblem.UNSTABLE_MEDIA
+            )
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if self._signals is not None:

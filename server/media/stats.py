@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from server.media.ingress import DropCounts
 
 
 @dataclass(slots=True)
@@ -16,6 +18,8 @@ class ForwardingStats:
     # other subscribers still get theirs.
     copies_failed: int = 0
     keyframe_requests_sent: int = 0
+    # Datagrams and packets the receive path refused, by reason.
+    drops: DropCounts = field(default_factory=DropCounts)
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.

@@ -16,6 +16,7 @@ from av.frame import Frame
 from server.media import aiortc_internals as internals
 from server.media.codecs import subscribe_codec_preferences
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
+from server.media.ingress import DropCounts
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,
@@ -79,8 +80,11 @@ class Subscription:
         signals: Callable[[], MediaSignals],
         clock: Callable[[], float],
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
+        drops: DropCounts | None = None,
     ) -> None:
         self._clock = clock
+        # Where the connection's datagram guard counts what it drops.
+        self._drops = drops or DropCounts()
         self._answer_timeout_s = answer_timeout_s
         self._answer_deadline: asyncio.TimerHandle | None = None
         # Offers sent in a row without an answer; re-offering stops at the limit.
@@ -271,6 +275,7 @@ class Subscription:
         for slot in self.slots:
             slot.transceiver.direction = "sendonly" if slot.leg is not None else "inactive"
         await self.pc.setLocalDescription(await self.pc.createOffer())
+        internals.guard_media_ports(self.pc, self._drops)  # its sockets exist once gathered
         self.revision += 1
         pending = PendingOffer(self.revision, tuple(leg for _, leg in offered))
         tracks = [

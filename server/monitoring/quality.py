@@ -7,7 +7,7 @@ loss above a few percent is audible with Opus and visible with VP8).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -34,6 +34,8 @@ class ConnectionQuality:
     bitrate_up_kbps: float
     bitrate_down_kbps: float
     candidate_type: str | None  # "host", "srflx", "prflx" or "relay"
+    # Their publish connection went over its packet or byte budget lately.
+    media_budget_exceeded: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,6 +48,8 @@ class ForwardingTotals:
     packets_dropped_by_mute: int
     consumers: int  # forwarded tracks: one per (publisher track, subscriber)
     copies_failed: int = 0  # copies SRTP refused to protect for a subscriber
+    # Datagrams the media ports dropped, by reason (server.media.ingress.DropReason).
+    datagrams_dropped: dict[str, int] = field(default_factory=dict)
 
 
 @runtime_checkable
