@@ -52,9 +52,11 @@ What is relied on (aiortc 1.16.0):
 * The receive path's guard (``DatagramGuard``): aioice's
   ``StunProtocol.datagram_received`` (looked up on the instance by asyncio)
   on each of ``Connection._protocols``, ``Connection._nominated[1]``'s
-  ``remote_addr``; the DTLS transport's ``_state``, ``_rx_srtp``,
-  ``_rtp_router`` (``route_rtp``, which learns an SSRC routed by mid or
-  payload type), ``_rtp_header_extensions_map`` and private
+  ``remote_addr``, ``Connection._check_list``'s pairs' ``state``
+  (``CandidatePair.State.SUCCEEDED``: validated by a connectivity check);
+  the DTLS transport's ``_state``, ``_rx_srtp``, ``_rtp_router``
+  (``route_rtp``, which learns an SSRC routed by mid or payload type),
+  ``_rtp_header_extensions_map`` and private
   ``__rx_bytes``/``__rx_packets``; ``RTCRtpReceiveParameters.encodings``'
   ``ssrc`` and ``rtx.ssrc``. aiortc's ``_recv_next`` ends the transport on
   any exception but pylibsrtp's ``Error`` (a datagram over pylibsrtp's
@@ -78,7 +80,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aioice.ice import StunProtocol
+from aioice.ice import CandidatePair, StunProtocol
 from aiortc import (
     RTCIceCandidate,
     RTCPeerConnection,
@@ -125,6 +127,7 @@ from server.media.ingress import (
     DropCounts,
     DropReason,
     PublishBudget,
+    SequenceCheck,
 )
 from server.media.rates import WindowRate
 from server.media.reports import ReceiveCounts, ReceiverReport
@@ -168,6 +171,7 @@ DirectRtpHandler = Callable[[RtpPacket, int], None]
 logger = logging.getLogger(__name__)
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
+_PAIR_SUCCEEDED = CandidatePair.State.SUCCEEDED
 # How often a forwarding sender's SR counters are brought up to date: 0.1 s in
 # 32.32 fixed-point NTP units.
 _SR_UPDATE_INTERVAL_NTP = (1 << 32) // 10
@@ -332,7 +336,8 @@ class DatagramGuard:
     are shown. So every datagram is checked here, by its first bytes, in
     this order: no longer than the path MTU; STUN goes to aioice (it checks
     connectivity checks itself); once ICE has selected a pair, anything else
-    only from that pair's remote address; within the publish connection's
+    only from that pair's remote address (or another pair's ICE validated);
+    within the publish connection's
     budget; DTLS and SRTCP go on to aiortc; SRTP only with an SSRC read from
     its clear header that was negotiated (so libsrtp never makes a stream for
     another). Whatever is dropped is counted by reason, and no exception from
@@ -353,6 +358,7 @@ class DatagramGuard:
         "_loop",
         "_on_refused",
         "_router",
+        "_sequences",
         "_ssrcs",
         "_unprotector",
         "_unsignalled_left",
@@ -368,6 +374,8 @@ class DatagramGuard:
         self._on_refused: RefusedPacket | None = None
         self._unprotector: SrtpUnprotector | None = None
         self._ssrcs: set[int] = set()
+        # Sequence validation per accepted SSRC, before and after unprotecting.
+        self._sequences: dict[int, SequenceCheck] = {}
         self._unsignalled_left = 0
         self._hooked: set[int] = set()
         self._loop = asyncio.get_running_loop()
@@ -390,6 +398,11 @@ class DatagramGuard:
                 self._ssrcs.add(encoding.rtx.ssrc)
         if not signalled:
             self._unsignalled_left += UNSIGNALLED_SSRCS_PER_TRACK
+
+    def highest_sequence(self, ssrc: int) -> int | None:
+        """The highest authenticated sequence number on ``ssrc`` (for tests and diagnostics)."""
+        check = self._sequences.get(ssrc)
+        return None if check is None else check.highest
 
     def accepted_ssrcs(self) -> int:
         """How many SSRCs this transport accepts (for tests: bounded whatever is sent)."""
@@ -425,7 +438,7 @@ class DatagramGuard:
             original(data, addr)
             return
         pair = self._connection._nominated.get(1)
-        if pair is not None and (addr[0], addr[1]) != tuple(pair.remote_addr[:2]):
+        if pair is not None and not self._from_validated(pair, addr):
             drops.drop(DropReason.WRONG_SOURCE)
             return
         budget = self._budget
@@ -442,12 +455,34 @@ class DatagramGuard:
         else:
             drops.drop(DropReason.NOT_MEDIA)
 
+    def _from_validated(self, selected: Any, addr: tuple[Any, ...]) -> bool:
+        """Whether ``addr`` is the selected pair's remote end, or another validated pair's.
+
+        The peer may send on a pair ICE validated (a connectivity check with
+        this session's credentials succeeded) other than the one this side
+        selected: aioice does so while nominations settle. No other source
+        can be one without the ICE password.
+        """
+        host, port = addr[0], addr[1]
+        remote = selected.remote_addr
+        if remote[1] == port and remote[0] == host:
+            return True
+        for pair in self._connection._check_list:
+            if pair.state is _PAIR_SUCCEEDED and pair.remote_addr == (host, port):
+                return True
+        return False
+
     def _receive_rtp(self, data: bytes) -> None:
         dtls = self._dtls
         ssrc = int.from_bytes(data[8:12], "big")
         learning = ssrc not in self._ssrcs
         if learning and self._unsignalled_left <= 0:
             self._drops.drop(DropReason.UNKNOWN_SSRC)
+            return
+        seq = (data[2] << 8) | data[3]
+        check = self._sequences.get(ssrc)
+        if check is not None and not check.admits(seq):
+            self._drops.drop(DropReason.SEQUENCE_JUMP)
             return
         unprotector = self._unprotector
         if unprotector is None:
@@ -475,6 +510,9 @@ class DatagramGuard:
         if learning:
             self._ssrcs.add(ssrc)
             self._unsignalled_left -= 1
+        if check is None:
+            check = self._sequences[ssrc] = SequenceCheck()
+        check.check(seq)  # authenticated: the stream's numbering moves
         handler: DirectRtpHandler | None = getattr(receiver, _DIRECT_HANDLER, None)
         try:
             if handler is not None:

@@ -27,10 +27,12 @@ PATH_MTU = 1500
 PACKETS_PER_S_CEILING = 3000
 BYTES_PER_S_CEILING = 5_000_000
 
-# RFC 3550 appendix A.1: a packet more than this far from the highest
-# sequence number seen (ahead or behind) starts a probation instead of
-# moving the stream; the next packet in sequence after it confirms a restart.
-MAX_SEQUENCE_DROPOUT = 3000
+# RFC 3550 appendix A.1 (there 3,000): a packet more than this far from the
+# highest sequence number seen (ahead or behind) starts a probation instead
+# of moving the stream; the next packet in sequence after it confirms a
+# restart. Kept below the replay window aiortc gives libsrtp (1,024), so that
+# no packet admitted ahead can make the stream's next packets "too old".
+MAX_SEQUENCE_DROPOUT = 1000
 # A gap larger than this is not worth asking for again: NACK state restarts
 # instead of listing (and walking) every missing number.
 NACK_WINDOW = 256
@@ -162,6 +164,30 @@ class SequenceCheck:
             self._max_seq = seq
             self._bad_seq = None
             return self.RESTARTED
+        self._bad_seq = (seq + 1) & 0xFFFF
+        return False
+
+    @property
+    def highest(self) -> int | None:
+        return self._max_seq
+
+    def admits(self, seq: int) -> bool:
+        """Whether ``seq`` is worth authenticating, before SRTP does (from the clear header).
+
+        libsrtp's replay window follows the highest index it authenticated:
+        one packet far ahead, once unprotected, makes every packet of the
+        stream as it runs "too old" for ~that many packets. So a packet far
+        from the stream is not unprotected unless it is the one a previous
+        far packet announced (a restart); ``check`` then confirms it once
+        authenticated. Changes nothing but the announced number.
+        """
+        if self._max_seq is None:
+            return True
+        ahead = (seq - self._max_seq) & 0xFFFF
+        if ahead < MAX_SEQUENCE_DROPOUT or ahead > 0x10000 - MAX_SEQUENCE_DROPOUT:
+            return True
+        if seq == self._bad_seq:
+            return True
         self._bad_seq = (seq + 1) & 0xFFFF
         return False
 

@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -210,6 +210,18 @@ async def count_identified_frames(
                 counts.first_matching_at = time.monotonic()
 
 
+class PlaneEndpoint(Protocol):
+    """What a client peer calls on the media plane (the plane itself, or a proxy to it)."""
+
+    async def publish(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription: ...
+
+    async def accept_subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None: ...
+
+
 @dataclass
 class ClientPeer:
     """A participant's browser, played by two aiortc peer connections."""
@@ -217,7 +229,7 @@ class ClientPeer:
     room_id: str
     participant_id: str
     index: int
-    plane: RtpForwardingMediaPlane
+    plane: PlaneEndpoint
     publish_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
     subscribe_pc: RTCPeerConnection = field(default_factory=lambda: client_peer_connection())
     tracks_by_mid: dict[str, ForwardedTrack] = field(default_factory=dict)

@@ -632,6 +632,8 @@ def test_guard_relies_on_what_the_dtls_receive_loop_does() -> None:
     route = inspect.getsource(aiortc.rtcdtlstransport.RtpRouter.route_rtp)
     assert "self.ssrc_table[packet.ssrc] = pt_receiver" in route
     # Receive parameters carry the negotiated SSRCs (media and RTX).
+    # MAX_SEQUENCE_DROPOUT stays inside the receive replay window aiortc sets.
+    assert "rx_policy.window_size = 1024" in inspect.getsource(RTCDtlsTransport._setup_srtp)
     register = inspect.getsource(RTCDtlsTransport._register_rtp_receiver)
     assert "ssrcs.add(encoding.ssrc)" in register
     from aiortc.rtcrtpparameters import RTCRtpDecodingParameters, RTCRtpRtxParameters

@@ -43,7 +43,7 @@ def test_late_packets_within_the_window_are_accepted_and_wrap_is_handled() -> No
     check = SequenceCheck()
     check.check(65530)
     assert check.check(3) is True  # wrapped, 9 ahead
-    assert check.check(65000) is True  # 539 behind: late or retransmitted
+    assert check.check(65100) is True  # 439 behind: late or retransmitted
     assert check.near(3 + MAX_SEQUENCE_DROPOUT - 1)
     assert not check.near(3 + MAX_SEQUENCE_DROPOUT + 10)
 
