@@ -60,7 +60,9 @@ What is relied on (aiortc 1.16.0):
   ``__rx_bytes``/``__rx_packets``; ``RTCRtpReceiveParameters.encodings``'
   ``ssrc`` and ``rtx.ssrc``. aiortc's ``_recv_next`` ends the transport on
   any exception but pylibsrtp's ``Error`` (a datagram over pylibsrtp's
-  1,500-byte buffer raises ValueError), so nothing it cannot take reaches it.
+  1,500-byte buffer raises ValueError), so nothing it cannot take reaches it;
+  its ``_handle_rtp_data`` (looked up on the instance) is wrapped so that
+  RTP through a TURN relay cannot raise into it either.
 * ``NackGenerator.max_seq``/``missing`` (reset on a wide gap: its ``add``
   walks every number of a gap) and ``RemoteBitrateEstimator.ssrcs``.
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
@@ -358,6 +360,7 @@ class DatagramGuard:
         "_loop",
         "_on_refused",
         "_router",
+        "_rtp_path_guarded",
         "_sequences",
         "_ssrcs",
         "_unprotector",
@@ -378,6 +381,7 @@ class DatagramGuard:
         self._sequences: dict[int, SequenceCheck] = {}
         self._unsignalled_left = 0
         self._hooked: set[int] = set()
+        self._rtp_path_guarded = False
         self._loop = asyncio.get_running_loop()
 
     def configure(
@@ -409,6 +413,9 @@ class DatagramGuard:
         return len(self._ssrcs)
 
     def install(self) -> None:
+        if not self._rtp_path_guarded:
+            self._rtp_path_guarded = True
+            self._guard_aiortc_rtp_path()
         for protocol in self._connection._protocols:
             if type(protocol) is not StunProtocol or id(protocol) in self._hooked:
                 continue  # a TURN relay's data arrives wrapped; or already guarded
@@ -424,6 +431,24 @@ class DatagramGuard:
                 self.datagram_received(data, addr, original)
 
             target.datagram_received = datagram_received
+
+    def _guard_aiortc_rtp_path(self) -> None:
+        """RTP that takes aiortc's own path (through a TURN relay) is guarded too.
+
+        ``_recv_next`` looks ``_handle_rtp_data`` up on the instance; aiortc
+        catches only ValueError from parsing (not ``struct.error``) and
+        nothing from the handler, either of which would end the transport.
+        """
+        dtls = self._dtls
+        original: Callable[[bytes, int], Awaitable[None]] = dtls._handle_rtp_data
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            try:
+                await original(data, arrival_time_ms)
+            except Exception as error:  # one bad packet must not end the receive loop
+                self._refuse(DropReason.HANDLER_ERROR, error)
+
+        dtls._handle_rtp_data = handle_rtp_data
 
     def datagram_received(
         self, data: bytes, addr: tuple[Any, ...], original: Callable[[bytes, tuple[Any, ...]], None]
@@ -484,11 +509,11 @@ class DatagramGuard:
         if check is not None and not check.admits(seq):
             self._drops.drop(DropReason.SEQUENCE_JUMP)
             return
+        if dtls._state is not _DTLS_CONNECTED or dtls._rx_srtp is None:
+            self._drops.drop(DropReason.UNPROTECT)  # no keys yet, or closed: as aiortc
+            return
         unprotector = self._unprotector
         if unprotector is None:
-            if dtls._state is not _DTLS_CONNECTED or dtls._rx_srtp is None:
-                self._drops.drop(DropReason.UNPROTECT)  # no keys yet: aiortc drops it too
-                return
             unprotector = self._unprotector = SrtpUnprotector(dtls._rx_srtp)
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1

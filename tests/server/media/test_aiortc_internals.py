@@ -615,6 +615,8 @@ def test_guard_relies_on_what_the_dtls_receive_loop_does() -> None:
     # guard exists because of this; if it changes, re-check the guard.
     recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
     assert "except pylibsrtp.Error as exc:" in recv_next
+    # Looked up on the instance, so the guard's wrapper is what runs.
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in recv_next
     run = inspect.getsource(RTCDtlsTransport._RTCDtlsTransport__run)  # type: ignore[attr-defined]
     assert "await self._recv_next()" in run and "raise exc" in run
     # The selected pair per component, and its remote address.
