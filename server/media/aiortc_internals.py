@@ -280,7 +280,7 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
         await original(parameters)
         dtls = receiver.transport
         if dtls is not None:
-            _guard_of(dtls).allow(parameters)
+            _guard_of(dtls).allow(receiver, parameters)
 
     target.receive = receive
 
@@ -364,6 +364,7 @@ class DatagramGuard:
         "_sequences",
         "_ssrcs",
         "_unprotector",
+        "_unsignalled_granted",
         "_unsignalled_left",
     )
 
@@ -380,6 +381,7 @@ class DatagramGuard:
         # Sequence validation per accepted SSRC, before and after unprotecting.
         self._sequences: dict[int, SequenceCheck] = {}
         self._unsignalled_left = 0
+        self._unsignalled_granted: set[int] = set()  # id() of receivers given their allowance
         self._hooked: set[int] = set()
         self._rtp_path_guarded = False
         self._loop = asyncio.get_running_loop()
@@ -391,8 +393,12 @@ class DatagramGuard:
         self._budget = budget
         self._on_refused = on_refused
 
-    def allow(self, parameters: RTCRtpReceiveParameters) -> None:
-        """Accept the SSRCs a receiver negotiated (media and RTX), or a few if it signalled none."""
+    def allow(self, receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
+        """Accept the SSRCs a receiver negotiated (media and RTX), or a few if it signalled none.
+
+        Called on every (re)negotiation: a receiver is given its few
+        unsignalled SSRCs once, however often its publisher renegotiates.
+        """
         signalled = 0
         for encoding in parameters.encodings:
             if encoding.ssrc is not None:
@@ -400,13 +406,18 @@ class DatagramGuard:
                 signalled += 1
             if encoding.rtx is not None and encoding.rtx.ssrc is not None:
                 self._ssrcs.add(encoding.rtx.ssrc)
-        if not signalled:
+        if not signalled and id(receiver) not in self._unsignalled_granted:
+            self._unsignalled_granted.add(id(receiver))
             self._unsignalled_left += UNSIGNALLED_SSRCS_PER_TRACK
 
     def highest_sequence(self, ssrc: int) -> int | None:
         """The highest authenticated sequence number on ``ssrc`` (for tests and diagnostics)."""
         check = self._sequences.get(ssrc)
         return None if check is None else check.highest
+
+    def unsignalled_allowance(self) -> int:
+        """How many SSRCs no receiver signalled this transport may still learn (for tests)."""
+        return self._unsignalled_left
 
     def accepted_ssrcs(self) -> int:
         """How many SSRCs this transport accepts (for tests: bounded whatever is sent)."""

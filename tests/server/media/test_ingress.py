@@ -97,3 +97,77 @@ def test_over_budget_raises_an_alert_at_once_with_the_pseudonymous_id() -> None:
     ]
     calm = ConnectionObservation("room_x", "peer_y", None, None)
     assert rules.evaluate(Observation((), (calm,), 0.1, 0.0), now=6.0) == []
+
+
+async def test_guard_drops_what_no_transport_should_see() -> None:
+    import struct
+
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcrtpparameters import (
+        RTCRtpDecodingParameters,
+        RTCRtpReceiveParameters,
+        RTCRtpRtxParameters,
+    )
+
+    from server.media import aiortc_internals as internals
+
+    pc = RTCPeerConnection()
+    transceiver = pc.addTransceiver("video", direction="recvonly")
+    receiver = transceiver.receiver
+    guard = internals.DatagramGuard(receiver.transport)
+    drops = DropCounts()
+    guard.configure(drops, None, None)
+    negotiated = RTCRtpReceiveParameters(
+        codecs=[],
+        encodings=[
+            RTCRtpDecodingParameters(ssrc=1, payloadType=96, rtx=RTCRtpRtxParameters(ssrc=2))
+        ],
+    )
+    guard.allow(receiver, negotiated)
+    guard.allow(receiver, negotiated)  # renegotiated: nothing more
+    assert guard.accepted_ssrcs() == 2
+    passed: list[bytes] = []
+
+    def original(data: bytes, addr: tuple[str, int]) -> None:
+        passed.append(data)
+
+    source = ("192.0.2.9", 4000)
+
+    def rtp(ssrc: int) -> bytes:
+        return struct.pack("!BBHLL", 0x80, 96, 1, 0, ssrc) + bytes(20)
+
+    for data in (
+        bytes(1501),  # oversize
+        b"\x00\x01" + bytes(30),  # STUN: aioice's
+        b"\x16\xfe\xfd" + bytes(30),  # DTLS: aiortc's
+        b"\x81\xc9" + bytes(30),  # SRTCP: aiortc's
+        b"\x50" + bytes(30),  # none of them
+        b"\x80\x60" + bytes(5),  # too short for SRTP
+        rtp(99),  # not negotiated: never reaches libsrtp
+        rtp(1),  # negotiated, but no keys yet
+    ):
+        guard.datagram_received(data, source, original)
+    assert [d[:1] for d in passed] == [b"\x00", b"\x16", b"\x81"]
+    assert {r.value: n for r, n in drops.counts.items() if n} == {
+        "oversize": 1,
+        "not_media": 2,
+        "unknown_ssrc": 1,
+        "unprotect": 1,
+    }
+    await pc.close()
+
+
+async def test_guard_grants_unsignalled_ssrcs_once_per_receiver() -> None:
+    from aiortc import RTCPeerConnection
+    from aiortc.rtcrtpparameters import RTCRtpReceiveParameters
+
+    from server.media import aiortc_internals as internals
+    from server.media.ingress import UNSIGNALLED_SSRCS_PER_TRACK
+
+    pc = RTCPeerConnection()
+    receiver = pc.addTransceiver("video", direction="recvonly").receiver
+    guard = internals.DatagramGuard(receiver.transport)
+    for _ in range(5):  # a publisher renegotiating over and over
+        guard.allow(receiver, RTCRtpReceiveParameters(codecs=[]))
+    assert guard.unsignalled_allowance() == UNSIGNALLED_SSRCS_PER_TRACK
+    await pc.close()
