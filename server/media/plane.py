@@ -179,6 +179,7 @@ class RtpForwardingMediaPlane:
             self._clock,
             answer_timeout_s=self._answer_timeout_s,
             drops=self.stats.drops,
+            budget=participant.budget,
         )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:

@@ -16,7 +16,7 @@ from av.frame import Frame
 from server.media import aiortc_internals as internals
 from server.media.codecs import subscribe_codec_preferences
 from server.media.forwarding import ForwardingLeg, SubscriberSlot
-from server.media.ingress import DropCounts
+from server.media.ingress import DropCounts, PublishBudget
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,
@@ -81,10 +81,13 @@ class Subscription:
         clock: Callable[[], float],
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
         drops: DropCounts | None = None,
+        budget: PublishBudget | None = None,
     ) -> None:
         self._clock = clock
-        # Where the connection's datagram guard counts what it drops.
+        # Where the connection's datagram guard counts what it drops, and the
+        # participant's budget, shared with her publish connection.
         self._drops = drops or DropCounts()
+        self._budget = budget
         self._answer_timeout_s = answer_timeout_s
         self._answer_deadline: asyncio.TimerHandle | None = None
         # Offers sent in a row without an answer; re-offering stops at the limit.
@@ -275,7 +278,8 @@ class Subscription:
         for slot in self.slots:
             slot.transceiver.direction = "sendonly" if slot.leg is not None else "inactive"
         await self.pc.setLocalDescription(await self.pc.createOffer())
-        internals.guard_media_ports(self.pc, self._drops)  # its sockets exist once gathered
+        # Its sockets exist once gathered.
+        internals.guard_media_ports(self.pc, self._drops, budget=self._budget)
         self.revision += 1
         pending = PendingOffer(self.revision, tuple(leg for _, leg in offered))
         tracks = [
