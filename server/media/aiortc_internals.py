@@ -52,8 +52,8 @@ What is relied on (aiortc 1.16.0):
 * The receive path's guard (``DatagramGuard``): aioice's
   ``StunProtocol.datagram_received`` (looked up on the instance by asyncio)
   on each of ``Connection._protocols``, ``Connection._nominated[1]``'s
-  ``remote_addr``, ``Connection._check_list``'s pairs' ``state``
-  (``CandidatePair.State.SUCCEEDED``: validated by a connectivity check);
+  ``remote_addr``, and the ``remote_addr`` of every pair in
+  ``Connection._check_list`` (the peer may send on any of them);
   the DTLS transport's ``_state``, ``_rx_srtp``, ``_rtp_router``
   (``route_rtp``, which learns an SSRC routed by mid or payload type),
   ``_rtp_header_extensions_map`` and private
@@ -82,7 +82,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from aioice.ice import CandidatePair, StunProtocol
+from aioice.ice import StunProtocol
 from aiortc import (
     RTCIceCandidate,
     RTCPeerConnection,
@@ -173,7 +173,6 @@ DirectRtpHandler = Callable[[RtpPacket, int], None]
 logger = logging.getLogger(__name__)
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
-_PAIR_SUCCEEDED = CandidatePair.State.SUCCEEDED
 # How often a forwarding sender's SR counters are brought up to date: 0.1 s in
 # 32.32 fixed-point NTP units.
 _SR_UPDATE_INTERVAL_NTP = (1 << 32) // 10
@@ -338,7 +337,7 @@ class DatagramGuard:
     are shown. So every datagram is checked here, by its first bytes, in
     this order: no longer than the path MTU; STUN goes to aioice (it checks
     connectivity checks itself); once ICE has selected a pair, anything else
-    only from that pair's remote address (or another pair's ICE validated);
+    only from that pair's remote address (or another candidate pair's);
     within the publish connection's
     budget; DTLS and SRTCP go on to aiortc; SRTP only with an SSRC read from
     its clear header that was negotiated (so libsrtp never makes a stream for
@@ -474,7 +473,7 @@ class DatagramGuard:
             original(data, addr)
             return
         pair = self._connection._nominated.get(1)
-        if pair is not None and not self._from_validated(pair, addr):
+        if pair is not None and not self._from_known_peer(pair, addr):
             drops.drop(DropReason.WRONG_SOURCE)
             return
         budget = self._budget
@@ -491,22 +490,22 @@ class DatagramGuard:
         else:
             drops.drop(DropReason.NOT_MEDIA)
 
-    def _from_validated(self, selected: Any, addr: tuple[Any, ...]) -> bool:
-        """Whether ``addr`` is the selected pair's remote end, or another validated pair's.
+    def _from_known_peer(self, selected: Any, addr: tuple[Any, ...]) -> bool:
+        """Whether ``addr`` is the selected pair's remote end, or another pair's of this session.
 
-        The peer may send on a pair ICE validated (a connectivity check with
-        this session's credentials succeeded) other than the one this side
-        selected: aioice does so while nominations settle. No other source
-        can be one without the ICE password.
+        The peer may send DTLS and media on any pair it has found valid, not
+        only the one this side selected (aioice does while nominations
+        settle, and its view of which checks succeeded can be ahead of this
+        side's). Every pair's remote end was either signalled by the
+        participant (SDP, trickled candidates over her authenticated
+        signaling connection) or learnt from a connectivity check carrying
+        this session's ICE credentials; an unrelated source is neither.
         """
         host, port = addr[0], addr[1]
         remote = selected.remote_addr
         if remote[1] == port and remote[0] == host:
             return True
-        for pair in self._connection._check_list:
-            if pair.state is _PAIR_SUCCEEDED and pair.remote_addr == (host, port):
-                return True
-        return False
+        return any(pair.remote_addr == (host, port) for pair in self._connection._check_list)
 
     def _receive_rtp(self, data: bytes) -> None:
         dtls = self._dtls
