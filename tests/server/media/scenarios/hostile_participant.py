@@ -16,10 +16,11 @@ import logging
 import random
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from server.media import aiortc_internals as internals
+from server.media.ingress import DropReason
 from server.media.plane import RtpForwardingMediaPlane
 from signaling.media import TrackKind
 from tests.server.media import hostile
@@ -32,10 +33,49 @@ RATE_WINDOW_S = 2.0
 # Crafted packets per family (flood: its own, beyond the budget).
 BATCH = 2000
 MALFORMED = 4000
-FLOOD = 6000
+# Sent in chunks with a pause between: the server shares this process (and
+# its GIL), and a socket's receive buffer holds only a few hundred datagrams.
+CHUNK = 200
+CHUNK_PAUSE_S = 0.002
+# The flood goes on, in chunks faster than the budget allows, until the
+# server has refused some of it; never more than this.
+FLOOD_MAX = 40_000
+FLOOD_CHUNK = 100
 
 HONEST = ("p-0", "p-1")
 HOSTILE = "p-2"
+
+
+Send = Callable[[], Awaitable[int]]
+
+
+def _paced(send_chunk: Callable[[int], int], total: int = BATCH) -> Send:
+    """Send ``total`` packets in chunks, yielding between them."""
+
+    async def send() -> int:
+        sent = 0
+        while sent < total:
+            sent += send_chunk(min(CHUNK, total - sent))
+            await asyncio.sleep(CHUNK_PAUSE_S)
+        return sent
+
+    return send
+
+
+def _flood(send_chunk: Callable[[int], int], refused: Callable[[], Awaitable[bool]]) -> Send:
+    """Chunks of ``FLOOD_CHUNK`` every ``CHUNK_PAUSE_S`` (well over 3,000 a second) until
+    the server refuses some, up to ``FLOOD_MAX``."""
+
+    async def send() -> int:
+        sent = 0
+        while sent < FLOOD_MAX:
+            sent += send_chunk(FLOOD_CHUNK)
+            await asyncio.sleep(CHUNK_PAUSE_S)
+            if sent % 2000 == 0 and await refused():
+                break
+        return sent
+
+    return send
 
 
 async def _packets(clients: dict[str, ClientPeer]) -> dict[str, int]:
@@ -105,12 +145,25 @@ async def main(seed: int) -> dict[str, Any]:
             return await server.call(read)
 
         highest = await highest_video_seq()
-        families: list[tuple[str, Callable[[], int]]] = [
-            ("far_ahead", lambda: hostile.far_ahead_sequence_numbers(her, rng, highest, BATCH)),
-            ("rtx_far_ahead", lambda: hostile.rtx_far_ahead_original(her, rng, highest, BATCH)),
-            ("many_ssrcs", lambda: hostile.many_new_ssrcs(her, rng, BATCH)),
-            ("header_extensions", lambda: hostile.wrong_size_header_extensions(her, rng, BATCH)),
-            ("flood", lambda: hostile.flood(her, rng, FLOOD)),
+
+        async def over_budget_seen() -> bool:
+            return await server.call(lambda: plane.stats.drops.counts[DropReason.OVER_BUDGET] > 0)
+
+        families: list[tuple[str, Send]] = [
+            (
+                "far_ahead",
+                _paced(lambda n: hostile.far_ahead_sequence_numbers(her, rng, highest, n)),
+            ),
+            (
+                "rtx_far_ahead",
+                _paced(lambda n: hostile.rtx_far_ahead_original(her, rng, highest, n)),
+            ),
+            ("many_ssrcs", _paced(lambda n: hostile.many_new_ssrcs(her, rng, n))),
+            (
+                "header_extensions",
+                _paced(lambda n: hostile.wrong_size_header_extensions(her, rng, n)),
+            ),
+            ("flood", _flood(lambda n: hostile.flood(her, rng, n), over_budget_seen)),
         ]
         ports = await server.call(lambda: hostile.server_media_ports(plane))
         source_host = clients[HONEST[0]].publish_pc.getTransceivers()[0].sender.transport
@@ -118,7 +171,10 @@ async def main(seed: int) -> dict[str, Any]:
         families.append(
             (
                 "malformed_datagrams",
-                lambda: hostile.malformed_datagrams(ports, rng, MALFORMED, local_host),
+                _paced(
+                    lambda n: hostile.malformed_datagrams(ports, rng, n, local_host),
+                    total=MALFORMED,
+                ),
             )
         )
         for name, send in families:
@@ -141,7 +197,7 @@ async def main(seed: int) -> dict[str, Any]:
 
 async def _run_family(
     name: str,
-    send: Callable[[], int],
+    send: Send,
     server: ServerThread,
     plane: RtpForwardingMediaPlane,
     clients: dict[str, ClientPeer],
@@ -156,7 +212,7 @@ async def _run_family(
     await asyncio.sleep(1.0)  # a measurement window
     quiet_rate = (await server.cpu_seconds() - quiet_cpu) / (time.monotonic() - quiet_start)
     start, cpu = time.monotonic(), await server.cpu_seconds()
-    sent = send()
+    sent = await send()
     # Let the server take everything in: its drop counters stop moving.
     settled: list[int] = []
 
