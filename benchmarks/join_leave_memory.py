@@ -24,7 +24,7 @@ from aiortc import RTCPeerConnection
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from server.sfu import RtpForwardingMediaPlane
-from signaling.media import ForwardedTrack, SessionDescription
+from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription
 
 ROOM = "memory"
 
@@ -62,6 +62,11 @@ class InProcessLink:
         task.add_done_callback(self._tasks.discard)
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        return None
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
         return None
 
     def join(self, participant_id: str, clip: Clip) -> LoadClient:

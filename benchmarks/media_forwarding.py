@@ -24,7 +24,7 @@ from typing import Any
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from benchmarks.relay_baseline import MediaRelayBaseline
 from server.sfu.plane import RtpForwardingMediaPlane
-from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
 
 logger = logging.getLogger(__name__)
 
@@ -97,6 +97,11 @@ class _PipeSignals:
         self._events.send(("offer", participant_id, offer.sdp, revision, wire))
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        pass
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
         pass
 
 

@@ -136,6 +136,14 @@ class _LiveCollector(Collector):
             "Copies of forwarded packets dropped: rewritten, they would exceed the MTU",
             totals.oversize_dropped,
         )
+        dropped = CounterMetricFamily(
+            "groupsession_media_datagrams_dropped",
+            "Datagrams and packets the media ports dropped before forwarding, by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(totals.datagrams_dropped.items()):
+            dropped.add_metric([reason], count)
+        yield dropped
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

@@ -10,10 +10,12 @@ from rooms.events import Audience, RoomEvent
 
 def receives(room: Room, participant_id: str, event: RoomEvent) -> bool:
     """Whether this participant (bound to a connection of the room) is sent ``event``."""
-    return participant_id == event.also_to or _in_audience(room, participant_id, event.audience)
+    return participant_id == event.also_to or in_audience(room, participant_id, event.audience)
 
 
-def _in_audience(room: Room, participant_id: str, audience: Audience) -> bool:
+def in_audience(room: Room, participant_id: str, audience: Audience) -> bool:
+    """Whether this participant belongs to ``audience`` now (for what signaling sends on
+    its own account, such as the media plane's reports)."""
     if audience is Audience.EVERYONE:
         return True
     if audience is Audience.NOBODY or not room.is_present(participant_id):

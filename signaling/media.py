@@ -64,6 +64,14 @@ class ForwardingPermission:
     video: bool
 
 
+class ConnectionProblem(StrEnum):
+    """What a facilitator is told about a participant's media connection (never blame)."""
+
+    # The publish connection sent more than its budget: the excess is dropped,
+    # so that participant's audio and video may stutter for the others.
+    UNSTABLE_MEDIA = "unstable_media"
+
+
 class MediaError(Exception):
     """A media request that cannot be served (bad SDP, unknown leg, closed room)."""
 
@@ -96,6 +104,15 @@ class MediaSignals(Protocol):
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         """A publisher started or stopped speaking (from RFC 6464 audio levels, with hysteresis)."""
+        ...
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
+        """A participant's media connection has a problem a facilitator should know about.
+
+        Told at most once per half minute per participant while it lasts.
+        """
         ...
 
 

@@ -23,13 +23,15 @@ import socketio
 from pydantic import ValidationError
 
 from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
-from rooms.events import LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
+from rooms.events import Audience, LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
 from rooms.participant import Identity
+from signaling.audience import in_audience
 from signaling.connections import Connection, ConnectionRegistry
 from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.event_names import ClientEvent, ServerEvent
 from signaling.media import (
+    ConnectionProblem,
     ForwardedTrack,
     ForwardingPermission,
     IceCandidate,
@@ -509,6 +511,18 @@ class Signaling:
         if room is None:
             raise SignalingError(ErrorCode.ROOM_ENDED, "this session no longer exists")
         return room, room.participant(connection.participant_id)
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
+        """MediaSignals: tell the room's facilitators, and no one else, of a media problem."""
+        room = self._store.get(room_id)
+        if room is None or not room.is_present(participant_id):
+            return
+        payload = {"participant_id": participant_id, "problem": problem.value}
+        for sid, pid in self._connections.in_room(room_id):
+            if in_audience(room, pid, Audience.FACILITATORS):
+                self._spawn(self._delivery.emit(ServerEvent.CONNECTION_PROBLEM, payload, sid))
 
 
 def _route(name: object) -> Route[Any] | None:

@@ -22,6 +22,7 @@ class AlertKind(StrEnum):
     ROOM_OVERTIME = "room_overtime"
     SERVER_CPU = "server_cpu"
     EVENT_LOOP_LAG = "event_loop_lag"
+    MEDIA_BUDGET_EXCEEDED = "media_budget_exceeded"
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,8 @@ class ConnectionObservation:
     participant_ref: str
     loss_pct: float | None  # the worse of up and down
     rtt_ms: float | None
+    # Their publish connection went over its packets/bytes per second ceiling lately.
+    over_budget: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +81,18 @@ class AlertRules:
                 problems.append(f"packet loss {link.loss_pct:.1f} %")
             if link.rtt_ms is not None and link.rtt_ms > PARTICIPANT_RTT_MS:
                 problems.append(f"round-trip time {link.rtt_ms:.0f} ms")
+            if link.over_budget:
+                # At once: the excess is being dropped now (see docs/monitoring.md).
+                message = "publish connection over its media budget: excess dropped"
+                conditions.append(
+                    (
+                        AlertKind.MEDIA_BUDGET_EXCEEDED,
+                        link.room_ref,
+                        link.participant_ref,
+                        message,
+                        0,
+                    )
+                )
             if problems:
                 conditions.append(
                     (

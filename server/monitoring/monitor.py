@@ -117,6 +117,7 @@ class Monitor:
                     person.participant_ref,
                     _worst(person.loss_up_pct, person.loss_down_pct),
                     person.rtt_ms,
+                    over_budget=person.media_budget_exceeded,
                 )
                 for detail in details
                 for person in detail.people
@@ -185,6 +186,7 @@ class Monitor:
             bitrate_up_kbps=quality.bitrate_up_kbps if quality else None,
             bitrate_down_kbps=quality.bitrate_down_kbps if quality else None,
             candidate_type=quality.candidate_type if quality else None,
+            media_budget_exceeded=quality.media_budget_exceeded if quality else False,
         )
 
     def _server_health(self, load: LoadSample, live: list[Room], now: float) -> ServerHealth:

@@ -24,6 +24,7 @@ class ParticipantHealth(BaseModel):
     bitrate_up_kbps: float | None
     bitrate_down_kbps: float | None
     candidate_type: str | None
+    media_budget_exceeded: bool = False
 
 
 class HistoryPoint(BaseModel):

@@ -65,6 +65,22 @@ What is relied on (aiortc 1.16.0):
   events (what ``stop()`` awaits), the DTLS transport's ``_task``, and
   aioice's ``Connection._protocols`` (each a ``StunProtocol`` with its
   asyncio ``transport``).
+* The receive path's guard (``DatagramGuard``): aioice's
+  ``StunProtocol.datagram_received`` (looked up on the instance by asyncio)
+  on each of ``Connection._protocols``, ``Connection._nominated[1]``'s
+  ``remote_addr``, and the ``remote_addr`` of every pair in
+  ``Connection._check_list`` (the peer may send on any of them);
+  the DTLS transport's ``_state``, ``_rx_srtp``, ``_rtp_router``
+  (``route_rtp``, which learns an SSRC routed by mid or payload type),
+  ``_rtp_header_extensions_map`` and private
+  ``__rx_bytes``/``__rx_packets``; ``RTCRtpReceiveParameters.encodings``'
+  ``ssrc`` and ``rtx.ssrc``. aiortc's ``_recv_next`` ends the transport on
+  any exception but pylibsrtp's ``Error`` (a datagram over pylibsrtp's
+  1,500-byte buffer raises ValueError), so nothing it cannot take reaches it;
+  its ``_handle_rtp_data`` (looked up on the instance) is wrapped so that
+  RTP through a TURN relay cannot raise into it either.
+* ``NackGenerator.max_seq``/``missing`` (reset on a wide gap: its ``add``
+  walks every number of a gap) and ``RemoteBitrateEstimator.ssrcs``.
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
   ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
   does; its cffi ``lib.srtp_protect`` is libsrtp 2's
@@ -134,11 +150,21 @@ from server.sfu.background import run_soon
 from server.sfu.copy_sender import DatagramRoute, ExtensionIds, PacketCopies
 from server.sfu.copy_sender import SrtpError as CopySrtpError
 from server.sfu.forwarding_stats import ForwardingStats
+from server.sfu.ingress import (
+    NACK_WINDOW,
+    PATH_MTU,
+    UNSIGNALLED_SSRCS_PER_TRACK,
+    DropCounts,
+    DropReason,
+    PublishBudget,
+    SequenceCheck,
+)
 from server.sfu.rates import WindowRate
 from server.sfu.reports import ReceiveCounts, ReceiverReport
 
 __all__ = [
     "AnyRtcpPacket",
+    "DatagramGuard",
     "ForwardingOutput",
     "IncompatibleLibsrtp",
     "ParsedSessionDescription",
@@ -150,6 +176,8 @@ __all__ = [
     "close_within",
     "decoder_thread",
     "encoder_of",
+    "guard_media_ports",
+    "guard_of",
     "guard_received_rtcp",
     "intercept_received_rtcp",
     "intercept_received_rtp",
@@ -188,7 +216,6 @@ _AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
 _NTP_UNIX_OFFSET_MS = 2208988800 * 1000
 # The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
 _DIRECT_HANDLER = "_groupsession_direct_rtp"
-_HOOKED = "_groupsession_direct_receive"
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
 # A ForwardingOutput's selected pair before its line has a route, and after it
@@ -310,15 +337,16 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
     aiortc queues every datagram in aioice's ``Connection`` and wakes the DTLS
     transport's receive task for it, which unprotects, parses and routes it
     through four awaited layers. Once ``receive()`` has run (the DTLS
-    transport is connected), this hooks the ICE connection's sockets
-    (``StunProtocol.datagram_received``, looked up on the instance by
-    asyncio): an SRTP packet that is not RTCP is unprotected with the
+    transport is connected), the transport's ``DatagramGuard`` (installed on
+    the ICE connection's sockets, ``StunProtocol.datagram_received``) takes
+    every SRTP packet that is not RTCP: it is checked, unprotected with the
     transport's ``_rx_srtp`` session, parsed, routed by the transport's
-    ``_rtp_router`` and handed to ``handler`` right there, with the transport's
-    receive counters kept. Everything else (STUN, DTLS, SRTCP) takes aioice's
-    and aiortc's usual path, and so does RTP arriving before the hook or
-    through a TURN relay: ``handler`` must also run from the receiver's
-    ``_handle_rtp_packet`` (see ``intercept_received_rtp``).
+    ``_rtp_router`` and handed to ``handler`` right there, with the
+    transport's receive counters kept. Only SSRCs the receiver negotiated
+    (media and RTX; a bounded few if it signalled none) get that far.
+    Everything else (STUN, DTLS, SRTCP) takes aioice's and aiortc's usual
+    path, and so does RTP through a TURN relay: ``handler`` must also run
+    from the receiver's ``_handle_rtp_packet`` (see ``intercept_received_rtp``).
     """
     target: Any = receiver
     setattr(target, _DIRECT_HANDLER, handler)
@@ -328,68 +356,301 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
         await original(parameters)
         dtls = receiver.transport
         if dtls is not None:
-            _hook_transport(dtls)
+            _guard_of(dtls).allow(receiver, parameters)
 
     target.receive = receive
 
 
-def _hook_transport(dtls: Any) -> None:
-    if getattr(dtls, _HOOKED, False) or dtls._rx_srtp is None:
-        return
-    setattr(dtls, _HOOKED, True)
-    connection = dtls.transport._connection
-    router = dtls._rtp_router
-    extensions = dtls._rtp_header_extensions_map
-    unprotector = SrtpUnprotector(dtls._rx_srtp)
-    loop = asyncio.get_running_loop()
-    clock = time.time
+# The attribute of an RTCDtlsTransport that holds its DatagramGuard.
+_GUARD = "_groupsession_guard"
+# RFC 7983's demultiplexing of the first byte.
+_STUN_FIRST_BYTES = range(0, 4)
+_DTLS_FIRST_BYTES = range(20, 64)
+_RTP_FIRST_BYTES = range(128, 192)
+# What RTCDtlsTransport._recv_next takes for SRTCP (aiortc.rtp.is_rtcp): the
+# second byte (payload type) 192-208.
+_RTCP_SECOND_BYTES = range(192, 209)
+# Shorter than this cannot be SRTP (12-byte header, 10-byte auth tag) or
+# SRTCP (8-byte header, 4-byte index, tag).
+_MIN_SRTP_SIZE = 22
 
-    def receive_rtp(data: bytes) -> None:
+RefusedPacket = Callable[[DropReason, Exception], None]
+
+
+def guard_media_ports(
+    pc: RTCPeerConnection,
+    drops: DropCounts,
+    *,
+    budget: PublishBudget | None = None,
+    on_refused: RefusedPacket | None = None,
+) -> None:
+    """Put a ``DatagramGuard`` in front of every transport of ``pc`` (again: reconfigure it).
+
+    Call once ICE has gathered (after ``setLocalDescription``), when the
+    connection's sockets exist.
+    """
+    for transceiver in pc.getTransceivers():
+        dtls = transceiver.receiver.transport
+        if dtls is not None:
+            _guard_of(dtls).configure(drops, budget, on_refused)
+
+
+def _guard_of(dtls: Any) -> DatagramGuard:
+    guard: DatagramGuard | None = getattr(dtls, _GUARD, None)
+    if guard is None:
+        guard = DatagramGuard(dtls)
+        setattr(dtls, _GUARD, guard)
+    guard.install()
+    return guard
+
+
+class DatagramGuard:
+    """What a transport's sockets accept, checked before aioice, aiortc or libsrtp see it.
+
+    aiortc's DTLS receive loop ends for good on an exception it does not
+    expect (pylibsrtp's ValueError for a datagram longer than its buffer,
+    struct.error from a header extension of the wrong size...), and libsrtp,
+    aiortc's router, statistics and REMB map each keep state per SSRC they
+    are shown. So every datagram is checked here, by its first bytes, in
+    this order: no longer than the path MTU; STUN goes to aioice (it checks
+    connectivity checks itself); once ICE has selected a pair, anything else
+    only from that pair's remote address (or another candidate pair's);
+    within the publish connection's
+    budget; DTLS and SRTCP go on to aiortc; SRTP only with an SSRC read from
+    its clear header that was negotiated (so libsrtp never makes a stream for
+    another). Whatever is dropped is counted by reason, and no exception from
+    parsing or handling a packet leaves this hook.
+
+    Installed on the instance of each of the ICE connection's
+    ``StunProtocol``s (asyncio looks ``datagram_received`` up there); RTP
+    through a TURN relay arrives through aioice and aiortc's own path.
+    """
+
+    __slots__ = (
+        "_budget",
+        "_connection",
+        "_drops",
+        "_dtls",
+        "_extensions",
+        "_hooked",
+        "_loop",
+        "_on_refused",
+        "_router",
+        "_rtp_path_guarded",
+        "_sequences",
+        "_ssrcs",
+        "_unprotector",
+        "_unsignalled_granted",
+        "_unsignalled_left",
+    )
+
+    def __init__(self, dtls: Any) -> None:
+        self._dtls = dtls
+        self._connection: Any = dtls.transport._connection
+        self._router = dtls._rtp_router
+        self._extensions = dtls._rtp_header_extensions_map
+        self._drops = DropCounts()  # until the plane gives its own (configure)
+        self._budget: PublishBudget | None = None
+        self._on_refused: RefusedPacket | None = None
+        self._unprotector: SrtpUnprotector | None = None
+        self._ssrcs: set[int] = set()
+        # Sequence validation per accepted SSRC, before and after unprotecting.
+        self._sequences: dict[int, SequenceCheck] = {}
+        self._unsignalled_left = 0
+        self._unsignalled_granted: set[int] = set()  # id() of receivers given their allowance
+        self._hooked: set[int] = set()
+        self._rtp_path_guarded = False
+        self._loop = asyncio.get_running_loop()
+
+    def configure(
+        self, drops: DropCounts, budget: PublishBudget | None, on_refused: RefusedPacket | None
+    ) -> None:
+        self._drops = drops
+        self._budget = budget
+        self._on_refused = on_refused
+
+    def allow(self, receiver: RTCRtpReceiver, parameters: RTCRtpReceiveParameters) -> None:
+        """Accept the SSRCs a receiver negotiated (media and RTX), or a few if it signalled none.
+
+        Called on every (re)negotiation: a receiver is given its few
+        unsignalled SSRCs once, however often its publisher renegotiates.
+        """
+        signalled = 0
+        for encoding in parameters.encodings:
+            if encoding.ssrc is not None:
+                self._ssrcs.add(encoding.ssrc)
+                signalled += 1
+            if encoding.rtx is not None and encoding.rtx.ssrc is not None:
+                self._ssrcs.add(encoding.rtx.ssrc)
+        if not signalled and id(receiver) not in self._unsignalled_granted:
+            self._unsignalled_granted.add(id(receiver))
+            self._unsignalled_left += UNSIGNALLED_SSRCS_PER_TRACK
+
+    def highest_sequence(self, ssrc: int) -> int | None:
+        """The highest authenticated sequence number on ``ssrc`` (for tests and diagnostics)."""
+        check = self._sequences.get(ssrc)
+        return None if check is None else check.highest
+
+    def unsignalled_allowance(self) -> int:
+        """How many SSRCs no receiver signalled this transport may still learn (for tests)."""
+        return self._unsignalled_left
+
+    def accepted_ssrcs(self) -> int:
+        """How many SSRCs this transport accepts (for tests: bounded whatever is sent)."""
+        return len(self._ssrcs)
+
+    def install(self) -> None:
+        if not self._rtp_path_guarded:
+            self._rtp_path_guarded = True
+            self._guard_aiortc_rtp_path()
+        for protocol in self._connection._protocols:
+            if type(protocol) is not StunProtocol or id(protocol) in self._hooked:
+                continue  # a TURN relay's data arrives wrapped; or already guarded
+            self._hooked.add(id(protocol))
+            target: Any = protocol
+            original: Callable[[bytes, tuple[Any, ...]], None] = target.datagram_received
+
+            def datagram_received(
+                data: bytes,
+                addr: tuple[Any, ...],
+                original: Callable[[bytes, tuple[Any, ...]], None] = original,
+            ) -> None:
+                self.datagram_received(data, addr, original)
+
+            target.datagram_received = datagram_received
+
+    def _guard_aiortc_rtp_path(self) -> None:
+        """RTP that takes aiortc's own path (through a TURN relay) is guarded too.
+
+        ``_recv_next`` looks ``_handle_rtp_data`` up on the instance; aiortc
+        catches only ValueError from parsing (not ``struct.error``) and
+        nothing from the handler, either of which would end the transport.
+        """
+        dtls = self._dtls
+        original: Callable[[bytes, int], Awaitable[None]] = dtls._handle_rtp_data
+
+        async def handle_rtp_data(data: bytes, arrival_time_ms: int) -> None:
+            try:
+                await original(data, arrival_time_ms)
+            except Exception as error:  # one bad packet must not end the receive loop
+                self._refuse(DropReason.HANDLER_ERROR, error)
+
+        dtls._handle_rtp_data = handle_rtp_data
+
+    def datagram_received(
+        self, data: bytes, addr: tuple[Any, ...], original: Callable[[bytes, tuple[Any, ...]], None]
+    ) -> None:
+        size = len(data)
+        drops = self._drops
+        if size > PATH_MTU:
+            drops.drop(DropReason.OVERSIZE)
+            return
+        first = data[0] if size else -1
+        if first in _STUN_FIRST_BYTES:
+            original(data, addr)
+            return
+        pair = self._connection._nominated.get(1)
+        if pair is not None and not self._from_known_peer(pair, addr):
+            drops.drop(DropReason.WRONG_SOURCE)
+            return
+        budget = self._budget
+        if budget is not None and not budget.admit(size):
+            drops.drop(DropReason.OVER_BUDGET)
+            return
+        if first in _DTLS_FIRST_BYTES:
+            original(data, addr)
+        elif first in _RTP_FIRST_BYTES and size >= _MIN_SRTP_SIZE:
+            if data[1] in _RTCP_SECOND_BYTES:
+                original(data, addr)
+            else:
+                self._receive_rtp(data)
+        else:
+            drops.drop(DropReason.NOT_MEDIA)
+
+    def _from_known_peer(self, selected: Any, addr: tuple[Any, ...]) -> bool:
+        """Whether ``addr`` is the selected pair's remote end, or another pair's of this session.
+
+        The peer may send DTLS and media on any pair it has found valid, not
+        only the one this side selected (aioice does while nominations
+        settle, and its view of which checks succeeded can be ahead of this
+        side's). Every pair's remote end was either signalled by the
+        participant (SDP, trickled candidates over her authenticated
+        signaling connection) or learnt from a connectivity check carrying
+        this session's ICE credentials; an unrelated source is neither.
+        """
+        host, port = addr[0], addr[1]
+        remote = selected.remote_addr
+        if remote[1] == port and remote[0] == host:
+            return True
+        return any(pair.remote_addr == (host, port) for pair in self._connection._check_list)
+
+    def _receive_rtp(self, data: bytes) -> None:
+        dtls = self._dtls
+        ssrc = int.from_bytes(data[8:12], "big")
+        learning = ssrc not in self._ssrcs
+        if learning and self._unsignalled_left <= 0:
+            self._drops.drop(DropReason.UNKNOWN_SSRC)
+            return
+        seq = (data[2] << 8) | data[3]
+        check = self._sequences.get(ssrc)
+        if check is not None and not check.admits(seq):
+            self._drops.drop(DropReason.SEQUENCE_JUMP)
+            return
+        if dtls._state is not _DTLS_CONNECTED or dtls._rx_srtp is None:
+            self._drops.drop(DropReason.UNPROTECT)  # no keys yet, or closed: as aiortc
+            return
+        unprotector = self._unprotector
+        if unprotector is None:
+            unprotector = self._unprotector = SrtpUnprotector(dtls._rx_srtp)
         dtls._RTCDtlsTransport__rx_bytes += len(data)
         dtls._RTCDtlsTransport__rx_packets += 1
-        arrival_time_ms = int(clock() * 1000) + _NTP_UNIX_OFFSET_MS
+        arrival_time_ms = int(time.time() * 1000) + _NTP_UNIX_OFFSET_MS
         try:
-            packet = RtpPacket.parse(unprotector.unprotect(data), extensions)
+            clear = unprotector.unprotect(data)
         except (SrtpError, ValueError):
-            return  # as aiortc: an unauthenticated, replayed or malformed packet
-        receiver = router.route_rtp(packet)
-        if receiver is None:
+            self._drops.drop(DropReason.UNPROTECT)  # unauthenticated or replayed
             return
+        try:
+            packet = RtpPacket.parse(clear, self._extensions)
+        except Exception as error:  # struct.error, ValueError, IndexError...
+            self._refuse(DropReason.MALFORMED, error)
+            return
+        receiver = self._router.route_rtp(packet)
+        if receiver is None:
+            self._drops.drop(DropReason.UNKNOWN_SSRC)
+            return
+        if learning:
+            self._ssrcs.add(ssrc)
+            self._unsignalled_left -= 1
+        if check is None:
+            check = self._sequences[ssrc] = SequenceCheck()
+        check.check(seq)  # authenticated: the stream's numbering moves
         handler: DirectRtpHandler | None = getattr(receiver, _DIRECT_HANDLER, None)
-        if handler is not None:
-            handler(packet, arrival_time_ms)
-        else:
-            run_soon(receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms), loop)
-
-    for protocol in connection._protocols:
-        if type(protocol) is not StunProtocol:
-            continue  # a TURN relay: its data arrives wrapped
-        original = protocol.datagram_received
-
-        def datagram_received(
-            data: bytes,
-            addr: tuple[Any, ...],
-            original: Callable[[bytes, tuple[Any, ...]], None] = original,
-        ) -> None:
-            # What RTCDtlsTransport._recv_next takes for SRTP (first byte
-            # 128-191) and not for SRTCP (payload type byte 192-208).
-            if (
-                len(data) > 12
-                and 127 < data[0] < 192
-                and not 191 < data[1] < 209
-                and dtls._state is _DTLS_CONNECTED
-            ):
-                receive_rtp(data)
+        try:
+            if handler is not None:
+                handler(packet, arrival_time_ms)
             else:
-                original(data, addr)
+                run_soon(
+                    receiver._handle_rtp_packet(packet, arrival_time_ms=arrival_time_ms), self._loop
+                )
+        except Exception as error:  # one bad packet must not end the receive path
+            self._refuse(DropReason.HANDLER_ERROR, error)
 
-        target: Any = protocol
-        target.datagram_received = datagram_received
+    def _refuse(self, reason: DropReason, error: Exception) -> None:
+        self._drops.drop(reason)
+        if self._on_refused is not None:
+            self._on_refused(reason, error)
 
 
 def receives_directly(receiver: RTCRtpReceiver) -> bool:
     """Whether ``receiver``'s RTP comes straight off the socket (for tests and diagnostics)."""
-    return bool(getattr(receiver.transport, _HOOKED, False))
+    return getattr(receiver.transport, _GUARD, None) is not None
+
+
+def guard_of(receiver: RTCRtpReceiver) -> DatagramGuard | None:
+    """The guard in front of ``receiver``'s transport (for tests and diagnostics)."""
+    guard: DatagramGuard | None = getattr(receiver.transport, _GUARD, None)
+    return guard
 
 
 def decoder_thread(receiver: RTCRtpReceiver) -> threading.Thread | None:
@@ -1124,7 +1385,15 @@ class ReceiveBookkeeping:
     packets, and REMB from the bitrate estimator.
     """
 
-    __slots__ = ("_codecs", "_estimator", "_nacks", "_receiver", "_streams", "_target")
+    __slots__ = (
+        "_carried",
+        "_codecs",
+        "_estimator",
+        "_nacks",
+        "_receiver",
+        "_streams",
+        "_target",
+    )
 
     def __init__(self, receiver: RTCRtpReceiver) -> None:
         target: Any = receiver
@@ -1138,6 +1407,8 @@ class ReceiveBookkeeping:
         )
         if self._estimator is not None:
             self._estimator.incoming_bitrate = WindowRate(_INCOMING_BITRATE_WINDOW_MS)
+        # (expected, received) of streams that restarted their numbering.
+        self._carried: dict[int, tuple[int, int]] = {}
 
     def observe(self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None) -> None:
         """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable).
@@ -1172,17 +1443,47 @@ class ReceiveBookkeeping:
             stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(packet)
         nacks = self._nacks
-        if media is not None and nacks is not None and nacks.add(media):
-            run_soon(self._target._send_rtcp_nack(media.ssrc, sorted(nacks.missing)))
+        if media is not None and nacks is not None:
+            last = nacks.max_seq
+            if last is not None and NACK_WINDOW < (media.sequence_number - last) & 0xFFFF < 0x8000:
+                # aiortc walks every number of a gap (and then forgets all but
+                # its last RTP_HISTORY_SIZE): a wide gap starts NACKs afresh.
+                nacks.max_seq = None
+                nacks.missing.clear()
+            if nacks.add(media):
+                run_soon(self._target._send_rtcp_nack(media.ssrc, sorted(nacks.missing)))
+
+    def restart(self, ssrc: int) -> None:
+        """The stream on ``ssrc`` restarted its numbering: statistics and NACKs start again.
+
+        Its counts so far are carried over, so ``counts`` only ever grows.
+        """
+        stream = self._streams.pop(ssrc, None)
+        if stream is not None and stream.max_seq is not None:
+            expected, received = self._carried.get(ssrc, (0, 0))
+            self._carried[ssrc] = (
+                expected + stream.packets_expected,
+                received + stream.packets_received,
+            )
+        if self._nacks is not None:
+            self._nacks.max_seq = None
+            self._nacks.missing.clear()
+
+    def stream_count(self) -> int:
+        """SSRC-keyed entries kept: statistics and the bitrate estimator's (for tests)."""
+        estimator: Any = self._estimator
+        ssrcs: dict[int, Any] = {} if estimator is None else estimator.ssrcs
+        return len(self._streams) + len(ssrcs)
 
     def counts(self, ssrc: int) -> ReceiveCounts | None:
         """Packets expected and received so far on ``ssrc``, and the interarrival jitter."""
         stream = self._streams.get(ssrc)
         if stream is None or stream.max_seq is None:
             return None
+        expected, received = self._carried.get(ssrc, (0, 0))
         return ReceiveCounts(
-            expected=stream.packets_expected,
-            received=stream.packets_received,
+            expected=expected + stream.packets_expected,
+            received=received + stream.packets_received,
             jitter_s=stream.jitter / stream._clockrate,
         )
 

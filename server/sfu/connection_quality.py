@@ -44,6 +44,8 @@ class ConnectionQuality:
     bitrate_up_kbps: float
     bitrate_down_kbps: float
     candidate_type: str | None  # "host", "srflx", "prflx" or "relay"
+    # Their publish connection went over its packet or byte budget lately.
+    media_budget_exceeded: bool = False
 
 
 @dataclass(frozen=True, slots=True)

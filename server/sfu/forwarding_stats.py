@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from server.sfu.ingress import DropCounts
 
 
 @dataclass(slots=True)
@@ -16,6 +18,8 @@ class ForwardingStats:
     # other subscribers still get theirs.
     copies_failed: int = 0
     keyframe_requests_sent: int = 0
+    # Datagrams and packets the receive path refused, by reason.
+    drops: DropCounts = field(default_factory=DropCounts)
     # Received RTCP packets dropped because their lengths lie or handling them
     # failed (each would have ended the connection's receive loop).
     rtcp_dropped: int = 0
@@ -47,3 +51,5 @@ class ForwardingTotals:
     rtcp_send_failed: int = 0  # RTCP the server could not build or send (RR, NACK, PLI)
     closes_forced: int = 0  # peer connections whose close had to be forced
     oversize_dropped: int = 0  # copies dropped: over the MTU once rewritten
+    # Datagrams the media ports dropped, by reason (server.sfu.ingress.DropReason).
+    datagrams_dropped: dict[str, int] = field(default_factory=dict)

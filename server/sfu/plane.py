@@ -30,6 +30,7 @@ from server.sfu.connection_quality import (
     up_loss,
 )
 from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
+from server.sfu.ingress import DropReason, LogReferences, PublishBudget, RateLimitedLog
 from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
@@ -38,6 +39,7 @@ from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from server.sfu.teardown import close_connection
 from signaling.media import (
+    ConnectionProblem,
     ForwardingPermission,
     IceCandidate,
     InvalidSessionDescription,
@@ -53,6 +55,11 @@ logger = logging.getLogger(__name__)
 
 _SDP_ERRORS = (ValueError, InvalidStateError, OperationError, InternalError)
 _RECEIVING = ("recvonly", "sendrecv")
+# A facilitator hears of a participant's media problem at most this often.
+_PROBLEM_REPEAT_S = 30.0
+# How long after its last excess a publish connection still shows as over
+# budget to operators (monitoring samples once a second).
+_BUDGET_ALERT_HOLD_S = 10.0
 
 
 @dataclass(eq=False)
@@ -69,6 +76,11 @@ class ParticipantMedia:
     announced: set[str] = field(default_factory=set)
     subscription: Subscription | None = None
     traffic: TrafficWindow | None = None
+    # The publish connection's packets and bytes per second.
+    budget: PublishBudget | None = None
+    problem_told_at: float | None = None
+    # Packets the receive path refused: logged once a minute at most.
+    refusals: RateLimitedLog | None = None
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -109,6 +121,7 @@ class RtpForwardingMediaPlane:
         self._signals: MediaSignals | None = None
         self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
         self.stats = ForwardingStats()
+        self._log_refs = LogReferences()
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -136,6 +149,13 @@ class RtpForwardingMediaPlane:
                 # Hook receivers before the answer: aiortc starts them once it is set.
                 self._adopt_transceiver(room_id, participant, transceiver)
             await pc.setLocalDescription(await pc.createAnswer())
+            # Its sockets exist once gathered: from here every datagram is checked.
+            internals.guard_media_ports(
+                pc,
+                self.stats.drops,
+                budget=participant.budget,
+                on_refused=partial(self._refused, room_id, participant),
+            )
         except Exception as exc:
             # Past our parse, aiortc still fails on offers it cannot use in ways of its
             # own (AttributeError on a section it left without a transport...): the
@@ -173,6 +193,8 @@ class RtpForwardingMediaPlane:
             self._clock,
             answer_timeout_s=self._answer_timeout_s,
             stats=self.stats,
+            drops=self.stats.drops,
+            budget=participant.budget,
         )
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant:
@@ -303,6 +325,8 @@ class RtpForwardingMediaPlane:
             bitrate_up_kbps=kbps(now.bytes_up - then.bytes_up, elapsed),
             bitrate_down_kbps=kbps(now.bytes_down - then.bytes_down, elapsed),
             candidate_type=_candidate_type(candidate_types),
+            media_budget_exceeded=participant.budget is not None
+            and participant.budget.exceeded_within(_BUDGET_ALERT_HOLD_S),
         )
 
     def forwarding_totals(self) -> ForwardingTotals:
@@ -326,6 +350,7 @@ class RtpForwardingMediaPlane:
             rtcp_send_failed=stats.rtcp_send_failed,
             closes_forced=stats.closes_forced,
             oversize_dropped=stats.oversize_dropped,
+            datagrams_dropped={reason.value: n for reason, n in stats.drops.counts.items()},
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -377,6 +402,10 @@ class RtpForwardingMediaPlane:
                 permission=ForwardingPermission(audio=True, video=True),
                 speaking=SpeakingDetector(self._clock, self._speaking_thresholds),
                 traffic=TrafficWindow(self._clock()),
+                refusals=RateLimitedLog(self._clock),
+            )
+            participant.budget = PublishBudget(
+                self._clock, partial(self._over_budget, room_id, participant)
             )
             room[participant_id] = participant
         return participant
@@ -474,6 +503,41 @@ class RtpForwardingMediaPlane:
 
     async def _close_publish_pc(self, participant_id: str, pc: RTCPeerConnection) -> None:
         await close_connection(pc, participant_id=participant_id, leg="publish", stats=self.stats)
+
+    def _refused(
+        self,
+        room_id: str,
+        participant: ParticipantMedia,
+        reason: DropReason,
+        error: Exception,
+    ) -> None:
+        """A packet of hers failed to parse or to be handled: one short line a minute, no trace."""
+        refusals = participant.refusals
+        if refusals is None or not refusals.ready():
+            return
+        logger.warning(
+            "dropped a received packet from %s (%s: %s); %d more since the last such line",
+            self._log_refs.participant(room_id, participant.participant_id),
+            reason.value,
+            type(error).__name__,
+            refusals.take_suppressed(),
+        )
+
+    def _over_budget(self, room_id: str, participant: ParticipantMedia) -> None:
+        """Her publish connection went over its budget: the excess is dropped (by the guard)."""
+        now = self._clock()
+        told = participant.problem_told_at
+        if told is not None and now - told < _PROBLEM_REPEAT_S:
+            return
+        participant.problem_told_at = now
+        logger.warning(
+            "publish connection of %s over its budget: dropping the excess",
+            self._log_refs.participant(room_id, participant.participant_id),
+        )
+        if self._existing_participant(room_id, participant.participant_id) is participant:
+            self._require_signals().connection_problem(
+                room_id, participant.participant_id, ConnectionProblem.UNSTABLE_MEDIA
+            )
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if self._signals is not None:

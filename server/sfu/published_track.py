@@ -14,6 +14,7 @@ from server.sfu.aiortc_internals import AnyRtcpPacket, RtcpSrPacket, RtpPacket
 from server.sfu.codecs import is_rtx
 from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies, SrtpError
 from server.sfu.forwarding_stats import ForwardingStats
+from server.sfu.ingress import DropReason, SequenceCheck
 from server.sfu.keyframes import KeyframeRequester, is_vp8_keyframe_start
 from server.sfu.legs import ForwardingLeg
 from server.sfu.reports import ReceiveCounts
@@ -26,6 +27,10 @@ _NTP_UNIX_OFFSET_S = 2208988800
 _NTP_UNIX_OFFSET_MS = _NTP_UNIX_OFFSET_S * 1000
 # Counted towards the bitrate: a fixed header without extensions.
 _RTP_HEADER_SIZE = 12
+# SSRCs one track keeps state for: media and RTX of three simulcast layers,
+# and a spare. The datagram guard admits only negotiated SSRCs on the direct
+# path; this bounds what arrives through aiortc's own (a TURN relay).
+_MAX_SSRCS_PER_TRACK = 8
 
 
 class PublishedTrack:
@@ -64,6 +69,8 @@ class PublishedTrack:
         self._payload_type: int | None = None
         self._rtx_payload_types: dict[int, int] = {}
         self._rtx_ssrc_of: dict[int, int] = {}
+        # Sequence validation per SSRC received (bounded: _MAX_SSRCS_PER_TRACK).
+        self._sequences: dict[int, SequenceCheck] = {}
         self.bytes_received = 0
         # The publisher's last sender report (NTP, RTP timestamp), translated
         # per leg into the subscriber's timestamp line.
@@ -158,11 +165,44 @@ class PublishedTrack:
         self._on_rtp_now(packet, arrival_time_ms)
 
     def _on_rtp_now(self, packet: RtpPacket, arrival_time_ms: int) -> None:
+        sequences = self._sequences
+        check = sequences.get(packet.ssrc)
+        if check is None:
+            if len(sequences) >= _MAX_SSRCS_PER_TRACK:
+                self._stats.drops.drop(DropReason.UNKNOWN_SSRC)
+                return
+            check = sequences[packet.ssrc] = SequenceCheck()
+        verdict = check.check(packet.sequence_number)
+        if verdict is False:
+            # A lone packet far from the stream: dropped before it moves NACKs,
+            # statistics or the legs' runs (RFC 3550 A.1's probation).
+            self._stats.drops.drop(DropReason.SEQUENCE_JUMP)
+            return
         media = self._media_packet(packet)
+        if media is not None and media is not packet:
+            original = sequences.get(media.ssrc)
+            if original is not None and not original.near(media.sequence_number):
+                # A retransmission of a packet never sent (or long gone).
+                self._stats.drops.drop(DropReason.SEQUENCE_JUMP)
+                return
+        if verdict == SequenceCheck.RESTARTED:
+            self._restart(packet.ssrc)
         if media is not None:
             self._forward(media, arrival_time_ms)
         # After forwarding, so bookkeeping never delays a packet.
         self._bookkeeping.observe(packet, arrival_time_ms, media)
+
+    def _restart(self, ssrc: int) -> None:
+        """The publisher restarted its numbering on ``ssrc``: start afresh, promptly."""
+        self._bookkeeping.restart(ssrc)
+        if ssrc == self.media_ssrc:
+            for leg in self._leg_list:
+                leg.pause()  # the next run starts on this numbering (video: on a keyframe)
+            self.request_keyframe()
+
+    def ssrc_state_count(self) -> int:
+        """SSRC-keyed entries this track keeps, its bookkeeping's included (for tests)."""
+        return len(self._sequences) + self._bookkeeping.stream_count()
 
     def _media_packet(self, packet: RtpPacket) -> RtpPacket | None:
         """``packet``, unwrapped if it is a retransmission; None if it carries no media."""

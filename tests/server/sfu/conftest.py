@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -11,6 +12,7 @@ import aiortc.rtcrtpsender
 import pytest
 
 from server.sfu import RtpForwardingMediaPlane
+from tests.netns import NamespaceUnavailable, NetworkNamespace, network_namespace
 from tests.server.sfu.peers import RelaySignals, Session
 
 
@@ -51,3 +53,14 @@ async def session() -> AsyncIterator[Session]:
     for client in list(signals.clients.values()):
         await client.close()
     await plane.close()
+
+
+@pytest.fixture(scope="module")
+def netns() -> Iterator[NetworkNamespace]:
+    """A network namespace of the test module's own (tests/netns.py), deleted afterwards."""
+    with ExitStack() as stack:
+        try:
+            namespace = stack.enter_context(network_namespace("gs-media"))
+        except NamespaceUnavailable as exc:
+            pytest.skip(f"no network namespace: {exc}")
+        yield namespace

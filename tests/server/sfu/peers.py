@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import (
     MediaStreamTrack,
@@ -30,7 +30,7 @@ from av import AudioFrame, VideoFrame
 
 from server.sfu import RtpForwardingMediaPlane
 from server.sfu.subscription import Subscription
-from signaling.media import ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
 
 VIDEO_WIDTH = 160
 VIDEO_HEIGHT = 120
@@ -210,6 +210,18 @@ async def count_identified_frames(
                 counts.first_matching_at = time.monotonic()
 
 
+class PlaneEndpoint(Protocol):
+    """What a client peer calls on the media plane (the plane itself, or a proxy to it)."""
+
+    async def publish(
+        self, room_id: str, participant_id: str, offer: SessionDescription
+    ) -> SessionDescription: ...
+
+    async def accept_subscriber_answer(
+        self, room_id: str, participant_id: str, answer: SessionDescription, revision: int
+    ) -> None: ...
+
+
 @dataclass(kw_only=True)
 class ReceivingPeer:
     """The receiving half of a participant's browser, shared by ``ClientPeer`` (which calls
@@ -301,7 +313,7 @@ class ClientPeer(ReceivingPeer):
     room_id: str
     participant_id: str
     index: int
-    plane: RtpForwardingMediaPlane
+    plane: PlaneEndpoint
     publish_pc: RTCPeerConnection = field(default_factory=client_peer_connection)
     # Offers this client receives and never answers (a lost or failed offer).
     offers_to_ignore: int = 0
@@ -350,6 +362,7 @@ class RelaySignals:
 
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
+    problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
 
     async def send_subscriber_offer(
         self,
@@ -365,6 +378,11 @@ class RelaySignals:
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         self.speaking.append((participant_id, speaking))
+
+    def connection_problem(
+        self, room_id: str, participant_id: str, problem: ConnectionProblem
+    ) -> None:
+        self.problems.append((participant_id, problem))
 
 
 ROOM = "room-1"

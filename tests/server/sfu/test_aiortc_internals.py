@@ -683,6 +683,64 @@ def test_direct_receive_mirrors_the_dtls_receive_loop() -> None:
     )
 
 
+def test_guard_relies_on_what_the_dtls_receive_loop_does() -> None:
+    # aiortc's receive loop survives only pylibsrtp's own error: anything
+    # else (ValueError for an oversize datagram) ends the transport. The
+    # guard exists because of this; if it changes, re-check the guard.
+    recv_next = inspect.getsource(RTCDtlsTransport._recv_next)
+    assert "except pylibsrtp.Error as exc:" in recv_next
+    # Looked up on the instance, so the guard's wrapper is what runs.
+    assert "await self._handle_rtp_data(data, arrival_time_ms=arrival_time_ms)" in recv_next
+    run = inspect.getsource(RTCDtlsTransport._RTCDtlsTransport__run)  # type: ignore[attr-defined]
+    assert "await self._recv_next()" in run and "raise exc" in run
+    # The selected pair per component, and its remote address.
+    assert "self._nominated: dict[int, CandidatePair] = {}" in inspect.getsource(
+        aioice.ice.Connection.__init__
+    )
+    assert "def remote_addr(self) -> tuple[str, int]:" in inspect.getsource(
+        aioice.ice.CandidatePair
+    )
+    # Every candidate pair of the session, whose remote ends may send too.
+    assert "self._check_list: list[CandidatePair] = []" in inspect.getsource(
+        aioice.ice.Connection.__init__
+    )
+    # STUN goes to aioice: every STUN message starts with 0b00 (RFC 7983).
+    stun = inspect.getsource(aioice.ice.StunProtocol.datagram_received)
+    assert "message = stun.parse_message(data)" in stun
+    # The router learns an SSRC it routed by mid or payload type: only
+    # admitted SSRCs may reach it.
+    route = inspect.getsource(aiortc.rtcdtlstransport.RtpRouter.route_rtp)
+    assert "self.ssrc_table[packet.ssrc] = pt_receiver" in route
+    # Receive parameters carry the negotiated SSRCs (media and RTX).
+    # MAX_SEQUENCE_DROPOUT stays inside the receive replay window aiortc sets.
+    assert "rx_policy.window_size = 1024" in inspect.getsource(RTCDtlsTransport._setup_srtp)
+    register = inspect.getsource(RTCDtlsTransport._register_rtp_receiver)
+    assert "ssrcs.add(encoding.ssrc)" in register
+    from aiortc.rtcrtpparameters import RTCRtpDecodingParameters, RTCRtpRtxParameters
+
+    encoding = RTCRtpDecodingParameters(ssrc=1, payloadType=96, rtx=RTCRtpRtxParameters(ssrc=2))
+    assert (encoding.ssrc, encoding.rtx.ssrc if encoding.rtx else None) == (1, 2)
+
+
+def test_nack_generator_walks_gaps_and_the_estimator_keys_by_ssrc() -> None:
+    from aiortc.rate import RemoteBitrateEstimator
+    from aiortc.rtcrtpreceiver import NackGenerator
+
+    nacks = NackGenerator()
+    assert nacks.max_seq is None and nacks.missing == set()
+    nacks.add(RtpPacket(sequence_number=10))
+    assert nacks.add(RtpPacket(sequence_number=14)) is True
+    assert nacks.missing == {11, 12, 13} and nacks.max_seq == 14
+    # Reset as ReceiveBookkeeping does: the next packet starts afresh.
+    nacks.max_seq = None
+    nacks.missing.clear()
+    assert nacks.add(RtpPacket(sequence_number=40000)) is False and nacks.missing == set()
+    assert "while uint16_gt(packet.sequence_number, seq):" in inspect.getsource(NackGenerator.add)
+    estimator = RemoteBitrateEstimator()
+    estimator.add(abs_send_time=0, arrival_time_ms=0, payload_size=100, ssrc=7)
+    assert list(estimator.ssrcs) == [7]
+
+
 def test_window_rate_answers_as_aiortcs_rate_counter() -> None:
     import random
 

@@ -48,6 +48,7 @@ const KIND_LABELS: Record<string, string> = {
   room_overtime: "Room overtime",
   server_cpu: "Server CPU high",
   event_loop_lag: "Event loop lagging",
+  media_budget_exceeded: "Media over budget",
 };
 
 export function alertLabel(kind: string): string {

@@ -29,6 +29,7 @@ function peer(ref: string, extra: Partial<ParticipantHealth> = {}): ParticipantH
     bitrate_up_kbps: 300,
     bitrate_down_kbps: 600,
     candidate_type: "host",
+    media_budget_exceeded: false,
     ...extra,
   };
 }

@@ -8,7 +8,8 @@ export type AlertKind =
   | "poor_connection"
   | "room_overtime"
   | "server_cpu"
-  | "event_loop_lag";
+  | "event_loop_lag"
+  | "media_budget_exceeded";
 
 export interface ParticipantHealth {
   participant_ref: string;
@@ -23,6 +24,7 @@ export interface ParticipantHealth {
   bitrate_up_kbps: number | null;
   bitrate_down_kbps: number | null;
   candidate_type: string | null;
+  media_budget_exceeded: boolean;
 }
 
 export interface HistoryPoint {

@@ -162,6 +162,8 @@ export interface ServerEvents {
   ground_rules_changed: { ground_rules: string };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
+  /** Facilitators only: a participant's media connection has a problem (never blame). */
+  connection_problem: { participant_id: string; problem: "unstable_media" };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -188,6 +190,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "ground_rules_changed",
   "subscriber_offer",
   "superseded",
+  "connection_problem",
 ];
 
 export type SettingsChange = Partial<
