@@ -489,3 +489,13 @@ describe("talk time, the session clock, ground rules", () => {
     expect(formatClock(3725)).toBe("1:02:05");
   });
 });
+
+describe("connection problems", () => {
+  it("tell the facilitator whose connection is unstable, without blame", () => {
+    const state = run([
+      { type: "joined", snapshot: { ...snapshot(FAY), participants: [FAY, ANNA, BEN] } },
+      { type: "connection_problem", payload: { participant_id: "p_ben", problem: "unstable_media" } },
+    ]);
+    expect(state.notice).toBe("Ben's connection is unstable: they may stutter for a while.");
+  });
+});

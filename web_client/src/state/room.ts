@@ -244,6 +244,11 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return { ...state, phase: "superseded" };
     case "subscriber_offer":
       return state; // media, not room state
+    case "connection_problem": {
+      // Sent to facilitators only. Worded as a connection problem, never as blame.
+      const name = nameOf(state, action.payload.participant_id);
+      return { ...state, notice: `${name}'s connection is unstable: they may stutter for a while.` };
+    }
   }
 }
 
