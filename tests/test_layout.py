@@ -145,3 +145,23 @@ def test_the_readme_states_the_direction_this_test_holds() -> None:
     assert "`server` → `signaling` → `rooms`" in readme
     for package in ("rooms/", "signaling/", "server/", "server/sfu/", "benchmarks/"):
         assert f"| `{package}` |" in readme, package
+
+
+def test_only_the_quarantine_reaches_below_aiortc() -> None:
+    """aioice and pylibsrtp are reached through aiortc's internals only, so only the
+    quarantine imports them; the rest of the media plane imports the quarantine as a
+    package, never one of its modules."""
+    quarantine = "server.sfu.aiortc_internals"
+    wrong = sorted(
+        f"{name} imports {imported}"
+        for name, imports in all_imports().items()
+        if not (name == quarantine or name.startswith(quarantine + "."))
+        for imported in imports
+        if imported.split(".")[0] in ("aioice", "pylibsrtp")
+        or (
+            imported.startswith(quarantine + ".")
+            and imported.count(".") >= 3
+            and imported.split(".")[3] in ("receive", "send", "negotiation", "libsrtp")
+        )
+    )
+    assert wrong == []

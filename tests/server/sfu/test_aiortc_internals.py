@@ -1,4 +1,4 @@
-"""Fail loudly if the aiortc internals server/sfu/aiortc_internals.py relies on move.
+"""Fail loudly if the aiortc internals server/sfu/aiortc_internals/ relies on move.
 
 Each test names the attribute or behaviour at stake, so an aiortc upgrade
 that breaks one says exactly what to re-check.
@@ -33,7 +33,7 @@ from tests.server.sfu.peers import eventually
 
 
 def test_aiortc_is_the_pinned_version() -> None:
-    assert aiortc.__version__ == "1.16.0", "re-check aiortc_internals.py before upgrading"
+    assert aiortc.__version__ == "1.16.0", "re-check server/sfu/aiortc_internals/ before upgrading"
 
 
 def test_receiver_handlers_have_the_signatures_the_router_calls() -> None:

@@ -1,101 +1,13 @@
-"""Every use of aiortc below its public API lives in this module, and only here.
+"""The receive direction: RTP and RTCP off the socket, the datagram guard on every media
+port, receive bookkeeping (statistics, NACK, REMB) and receiver reports.
 
-aiortc has no public API for forwarding media without decoding it (its
-maintainer declined one: aiortc issues #449, #544, #627), so an RTP-level SFU
-has to reach into private methods and name-mangled fields of aiortc. Doing
-that in one place keeps the blast radius of an upgrade small: pyproject pins
-aiortc==1.16.0, and tests/server/sfu/test_aiortc_internals.py checks every
-name, signature and behaviour relied on here so that an upgrade fails loudly
-in CI instead of silently in a session.
-
-What is relied on (aiortc 1.16.0):
-
-* ``RTCRtpReceiver._handle_rtp_packet(packet, arrival_time_ms)`` and
-  ``_handle_rtcp_packet(packet)`` are looked up on the instance by the DTLS
-  transport's router, so an instance attribute intercepts them.
-* ``RTCRtpReceiver.receive()`` starts a decoder thread, stopped again by the
-  private ``__stop_decoder()``; the decoder itself is only built when the
-  first encoded frame reaches the thread, so stopping it straight away means
-  no decoder ever exists. ``_send_rtcp_pli(ssrc)`` sends a PLI upstream.
-* ``RTCRtpSender.send(parameters)`` is called once, when the DTLS transport
-  is connected and the transceiver negotiated to send; after it the sender's
-  RTCP task runs and reads its private SR counters (``__ntp_timestamp``,
-  ``__rtp_timestamp``, ``__packet_count``, ``__octet_count``).
-* ``RTCRtpSender._send_keyframe()`` is what a subscriber's PLI/FIR reaches.
-* ``RTCRtpSender.send()`` starts ``self._run_rtcp()`` (looked up on the
-  instance), whose start and end ``stop()`` waits for through the private
-  ``__rtcp_started`` and ``__rtcp_exited`` events; its reports carry
-  ``__cname`` and set ``__lsr``/``__lsr_time``, from which the sender's
-  ``_handle_rtcp_packet`` computes RTT when a receiver report echoes them.
-* ``RTCRtpSender._ssrc``, ``_stream_id`` and ``_track_id`` end up in the SDP
-  (``a=ssrc``, ``a=msid``).
-* ``RTCRtpTransceiver._codecs`` is the negotiated codec list a local answer
-  is built from.
-* ``RTCDtlsTransport._send_rtp(data)`` protects and sends one RTP packet;
-  the forwarding path does the same by hand with its ``_state``,
-  ``_tx_srtp`` and its ICE transport's aioice ``Connection._nominated`` pair
-  (``protocol.transport``, ``remote_addr``), for plain UDP pairs only:
-  the pair's socket, address and SRTP session go to the C ``CopySender``
-  (``server/sfu/_copy_sender.c``), which sends straight to the socket
-  while asyncio's datagram transport has nothing queued (its ``_buffer``)
-  and hands the datagram to the transport's ``sendto`` otherwise.
-* ``RTCRtpSender._retransmit(seq)`` is looked up on the instance when a NACK
-  arrives, and so is ``_handle_rtcp_packet`` by the transport's router;
-  ``_rtx_ssrc`` is the sender's RTX SSRC and ``__rtt`` its smoothed RTT.
-* ``RTCRtpReceiver``'s private ``__codecs``, ``__remote_streams``
-  (``StreamStatistics`` per SSRC, read by its RTCP task for receiver
-  reports), ``__nack_generator``, ``__remote_bitrate_estimator`` and
-  ``__rtcp_ssrc``, with ``_send_rtcp`` and ``_send_rtcp_nack``: the parts of
-  its receive handler a forwarded track still needs.
-* aioice's ``CandidatePair.local_candidate``/``remote_candidate`` ``.type``
-  for the selected pair's candidate types.
-* ``RTCRtpReceiver._run_rtcp`` is looked up on the instance by ``receive()``
-  (which starts it as ``__rtcp_task``); ``stop()`` waits on the private
-  ``__rtcp_started`` and ``__rtcp_exited`` events. Its replacement reads
-  ``__remote_streams``, ``__lsr``, ``__lsr_time`` and ``__rtcp_ssrc`` as
-  aiortc's loop does, and sends through ``transport._send_rtp``; so does
-  the receiver's ``_send_rtcp``, replaced per instance (``_send_rtcp_nack``,
-  ``_send_rtcp_pli`` and ReceiveBookkeeping's REMB look it up on ``self``).
-* ``RTCDtlsTransport._handle_rtcp_data(data)`` is looked up on the instance
-  by ``_recv_next``; its replacement parses with ``RtcpPacket.parse``,
-  routes with ``_rtp_router.route_rtcp`` and calls each recipient's
-  ``_handle_rtcp_packet``, as aiortc does.
-* For a close that must be forced: ``RTCRtpSender``'s private
-  ``__rtp_task``/``__rtcp_task`` and their ``__*_started``/``__*_exited``
-  events (what ``stop()`` awaits), the DTLS transport's ``_task``, and
-  aioice's ``Connection._protocols`` (each a ``StunProtocol`` with its
-  asyncio ``transport``).
-* The receive path's guard (``DatagramGuard``): aioice's
-  ``StunProtocol.datagram_received`` (looked up on the instance by asyncio)
-  on each of ``Connection._protocols``, ``Connection._nominated[1]``'s
-  ``remote_addr``, and the ``remote_addr`` of every pair in
-  ``Connection._check_list`` (the peer may send on any of them);
-  the DTLS transport's ``_state``, ``_rx_srtp``, ``_rtp_router``
-  (``route_rtp``, which learns an SSRC routed by mid or payload type),
-  ``_rtp_header_extensions_map`` and private
-  ``__rx_bytes``/``__rx_packets``; ``RTCRtpReceiveParameters.encodings``'
-  ``ssrc`` and ``rtx.ssrc``. aiortc's ``_recv_next`` ends the transport on
-  any exception but pylibsrtp's ``Error`` (a datagram over pylibsrtp's
-  1,500-byte buffer raises ValueError), so nothing it cannot take reaches it;
-  its ``_handle_rtp_data`` (looked up on the instance) is wrapped so that
-  RTP through a TURN relay cannot raise into it either.
-* ``NackGenerator.max_seq``/``missing`` (reset on a wide gap: its ``add``
-  walks every number of a gap) and ``RemoteBitrateEstimator.ssrcs``.
-* pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
-  ``_buffer``, which ``SrtpUnprotector`` uses as ``Session.unprotect``
-  does; its cffi ``lib.srtp_protect`` is libsrtp 2's
-  ``srtp_protect(srtp_t, void *, int *)``, which ``CopySender`` calls.
-  Nothing but a test would notice a pylibsrtp built on libsrtp 3 (another
-  ``srtp_protect``), so ``check_libsrtp_abi`` runs at import: the library
-  pylibsrtp bundles must say it is libsrtp 2 (its exported
-  ``srtp_get_version``) and the binding must declare that signature.
+Part of the aiortc quarantine: every private name used here is listed, and pinned,
+in ``server/sfu/aiortc_internals/__init__.py``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import ctypes
 import logging
 import random
 import threading
@@ -105,50 +17,31 @@ from typing import Any
 
 from aioice.ice import StunProtocol
 from aiortc import (
-    RTCIceCandidate,
     RTCPeerConnection,
     RTCRtpReceiver,
-    RTCRtpSender,
-    RTCRtpTransceiver,
 )
 from aiortc.rate import RemoteBitrateEstimator
 from aiortc.rtcdtlstransport import State as DtlsState
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
     RTCRtpReceiveParameters,
-    RTCRtpSendParameters,
 )
 from aiortc.rtcrtpreceiver import NackGenerator, StreamStatistics
 from aiortc.rtp import (
     RTCP_PSFB_APP,
     AnyRtcpPacket,
-    HeaderExtensionsMap,
-    RtcpByePacket,
     RtcpPacket,
     RtcpPsfbPacket,
     RtcpReceiverInfo,
     RtcpRrPacket,
     RtcpRtpfbPacket,
-    RtcpSdesPacket,
-    RtcpSenderInfo,
-    RtcpSourceInfo,
-    RtcpSrPacket,
     RtpPacket,
     pack_remb_fci,
-    unwrap_rtx,
-    wrap_rtx,
 )
-from aiortc.sdp import SessionDescription as ParsedSessionDescription
-from aiortc.sdp import candidate_from_sdp
-from pylibsrtp import ERRORS as SRTP_ERRORS
 from pylibsrtp import Error as SrtpError
-from pylibsrtp import _binding as srtp_binding
-from pylibsrtp._binding import ffi as srtp_ffi
-from pylibsrtp._binding import lib as srtp_lib
 
+from server.sfu.aiortc_internals.libsrtp import SrtpUnprotector
 from server.sfu.background import run_soon
-from server.sfu.copy_sender import DatagramRoute, ExtensionIds, PacketCopies
-from server.sfu.copy_sender import SrtpError as CopySrtpError
 from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.ingress import (
     NACK_WINDOW,
@@ -160,114 +53,30 @@ from server.sfu.ingress import (
     SequenceCheck,
 )
 from server.sfu.rates import WindowRate
-from server.sfu.reports import ReceiveCounts, ReceiverReport
-
-__all__ = [
-    "AnyRtcpPacket",
-    "DatagramGuard",
-    "ForwardingOutput",
-    "IncompatibleLibsrtp",
-    "ParsedSessionDescription",
-    "ReceiveBookkeeping",
-    "RtcpSrPacket",
-    "RtpPacket",
-    "candidate_from_sdp",
-    "check_libsrtp_abi",
-    "close_within",
-    "decoder_thread",
-    "encoder_of",
-    "guard_media_ports",
-    "guard_of",
-    "guard_received_rtcp",
-    "intercept_received_rtcp",
-    "intercept_received_rtp",
-    "label_forwarded_track",
-    "observe_sender_rtcp",
-    "on_keyframe_request",
-    "on_sender_started",
-    "parse_ice_candidate",
-    "receive_rtp_directly",
-    "receives_directly",
-    "request_keyframe",
-    "restrict_negotiated_codecs",
-    "round_trip_time",
-    "run_without_decoder",
-    "selected_candidate_types",
-    "send_sender_reports",
-    "take_over_receiver_reports",
-    "take_over_sender_reports",
-    "unwrap_rtx",
-]
-
-RtpPacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
-DirectRtpHandler = Callable[[RtpPacket, int], None]
+from server.sfu.reports import ReceiveCounts
 
 logger = logging.getLogger(__name__)
 
 _DTLS_CONNECTED = DtlsState.CONNECTED
-# How often a forwarding sender's SR counters are brought up to date: 0.1 s in
-# 32.32 fixed-point NTP units.
-_SR_UPDATE_INTERVAL_NTP = (1 << 32) // 10
-_MID_URI = "urn:ietf:params:rtp-hdrext:sdes:mid"
-_ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
-_AUDIO_LEVEL_URI = "urn:ietf:params:rtp-hdrext:ssrc-audio-level"
+
+
+RtpPacketHandler = Callable[[RtpPacket, int], Awaitable[None]]
+
+
+DirectRtpHandler = Callable[[RtpPacket, int], None]
+
+
 # Milliseconds between the NTP epoch (1900) and the Unix epoch: aiortc's arrival
 # stamps (clock.current_ms) count from 1900.
 _NTP_UNIX_OFFSET_MS = 2208988800 * 1000
+
+
 # The attribute of an RTCRtpReceiver that holds its direct (synchronous) RTP handler.
 _DIRECT_HANDLER = "_groupsession_direct_rtp"
+
+
 # RemoteBitrateEstimator's incoming bitrate window (RateCounter(1000, 8000)).
 _INCOMING_BITRATE_WINDOW_MS = 1000
-# A ForwardingOutput's selected pair before its line has a route, and after it
-# is closed (never an aioice pair).
-_UNROUTED = object()
-_CLOSED = object()
-# The attribute of an RTCDtlsTransport that holds (pair, DatagramRoute | None).
-_ROUTE = "_groupsession_route"
-
-# What CopySender's cast of srtp_protect assumes (libsrtp 2's signature, as
-# pylibsrtp's cffi binding declares it).
-_LIBSRTP_MAJOR = 2
-_SRTP_PROTECT_SIGNATURE = "srtp_err_status_t(*)(struct srtp_ctx_t_ *, void *, int *)"
-
-
-class IncompatibleLibsrtp(RuntimeError):
-    """pylibsrtp's libsrtp is not the libsrtp 2 the C copy sender was written against."""
-
-
-def check_libsrtp_abi(version: int, protect_signature: str) -> None:
-    """Refuse a libsrtp whose ``srtp_protect`` the C copy sender would call wrongly.
-
-    ``version`` is ``srtp_get_version()`` (major << 24 | minor << 16 | micro);
-    ``protect_signature`` is the binding's declared C type of ``srtp_protect``.
-    libsrtp 3 changed that function's arguments: called through libsrtp 2's
-    signature it would write past the packet's buffer.
-    """
-    major = (version >> 24) & 0xFF
-    if major != _LIBSRTP_MAJOR:
-        found = f"{major}.{(version >> 16) & 0xFF}.{version & 0xFFFF}"
-        raise IncompatibleLibsrtp(
-            f"pylibsrtp is built on libsrtp {found}; groupsession's C copy sender needs"
-            f" libsrtp {_LIBSRTP_MAJOR}.x (install the pylibsrtp version pyproject.toml pins)"
-        )
-    if protect_signature != _SRTP_PROTECT_SIGNATURE:
-        raise IncompatibleLibsrtp(
-            f"pylibsrtp declares srtp_protect as {protect_signature!r}; groupsession's C copy"
-            f" sender calls it as {_SRTP_PROTECT_SIGNATURE!r}"
-        )
-
-
-def libsrtp_version() -> int:
-    """``srtp_get_version()`` of the libsrtp inside pylibsrtp's binding (exported by it)."""
-    library = ctypes.CDLL(srtp_binding.__file__)
-    get_version = library.srtp_get_version
-    get_version.restype = ctypes.c_uint
-    get_version.argtypes = []
-    version: int = get_version()
-    return version
-
-
-check_libsrtp_abi(libsrtp_version(), srtp_ffi.typeof(srtp_lib.srtp_protect).cname)
 
 
 def intercept_received_rtp(
@@ -363,16 +172,27 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
 
 # The attribute of an RTCDtlsTransport that holds its DatagramGuard.
 _GUARD = "_groupsession_guard"
+
+
 # RFC 7983's demultiplexing of the first byte.
 _STUN_FIRST_BYTES = range(0, 4)
+
+
 _DTLS_FIRST_BYTES = range(20, 64)
+
+
 _RTP_FIRST_BYTES = range(128, 192)
+
+
 # What RTCDtlsTransport._recv_next takes for SRTCP (aiortc.rtp.is_rtcp): the
 # second byte (payload type) 192-208.
 _RTCP_SECOND_BYTES = range(192, 209)
+
+
 # Shorter than this cannot be SRTP (12-byte header, 10-byte auth tag) or
 # SRTCP (8-byte header, 4-byte index, tag).
 _MIN_SRTP_SIZE = 22
+
 
 RefusedPacket = Callable[[DropReason, Exception], None]
 
@@ -665,144 +485,36 @@ async def request_keyframe(receiver: RTCRtpReceiver, media_ssrc: int) -> None:
     await receiver._send_rtcp_pli(media_ssrc)
 
 
-def restrict_negotiated_codecs(
-    transceiver: RTCRtpTransceiver, keep: Callable[[RTCRtpCodecParameters], bool]
-) -> None:
-    """Drop codecs from a transceiver's negotiated list before the local answer is made.
-
-    aiortc applies setCodecPreferences() only to transceivers that exist
-    before setRemoteDescription(); a publisher's transceivers are created by
-    it, so the negotiated list is filtered afterwards instead. RTX entries
-    whose ``apt`` no longer refers to a kept codec are dropped too.
-    """
-    codecs: list[RTCRtpCodecParameters] = transceiver._codecs
-    kept = [c for c in codecs if c.mimeType.lower() != f"{transceiver.kind}/rtx" and keep(c)]
-    kept_types = {c.payloadType for c in kept}
-    for codec in codecs:
-        if (
-            codec.mimeType.lower() == f"{transceiver.kind}/rtx"
-            and codec.parameters.get("apt") in kept_types
-        ):
-            kept.append(codec)
-    transceiver._codecs = kept
-
-
-def on_sender_started(
-    sender: RTCRtpSender, callback: Callable[[RTCRtpSendParameters], None]
-) -> None:
-    """Call ``callback`` once aiortc has started ``sender`` (transport connected, negotiated)."""
-    target: Any = sender
-    original: Callable[[RTCRtpSendParameters], Awaitable[None]] = target.send
-
-    async def send(parameters: RTCRtpSendParameters) -> None:
-        await original(parameters)
-        callback(parameters)
-
-    target.send = send
-
-
-def on_keyframe_request(sender: RTCRtpSender, callback: Callable[[], None]) -> None:
-    """Route a PLI/FIR the remote peer sends about ``sender`` to ``callback``.
-
-    aiortc's own handling only flags its encoder, which a forwarding sender
-    never has.
-    """
-    target: Any = sender
-    target._send_keyframe = callback
-
-
-# Sender reports per compound packet: 16 SRs (28 bytes each) and their SDES
-# chunks stay well inside one datagram whatever the CNAME length.
-_REPORTS_PER_COMPOUND = 16
-
-
-def take_over_sender_reports(sender: RTCRtpSender) -> None:
-    """Stop ``sender`` from sending its own RTCP: ``send_sender_reports`` sends its SRs.
-
-    aiortc runs one RTCP loop per sender, each waking up about once a second
-    to send one SR and one SDES in a packet of its own. A subscribe
-    connection carries up to 28 forwarding senders, so that is 28 timers,
-    28 SRTCP packets and 28 sends a second per subscriber; one compound
-    packet for all of them (RFC 8108 section 5.3) carries the same reports.
-    What ``stop()`` still expects of the loop is kept: it signals that it
-    started, and on cancellation says BYE for the sender's SSRC and signals
-    that it ended.
-    """
-    target: Any = sender
-
-    async def run_rtcp() -> None:
-        target._RTCRtpSender__rtcp_started.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.get_running_loop().create_future()  # until stop() cancels it
-        try:
-            await target._send_rtcp([RtcpByePacket(sources=[target._ssrc])])
-        finally:
-            target._RTCRtpSender__rtcp_exited.set()
-
-    target._run_rtcp = run_rtcp
-
-
-async def send_sender_reports(senders: list[RTCRtpSender]) -> int:
-    """Send an SR (and SDES CNAME) for each of ``senders``, all on one DTLS transport.
-
-    The reports are what aiortc's own loop would send, grouped into as few
-    compound packets as fit; each sender's ``__lsr`` is set as aiortc's loop
-    sets it, so its RTT keeps being measured. Returns the number of packets
-    sent; raises ConnectionError if the transport is closed.
-    """
-    transport: Any = None
-    reports: list[tuple[RtcpSrPacket, RtcpSourceInfo | None]] = []
-    now = time.time()
-    for sender in senders:
-        target: Any = sender
-        ntp_timestamp: int = target._RTCRtpSender__ntp_timestamp
-        report = RtcpSrPacket(
-            ssrc=target._ssrc,
-            sender_info=RtcpSenderInfo(
-                ntp_timestamp=ntp_timestamp,
-                rtp_timestamp=target._RTCRtpSender__rtp_timestamp,
-                packet_count=target._RTCRtpSender__packet_count & 0xFFFFFFFF,
-                octet_count=target._RTCRtpSender__octet_count & 0xFFFFFFFF,
-            ),
-        )
-        target._RTCRtpSender__lsr = (ntp_timestamp >> 16) & 0xFFFFFFFF
-        target._RTCRtpSender__lsr_time = now
-        cname: str | None = target._RTCRtpSender__cname
-        chunk = (
-            None
-            if cname is None
-            else RtcpSourceInfo(ssrc=target._ssrc, items=[(1, cname.encode("utf8"))])
-        )
-        reports.append((report, chunk))
-        transport = sender.transport
-    sent = 0
-    for start in range(0, len(reports), _REPORTS_PER_COMPOUND):
-        group = reports[start : start + _REPORTS_PER_COMPOUND]
-        payload = b"".join(bytes(report) for report, _ in group)
-        chunks = [chunk for _, chunk in group if chunk is not None]
-        if chunks:
-            payload += bytes(RtcpSdesPacket(chunks=chunks))
-        await transport._send_rtp(payload)
-        sent += 1
-    return sent
-
-
 # RFC 3550's report count is five bits: at most 31 report blocks per RR.
 _BLOCKS_PER_RR = 31
+
+
 # Report blocks per interval, over every RR: a publisher negotiates a handful
 # of SSRCs (media and RTX per track); anything past this is a peer inventing
 # SSRCs, and reporting on all of them would cost without bound.
 _MAX_REPORT_BLOCKS = 2 * _BLOCKS_PER_RR
+
+
 _UINT32 = 0xFFFFFFFF
+
+
 # packets_lost is a signed 24-bit field (RFC 3550 section 6.4.1).
 _LOST_MIN = -0x800000
+
+
 _LOST_MAX = 0x7FFFFF
+
+
 # NACKs for many losses go out as several packets of at most this many
 # sequence numbers (aiortc packs them all into one, which past about 330
 # losses 16 or more apart SRTCP refuses), and only the last of aiortc's sorted
 # list are asked for: a sender keeps a few hundred packets, no more.
 _NACKS_PER_PACKET = 128
+
+
 _MAX_NACKED = 4 * _NACKS_PER_PACKET
+
+
 # A fault on a peer's RTCP is logged at most this often per connection or receiver.
 _FAULT_LOG_INTERVAL_S = 60.0
 
@@ -1018,362 +730,6 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
     setattr(transport, _RTCP_GUARDED, True)
 
 
-async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:
-    """Close ``pc``, returning within about ``timeout_s``; True if it had to be forced.
-
-    ``pc.close()`` stops every sender and receiver, each awaiting events its
-    background tasks set when they end; a task that died without setting
-    them (aiortc's RTCP loops on a bad report, say) makes it wait forever.
-    Past the bound, every such event is set and every task cancelled, which
-    lets the close finish, and the ICE sockets are closed at once, so nothing
-    a dead task holds keeps a port. The close then finishes in the
-    background; it is never cancelled half-way. A slow close on a loaded
-    machine that is forced loses nothing: it was about to do the same.
-    """
-    closing = asyncio.ensure_future(pc.close())
-    done, _ = await asyncio.wait({closing}, timeout=timeout_s)
-    if done:
-        closing.result()
-        return False
-    for transceiver in pc.getTransceivers():
-        _release_tasks(transceiver.receiver, "_RTCRtpReceiver", ("rtcp",))
-        _release_tasks(transceiver.sender, "_RTCRtpSender", ("rtp", "rtcp"))
-        dtls: Any = transceiver.receiver.transport
-        if dtls is not None:
-            if dtls._task is not None:
-                dtls._task.cancel()
-            for protocol in dtls.transport._connection._protocols:
-                if protocol.transport is not None:
-                    protocol.transport.close()
-    run_soon(_finish_close(closing))
-    return True
-
-
-async def _finish_close(closing: asyncio.Future[None]) -> None:
-    """Wait for a forced close to end (run_soon keeps it referenced meanwhile)."""
-    try:
-        await closing
-    except Exception as error:  # the connection is gone either way
-        logger.warning("a forced peer-connection close ended with %s", type(error).__name__)
-
-
-def _release_tasks(owner: object, prefix: str, names: tuple[str, ...]) -> None:
-    """Cancel ``owner``'s background tasks and set the start/exit events its stop() awaits."""
-    target: Any = owner
-    for name in names:
-        task: asyncio.Future[None] | None = getattr(target, f"{prefix}__{name}_task", None)
-        if task is not None:
-            task.cancel()
-        for event in ("started", "exited"):
-            flag: asyncio.Event | None = getattr(target, f"{prefix}__{name}_{event}", None)
-            if flag is not None:
-                flag.set()
-
-
-def label_forwarded_track(sender: RTCRtpSender, stream_id: str, track_id: str) -> None:
-    """Set the ``a=msid`` the next offer announces for ``sender``."""
-    sender._stream_id = stream_id
-    sender._track_id = track_id
-
-
-def sender_ssrc(sender: RTCRtpSender) -> int:
-    ssrc: int = sender._ssrc
-    return ssrc
-
-
-def encoder_of(sender: RTCRtpSender) -> object | None:
-    """The sender's encoder, if aiortc ever created one (for tests and diagnostics)."""
-    target: Any = sender
-    encoder: object | None = target._RTCRtpSender__encoder
-    return encoder
-
-
-def parse_ice_candidate(candidate: str, sdp_mid: str | None, sdp_mline_index: int | None) -> Any:
-    """Parse a browser's ``candidate:...`` string into an RTCIceCandidate."""
-    try:
-        parsed: RTCIceCandidate = candidate_from_sdp(candidate.removeprefix("candidate:"))
-    except (AssertionError, IndexError, ValueError) as exc:
-        # aiortc validates the field count with a bare assert.
-        raise ValueError(f"not an ICE candidate: {candidate!r}") from exc
-    parsed.sdpMid = sdp_mid
-    parsed.sdpMLineIndex = sdp_mline_index
-    return parsed
-
-
-class ForwardingOutput:
-    """Sends already-encoded RTP through a started RTCRtpSender as if it had produced it.
-
-    Each copy is written, kept for the subscriber's NACKs (answered wrapped in
-    RTX when negotiated), protected and sent by the slot's ``CopySender``: the
-    sender's own ``_retransmit`` is replaced, since aiortc's history holds
-    RtpPacket objects this path never builds. The sender's SR counters are
-    kept true (to within 0.1 s) so the subscriber's RTT and lip-sync stay right.
-
-    The ``CopySender`` is given the route ``RTCDtlsTransport._send_rtp`` takes
-    through four coroutine layers, as a ``DatagramRoute`` every slot of the
-    connection shares: the DTLS transport's SRTP session (``_tx_srtp``:
-    libsrtp's ``srtp_protect`` and the session's ``srtp_t``) and the selected
-    ICE pair's socket and address. A new route is made when aioice selects
-    another pair. A pair through a TURN relay takes aiortc's own path.
-    """
-
-    __slots__ = (
-        "_direct",
-        "_dtls",
-        "_extension_map",
-        "_line",
-        "_nominated",
-        "_pair",
-        "_reported_ntp",
-        "_rtx_payload_type",
-        "_rtx_sequence_number",
-        "_rtx_ssrc",
-        "_sender",
-        "extension_ids",
-        "header_size",
-        "payload_type",
-        "retransmitted",
-        "ssrc",
-    )
-
-    def __init__(self, sender: RTCRtpSender, parameters: RTCRtpSendParameters) -> None:
-        target: Any = sender
-        self._sender: Any = target
-        self._dtls: Any = target.transport
-        # aioice's selected pair per component: the dict lives as long as the connection.
-        self._nominated: dict[int, Any] = self._dtls.transport._connection._nominated
-        self.ssrc: int = sender._ssrc
-        codec = parameters.codecs[0]
-        if codec.payloadType is None:
-            raise ValueError("negotiated codec has no payload type")
-        self.payload_type: int = codec.payloadType
-        ids = {ext.uri: ext.id for ext in parameters.headerExtensions}
-        self.extension_ids = ExtensionIds(
-            mid=ids.get(_MID_URI),
-            abs_send_time=ids.get(_ABS_SEND_TIME_URI),
-            audio_level=ids.get(_AUDIO_LEVEL_URI),
-        )
-        self._line = self.extension_ids.copy_sender(self.ssrc, self.payload_type, parameters.muxId)
-        # The largest header this slot writes: a copy fits MAX_COPY if its payload
-        # leaves this much room (read once per copy, so a plain attribute).
-        self.header_size: int = self._line.header_size
-        # The selected pair the line follows (_UNROUTED: none yet), and whether
-        # its copies go through the connection's route or aiortc's own path.
-        self._pair: Any = _UNROUTED
-        self._direct = False
-        self._extension_map = HeaderExtensionsMap()
-        self._extension_map.configure(parameters)
-        self._rtx_payload_type: int | None = next(
-            (
-                c.payloadType
-                for c in parameters.codecs
-                if c.mimeType.lower().endswith("/rtx")
-                and c.parameters.get("apt") == self.payload_type
-            ),
-            None,
-        )
-        self._rtx_ssrc: int = target._rtx_ssrc
-        self._rtx_sequence_number = random.randrange(0x8000)
-        self.retransmitted = 0
-        self._reported_ntp = 0
-        target._retransmit = self._retransmit
-
-    @property
-    def bytes_sent(self) -> int:
-        """RTP bytes forwarded through this sender (before SRTP)."""
-        return self._line.bytes_sent
-
-    def is_connected(self) -> bool:
-        state: str = self._sender.transport.state
-        return state == "connected"
-
-    def send_copy(
-        self,
-        copies: PacketCopies,
-        sequence_number: int,
-        timestamp: int,
-        report_ntp: int,
-        report_rtp: int,
-    ) -> int:
-        """Write this slot's copy of a packet, keep it for NACKs and send it; its size.
-
-        ``report_ntp``/``report_rtp`` are the next SR's clock pair. Sends
-        without yielding when it can, and otherwise through aiortc's own path
-        as a task of its own. Raises ConnectionError once the transport is closed.
-        """
-        if self._dtls._state is not _DTLS_CONNECTED:
-            raise ConnectionError("Cannot send encrypted RTP, not connected")
-        if self._pair is not self._nominated.get(1):
-            self._reroute()
-        line = self._line
-        if self._direct:
-            size = line.send(copies, sequence_number, timestamp)
-        else:
-            data = line.write(copies, sequence_number, timestamp)
-            run_soon(self.send_later(data))
-            size = len(data)
-        if report_ntp - self._reported_ntp >= _SR_UPDATE_INTERVAL_NTP:
-            # aiortc reads these when it builds an SR (every 0.5-1.5 s); setting
-            # them ten times a second rather than per packet is as true for it.
-            sender = self._sender
-            sender._RTCRtpSender__ntp_timestamp = report_ntp
-            sender._RTCRtpSender__rtp_timestamp = report_rtp
-            sender._RTCRtpSender__octet_count = line.payload_octets
-            sender._RTCRtpSender__packet_count = line.packets
-            self._reported_ntp = report_ntp
-        return size
-
-    async def send_later(self, data: bytes) -> None:
-        """Send a packet ``send_copy`` accounted for but could not send: aiortc's own path."""
-        await self._dtls._send_rtp(data)
-
-    def close(self) -> None:
-        """Stop sending, and let go of the connection's route (its duplicate socket) now.
-
-        Only ever called when the whole subscribe connection closes, so the
-        route every slot of it shares can go too.
-        """
-        self._pair = _CLOSED
-        self._direct = False
-        self._line.detach()
-        cached = getattr(self._dtls, _ROUTE, None)
-        if cached is not None:
-            if cached[1] is not None:
-                cached[1].close()
-            setattr(self._dtls, _ROUTE, None)
-
-    def _reroute(self) -> None:
-        """Follow aioice's selected pair: send through its route, or through aiortc's path."""
-        if self._pair is _CLOSED:
-            raise ConnectionError("the forwarding output is closed")
-        pair = self._nominated.get(1)
-        self._pair = pair
-        route = _connection_route(self._dtls, pair)
-        if route is None:
-            self._line.detach()
-            self._direct = False
-        else:
-            self._line.attach(route)
-            self._direct = True
-
-    async def _retransmit(self, sequence_number: int) -> None:
-        data = self._line.kept(sequence_number)
-        if data is None:
-            return
-        self.retransmitted += 1
-        if self._rtx_payload_type is not None:
-            packet = RtpPacket.parse(data, self._extension_map)
-            rtx = wrap_rtx(
-                packet,
-                payload_type=self._rtx_payload_type,
-                sequence_number=self._rtx_sequence_number,
-                ssrc=self._rtx_ssrc,
-            )
-            self._rtx_sequence_number = (self._rtx_sequence_number + 1) & 0xFFFF
-            data = rtx.serialize(self._extension_map)
-        # ConnectionError: the subscriber is going away. An SRTP failure costs
-        # only this retransmission; it must not reach aiortc's RTCP handling.
-        with contextlib.suppress(ConnectionError, SrtpError, CopySrtpError):
-            if self._dtls._state is not _DTLS_CONNECTED:
-                return
-            if self._pair is not self._nominated.get(1):
-                self._reroute()
-            if self._direct:
-                self._line.send_packet(data)
-            else:
-                await self.send_later(data)
-
-    def sender_report_counts(self) -> tuple[int, int, int, int]:
-        """(ntp, rtp, packets, octets) the sender's next SR will carry (for tests)."""
-        s: Any = self._sender
-        return (
-            s._RTCRtpSender__ntp_timestamp,
-            s._RTCRtpSender__rtp_timestamp,
-            s._RTCRtpSender__packet_count,
-            s._RTCRtpSender__octet_count,
-        )
-
-
-def _connection_route(dtls: Any, pair: Any) -> DatagramRoute | None:
-    """The subscribe connection's route through ``pair``, shared by its slots; None: aiortc's path.
-
-    One per connection (kept on its DTLS transport), not per slot: each holds
-    a duplicate descriptor. A route that cannot be made (out of descriptors,
-    say) is remembered as None for that pair, so it is tried and logged once.
-    """
-    if pair is None or type(pair.protocol) is not StunProtocol:
-        return None  # not selected yet, or through a TURN relay
-    cached: tuple[Any, DatagramRoute | None] | None = getattr(dtls, _ROUTE, None)
-    if cached is not None:
-        if cached[0] is pair:
-            return cached[1]
-        if cached[1] is not None:
-            # aioice chose another pair: its descriptor goes now. Slots still
-            # attached to it follow the new pair before they send again.
-            cached[1].close()
-    transport: Any = pair.protocol.transport
-    sock = transport.get_extra_info("socket")
-    if sock is None or transport.is_closing():
-        return None
-    session: Any = dtls._tx_srtp
-    host, port = pair.remote_addr[:2]
-    route: DatagramRoute | None
-    try:
-        route = DatagramRoute(
-            fd=sock.fileno(),
-            host=host,
-            port=port,
-            srtp_context=int(srtp_ffi.cast("uintptr_t", session._srtp[0])),
-            srtp_protect=srtp_protect_address(),
-            srtp_owner=session,
-            fallback_sendto=transport.sendto,
-            queue=transport._buffer,
-        )
-    except (OSError, ValueError) as error:
-        logger.warning("forwarding through aiortc's own send path: no direct route (%s)", error)
-        route = None
-    setattr(dtls, _ROUTE, (pair, route))
-    return route
-
-
-def srtp_protect_address() -> int:
-    """The address of libsrtp's ``srtp_protect`` in pylibsrtp's binding (for ``CopySender``)."""
-    return int(srtp_ffi.cast("uintptr_t", srtp_ffi.addressof(srtp_lib, "srtp_protect")))
-
-
-class SrtpUnprotector:
-    """``pylibsrtp.Session.unprotect`` without its wrapper's per-call checks and indirection.
-
-    Session.unprotect copies the packet into the session's 1500-byte C buffer
-    (``_cdata``, seen through ``_buffer``), calls ``srtp_unprotect`` on
-    ``_srtp[0]`` and copies the result out; this does exactly that, with the
-    length cell allocated once. It is run once per received packet.
-    """
-
-    __slots__ = ("_buffer", "_capacity", "_cdata", "_length", "_session", "_srtp")
-
-    def __init__(self, session: Any) -> None:
-        self._session = session  # keeps the C context (freed by ffi.gc) alive
-        self._srtp = session._srtp[0]
-        self._cdata = session._cdata
-        self._buffer = session._buffer
-        self._capacity = len(self._cdata)
-        self._length = srtp_ffi.new("int *")
-
-    def unprotect(self, data: bytes) -> bytes:
-        size = len(data)
-        if size > self._capacity:
-            raise ValueError("packet is too long")
-        length = self._length
-        length[0] = size
-        self._buffer[0:size] = data
-        status = srtp_lib.srtp_unprotect(self._srtp, self._cdata, length)
-        if status != srtp_lib.srtp_err_status_ok:
-            raise SrtpError(SRTP_ERRORS[status])
-        result: bytes = self._buffer[0 : length[0]]
-        return result
-
-
 class ReceiveBookkeeping:
     """What aiortc's receive handler does for a forwarded track, minus the decoding side.
 
@@ -1486,48 +842,3 @@ class ReceiveBookkeeping:
             received=received + stream.packets_received,
             jitter_s=stream.jitter / stream._clockrate,
         )
-
-
-def observe_sender_rtcp(sender: RTCRtpSender, observer: Callable[[ReceiverReport], None]) -> None:
-    """Show ``observer`` every report block the remote peer sends about ``sender``'s stream."""
-    target: Any = sender
-    original: Callable[[AnyRtcpPacket], Awaitable[None]] = target._handle_rtcp_packet
-
-    async def handle(packet: AnyRtcpPacket) -> None:
-        if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
-            for report in packet.reports:
-                if report.ssrc == sender._ssrc:
-                    observer(
-                        ReceiverReport(
-                            report.highest_sequence,
-                            report.packets_lost,
-                            report.fraction_lost,
-                            report.jitter,
-                        )
-                    )
-        await original(packet)
-
-    target._handle_rtcp_packet = handle
-
-
-def round_trip_time(sender: RTCRtpSender) -> float | None:
-    """aiortc's smoothed RTT (seconds) from the remote peer's reports about ``sender``."""
-    target: Any = sender
-    rtt: float | None = target._RTCRtpSender__rtt
-    return rtt
-
-
-def selected_candidate_types(pc: RTCPeerConnection) -> tuple[str, str] | None:
-    """(local, remote) ICE candidate types of ``pc``'s selected pair, if one is selected.
-
-    aiortc exposes no selected pair; aioice keeps the nominated pair per
-    component in ``Connection._nominated``.
-    """
-    for transceiver in pc.getTransceivers():
-        dtls: Any = transceiver.sender.transport or transceiver.receiver.transport
-        if dtls is None:
-            continue
-        pair = dtls.transport._connection._nominated.get(1)
-        if pair is not None:
-            return (pair.local_candidate.type, pair.remote_candidate.type)
-    return None
