@@ -50,7 +50,9 @@ def package_version() -> str:
 def default_media(config: Config) -> MediaPlane:
     from server.sfu import RtpForwardingMediaPlane
 
-    return RtpForwardingMediaPlane()
+    # The operators' pseudonyms, so the media plane's log lines name people as
+    # signaling's and the operator page do.
+    return RtpForwardingMediaPlane(pseudonyms=Pseudonyms(config.signing_secret()))
 
 
 def create_app(

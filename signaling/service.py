@@ -11,10 +11,7 @@ told what each publisher may now send.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import logging
-import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
@@ -40,6 +37,7 @@ from signaling.media import (
     SessionDescription,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
     EmptyPayload,
@@ -98,31 +96,6 @@ class _Unobserved:
 RoomFactory = Callable[[str], Room]
 
 
-class LogPseudonyms(Protocol):
-    """How ids appear in logs (server.monitoring.Pseudonyms: as operators see them)."""
-
-    def room(self, room_id: str) -> str: ...
-
-    def participant(self, room_id: str, participant_id: str) -> str: ...
-
-
-class _EphemeralPseudonyms:
-    """Keyed hashes under a key that dies with the process: when no deployment-wide
-    pseudonyms are given, logs still never carry a raw id."""
-
-    def __init__(self) -> None:
-        self._key = secrets.token_bytes(32)
-
-    def room(self, room_id: str) -> str:
-        return "room_" + self._digest(f"room\0{room_id}")
-
-    def participant(self, room_id: str, participant_id: str) -> str:
-        return "peer_" + self._digest(f"participant\0{room_id}\0{participant_id}")
-
-    def _digest(self, text: str) -> str:
-        return hmac.new(self._key, text.encode(), hashlib.sha256).hexdigest()[:12]
-
-
 class Signaling:
     def __init__(
         self,
@@ -143,7 +116,7 @@ class Signaling:
         self._room_factory = room_factory
         self._media = media
         self._observer = observer or _Unobserved()
-        self._pseudonyms = pseudonyms or _EphemeralPseudonyms()
+        self._pseudonyms = pseudonyms or EphemeralPseudonyms()
         self._connections = ConnectionRegistry()
         self._delivery = RoomDelivery(
             sio,

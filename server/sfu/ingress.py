@@ -8,8 +8,6 @@ are explained in docs/media-plane.md ("The receive path's bounds").
 
 from __future__ import annotations
 
-import hashlib
-import os
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -221,23 +219,3 @@ class RateLimitedLog:
     def take_suppressed(self) -> int:
         count, self.suppressed = self.suppressed, 0
         return count
-
-
-class LogReferences:
-    """Short keyed references to (room, participant) for log lines.
-
-    A participant id is part of that participant's join link, so logs never
-    carry it; the key is random per process, so a reference means nothing
-    outside the logs of that run.
-    """
-
-    __slots__ = ("_key",)
-
-    def __init__(self) -> None:
-        self._key = os.urandom(16)
-
-    def participant(self, room_id: str, participant_id: str) -> str:
-        digest = hashlib.blake2b(
-            f"{room_id}\0{participant_id}".encode(), key=self._key, digest_size=6
-        )
-        return "peer~" + digest.hexdigest()

@@ -30,7 +30,7 @@ from server.sfu.connection_quality import (
     up_loss,
 )
 from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
-from server.sfu.ingress import DropReason, LogReferences, PublishBudget, RateLimitedLog
+from server.sfu.ingress import DropReason, PublishBudget, RateLimitedLog
 from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
@@ -50,6 +50,7 @@ from signaling.media import (
     SessionDescription,
     TrackKind,
 )
+from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
 
 logger = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class ParticipantMedia:
     """One participant's media: their publish connection, tracks and subscription."""
 
     participant_id: str
+    # How log lines name them: a pseudonym, never their id (part of their join link).
+    log_name: str
     permission: ForwardingPermission
     speaking: SpeakingDetector
     publish_pc: RTCPeerConnection | None = None
@@ -102,6 +105,7 @@ class RtpForwardingMediaPlane:
         keyframe_interval_s: float = DEFAULT_MIN_KEYFRAME_INTERVAL_S,
         speaking: SpeakingThresholds | None = None,
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
+        pseudonyms: LogPseudonyms | None = None,
     ) -> None:
         """
         :param ice_servers: STUN/TURN servers for the server's candidates. Empty
@@ -112,6 +116,8 @@ class RtpForwardingMediaPlane:
         :param speaking: thresholds for speaking detection.
         :param answer_timeout_s: a subscribe offer unanswered this long is replaced
             by a new one (see ``Subscription``).
+        :param pseudonyms: how log lines name participants (the operators'
+            pseudonyms, as signaling's logs do); a process-lived key without them.
         """
         self._answer_timeout_s = answer_timeout_s
         self._ice_servers = list(ice_servers)
@@ -121,7 +127,7 @@ class RtpForwardingMediaPlane:
         self._signals: MediaSignals | None = None
         self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
         self.stats = ForwardingStats()
-        self._log_refs = LogReferences()
+        self._pseudonyms = pseudonyms or EphemeralPseudonyms()
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -164,14 +170,14 @@ class RtpForwardingMediaPlane:
                 logger.info("publish offer failed in negotiation: %s", _why(exc))
             if is_new:
                 await self._close_tracks_of(participant)
-                await self._close_publish_pc(participant_id, pc)
+                await self._close_publish_pc(participant, pc)
                 if not was_known:
                     self._forget(room_id, participant)
             raise InvalidSessionDescription(f"publish offer rejected: {exc}") from exc
         if self._existing_participant(room_id, participant_id) is not participant:
             # Removed while the offer was being answered.
             await self._close_participant(participant)
-            await self._close_publish_pc(participant_id, pc)
+            await self._close_publish_pc(participant, pc)
             raise MediaNotReady(f"{participant_id} left room {room_id} while publishing")
         participant.publish_pc = pc
         self._announce_changes(room_id, participant)
@@ -193,6 +199,7 @@ class RtpForwardingMediaPlane:
             self._clock,
             answer_timeout_s=self._answer_timeout_s,
             stats=self.stats,
+            log_name=participant.log_name,
             drops=self.stats.drops,
             budget=participant.budget,
         )
@@ -399,6 +406,7 @@ class RtpForwardingMediaPlane:
         if participant is None:
             participant = ParticipantMedia(
                 participant_id=participant_id,
+                log_name=self._pseudonyms.participant(room_id, participant_id),
                 permission=ForwardingPermission(audio=True, video=True),
                 speaking=SpeakingDetector(self._clock, self._speaking_thresholds),
                 traffic=TrafficWindow(self._clock()),
@@ -495,14 +503,16 @@ class RtpForwardingMediaPlane:
             closing.append(participant.subscription.close())
         if participant.publish_pc is not None:
             closing.append(
-                self._close_publish_pc(participant.participant_id, participant.publish_pc)
+                self._close_publish_pc(participant, participant.publish_pc)
             )
         participant.subscription = None
         participant.publish_pc = None
         await asyncio.gather(*closing)
 
-    async def _close_publish_pc(self, participant_id: str, pc: RTCPeerConnection) -> None:
-        await close_connection(pc, participant_id=participant_id, leg="publish", stats=self.stats)
+    async def _close_publish_pc(self, participant: ParticipantMedia, pc: RTCPeerConnection) -> None:
+        await close_connection(
+            pc, log_name=participant.log_name, leg="publish", stats=self.stats
+        )
 
     def _refused(
         self,
@@ -517,7 +527,7 @@ class RtpForwardingMediaPlane:
             return
         logger.warning(
             "dropped a received packet from %s (%s: %s); %d more since the last such line",
-            self._log_refs.participant(room_id, participant.participant_id),
+            participant.log_name,
             reason.value,
             type(error).__name__,
             refusals.take_suppressed(),
@@ -532,7 +542,7 @@ class RtpForwardingMediaPlane:
         participant.problem_told_at = now
         logger.warning(
             "publish connection of %s over its budget: dropping the excess",
-            self._log_refs.participant(room_id, participant.participant_id),
+            participant.log_name,
         )
         if self._existing_participant(room_id, participant.participant_id) is participant:
             self._require_signals().connection_problem(

@@ -87,6 +87,7 @@ class Subscription:
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
         drops: DropCounts | None = None,
         budget: PublishBudget | None = None,
+        log_name: str = "peer_?",
     ) -> None:
         self._clock = clock
         self._stats = stats
@@ -100,6 +101,8 @@ class Subscription:
         self.unanswered_offers = 0
         self.room_id = room_id
         self.participant_id = participant_id
+        # How log lines name her: a pseudonym, never her id (part of her join link).
+        self._log_name = log_name
         self.pc = pc
         self._signals = signals
         self.slots: list[SubscriberSlot] = []
@@ -198,7 +201,7 @@ class Subscription:
             if slot.output is not None:
                 slot.output.close()
         await close_connection(
-            self.pc, participant_id=self.participant_id, leg="subscribe", stats=self._stats
+            self.pc, log_name=self._log_name, leg="subscribe", stats=self._stats
         )
 
     def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
@@ -231,7 +234,7 @@ class Subscription:
             except ConnectionError:
                 pass  # the connection is closing; close() cancels this loop
             except Exception:
-                logger.exception("sender reports for %s failed", self.participant_id)
+                logger.exception("sender reports for %s failed", self._log_name)
 
     async def _negotiate(self) -> None:
         while self._dirty and self._pending is None and not self._closed:
@@ -242,7 +245,7 @@ class Subscription:
                 try:
                     offer, pending, tracks = await self._create_offer()
                 except (InvalidStateError, InvalidAccessError) as exc:
-                    logger.info("subscribe offer for %s abandoned: %s", self.participant_id, exc)
+                    logger.info("subscribe offer for %s abandoned: %s", self._log_name, exc)
                     return
                 self._pending = pending
                 self.unanswered_offers += 1
@@ -256,7 +259,7 @@ class Subscription:
             except Exception:
                 # Signaling could not deliver it; a later change offers again.
                 logger.exception(
-                    "subscribe offer %d for %s not delivered", pending.revision, self.participant_id
+                    "subscribe offer %d for %s not delivered", pending.revision, self._log_name
                 )
                 if self._pending is pending:
                     self._pending = None
@@ -269,7 +272,7 @@ class Subscription:
         logger.info(
             "subscribe offer %d for %s unanswered after %.0f s: offering again",
             pending.revision,
-            self.participant_id,
+            self._log_name,
             self._answer_timeout_s,
         )
         self._pending = None

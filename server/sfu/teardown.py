@@ -19,19 +19,19 @@ CLOSE_BOUND_S = 0.5
 
 
 async def close_connection(
-    pc: RTCPeerConnection, *, participant_id: str, leg: str, stats: ForwardingStats
+    pc: RTCPeerConnection, *, log_name: str, leg: str, stats: ForwardingStats
 ) -> None:
     """Close one of a participant's connections (``leg``: publish or subscribe), bounded.
 
     A close that outlasts ``CLOSE_BOUND_S`` (an aiortc background task died
     without signalling its end) is finished by force, counted and logged once
-    with the participant's pseudonymous id.
+    with the participant's pseudonym (``log_name``).
     """
     if await internals.close_within(pc, CLOSE_BOUND_S):
         stats.closes_forced += 1
         logger.warning(
             "the %s connection of participant %s did not close within %.1f s; released by force",
             leg,
-            participant_id,
+            log_name,
             CLOSE_BOUND_S,
         )
