@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rooms.audit import AuditRecord, AuditTrail
+from rooms.checkins import CheckInRequest, CheckIns
 from rooms.clock import Clock
 from rooms.errors import (
     Barred,
@@ -32,6 +33,7 @@ from rooms.errors import (
 from rooms.events import (
     ChatMessage,
     ChatPosted,
+    CheckInChanged,
     FloorChanged,
     GroundRulesChanged,
     HandQueueChanged,
@@ -50,6 +52,7 @@ from rooms.events import (
     SessionEnded,
     SettingsChanged,
     SpeakingChanged,
+    SpotlightChanged,
     TalkTimeChanged,
     TurnWarning,
     UnmuteRequestAnswered,
@@ -87,6 +90,9 @@ class RoomSnapshot:
     schedule: Schedule
     speaking: tuple[str, ...]
     talk_balance: TalkBalance | None  # facilitators only
+    spotlight_id: str | None  # chosen by a facilitator; None while you wait
+    # Open requests to check in: facilitators see all; a member only their own.
+    check_ins: tuple[CheckInRequest, ...]
 
 
 class Room:
@@ -112,6 +118,8 @@ class Room:
         self.round: GoAround | None = None
         self.schedule = schedule or Schedule()
         self.talk_time = TalkTime()
+        self.check_ins = CheckIns()
+        self.spotlight_id: str | None = None
         self._end_warnings_given: set[int] = set()
         self._clock = clock
         self._present: dict[str, Participant] = {}
@@ -192,7 +200,15 @@ class Room:
             talk_balance=self.talk_balance()
             if admitted and _may(you, Command.VIEW_TALK_TIME)
             else None,
+            spotlight_id=self.spotlight_id if admitted else None,
+            check_ins=self._check_ins_for(you) if admitted else (),
         )
+
+    def _check_ins_for(self, participant: Participant) -> tuple[CheckInRequest, ...]:
+        if participant.role.facilitates:
+            return tuple(self.check_ins)
+        own = self.check_ins.of(participant.id)
+        return () if own is None else (own,)
 
     def may_be_heard(self, participant_id: str) -> bool:
         """Whether the server may forward this participant's audio to the room."""
@@ -459,6 +475,68 @@ class Room:
             sent_at=self._clock.now(),
         )
         return [PrivateChatPosted(message) if to_facilitators else ChatPosted(message)]
+
+    # -- checking in -----------------------------------------------------------------
+
+    def request_check_in(self, actor_id: str) -> list[RoomEvent]:
+        """A member's "please check in with me", for the facilitators' eyes only. Asking again
+        while a request is open changes nothing (its time says how long they have waited)."""
+        self._actor(actor_id, Command.REQUEST_CHECK_IN)
+        request = self.check_ins.request(actor_id, self._clock.now())
+        if request is None:
+            return []
+        self.audit.record(request.requested_at, actor_id, None, "check_in_requested")
+        return [CheckInChanged(actor_id, request)]
+
+    def cancel_check_in(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.REQUEST_CHECK_IN)
+        if not self.check_ins.close(actor_id):
+            return []
+        self.audit.record(self._clock.now(), actor_id, None, "check_in_cancelled")
+        return [CheckInChanged(actor_id, None)]
+
+    def acknowledge_check_in(self, actor_id: str, target_id: str) -> list[RoomEvent]:
+        """A facilitator has seen the request and will check in: it closes, and the
+        member is told it was seen."""
+        self._actor(actor_id, Command.ACKNOWLEDGE_CHECK_IN)
+        if target_id not in self.check_ins:
+            raise NoPendingRequest("this person has no open request to check in")
+        self.check_ins.close(target_id)
+        self.audit.record(self._clock.now(), actor_id, target_id, "check_in_acknowledged")
+        return [CheckInChanged(target_id, None, acknowledged_by=actor_id)]
+
+    # -- the spotlight -----------------------------------------------------------------
+
+    def spotlight(self, actor_id: str, target_id: str) -> list[RoomEvent]:
+        """Make one person large on every screen (a speaker, a demonstration)."""
+        self._actor(actor_id, Command.SPOTLIGHT)
+        target = self._speaker(target_id)
+        if self.spotlight_id == target.id:
+            return []
+        self.spotlight_id = target.id
+        self.audit.record(self._clock.now(), actor_id, target.id, "spotlight")
+        return [SpotlightChanged(target.id)]
+
+    def clear_spotlight(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SPOTLIGHT)
+        if self.spotlight_id is None:
+            return []
+        self.audit.record(self._clock.now(), actor_id, self.spotlight_id, "clear_spotlight")
+        self.spotlight_id = None
+        return [SpotlightChanged(None)]
+
+    def set_spotlight_follows_floor(self, actor_id: str, on: bool) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SPOTLIGHT)
+        return self._change_settings(
+            actor_id, "set_spotlight_follows_floor", spotlight_follows_floor=on
+        )
+
+    def spotlighted(self) -> str | None:
+        """Who is large on every screen: the facilitator's choice, else (when the room
+        says so) the floor holder, who in a round is the current speaker."""
+        if self.spotlight_id is not None:
+            return self.spotlight_id
+        return self.floor.holder_id if self.settings.spotlight_follows_floor else None
 
     # -- the floor ----------------------------------------------------------------
 
@@ -730,6 +808,8 @@ class Room:
         self.round = None
         self.floor = Floor()
         self.talk_time.clear()  # talk time lives only as long as the session
+        self.check_ins.clear()
+        self.spotlight_id = None
         self.ended = True
         return [SessionEnded(ended_by=ended_by, reason=reason)]
 
@@ -775,6 +855,12 @@ class Room:
         now = self._clock.now()
         if self.hands.lower_hand(participant.id):
             events.append(HandQueueChanged(tuple(self.hands)))
+        # Facilitators learn of the departure from ParticipantLeft; an open request goes
+        # with the person, and nothing more about it needs telling.
+        self.check_ins.close(participant.id)
+        if self.spotlight_id == participant.id:
+            self.spotlight_id = None
+            events.append(SpotlightChanged(None))
         if self.talk_time.stop(participant.id, now):
             events.append(SpeakingChanged(participant.id, speaking=False))
         if self.round is not None:

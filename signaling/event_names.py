@@ -16,6 +16,8 @@ class ClientEvent(StrEnum):
     RAISE_HAND = "raise_hand"
     LOWER_HAND = "lower_hand"
     SEND_CHAT = "send_chat"
+    REQUEST_CHECK_IN = "request_check_in"
+    CANCEL_CHECK_IN = "cancel_check_in"
 
     ADMIT = "admit"
     DENY = "deny"
@@ -40,6 +42,9 @@ class ClientEvent(StrEnum):
     SET_GROUND_RULES = "set_ground_rules"
     SET_SCHEDULE = "set_schedule"
     GET_AUDIT = "get_audit"
+    ACKNOWLEDGE_CHECK_IN = "acknowledge_check_in"
+    SPOTLIGHT = "spotlight"
+    CLEAR_SPOTLIGHT = "clear_spotlight"
 
     PUBLISH = "publish"
     SUBSCRIBE = "subscribe"
@@ -69,5 +74,7 @@ class ServerEvent(StrEnum):
     SCHEDULE_CHANGED = "schedule_changed"
     SESSION_CLOCK_WARNING = "session_clock_warning"
     GROUND_RULES_CHANGED = "ground_rules_changed"
+    CHECK_IN_CHANGED = "check_in_changed"
+    SPOTLIGHT_CHANGED = "spotlight_changed"
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"

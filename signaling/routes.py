@@ -117,7 +117,7 @@ class Route(Generic[P]):
 
 
 def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[RoomEvent]:
-    # All four share one permission, so either all apply or the first refuses.
+    # All share one set of roles, so either all apply or the first refuses.
     events: list[RoomEvent] = []
     if p.locked is not None:
         events += room.lock(me, p.locked)
@@ -127,6 +127,8 @@ def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[Room
         events += room.set_self_unmute(me, p.self_unmute_allowed)
     if p.chat_enabled is not None:
         events += room.set_chat_enabled(me, p.chat_enabled)
+    if p.spotlight_follows_floor is not None:
+        events += room.set_spotlight_follows_floor(me, p.spotlight_follows_floor)
     return events[-1:]  # each carries the whole settings; the last is the newest
 
 
@@ -197,6 +199,18 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         SendChatPayload,
         Senders(Command.SEND_CHAT, "to facilitators: anyone admitted"),
         lambda room, me, p: room.send_chat(me, p.text, to_facilitators=p.to_facilitators),
+    ),
+    Route(
+        ClientEvent.REQUEST_CHECK_IN,
+        EmptyPayload,
+        Senders(Command.REQUEST_CHECK_IN),
+        lambda room, me, p: room.request_check_in(me),
+    ),
+    Route(
+        ClientEvent.CANCEL_CHECK_IN,
+        EmptyPayload,
+        Senders(Command.REQUEST_CHECK_IN),
+        lambda room, me, p: room.cancel_check_in(me),
     ),
     Route(
         ClientEvent.ADMIT,
@@ -318,6 +332,24 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         EmptyPayload,
         Senders(Command.VIEW_AUDIT),
         action=lambda s, c, p: s.get_audit(c, p),
+    ),
+    Route(
+        ClientEvent.ACKNOWLEDGE_CHECK_IN,
+        TargetPayload,
+        Senders(Command.ACKNOWLEDGE_CHECK_IN),
+        lambda room, me, p: room.acknowledge_check_in(me, p.participant_id),
+    ),
+    Route(
+        ClientEvent.SPOTLIGHT,
+        TargetPayload,
+        Senders(Command.SPOTLIGHT),
+        lambda room, me, p: room.spotlight(me, p.participant_id),
+    ),
+    Route(
+        ClientEvent.CLEAR_SPOTLIGHT,
+        EmptyPayload,
+        Senders(Command.SPOTLIGHT),
+        lambda room, me, p: room.clear_spotlight(me),
     ),
     Route(
         ClientEvent.PUBLISH,

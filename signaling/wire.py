@@ -9,6 +9,7 @@ from typing import Any
 from rooms import ParticipantState, RoomSnapshot
 from rooms.events import (
     ChatPosted,
+    CheckInChanged,
     FloorChanged,
     GroundRulesChanged,
     HandQueueChanged,
@@ -23,6 +24,7 @@ from rooms.events import (
     SessionEnded,
     SettingsChanged,
     SpeakingChanged,
+    SpotlightChanged,
     TalkTimeChanged,
     TurnWarning,
     UnmuteRequestAnswered,
@@ -51,6 +53,8 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (ScheduleChanged, ServerEvent.SCHEDULE_CHANGED),
     (SessionClockWarning, ServerEvent.SESSION_CLOCK_WARNING),
     (GroundRulesChanged, ServerEvent.GROUND_RULES_CHANGED),
+    (CheckInChanged, ServerEvent.CHECK_IN_CHANGED),
+    (SpotlightChanged, ServerEvent.SPOTLIGHT_CHANGED),
 )
 
 

@@ -44,6 +44,8 @@ def payload(event: ClientEvent, target: str, waiting: str) -> dict[str, Any]:
         ClientEvent.PUBLISH: {"sdp": "v=0", "type": "offer"},
         ClientEvent.SUBSCRIBER_ANSWER: {"sdp": "v=0", "type": "answer", "revision": 1},
         ClientEvent.ICE_CANDIDATE: {"leg": "publish", "candidate": ""},
+        ClientEvent.ACKNOWLEDGE_CHECK_IN: {"participant_id": target},
+        ClientEvent.SPOTLIGHT: {"participant_id": target},
     }.get(event, {})
 
 

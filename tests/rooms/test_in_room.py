@@ -1,0 +1,178 @@
+"""In the room: the discreet request to check in, and the spotlight."""
+
+from __future__ import annotations
+
+import pytest
+
+from rooms import (
+    FixedClock,
+    InvalidCommand,
+    NoPendingRequest,
+    NotInRoom,
+    PermissionDenied,
+    Role,
+    Room,
+)
+from rooms.checkins import CheckInRequest
+from rooms.events import (
+    Audience,
+    CheckInChanged,
+    FloorChanged,
+    LeaveReason,
+    ParticipantLeft,
+    SettingsChanged,
+    SpotlightChanged,
+)
+from rooms.rounds import RoundOrder
+from tests.rooms.conftest import admitted, identity
+
+
+@pytest.fixture
+def group(room: Room) -> Room:
+    """A facilitator, a co-facilitator, two members (a, b) and an observer."""
+    admitted(room, "p_co", Role.COFACILITATOR)
+    admitted(room, "p_a")
+    admitted(room, "p_b")
+    admitted(room, "p_obs", Role.OBSERVER)
+    return room
+
+
+class TestCheckIn:
+    def test_a_member_asks_and_only_the_facilitators_and_they_hear_of_it(
+        self, group: Room, clock: FixedClock
+    ) -> None:
+        clock.advance(42)
+        events = group.request_check_in("p_a")
+        assert events == [CheckInChanged("p_a", CheckInRequest("p_a", clock.now()))]
+        assert events[0].audience is Audience.FACILITATORS and events[0].also_to == "p_a"
+
+    def test_asking_again_keeps_the_first_time(self, group: Room, clock: FixedClock) -> None:
+        group.request_check_in("p_a")
+        first = group.check_ins.of("p_a")
+        clock.advance(30)
+        assert group.request_check_in("p_a") == []
+        assert group.check_ins.of("p_a") == first
+
+    def test_the_member_cancels(self, group: Room) -> None:
+        group.request_check_in("p_a")
+        assert group.cancel_check_in("p_a") == [CheckInChanged("p_a", None)]
+        assert "p_a" not in group.check_ins
+        assert group.cancel_check_in("p_a") == []  # nothing open: nothing to say
+
+    def test_a_facilitator_acknowledges_and_the_member_is_told(self, group: Room) -> None:
+        group.request_check_in("p_a")
+        events = group.acknowledge_check_in("p_co", "p_a")
+        assert events == [CheckInChanged("p_a", None, acknowledged_by="p_co")]
+        with pytest.raises(NoPendingRequest):
+            group.acknowledge_check_in("p_fac", "p_a")
+
+    def test_observers_may_ask_and_facilitators_may_not(self, group: Room) -> None:
+        assert group.request_check_in("p_obs")
+        for facilitator in ("p_fac", "p_co"):
+            with pytest.raises(PermissionDenied):
+                group.request_check_in(facilitator)
+
+    def test_members_cannot_acknowledge(self, group: Room) -> None:
+        group.request_check_in("p_a")
+        with pytest.raises(PermissionDenied):
+            group.acknowledge_check_in("p_b", "p_a")
+        assert "p_a" in group.check_ins
+
+    def test_someone_waiting_cannot_ask(self, room: Room) -> None:
+        room.set_auto_admit("p_fac", False)
+        room.join(identity("p_w"))
+        with pytest.raises(NotInRoom):
+            room.request_check_in("p_w")
+        assert len(room.check_ins) == 0
+
+    def test_snapshots_show_all_requests_to_facilitators_and_only_your_own_to_you(
+        self, group: Room
+    ) -> None:
+        group.request_check_in("p_a")
+        group.request_check_in("p_b")
+        assert [r.participant_id for r in group.snapshot_for("p_co").check_ins] == [
+            "p_a",
+            "p_b",
+        ]
+        assert [r.participant_id for r in group.snapshot_for("p_a").check_ins] == ["p_a"]
+        assert group.snapshot_for("p_obs").check_ins == ()
+
+    def test_the_audit_has_ids_and_actions_only(self, group: Room) -> None:
+        group.request_check_in("p_a")
+        group.cancel_check_in("p_a")
+        group.request_check_in("p_a")
+        group.acknowledge_check_in("p_fac", "p_a")
+        records = [(r.actor_id, r.target_id, r.action, r.reason) for r in group.audit][-4:]
+        assert records == [
+            ("p_a", None, "check_in_requested", None),
+            ("p_a", None, "check_in_cancelled", None),
+            ("p_a", None, "check_in_requested", None),
+            ("p_fac", "p_a", "check_in_acknowledged", None),
+        ]
+
+    def test_a_request_goes_with_the_person_and_with_the_session(self, group: Room) -> None:
+        group.request_check_in("p_a")
+        events = group.leave("p_a", LeaveReason.DISCONNECTED)
+        assert not any(isinstance(e, CheckInChanged) for e in events)
+        assert "p_a" not in group.check_ins
+        group.join(identity("p_a"))  # back: a fresh start, nothing asked yet
+        assert group.snapshot_for("p_a").check_ins == ()
+        group.request_check_in("p_b")
+        group.end_session("p_fac")
+        assert len(group.check_ins) == 0
+
+
+class TestSpotlight:
+    def test_a_facilitator_spotlights_someone_for_everyone(self, group: Room) -> None:
+        events = group.spotlight("p_co", "p_a")
+        assert events == [SpotlightChanged("p_a")] and events[0].audience is Audience.ROOM
+        assert group.spotlighted() == "p_a"
+        assert group.snapshot_for("p_b").spotlight_id == "p_a"
+        assert group.spotlight("p_fac", "p_a") == []
+        assert group.clear_spotlight("p_fac") == [SpotlightChanged(None)]
+        assert group.spotlighted() is None and group.clear_spotlight("p_fac") == []
+
+    def test_facilitators_may_spotlight_themselves(self, group: Room) -> None:
+        assert group.spotlight("p_fac", "p_fac") == [SpotlightChanged("p_fac")]
+
+    def test_members_cannot_spotlight(self, group: Room) -> None:
+        with pytest.raises(PermissionDenied):
+            group.spotlight("p_a", "p_a")
+        with pytest.raises(PermissionDenied):
+            group.set_spotlight_follows_floor("p_a", True)
+        assert group.spotlighted() is None
+
+    def test_only_people_in_the_session_who_speak_are_spotlighted(self, group: Room) -> None:
+        group.set_auto_admit("p_fac", False)
+        group.join(identity("p_w"))
+        with pytest.raises(NotInRoom):
+            group.spotlight("p_fac", "p_w")
+        with pytest.raises(NotInRoom):
+            group.spotlight("p_fac", "p_nobody")
+        with pytest.raises(InvalidCommand):
+            group.spotlight("p_fac", "p_obs")
+        assert group.spotlight_id is None
+
+    def test_the_spotlight_follows_the_floor_when_the_room_says_so(self, group: Room) -> None:
+        group.give_floor("p_fac", "p_a")
+        assert group.spotlighted() is None
+        events = group.set_spotlight_follows_floor("p_fac", True)
+        assert isinstance(events[0], SettingsChanged)
+        assert events[0].settings.spotlight_follows_floor
+        assert group.spotlighted() == "p_a"
+        group.take_back_floor("p_fac")
+        group.start_round("p_fac", RoundOrder.CHOSEN, chosen=["p_b", "p_a"])
+        assert group.spotlighted() == "p_b"
+        group.finish_turn("p_b", passed=False)
+        assert group.spotlighted() == "p_a"
+        # A facilitator's choice wins over the floor.
+        group.spotlight("p_fac", "p_co")
+        assert group.spotlighted() == "p_co"
+
+    def test_the_spotlight_goes_out_when_its_person_leaves(self, group: Room) -> None:
+        group.spotlight("p_fac", "p_b")
+        events = group.remove("p_fac", "p_b")
+        assert isinstance(events[0], ParticipantLeft)
+        assert SpotlightChanged(None) in events
+        assert not any(isinstance(e, FloorChanged) for e in events)
+        assert group.spotlighted() is None
