@@ -32,6 +32,16 @@ export interface RoomSettings {
   self_unmute_allowed: boolean;
   chat_enabled: boolean;
   capacity: number;
+  /** Without a facilitator's choice, whoever holds the floor is spotlighted. */
+  spotlight_follows_floor: boolean;
+}
+
+/** rooms/checkins.py: a member's discreet "please check in with me". Only the
+ * facilitators and that member ever see it. */
+export interface CheckIn {
+  participant_id: string;
+  /** Unix seconds. */
+  requested_at: number;
 }
 
 export interface RoomSnapshot {
@@ -55,6 +65,10 @@ export interface RoomSnapshot {
   speaking: string[];
   /** Facilitators only; null for everyone else. */
   talk_balance: TalkBalance | null;
+  /** Whom a facilitator spotlighted; null while you wait. */
+  spotlight_id: string | null;
+  /** Facilitators: every open request; a member: their own. */
+  check_ins: CheckIn[];
 }
 
 /** rooms/floor.py FloorView. In floor mode (and during a round) only the holder and
@@ -160,6 +174,9 @@ export interface ServerEvents {
   /** Facilitators only; 0: the scheduled end has passed (no hard end). */
   session_clock_warning: { minutes_left: number; ends_at: number };
   ground_rules_changed: { ground_rules: string };
+  /** To the facilitators and that member only. Null request: closed. */
+  check_in_changed: { participant_id: string; request: CheckIn | null; acknowledged_by: string | null };
+  spotlight_changed: { participant_id: string | null };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
 }
@@ -186,12 +203,14 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "schedule_changed",
   "session_clock_warning",
   "ground_rules_changed",
+  "check_in_changed",
+  "spotlight_changed",
   "subscriber_offer",
   "superseded",
 ];
 
 export type SettingsChange = Partial<
-  Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled">
+  Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled" | "spotlight_follows_floor">
 >;
 
 /** Client -> server commands: payload and the extra fields of a successful ack. */
@@ -207,6 +226,11 @@ export interface ClientCommands {
   raise_hand: { payload: Record<string, never>; reply: object };
   lower_hand: { payload: { participant_id?: string }; reply: object };
   send_chat: { payload: { text: string; to_facilitators?: boolean }; reply: object };
+  request_check_in: { payload: Record<string, never>; reply: object };
+  cancel_check_in: { payload: Record<string, never>; reply: object };
+  acknowledge_check_in: { payload: { participant_id: string }; reply: object };
+  spotlight: { payload: { participant_id: string }; reply: object };
+  clear_spotlight: { payload: Record<string, never>; reply: object };
   admit: { payload: { participant_id: string }; reply: object };
   deny: { payload: { participant_id: string }; reply: object };
   admit_all: { payload: Record<string, never>; reply: object };

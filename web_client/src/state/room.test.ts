@@ -18,6 +18,8 @@ import {
   others,
   reduce,
   createRoomStore,
+  myCheckIn,
+  spotlighted,
   type Action,
   type RoomState,
 } from "./room";
@@ -58,6 +60,8 @@ function snapshot(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): Room
     schedule: { starts_at: null, ends_at: null, hard_end: false, late_cutoff_at: null },
     speaking: [],
     talk_balance: null,
+    spotlight_id: null,
+    check_ins: [],
     ...extra,
   };
 }
@@ -487,5 +491,68 @@ describe("talk time, the session clock, ground rules", () => {
     expect(formatClock(0)).toBe("0:00");
     expect(formatClock(75)).toBe("1:15");
     expect(formatClock(3725)).toBe("1:02:05");
+  });
+});
+
+describe("checking in", () => {
+  const request = { participant_id: "p_anna", requested_at: 1_700_000_000 };
+
+  it("shows facilitators who asked, with a notice, until it closes", () => {
+    let state = reduce(inRoom(FAY), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(state.checkIns).toEqual([request]);
+    expect(state.notice).toBe("Anna asked you to check in with them (only facilitators see this).");
+    state = reduce(state, {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request: null, acknowledged_by: "p_fay" },
+    });
+    expect(state.checkIns).toEqual([]);
+  });
+
+  it("tells the member their request was seen, and by whom", () => {
+    let state = reduce(inRoom(ANNA), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(myCheckIn(state)).toEqual(request);
+    expect(state.notice).toBeNull(); // their own button says it is open
+    state = reduce(state, {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request: null, acknowledged_by: "p_fay" },
+    });
+    expect(myCheckIn(state)).toBeNull();
+    expect(state.notice).toBe("Fay saw your request and will check in with you.");
+  });
+
+  it("comes from the snapshot, and goes with the person who leaves", () => {
+    let state = inRoom(FAY, { check_ins: [request] });
+    expect(state.checkIns).toEqual([request]);
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_anna", reason: "left" } });
+    expect(state.checkIns).toEqual([]);
+  });
+});
+
+describe("the spotlight", () => {
+  it("is the facilitator's choice, else the floor holder when the room says so", () => {
+    let state = inRoom(ANNA, { spotlight_id: "p_ben" });
+    expect(spotlighted(state)).toBe("p_ben");
+    state = reduce(state, { type: "spotlight_changed", payload: { participant_id: null } });
+    state = reduce(state, { type: "floor_changed", payload: { floor: { mode: true, holder_id: "p_cleo", ends_at: null } } });
+    expect(spotlighted(state)).toBeNull();
+    state = reduce(state, {
+      type: "settings_changed",
+      payload: { settings: { ...DEFAULT_SETTINGS, spotlight_follows_floor: true } },
+    });
+    expect(spotlighted(state)).toBe("p_cleo");
+    state = reduce(state, { type: "spotlight_changed", payload: { participant_id: "p_fay" } });
+    expect(spotlighted(state)).toBe("p_fay");
+  });
+
+  it("goes out when its person leaves", () => {
+    let state = inRoom(ANNA, { spotlight_id: "p_ben" });
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_ben", reason: "left" } });
+    expect(spotlighted(state)).toBeNull();
   });
 });

@@ -5,6 +5,7 @@
 import {
   facilitates,
   type ChatMessage,
+  type CheckIn,
   type Device,
   type FloorView,
   type ParticipantView,
@@ -72,6 +73,10 @@ export interface RoomState {
   schedule: Schedule;
   /** Facilitators only: the session's scheduled end is near (0: it has passed). */
   clockWarning: { minutes_left: number; ends_at: number } | null;
+  /** Open requests to check in: facilitators see all, a member only their own. */
+  checkIns: CheckIn[];
+  /** Whom a facilitator spotlighted (see `spotlighted` for who is shown large). */
+  spotlightId: string | null;
 }
 
 export const NO_FLOOR: FloorView = { mode: false, holder_id: null, ends_at: null };
@@ -83,6 +88,7 @@ export const DEFAULT_SETTINGS: RoomSettings = {
   self_unmute_allowed: false,
   chat_enabled: true,
   capacity: 16,
+  spotlight_follows_floor: false,
 };
 
 export function initialState(hasLink: boolean): RoomState {
@@ -111,6 +117,8 @@ export function initialState(hasLink: boolean): RoomState {
     talkBalance: null,
     schedule: NO_SCHEDULE,
     clockWarning: null,
+    checkIns: [],
+    spotlightId: null,
   };
 }
 
@@ -220,6 +228,8 @@ export function reduce(state: RoomState, action: Action): RoomState {
         turnWarning: null,
         round: null,
         floor: NO_FLOOR,
+        checkIns: [],
+        spotlightId: null,
       };
     case "speaking_changed": {
       const { participant_id, speaking } = action.payload;
@@ -242,6 +252,10 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return groundRulesChanged(state, action.payload.ground_rules);
     case "superseded":
       return { ...state, phase: "superseded" };
+    case "check_in_changed":
+      return checkInChanged(state, action.payload);
+    case "spotlight_changed":
+      return { ...state, spotlightId: action.payload.participant_id };
     case "subscriber_offer":
       return state; // media, not room state
   }
@@ -268,6 +282,8 @@ function fromSnapshot(state: RoomState, snapshot: RoomSnapshot): RoomState {
     turnWarning: snapshot.round?.current_id === state.turnWarning?.participant_id ? state.turnWarning : null,
     schedule: snapshot.schedule ?? NO_SCHEDULE,
     talkBalance: snapshot.talk_balance ?? null,
+    checkIns: snapshot.check_ins ?? [],
+    spotlightId: snapshot.spotlight_id ?? null,
     microphoneOffBy: me.microphone.on ? null : state.microphoneOffBy,
     cameraOffBy: me.camera.on ? null : state.cameraOffBy,
   };
@@ -322,7 +338,24 @@ function participantLeft(
     waiting: without(state.waiting, participant_id),
     handQueue: state.handQueue.filter((id) => id !== participant_id),
     speaking,
+    // A request to check in goes with its person (the server closes it too).
+    checkIns: state.checkIns.filter((c) => c.participant_id !== participant_id),
+    spotlightId: state.spotlightId === participant_id ? null : state.spotlightId,
   };
+}
+
+function checkInChanged(state: RoomState, change: ServerEvents["check_in_changed"]): RoomState {
+  const { participant_id, request, acknowledged_by } = change;
+  const rest = state.checkIns.filter((c) => c.participant_id !== participant_id);
+  const checkIns = request === null ? rest : [...rest, request];
+  const mine = participant_id === state.me?.participant_id;
+  let notice = state.notice;
+  if (mine && acknowledged_by !== null) {
+    notice = `${nameOf(state, acknowledged_by)} saw your request and will check in with you.`;
+  } else if (!mine && request !== null) {
+    notice = `${nameOf(state, participant_id)} asked you to check in with them (only facilitators see this).`;
+  }
+  return { ...state, checkIns, notice };
 }
 
 function mediaChanged(state: RoomState, change: ServerEvents["media_changed"]): RoomState {
@@ -478,6 +511,27 @@ export function notYetHeard(state: RoomState): string[] {
   if (balance === null) return [];
   const present = new Set(state.participants.map((p) => p.participant_id));
   return balance.not_yet_spoken.filter((id) => present.has(id)).map((id) => nameOf(state, id));
+}
+
+// -- checking in and the spotlight ---------------------------------------------------
+
+/** Our own open request to check in, if any. */
+export function myCheckIn(state: RoomState): CheckIn | null {
+  return state.checkIns.find((c) => c.participant_id === state.me?.participant_id) ?? null;
+}
+
+/** Who is shown large on every screen: a facilitator's choice, else (when the room says
+ * so) the floor holder, who in a round is the current speaker. Mirrors Room.spotlighted. */
+export function spotlighted(state: RoomState): string | null {
+  const chosen = state.spotlightId ?? (state.settings.spotlight_follows_floor ? state.floor.holder_id : null);
+  if (chosen === null) return null;
+  return state.participants.some((p) => p.participant_id === chosen) ? chosen : null;
+}
+
+/** "14:05" in the viewer's local time, from Unix seconds. */
+export function clockTime(unixSeconds: number): string {
+  const at = new Date(unixSeconds * 1000);
+  return `${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}`;
 }
 
 // -- the store --------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 import { useState } from "preact/hooks";
 import type { ParticipantView, Role } from "../protocol/types";
 import type { Session } from "../session";
-import { nameOf, others, type RoomState } from "../state/room";
+import { clockTime, nameOf, others, type RoomState } from "../state/room";
 import { ConfirmDialog } from "./Dialog";
 import { BalanceBlock, SessionBlock, SpeakingBlock } from "./Facilitation";
-import { CameraOffIcon, HandIcon, LockIcon, MicOffIcon } from "./icons";
+import { CameraOffIcon, CheckInIcon, HandIcon, LockIcon, MicOffIcon, SpotlightIcon } from "./icons";
 
 const RANK: Record<Role, number> = { facilitator: 3, cofacilitator: 2, member: 1, observer: 0 };
 
@@ -29,6 +29,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
   return (
     <section class="panel console" aria-labelledby="console-title">
       <h2 id="console-title">Facilitator</h2>
+
+      <CheckInsBlock session={session} state={state} />
 
       <section aria-labelledby="waiting-list-title" class="console-block">
         <h3 id="waiting-list-title">
@@ -120,6 +122,7 @@ export function Console({ session, state }: { session: Session; state: RoomState
             const id = { participant_id: p.participant_id };
             const mayAct = RANK[me.role] >= RANK[p.role] && p.role !== "observer";
             const heldOff = !p.microphone.on && p.microphone.held;
+            const inSpotlight = state.spotlightId === p.participant_id;
             return (
               <li key={p.participant_id} class="person">
                 <span class="person-name">
@@ -140,6 +143,21 @@ export function Console({ session, state }: { session: Session; state: RoomState
                     </span>
                   )}
                 </span>
+                {p.role !== "observer" && (
+                  <span class="person-actions">
+                    <button
+                      type="button"
+                      class="small secondary"
+                      aria-pressed={inSpotlight}
+                      onClick={() => void run(inSpotlight ? "clear_spotlight" : "spotlight", inSpotlight ? {} : id)}
+                    >
+                      <span>
+                        {inSpotlight ? "Remove spotlight" : "Spotlight"}
+                        <span class="sr-only"> {inSpotlight ? "from" : ""} {name}</span>
+                      </span>
+                    </button>
+                  </span>
+                )}
                 {mayAct && (
                   <span class="person-actions">
                     {mayGiveFloor && state.floor.holder_id !== p.participant_id && (
@@ -215,6 +233,23 @@ export function Console({ session, state }: { session: Session; state: RoomState
           </button>
           <button
             type="button"
+            class="secondary toggle"
+            aria-pressed={state.settings.spotlight_follows_floor}
+            onClick={() =>
+              void session.updateSettings({ spotlight_follows_floor: !state.settings.spotlight_follows_floor })
+            }
+          >
+            <span class="toggle-mark" aria-hidden="true" />
+            <span>Spotlight whoever has the floor</span>
+          </button>
+          {state.spotlightId !== null && (
+            <button type="button" class="secondary" onClick={() => void run("clear_spotlight", {})}>
+              <SpotlightIcon size={16} />
+              <span>Remove the spotlight from {nameOf(state, state.spotlightId)}</span>
+            </button>
+          )}
+          <button
+            type="button"
             class={state.settings.locked ? "secondary locked" : "secondary"}
             onClick={() => void session.updateSettings({ locked: !state.settings.locked })}
           >
@@ -262,6 +297,39 @@ export function Console({ session, state }: { session: Session; state: RoomState
           }}
         />
       )}
+    </section>
+  );
+}
+
+/** Members who asked, privately, that a facilitator check in with them; oldest first. */
+function CheckInsBlock({ session, state }: { session: Session; state: RoomState }) {
+  if (state.checkIns.length === 0) return null;
+  return (
+    <section aria-labelledby="check-ins-title" class="console-block">
+      <h3 id="check-ins-title">
+        <CheckInIcon size={16} /> Asked to check in <span class="count">{state.checkIns.length}</span>
+      </h3>
+      <p class="fine-print">Only facilitators see these requests.</p>
+      <ul class="check-ins">
+        {state.checkIns.map((c) => {
+          const name = nameOf(state, c.participant_id);
+          return (
+            <li key={c.participant_id}>
+              <span class="person-name">{name}</span>
+              <time dateTime={new Date(c.requested_at * 1000).toISOString()}>since {clockTime(c.requested_at)}</time>
+              <button
+                type="button"
+                class="small primary"
+                onClick={() => void session.command("acknowledge_check_in", { participant_id: c.participant_id })}
+              >
+                <span>
+                  I'll check in<span class="sr-only"> with {name}</span>
+                </span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
     </section>
   );
 }

@@ -1,8 +1,18 @@
 import { useState } from "preact/hooks";
 import type { Session } from "../session";
-import { floorHolder, floorLetsMeBeHeard, mayTurnOn, mutedByFacilitator, nameOf, type RoomState } from "../state/room";
+import { facilitates } from "../protocol/types";
+import {
+  clockTime,
+  floorHolder,
+  floorLetsMeBeHeard,
+  mayTurnOn,
+  mutedByFacilitator,
+  myCheckIn,
+  nameOf,
+  type RoomState,
+} from "../state/room";
 import { InfoDialog } from "./Dialog";
-import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
+import { CameraIcon, CameraOffIcon, CheckInIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
 export function HearingStatus({ state }: { state: RoomState }) {
@@ -89,6 +99,7 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
           <span>{me.hand_raised ? "Lower hand" : "Raise hand"}</span>
         </button>
       )}
+      {!facilitates(me.role) && <CheckInButton session={session} state={state} />}
       {hasRules && (
         <button type="button" class="control" aria-haspopup="dialog" onClick={() => setReadingRules(true)}>
           <RulesIcon />
@@ -109,6 +120,30 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         </InfoDialog>
       )}
     </div>
+  );
+}
+
+/** "Please check in with me": seen by the facilitators only, never by the group. */
+function CheckInButton({ session, state }: { session: Session; state: RoomState }) {
+  const open = myCheckIn(state);
+  return (
+    <>
+      <button
+        type="button"
+        class={open === null ? "control" : "control raised"}
+        aria-pressed={open !== null}
+        aria-describedby="check-in-note"
+        onClick={() => void session.command(open === null ? "request_check_in" : "cancel_check_in", {})}
+      >
+        <CheckInIcon />
+        <span>{open === null ? "Ask to check in" : "Cancel check-in request"}</span>
+      </button>
+      <span id="check-in-note" class="sr-only">
+        {open === null
+          ? "Privately asks the facilitators to check in with you. Only they will see it."
+          : `You asked the facilitators to check in with you at ${clockTime(open.requested_at)}. Only they can see it.`}
+      </span>
+    </>
   );
 }
 

@@ -1,6 +1,7 @@
 import { useState } from "preact/hooks";
+import type { ParticipantView } from "../protocol/types";
 import type { Session } from "../session";
-import { floorHolder, isFacilitator, others, type RoomState } from "../state/room";
+import { floorHolder, isFacilitator, others, spotlighted, type RoomState } from "../state/room";
 import { Chat } from "./Chat";
 import { Console } from "./Console";
 import { Controls, HearingStatus, UnmutePrompt } from "./Controls";
@@ -26,6 +27,25 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
     return index === -1 ? null : index + 1;
   };
   const holder = floorHolder(state);
+  const everyone = [me, ...people];
+  // The spotlighted person is large on every screen; everyone else in a strip below.
+  const spotlightId = spotlighted(state);
+  const large = everyone.find((p) => p.participant_id === spotlightId);
+  const tile = (p: ParticipantView) => {
+    const self = p.participant_id === me.participant_id;
+    return (
+      <Tile
+        key={p.participant_id}
+        participant={p}
+        stream={self ? session.local.stream : (streams.get(p.participant_id) ?? null)}
+        self={self}
+        speaking={Boolean(state.speaking[p.participant_id])}
+        handPosition={handPosition(p.participant_id)}
+        turnNote={turnNote(p.participant_id)}
+        spotlighted={p === large}
+      />
+    );
+  };
   const turnNote = (id: string): string | null => {
     const self = id === me.participant_id;
     if (id === holder) return state.round !== null ? (self ? "Your turn" : "Their turn") : self ? "You have the floor" : "Has the floor";
@@ -47,25 +67,13 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
         <main class="stage" aria-label="Participants">
-          <div class="grid" style={{ "--columns": String(columns), "--columns-narrow": String(count <= 2 ? 1 : 2) }} data-count={count}>
-            <Tile
-              participant={me}
-              stream={session.local.stream}
-              self
-              speaking={Boolean(state.speaking[me.participant_id])}
-              handPosition={handPosition(me.participant_id)}
-              turnNote={turnNote(me.participant_id)}
-            />
-            {people.map((p) => (
-              <Tile
-                key={p.participant_id}
-                participant={p}
-                stream={streams.get(p.participant_id) ?? null}
-                speaking={Boolean(state.speaking[p.participant_id])}
-                handPosition={handPosition(p.participant_id)}
-                turnNote={turnNote(p.participant_id)}
-              />
-            ))}
+          {large !== undefined && <div class="spotlight-stage">{tile(large)}</div>}
+          <div
+            class={large === undefined ? "grid" : "grid strip"}
+            style={{ "--columns": String(columns), "--columns-narrow": String(count <= 2 ? 1 : 2) }}
+            data-count={count}
+          >
+            {everyone.filter((p) => p !== large).map(tile)}
           </div>
           {count === 1 && <p class="alone">You are the first one here. Others will appear as they join.</p>}
         </main>

@@ -65,9 +65,19 @@ interface TileProps {
   handPosition: number | null;
   /** "Their turn", "Has the floor", "Next": where they are in who speaks. */
   turnNote?: string | null;
+  /** Shown large on every screen. */
+  spotlighted?: boolean;
 }
 
-export function Tile({ participant, stream, self = false, speaking, handPosition, turnNote = null }: TileProps) {
+export function Tile({
+  participant,
+  stream,
+  self = false,
+  speaking,
+  handPosition,
+  turnNote = null,
+  spotlighted = false,
+}: TileProps) {
   const name = participant.display_name;
   const [showing, setShowing] = useState(false);
   const cameraOff = !participant.camera.on;
@@ -77,6 +87,7 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
     speaking && !micOff ? "speaking" : "",
     cameraOff ? "camera-off" : "",
     turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
+    spotlighted ? "spotlighted" : "",
   ];
   return (
     <section class={classes.join(" ")} aria-label={name}>
@@ -97,6 +108,7 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
           {name}
           {self && <span class="you"> (you)</span>}
         </span>
+        {spotlighted && <span class="badge spotlight-badge">Spotlight</span>}
         {speaking && !micOff && <span class="badge speaking-badge">Speaking</span>}
         {micOff && (
           <span class="status-icon" title="Microphone off">

@@ -23,6 +23,19 @@ function Svg({ size = 20, children }: IconProps & { children: preact.ComponentCh
   );
 }
 
+export const CheckInIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <path d="M12 21s-7-4.4-7-10a4 4 0 0 1 7-2.6A4 4 0 0 1 19 11c0 5.6-7 10-7 10z" />
+  </Svg>
+);
+
+export const SpotlightIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <circle cx="12" cy="12" r="4" />
+    <path d="M12 2v3M12 19v3M2 12h3M19 12h3M4.9 4.9l2.1 2.1M17 17l2.1 2.1M4.9 19.1 7 17M17 7l2.1-2.1" />
+  </Svg>
+);
+
 export const RulesIcon = (p: IconProps) => (
   <Svg {...p}>
     <path d="M6 2h9l4 4v16H6z" />
