@@ -12,7 +12,7 @@ import {
   type ServerEventName,
   type SettingsChange,
 } from "./protocol/types";
-import { LocalMedia, type DeviceChoice } from "./media/local";
+import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
@@ -34,6 +34,13 @@ export class Session {
   private joinedOnSocket = false;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
+  /** Where remote sound plays (an audiooutput device id); null: the default. */
+  speakerId: string | null = null;
+  private readonly localListeners = new Set<() => void>();
+  /** Device switches run one at a time: each waits for the one before. */
+  private switching: Promise<unknown> = Promise.resolve();
+  private readonly devicesChanged = (): void => void this.replaceLostDevices();
+  private watchingDevices = false;
 
   constructor(
     readonly token: string | null,
@@ -71,6 +78,7 @@ export class Session {
     });
     this.dispatch({ type: "join_sent" });
     client.connect();
+    this.watchDevices();
   }
 
   private forward<K extends ServerEventName>(client: SignalingClient, name: K): void {
@@ -143,6 +151,10 @@ export class Session {
   }
 
   private shutDown(): void {
+    if (this.watchingDevices) {
+      navigator.mediaDevices?.removeEventListener("devicechange", this.devicesChanged);
+      this.watchingDevices = false;
+    }
     this.stopPeers();
     this.local.close();
     const client = this.client;
@@ -157,6 +169,83 @@ export class Session {
   onRemote(listener: (streams: RemoteStreams) => void): () => void {
     this.remoteListeners.add(listener);
     return () => this.remoteListeners.delete(listener);
+  }
+
+  // -- devices in the room ------------------------------------------------------------
+
+  /** Told when our own tracks or the speaker change (the self view, the device menu). */
+  onLocal(listener: () => void): () => void {
+    this.localListeners.add(listener);
+    return () => this.localListeners.delete(listener);
+  }
+
+  private localChanged(): void {
+    for (const listener of this.localListeners) listener();
+  }
+
+  /**
+   * Use another microphone or camera (null: the browser's default) without leaving:
+   * the publish connection swaps the track in place. What the server holds is
+   * untouched: a microphone the facilitator muted stays silent on the new device.
+   */
+  switchDevice(kind: TrackKind, deviceId: string | null): Promise<boolean> {
+    const run = this.switching.then(() => this.replaceTrack(kind, deviceId));
+    this.switching = run.catch(() => undefined);
+    return run;
+  }
+
+  private async replaceTrack(kind: TrackKind, deviceId: string | null): Promise<boolean> {
+    let track: MediaStreamTrack;
+    try {
+      track = await this.local.replace(kind, deviceId);
+    } catch (error) {
+      console.warn("device switch failed:", describe(error));
+      const what = kind === "audio" ? "microphone" : "camera";
+      this.dispatch({ type: "notice", text: `We could not switch to that ${what}. Please choose another one.` });
+      this.localChanged();
+      return false;
+    }
+    track.addEventListener("ended", this.devicesChanged); // unplugged, or taken by the system
+    this.follow(this.state); // send only what the server says is on
+    await this.peers?.replaceTrack(track);
+    this.localChanged();
+    return true;
+  }
+
+  /** Play everyone's sound on this output device (where the browser allows choosing). */
+  setSpeaker(deviceId: string | null): void {
+    this.speakerId = deviceId;
+    this.localChanged();
+  }
+
+  private watchDevices(): void {
+    const devices = navigator.mediaDevices;
+    if (devices === undefined || this.watchingDevices) return;
+    devices.addEventListener("devicechange", this.devicesChanged);
+    for (const track of this.local.stream?.getTracks() ?? []) track.addEventListener("ended", this.devicesChanged);
+    this.watchingDevices = true;
+  }
+
+  /** A device in use went away (unplugged): fall back to the default one, and say so. */
+  private async replaceLostDevices(): Promise<void> {
+    if (isFinal(this.state.phase)) return;
+    const lists = await this.local.devices();
+    const present = (list: MediaDeviceInfo[], id: string | null) => list.some((d) => d.deviceId === id);
+    for (const [kind, list, what] of [
+      ["audio", lists.microphones, "microphone"],
+      ["video", lists.cameras, "camera"],
+    ] as const) {
+      const track = this.local.track(kind);
+      if (track === null) continue;
+      if (track.readyState !== "ended" && present(list, this.local.deviceId(kind))) continue;
+      if (!(await this.switchDevice(kind, null))) continue;
+      const label = this.local.track(kind)?.label || `the default ${what}`;
+      this.dispatch({ type: "notice", text: `Your ${what} was disconnected. Now using ${label}.` });
+    }
+    if (this.speakerId !== null && !present(lists.speakers, this.speakerId)) {
+      this.setSpeaker(null);
+      this.dispatch({ type: "notice", text: "Your speaker was disconnected. Sound now plays on the default speaker." });
+    }
   }
 
   inboundStats(): ReturnType<PeerMedia["inboundStats"]> {

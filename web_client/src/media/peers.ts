@@ -56,6 +56,21 @@ export class PeerMedia {
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
   }
 
+  /**
+   * Send another track of the same kind on the publish connection (another microphone
+   * or camera): RTCRtpSender.replaceTrack needs no renegotiation, so nobody sees a
+   * leave or a join. False when there is no sender of that kind yet (the track then
+   * goes out with the first publish).
+   */
+  async replaceTrack(track: MediaStreamTrack): Promise<boolean> {
+    const transceiver = this.publishPc
+      ?.getTransceivers()
+      .find((t) => t.receiver.track.kind === track.kind && t.direction === "sendonly");
+    if (transceiver === undefined) return false;
+    await transceiver.sender.replaceTrack(track);
+    return true;
+  }
+
   /** Answer one subscriber offer; offers are answered strictly in order. */
   handleOffer(offer: ServerEvents["subscriber_offer"]): void {
     this.offers = this.offers

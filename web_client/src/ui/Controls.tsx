@@ -11,8 +11,9 @@ import {
   nameOf,
   type RoomState,
 } from "../state/room";
+import { DevicesDialog } from "./Devices";
 import { InfoDialog } from "./Dialog";
-import { CameraIcon, CameraOffIcon, CheckInIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
+import { CameraIcon, CameraOffIcon, CheckInIcon, DevicesIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
 export function HearingStatus({ state }: { state: RoomState }) {
@@ -54,6 +55,7 @@ export function HearingStatus({ state }: { state: RoomState }) {
 export function Controls({ session, state }: { session: Session; state: RoomState }) {
   // The group's ground rules stay one click away for the whole session.
   const [readingRules, setReadingRules] = useState(false);
+  const [choosingDevices, setChoosingDevices] = useState(false);
   const me = state.me;
   if (me === null) return null;
   const hasRules = state.groundRules.trim() !== "";
@@ -100,6 +102,12 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         </button>
       )}
       {!facilitates(me.role) && <CheckInButton session={session} state={state} />}
+      {!observer && (hasMic || hasCamera) && (
+        <button type="button" class="control" aria-haspopup="dialog" onClick={() => setChoosingDevices(true)}>
+          <DevicesIcon />
+          <span>Devices</span>
+        </button>
+      )}
       {hasRules && (
         <button type="button" class="control" aria-haspopup="dialog" onClick={() => setReadingRules(true)}>
           <RulesIcon />
@@ -110,6 +118,7 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         <LeaveIcon />
         <span>Leave</span>
       </button>
+      {choosingDevices && <DevicesDialog session={session} onClose={() => setChoosingDevices(false)} />}
       {readingRules && hasRules && (
         <InfoDialog title="Our ground rules" onClose={() => setReadingRules(false)}>
           <div class="rules-text">

@@ -14,7 +14,7 @@ export function DeviceCheck({ session }: { session: Session }) {
   const claims = session.claims;
   const [stream, setStream] = useState<MediaStream | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [] });
+  const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [], speakers: [] });
   const [cameraId, setCameraId] = useState<string | null>(null);
   const [microphoneId, setMicrophoneId] = useState<string | null>(null);
   const [microphone, setMicrophone] = useState(true);

@@ -7,7 +7,7 @@ import { Console } from "./Console";
 import { Controls, HearingStatus, UnmutePrompt } from "./Controls";
 import { ClockWarning, SessionClock } from "./Facilitation";
 import { FloorBanner } from "./Floor";
-import { useRemoteStreams } from "./hooks";
+import { useLocalMediaVersion, useRemoteStreams } from "./hooks";
 import { ChatIcon } from "./icons";
 import { Notice } from "./Notice";
 import { Tile } from "./Tile";
@@ -15,6 +15,7 @@ import { ConnectionBanner } from "./WaitingRoom";
 
 export function RoomView({ session, state }: { session: Session; state: RoomState }) {
   const streams = useRemoteStreams(session);
+  const localVersion = useLocalMediaVersion(session);
   const facilitator = isFacilitator(state);
   const [panel, setPanel] = useState<"console" | "chat">(facilitator ? "console" : "chat");
   const me = state.me;
@@ -35,7 +36,8 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
     const self = p.participant_id === me.participant_id;
     return (
       <Tile
-        key={p.participant_id}
+        // Our own tile starts afresh on another camera: the <video> picks up the new track.
+        key={self ? `${p.participant_id}:${localVersion}` : p.participant_id}
         participant={p}
         stream={self ? session.local.stream : (streams.get(p.participant_id) ?? null)}
         self={self}
@@ -43,6 +45,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
         handPosition={handPosition(p.participant_id)}
         turnNote={turnNote(p.participant_id)}
         spotlighted={p === large}
+        sinkId={session.speakerId}
       />
     );
   };
