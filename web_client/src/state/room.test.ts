@@ -556,3 +556,45 @@ describe("the spotlight", () => {
     expect(spotlighted(state)).toBeNull();
   });
 });
+
+describe("announcements", () => {
+  const said = (state: RoomState) => state.announcement?.text ?? null;
+
+  it("says when the facilitator mutes you, and who asks you to unmute", () => {
+    let state = inRoom(ANNA);
+    state = reduce(state, {
+      type: "media_changed",
+      payload: { participant_id: "p_anna", microphone: { on: false, held: true }, camera: { on: true, held: false }, by: "p_fay" },
+    });
+    expect(said(state)).toBe("The facilitator muted you.");
+    state = reduce(state, { type: "unmute_requested", payload: { participant_id: "p_anna", device: "microphone", by: "p_fay" } });
+    expect(said(state)).toBe("Fay asked you to unmute.");
+  });
+
+  it("says your turn and you're next, once each", () => {
+    let state = inRoom(ANNA);
+    const first = state.announcement?.seq ?? 0;
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_ben", next_id: "p_anna" }) } });
+    expect(said(state)).toBe("You're next.");
+    const seq = state.announcement?.seq;
+    expect(seq).toBe(first + 1);
+    state = reduce(state, { type: "speaking_changed", payload: { participant_id: "p_ben", speaking: true } });
+    expect(state.announcement?.seq).toBe(seq); // nothing new to say
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_anna", next_id: "p_cleo" }) } });
+    expect(said(state)).toBe("Your turn.");
+  });
+
+  it("reads other people's chat messages", () => {
+    let state = inRoom(ANNA);
+    state = reduce(state, {
+      type: "chat_message",
+      payload: { message: { message_id: 1, sender_id: "p_ben", text: "Hello", to_facilitators: false, sent_at: 1 } },
+    });
+    expect(said(state)).toBe("Ben: Hello");
+    state = reduce(state, {
+      type: "chat_message",
+      payload: { message: { message_id: 2, sender_id: "p_anna", text: "Hi", to_facilitators: false, sent_at: 2 } },
+    });
+    expect(said(state)).toBe("Ben: Hello"); // not your own
+  });
+});

@@ -77,6 +77,8 @@ export interface RoomState {
   checkIns: CheckIn[];
   /** Whom a facilitator spotlighted (see `spotlighted` for who is shown large). */
   spotlightId: string | null;
+  /** The latest change worth saying aloud to a screen-reader user; `seq` tells repeats apart. */
+  announcement: { seq: number; text: string } | null;
 }
 
 export const NO_FLOOR: FloorView = { mode: false, holder_id: null, ends_at: null };
@@ -119,6 +121,7 @@ export function initialState(hasLink: boolean): RoomState {
     clockWarning: null,
     checkIns: [],
     spotlightId: null,
+    announcement: null,
   };
 }
 
@@ -146,6 +149,53 @@ export function isFinal(phase: Phase): boolean {
 }
 
 export function reduce(state: RoomState, action: Action): RoomState {
+  const next = reduceRoom(state, action);
+  if (next === state) return next;
+  const text = announcementFor(state, next, action);
+  return text === null ? next : { ...next, announcement: { seq: (state.announcement?.seq ?? 0) + 1, text } };
+}
+
+/** What a person would want said to them when this changes: their mute, their turn,
+ * being asked, a message. Read out through a live region (ui/Announcer). */
+function announcementFor(before: RoomState, after: RoomState, action: Action): string | null {
+  const me = after.me;
+  if (me === null || after.phase !== "in_room") return null;
+  switch (action.type) {
+    case "media_changed": {
+      const { participant_id, by, microphone, camera } = action.payload;
+      if (participant_id !== me.participant_id || by === null || before.me === null) return null;
+      if (before.me.microphone.on && !microphone.on) return "The facilitator muted you.";
+      if (before.me.camera.on && !camera.on) return "The facilitator turned your camera off.";
+      return null;
+    }
+    case "unmute_requested": {
+      const { participant_id, device, by } = action.payload;
+      if (participant_id !== me.participant_id) return null;
+      const asker = nameOf(after, by);
+      return device === "microphone" ? `${asker} asked you to unmute.` : `${asker} asked you to turn your camera on.`;
+    }
+    case "round_changed":
+    case "floor_changed":
+    case "hand_queue_changed":
+    case "room_snapshot": {
+      const mine = (s: RoomState) => floorHolder(s) === me.participant_id;
+      if (mine(after) && !mine(before)) return after.round !== null ? "Your turn." : "You have the floor.";
+      if (youAreNext(after) && !youAreNext(before)) return "You're next.";
+      return null;
+    }
+    case "chat_message": {
+      const entry = after.chat[after.chat.length - 1];
+      if (entry === undefined || after.chat.length === before.chat.length) return null;
+      if (entry.sender_id === me.participant_id) return null;
+      const to = entry.to_facilitators ? " (to the facilitators)" : "";
+      return `${entry.sender_name}${to}: ${entry.text}`;
+    }
+    default:
+      return null;
+  }
+}
+
+function reduceRoom(state: RoomState, action: Action): RoomState {
   // Once we are out, late events of the old session change nothing.
   if (isFinal(state.phase) && action.type !== "notice_dismissed" && action.type !== "connection") {
     return state;

@@ -2,6 +2,7 @@ import { useState } from "preact/hooks";
 import type { ParticipantView } from "../protocol/types";
 import type { Session } from "../session";
 import { floorHolder, isFacilitator, others, spotlighted, type RoomState } from "../state/room";
+import { Announcer } from "./Announcer";
 import { Chat } from "./Chat";
 import { Console } from "./Console";
 import { Controls, HearingStatus, UnmutePrompt } from "./Controls";
@@ -63,13 +64,14 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
         {state.settings.locked && <span class="badge">Locked</span>}
         {facilitator && <SessionClock state={state} />}
       </header>
+      <Announcer state={state} />
       <ConnectionBanner state={state} />
       {facilitator && <ClockWarning session={session} state={state} />}
       <Notice session={session} state={state} />
       <FloorBanner session={session} state={state} />
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
-        <main class="stage" aria-label="Participants">
+        <main class="stage" aria-label="Participants" tabIndex={0}>
           {large !== undefined && <div class="spotlight-stage">{tile(large)}</div>}
           <div
             class={large === undefined ? "grid" : "grid strip"}
