@@ -250,6 +250,28 @@ class CheckInChanged(RoomEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class ScreenShareChanged(RoomEvent):
+    """Who shares their screen now (None: nobody); ``stopped_by``: the facilitator who
+    stopped someone else's share."""
+
+    participant_id: str | None
+    stopped_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSharePermissionChanged(RoomEvent):
+    """A facilitator let a member share their screen, or took that back."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    allowed: bool
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
 class SpotlightChanged(RoomEvent):
     """Whom a facilitator spotlighted for everyone (None: nobody chosen; then the floor
     holder is spotlighted if the room's ``spotlight_follows_floor`` is on)."""

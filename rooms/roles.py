@@ -43,6 +43,7 @@ class Command(StrEnum):
     YIELD_FLOOR = "yield_floor"
     FINISH_TURN = "finish_turn"
     REQUEST_CHECK_IN = "request_check_in"
+    SHARE_SCREEN = "share_screen"
 
     ADMIT = "admit"
     DENY = "deny"
@@ -66,6 +67,7 @@ class Command(StrEnum):
     SET_SCHEDULE = "set_schedule"
     ACKNOWLEDGE_CHECK_IN = "acknowledge_check_in"
     SPOTLIGHT = "spotlight"
+    MANAGE_SCREEN_SHARE = "manage_screen_share"
 
     SET_GROUND_RULES = "set_ground_rules"
     END_SESSION = "end_session"
@@ -90,6 +92,7 @@ PERMISSIONS: Final = MappingProxyType(
         Command.YIELD_FLOOR: _SPEAKERS,
         Command.FINISH_TURN: _SPEAKERS,
         Command.REQUEST_CHECK_IN: _CARED_FOR,
+        Command.SHARE_SCREEN: _SPEAKERS,
         Command.ADMIT: FACILITATING_ROLES,
         Command.DENY: FACILITATING_ROLES,
         Command.ADMIT_ALL: FACILITATING_ROLES,
@@ -112,6 +115,7 @@ PERMISSIONS: Final = MappingProxyType(
         Command.SET_SCHEDULE: FACILITATING_ROLES,
         Command.ACKNOWLEDGE_CHECK_IN: FACILITATING_ROLES,
         Command.SPOTLIGHT: FACILITATING_ROLES,
+        Command.MANAGE_SCREEN_SHARE: FACILITATING_ROLES,
         # Only the lead facilitator: these change the contract of the whole session.
         Command.SET_GROUND_RULES: _LEAD,
         Command.END_SESSION: _LEAD,

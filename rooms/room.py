@@ -28,6 +28,8 @@ from rooms.errors import (
     RoomEnded,
     RoomFull,
     RoomLocked,
+    ScreenShareBusy,
+    ShareNotAllowed,
     UnmuteNotAllowed,
 )
 from rooms.events import (
@@ -48,6 +50,8 @@ from rooms.events import (
     RoomSettings,
     RoundChanged,
     ScheduleChanged,
+    ScreenShareChanged,
+    ScreenSharePermissionChanged,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -93,6 +97,9 @@ class RoomSnapshot:
     spotlight_id: str | None  # chosen by a facilitator; None while you wait
     # Open requests to check in: facilitators see all; a member only their own.
     check_ins: tuple[CheckInRequest, ...]
+    screen_sharer_id: str | None  # None while you wait
+    # Members a facilitator let share their screen: facilitators see all; a member themself.
+    screen_share_allowed: tuple[str, ...]
 
 
 class Room:
@@ -120,6 +127,8 @@ class Room:
         self.talk_time = TalkTime()
         self.check_ins = CheckIns()
         self.spotlight_id: str | None = None
+        self.screen_sharer_id: str | None = None
+        self._may_share_screen: set[str] = set()
         self._end_warnings_given: set[int] = set()
         self._clock = clock
         self._present: dict[str, Participant] = {}
@@ -202,7 +211,14 @@ class Room:
             else None,
             spotlight_id=self.spotlight_id if admitted else None,
             check_ins=self._check_ins_for(you) if admitted else (),
+            screen_sharer_id=self.screen_sharer_id if admitted else None,
+            screen_share_allowed=self._share_allowed_for(you) if admitted else (),
         )
+
+    def _share_allowed_for(self, participant: Participant) -> tuple[str, ...]:
+        if participant.role.facilitates:
+            return tuple(sorted(self._may_share_screen))
+        return (participant.id,) if participant.id in self._may_share_screen else ()
 
     def _check_ins_for(self, participant: Participant) -> tuple[CheckInRequest, ...]:
         if participant.role.facilitates:
@@ -504,6 +520,63 @@ class Room:
         self.check_ins.close(target_id)
         self.audit.record(self._clock.now(), actor_id, target_id, "check_in_acknowledged")
         return [CheckInChanged(target_id, None, acknowledged_by=actor_id)]
+
+    # -- screen sharing ----------------------------------------------------------------
+
+    def is_sharing_screen(self, participant_id: str) -> bool:
+        """Whether the server may forward this participant's screen track to the room."""
+        return self.screen_sharer_id == participant_id and self.is_present(participant_id)
+
+    def start_screen_share(self, actor_id: str) -> list[RoomEvent]:
+        """Facilitators share; a member shares once a facilitator lets them. One share
+        at a time in the room: the next waits until it stops."""
+        actor = self._actor(actor_id, Command.SHARE_SCREEN)
+        if not actor.role.facilitates and actor_id not in self._may_share_screen:
+            raise ShareNotAllowed("a facilitator has to let you share your screen")
+        if self.screen_sharer_id == actor_id:
+            return []
+        if self.screen_sharer_id is not None:
+            raise ScreenShareBusy("someone else is sharing their screen: one share at a time")
+        self.screen_sharer_id = actor_id
+        self.audit.record(self._clock.now(), actor_id, None, "start_screen_share")
+        return [ScreenShareChanged(actor_id)]
+
+    def stop_screen_share(self, actor_id: str, target_id: str | None = None) -> list[RoomEvent]:
+        """Stop one's own share, or (facilitators) anyone's."""
+        if target_id is None or target_id == actor_id:
+            self._actor(actor_id, Command.SHARE_SCREEN)
+            if self.screen_sharer_id != actor_id:
+                return []
+            self.audit.record(self._clock.now(), actor_id, None, "stop_screen_share")
+            self.screen_sharer_id = None
+            return [ScreenShareChanged(None)]
+        self._actor(actor_id, Command.MANAGE_SCREEN_SHARE)
+        self._moderation_target(actor_id, target_id)
+        if self.screen_sharer_id != target_id:
+            raise InvalidCommand("this person is not sharing their screen")
+        self.audit.record(self._clock.now(), actor_id, target_id, "stop_screen_share")
+        self.screen_sharer_id = None
+        return [ScreenShareChanged(None, stopped_by=actor_id)]
+
+    def allow_screen_share(self, actor_id: str, target_id: str, allowed: bool) -> list[RoomEvent]:
+        """Let a member share their screen, or take it back (which stops their share)."""
+        self._actor(actor_id, Command.MANAGE_SCREEN_SHARE)
+        target = self._moderation_target(actor_id, target_id)
+        if target.role is not Role.MEMBER:
+            raise InvalidCommand("facilitators share anyway; observers do not share")
+        if (target_id in self._may_share_screen) == allowed:
+            return []
+        action = "allow_screen_share" if allowed else "disallow_screen_share"
+        self.audit.record(self._clock.now(), actor_id, target_id, action)
+        events: list[RoomEvent] = [ScreenSharePermissionChanged(target_id, allowed)]
+        if allowed:
+            self._may_share_screen.add(target_id)
+        else:
+            self._may_share_screen.discard(target_id)
+            if self.screen_sharer_id == target_id:
+                self.screen_sharer_id = None
+                events.append(ScreenShareChanged(None, stopped_by=actor_id))
+        return events
 
     # -- the spotlight -----------------------------------------------------------------
 
@@ -810,6 +883,8 @@ class Room:
         self.talk_time.clear()  # talk time lives only as long as the session
         self.check_ins.clear()
         self.spotlight_id = None
+        self.screen_sharer_id = None
+        self._may_share_screen.clear()
         self.ended = True
         return [SessionEnded(ended_by=ended_by, reason=reason)]
 
@@ -861,6 +936,9 @@ class Room:
         if self.spotlight_id == participant.id:
             self.spotlight_id = None
             events.append(SpotlightChanged(None))
+        if self.screen_sharer_id == participant.id:
+            self.screen_sharer_id = None
+            events.append(ScreenShareChanged(None))
         if self.talk_time.stop(participant.id, now):
             events.append(SpeakingChanged(participant.id, speaking=False))
         if self.round is not None:

@@ -18,6 +18,8 @@ class ClientEvent(StrEnum):
     SEND_CHAT = "send_chat"
     REQUEST_CHECK_IN = "request_check_in"
     CANCEL_CHECK_IN = "cancel_check_in"
+    START_SCREEN_SHARE = "start_screen_share"
+    STOP_SCREEN_SHARE = "stop_screen_share"
 
     ADMIT = "admit"
     DENY = "deny"
@@ -45,6 +47,7 @@ class ClientEvent(StrEnum):
     ACKNOWLEDGE_CHECK_IN = "acknowledge_check_in"
     SPOTLIGHT = "spotlight"
     CLEAR_SPOTLIGHT = "clear_spotlight"
+    ALLOW_SCREEN_SHARE = "allow_screen_share"
 
     PUBLISH = "publish"
     SUBSCRIBE = "subscribe"
@@ -76,5 +79,7 @@ class ServerEvent(StrEnum):
     GROUND_RULES_CHANGED = "ground_rules_changed"
     CHECK_IN_CHANGED = "check_in_changed"
     SPOTLIGHT_CHANGED = "spotlight_changed"
+    SCREEN_SHARE_CHANGED = "screen_share_changed"
+    SCREEN_SHARE_PERMISSION_CHANGED = "screen_share_permission_changed"
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"

@@ -54,6 +54,8 @@ class ForwardedTrack:
     mid: str
     participant_id: str
     kind: TrackKind
+    # A shared screen: the publisher's second video track, shown large (additive field).
+    screen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +64,8 @@ class ForwardingPermission:
 
     audio: bool
     video: bool
+    # Their screen track: only while the room says they share (additive field).
+    screen: bool = False
 
 
 class MediaError(Exception):
@@ -111,9 +115,20 @@ class MediaPlane(Protocol):
         ...
 
     async def publish(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        *,
+        screen_mid: str | None = None,
     ) -> SessionDescription:
-        """Accept (or renegotiate) the participant's publish connection; return the answer."""
+        """Accept (or renegotiate) the participant's publish connection; return the answer.
+
+        ``screen_mid``: the offer's video section that carries a shared screen (a
+        third track, forwarded only under ``ForwardingPermission.screen``). It is
+        flagged when first negotiated and stays a screen track; signaling passes it
+        only when the client names one (additive: planes without screen sharing may
+        leave it out)."""
         ...
 
     async def subscribe(self, room_id: str, participant_id: str) -> None:

@@ -25,6 +25,7 @@ from signaling.connections import Connection
 from signaling.errors import ErrorCode, SignalingError
 from signaling.event_names import ClientEvent
 from signaling.schemas import (
+    AllowScreenSharePayload,
     AnswerUnmuteRequestPayload,
     DeviceTargetPayload,
     EmptyPayload,
@@ -43,6 +44,7 @@ from signaling.schemas import (
     SetMediaPayload,
     SetSchedulePayload,
     StartRoundPayload,
+    StopScreenSharePayload,
     SubscriberAnswerPayload,
     TargetPayload,
     UpdateSettingsPayload,
@@ -213,6 +215,18 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         lambda room, me, p: room.cancel_check_in(me),
     ),
     Route(
+        ClientEvent.START_SCREEN_SHARE,
+        EmptyPayload,
+        Senders(Command.SHARE_SCREEN, "members: when a facilitator allows it"),
+        lambda room, me, p: room.start_screen_share(me),
+    ),
+    Route(
+        ClientEvent.STOP_SCREEN_SHARE,
+        StopScreenSharePayload,
+        Senders(Command.SHARE_SCREEN, "someone else's: F C"),
+        lambda room, me, p: room.stop_screen_share(me, p.participant_id),
+    ),
+    Route(
         ClientEvent.ADMIT,
         TargetPayload,
         Senders(Command.ADMIT),
@@ -350,6 +364,12 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         EmptyPayload,
         Senders(Command.SPOTLIGHT),
         lambda room, me, p: room.clear_spotlight(me),
+    ),
+    Route(
+        ClientEvent.ALLOW_SCREEN_SHARE,
+        AllowScreenSharePayload,
+        Senders(Command.MANAGE_SCREEN_SHARE),
+        lambda room, me, p: room.allow_screen_share(me, p.participant_id, p.allowed),
     ),
     Route(
         ClientEvent.PUBLISH,

@@ -93,6 +93,18 @@ class EndSessionPayload(Payload):
 class PublishPayload(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
     type: Literal["offer"]
+    # The offer's video section (its mid) that carries a shared screen, if any.
+    screen_mid: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class StopScreenSharePayload(Payload):
+    """No participant: your own share."""
+
+    participant_id: str | None = Field(default=None, max_length=64)
+
+
+class AllowScreenSharePayload(TargetPayload):
+    allowed: bool
 
 
 class SubscriberAnswerPayload(Payload):

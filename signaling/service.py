@@ -296,7 +296,14 @@ class Signaling:
 
     async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=True)
-        answer = await media.publish(room_id, me, SessionDescription(payload.sdp, payload.type))
+        offer = SessionDescription(payload.sdp, payload.type)
+        # The screen section is named only when there is one: planes without screen
+        # sharing keep their three-argument publish.
+        answer = await (
+            media.publish(room_id, me, offer)
+            if payload.screen_mid is None
+            else media.publish(room_id, me, offer, screen_mid=payload.screen_mid)
+        )
         room = self._store.get(room_id)
         if room is not None:
             self._sync_forwarding(room)
@@ -474,7 +481,9 @@ class Signaling:
         for participant in room.admitted():
             key = (room.room_id, participant.id)
             permission = ForwardingPermission(
-                audio=room.may_be_heard(participant.id), video=room.may_be_seen(participant.id)
+                audio=room.may_be_heard(participant.id),
+                video=room.may_be_seen(participant.id),
+                screen=room.is_sharing_screen(participant.id),
             )
             if self._forwarding.get(key) != permission:
                 self._forwarding[key] = permission

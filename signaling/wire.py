@@ -20,6 +20,8 @@ from rooms.events import (
     RoomEvent,
     RoundChanged,
     ScheduleChanged,
+    ScreenShareChanged,
+    ScreenSharePermissionChanged,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -55,6 +57,8 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (GroundRulesChanged, ServerEvent.GROUND_RULES_CHANGED),
     (CheckInChanged, ServerEvent.CHECK_IN_CHANGED),
     (SpotlightChanged, ServerEvent.SPOTLIGHT_CHANGED),
+    (ScreenShareChanged, ServerEvent.SCREEN_SHARE_CHANGED),
+    (ScreenSharePermissionChanged, ServerEvent.SCREEN_SHARE_PERMISSION_CHANGED),
 )
 
 

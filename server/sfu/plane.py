@@ -115,9 +115,14 @@ class RtpForwardingMediaPlane:
         self._signals = signals
 
     async def publish(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        *,
+        screen_mid: str | None = None,
     ) -> SessionDescription:
-        _check_publish_offer(offer)
+        _check_publish_offer(offer, screen_mid)
         was_known = self._existing_participant(room_id, participant_id) is not None
         participant = self._participant(room_id, participant_id)
         pc = participant.publish_pc
@@ -132,7 +137,8 @@ class RtpForwardingMediaPlane:
                     transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
                 )
                 # Hook receivers before the answer: aiortc starts them once it is set.
-                self._adopt_transceiver(room_id, participant, transceiver)
+                screen = screen_mid is not None and transceiver.mid == screen_mid
+                self._adopt_transceiver(room_id, participant, transceiver, screen=screen)
             await pc.setLocalDescription(await pc.createAnswer())
         except Exception as exc:
             # Past our parse, aiortc still fails on offers it cannot use in ways of its
@@ -215,7 +221,7 @@ class RtpForwardingMediaPlane:
         participant = self._participant(room_id, participant_id)
         participant.permission = permission
         for track in participant.tracks.values():
-            track.set_allowed(_allowed(permission, track.kind))
+            track.set_allowed(_allowed(permission, track))
         if not permission.audio and participant.speaking.reset() is False:
             self._report_speaking(room_id, participant_id, False)
 
@@ -385,10 +391,20 @@ class RtpForwardingMediaPlane:
         return self._rooms.get(room_id, {}).get(participant_id)
 
     def _adopt_transceiver(
-        self, room_id: str, participant: ParticipantMedia, transceiver: RTCRtpTransceiver
+        self,
+        room_id: str,
+        participant: ParticipantMedia,
+        transceiver: RTCRtpTransceiver,
+        *,
+        screen: bool = False,
     ) -> None:
         mid: str | None = transceiver.mid
-        if mid is None or mid in participant.tracks:
+        if mid is None:
+            return
+        if mid in participant.tracks:
+            if screen and not participant.tracks[mid].screen:
+                # A camera is never relabelled a screen: it would escape the share rules.
+                raise InvalidSessionDescription(f"section {mid!r} already carries a camera")
             return
         kind = TrackKind(transceiver.kind)
         participant_id = participant.participant_id
@@ -407,7 +423,8 @@ class RtpForwardingMediaPlane:
             stats=self.stats,
             on_audio_level=on_audio_level,
         )
-        track.set_allowed(_allowed(participant.permission, kind))
+        track.screen = screen
+        track.set_allowed(_allowed(participant.permission, track))
         participant.tracks[mid] = track
 
     def _announce_changes(self, room_id: str, participant: ParticipantMedia) -> None:
@@ -478,11 +495,13 @@ def _candidate_type(types: tuple[str, str] | None) -> str | None:
     return "relay" if "relay" in (local, remote) else remote
 
 
-def _allowed(permission: ForwardingPermission, kind: TrackKind) -> bool:
-    return permission.audio if kind is TrackKind.AUDIO else permission.video
+def _allowed(permission: ForwardingPermission, track: PublishedTrack) -> bool:
+    if track.kind is TrackKind.AUDIO:
+        return permission.audio
+    return permission.screen if track.screen else permission.video
 
 
-def _check_publish_offer(offer: SessionDescription) -> None:
+def _check_publish_offer(offer: SessionDescription, screen_mid: str | None = None) -> None:
     """Reject an offer the plane cannot serve before any connection state changes."""
     if offer.type != "offer":
         raise InvalidSessionDescription(f"expected an offer, got {offer.type!r}")
@@ -493,6 +512,10 @@ def _check_publish_offer(offer: SessionDescription) -> None:
     media_sections = [m for m in parsed.media if m.kind in ("audio", "video")]
     if not media_sections:
         raise InvalidSessionDescription("publish offer has no audio or video section")
+    if screen_mid is not None and not any(
+        m.kind == "video" and m.rtp.muxId == screen_mid for m in media_sections
+    ):
+        raise InvalidSessionDescription(f"no video section {screen_mid!r} to carry a screen")
     for media in media_sections:
         kind = TrackKind(media.kind)
         if not any(is_forwardable(kind, c) for c in media.rtp.codecs if not is_rtx(c)):

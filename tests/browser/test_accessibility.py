@@ -174,14 +174,16 @@ async def test_every_screen_has_no_serious_accessibility_problem(
 # Every control a mouse user can use, by accessible name: the keyboard must reach each.
 _CONTROLS = """() => [...document.querySelectorAll('button, select, textarea, input, a[href]')]
   .filter((el) => !el.disabled && el.offsetParent !== null && !el.closest('[inert]'))
-  .map((el) => el.getAttribute('aria-label') || el.textContent.trim() || el.id || el.name || el.outerHTML.slice(0, 80))"""
+  .map((el) => el.getAttribute('aria-label') || el.textContent.trim() || el.id || el.name
+    || el.outerHTML.slice(0, 80))"""
 
 _FOCUSED = """() => {
   const el = document.activeElement;
   if (!el || el === document.body) return null;
   const style = getComputedStyle(el);
   return {
-    name: el.getAttribute('aria-label') || el.textContent.trim() || el.id || el.name || el.outerHTML.slice(0, 80),
+    name: el.getAttribute('aria-label') || el.textContent.trim() || el.id || el.name
+      || el.outerHTML.slice(0, 80),
     visible: style.outlineStyle !== 'none' || style.boxShadow !== 'none',
   };
 }"""

@@ -1,4 +1,4 @@
-"""In the room: the discreet request to check in, and the spotlight."""
+"""In the room: the discreet request to check in, the spotlight, screen sharing."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from rooms import (
     PermissionDenied,
     Role,
     Room,
+    ScreenShareBusy,
+    ShareNotAllowed,
 )
 from rooms.checkins import CheckInRequest
 from rooms.events import (
@@ -20,6 +22,8 @@ from rooms.events import (
     FloorChanged,
     LeaveReason,
     ParticipantLeft,
+    ScreenShareChanged,
+    ScreenSharePermissionChanged,
     SettingsChanged,
     SpotlightChanged,
 )
@@ -176,3 +180,74 @@ class TestSpotlight:
         assert SpotlightChanged(None) in events
         assert not any(isinstance(e, FloorChanged) for e in events)
         assert group.spotlighted() is None
+
+
+class TestScreenShare:
+    def test_a_facilitator_shares_and_stops(self, group: Room) -> None:
+        assert group.start_screen_share("p_co") == [ScreenShareChanged("p_co")]
+        assert group.is_sharing_screen("p_co") and not group.is_sharing_screen("p_fac")
+        assert group.snapshot_for("p_a").screen_sharer_id == "p_co"
+        assert group.start_screen_share("p_co") == []
+        assert group.stop_screen_share("p_co") == [ScreenShareChanged(None)]
+        assert group.stop_screen_share("p_co") == []
+
+    def test_a_member_shares_only_when_a_facilitator_allows_it(self, group: Room) -> None:
+        with pytest.raises(ShareNotAllowed):
+            group.start_screen_share("p_a")
+        assert group.screen_sharer_id is None
+        events = group.allow_screen_share("p_fac", "p_a", True)
+        assert events == [ScreenSharePermissionChanged("p_a", True)]
+        assert events[0].audience is Audience.FACILITATORS and events[0].also_to == "p_a"
+        assert group.snapshot_for("p_a").screen_share_allowed == ("p_a",)
+        assert group.snapshot_for("p_b").screen_share_allowed == ()
+        assert group.snapshot_for("p_co").screen_share_allowed == ("p_a",)
+        assert group.start_screen_share("p_a") == [ScreenShareChanged("p_a")]
+        with pytest.raises(ShareNotAllowed):
+            group.start_screen_share("p_b")
+
+    def test_one_share_at_a_time(self, group: Room) -> None:
+        group.start_screen_share("p_fac")
+        with pytest.raises(ScreenShareBusy):
+            group.start_screen_share("p_co")
+        assert group.screen_sharer_id == "p_fac"
+
+    def test_facilitators_stop_anyone_and_members_cannot(self, group: Room) -> None:
+        group.allow_screen_share("p_fac", "p_a", True)
+        group.start_screen_share("p_a")
+        with pytest.raises(PermissionDenied):
+            group.stop_screen_share("p_b", "p_a")
+        with pytest.raises(PermissionDenied):
+            group.allow_screen_share("p_b", "p_b", True)
+        events = group.stop_screen_share("p_co", "p_a")
+        assert events == [ScreenShareChanged(None, stopped_by="p_co")]
+        with pytest.raises(InvalidCommand):
+            group.stop_screen_share("p_co", "p_a")
+
+    def test_taking_the_permission_back_stops_the_share(self, group: Room) -> None:
+        group.allow_screen_share("p_fac", "p_a", True)
+        group.start_screen_share("p_a")
+        events = group.allow_screen_share("p_fac", "p_a", False)
+        assert events == [
+            ScreenSharePermissionChanged("p_a", False),
+            ScreenShareChanged(None, stopped_by="p_fac"),
+        ]
+        assert not group.is_sharing_screen("p_a")
+        with pytest.raises(InvalidCommand):
+            group.allow_screen_share("p_fac", "p_obs", True)
+
+    def test_the_share_ends_when_its_sharer_leaves(self, group: Room) -> None:
+        group.start_screen_share("p_fac")
+        events = group.leave("p_fac")
+        assert ScreenShareChanged(None) in events
+        assert group.screen_sharer_id is None
+
+    def test_the_audit_has_ids_only(self, group: Room) -> None:
+        group.allow_screen_share("p_fac", "p_a", True)
+        group.start_screen_share("p_a")
+        group.stop_screen_share("p_fac", "p_a")
+        records = [(r.actor_id, r.target_id, r.action) for r in group.audit][-3:]
+        assert records == [
+            ("p_fac", "p_a", "allow_screen_share"),
+            ("p_a", None, "start_screen_share"),
+            ("p_fac", "p_a", "stop_screen_share"),
+        ]

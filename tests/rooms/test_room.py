@@ -385,6 +385,8 @@ def _run(room: Room, command: Command, actor: str) -> None:
         Command.REQUEST_CHECK_IN: lambda: room.request_check_in(actor),
         Command.ACKNOWLEDGE_CHECK_IN: lambda: room.acknowledge_check_in(actor, target),
         Command.SPOTLIGHT: lambda: room.spotlight(actor, target),
+        Command.SHARE_SCREEN: lambda: room.start_screen_share(actor),
+        Command.MANAGE_SCREEN_SHARE: lambda: room.allow_screen_share(actor, target, True),
     }
     runs[command]()
 

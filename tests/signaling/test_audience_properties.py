@@ -221,6 +221,18 @@ class AudienceMachine(RuleBasedStateMachine):
     def clear_spotlight(self, actor: str) -> None:
         self.run(lambda: self.room.clear_spotlight(actor))
 
+    @rule(actor=people)
+    def start_screen_share(self, actor: str) -> None:
+        self.run(lambda: self.room.start_screen_share(actor))
+
+    @rule(actor=people, subject=st.none() | targets)
+    def stop_screen_share(self, actor: str, subject: str | None) -> None:
+        self.run(lambda: self.room.stop_screen_share(actor, subject))
+
+    @rule(actor=people, subject=targets, allowed=st.booleans())
+    def allow_screen_share(self, actor: str, subject: str, allowed: bool) -> None:
+        self.run(lambda: self.room.allow_screen_share(actor, subject, allowed))
+
     # -- the floor, rounds, the clock --------------------------------------------------
 
     @rule(actor=people, on=st.booleans())
@@ -304,6 +316,7 @@ class AudienceMachine(RuleBasedStateMachine):
             assert snapshot["floor"] is None and snapshot["round"] is None
             assert snapshot["talk_balance"] is None
             assert snapshot["spotlight_id"] is None and snapshot["check_ins"] == []
+            assert snapshot["screen_sharer_id"] is None and snapshot["screen_share_allowed"] == []
             text = json.dumps(snapshot)
             assert not any(mentions(text, other) for other in self.joined - {waiting.id})
 

@@ -46,6 +46,7 @@ def payload(event: ClientEvent, target: str, waiting: str) -> dict[str, Any]:
         ClientEvent.ICE_CANDIDATE: {"leg": "publish", "candidate": ""},
         ClientEvent.ACKNOWLEDGE_CHECK_IN: {"participant_id": target},
         ClientEvent.SPOTLIGHT: {"participant_id": target},
+        ClientEvent.ALLOW_SCREEN_SHARE: {"participant_id": target, "allowed": True},
     }.get(event, {})
 
 

@@ -124,3 +124,40 @@ async def test_the_spotlight_reaches_the_whole_room(
     assert (await fac.call("clear_spotlight"))["ok"]
     await after_the_room_hears(people, None)
     assert server.room(ROOM).spotlighted() is None
+
+
+async def test_screen_sharing_rules_over_the_wire(
+    server: RunningServer, connect: ClientFactory
+) -> None:
+    people = await a_group(connect, server)
+    fac, ana, ben = people["fac"], people["ana"], people["ben"]
+    refused = await ana.call("start_screen_share")
+    assert refused["error"]["code"] == "share_not_allowed"
+    refused = await ben.call(
+        "allow_screen_share", {"participant_id": ben.participant_id, "allowed": True}
+    )
+    assert refused["error"]["code"] == "permission_denied"
+    assert server.room(ROOM).screen_sharer_id is None
+
+    allowed = {"participant_id": ana.participant_id, "allowed": True}
+    assert (await fac.call("allow_screen_share", allowed))["ok"]
+    await ana.wait_for("screen_share_permission_changed", lambda d: d == allowed)
+    assert (await ana.call("start_screen_share"))["ok"]
+    for client in people.values():
+        await client.wait_for(
+            "screen_share_changed",
+            lambda d: d == {"participant_id": ana.participant_id, "stopped_by": None},
+        )
+    assert people["ben"].received("screen_share_permission_changed") == []
+    refused = await fac.call("start_screen_share")
+    assert refused["error"]["code"] == "screen_share_busy"
+    refused = await ben.call("stop_screen_share", {"participant_id": ana.participant_id})
+    assert refused["error"]["code"] == "permission_denied"
+
+    assert (await fac.call("stop_screen_share", {"participant_id": ana.participant_id}))["ok"]
+    await ana.wait_for(
+        "screen_share_changed",
+        lambda d: d == {"participant_id": None, "stopped_by": fac.participant_id},
+    )
+    refused = await fac.call("publish", {"sdp": "v=0", "type": "offer", "screen_mid": ""})
+    assert refused["error"]["code"] == "invalid_payload"
