@@ -96,7 +96,11 @@ async def test_every_screen_has_no_serious_accessibility_problem(
     await assert_accessible(anna.page, "the room with a spotlight")
 
     await fay.page.get_by_role("button", name="Mute Anna", exact=True).click()
-    await announced(anna, "The facilitator muted you.")
+    # The hearing line, a live region, says it (the announcer does not say it twice).
+    await expect(
+        anna.page.get_by_role("status").filter(has_text="The facilitator muted you.")
+    ).to_be_visible(timeout=STEP_MS)
+    assert await anna.page.locator(".hearing").get_attribute("aria-live") == "polite"
     await fay.page.get_by_role("button", name="Ask Anna to unmute", exact=True).click()
     await announced(anna, "Fay asked you to unmute.")
     await expect(anna.page.get_by_role("alertdialog")).to_be_visible()

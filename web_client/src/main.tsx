@@ -15,12 +15,15 @@ declare global {
       state: () => unknown;
       inboundStats: () => Promise<unknown>;
       localTracks: () => { kind: string; label: string; enabled: boolean; readyState: string }[];
+      shareScreen: () => Promise<boolean>;
     };
   }
 }
 window.groupsession = {
   state: () => session.state,
   inboundStats: () => session.inboundStats(),
+  // What the Share screen button does, for a test of the server's refusal.
+  shareScreen: () => session.shareScreen(),
   localTracks: () =>
     (session.local.stream?.getTracks() ?? []).map((t) => ({
       kind: t.kind,

@@ -25,6 +25,10 @@ export class Session {
   readonly store: RoomStore;
   readonly local = new LocalMedia();
   remote: RemoteStreams = new Map();
+  /** Everyone else's shared screen, by participant. */
+  remoteScreens: RemoteStreams = new Map();
+  /** Our own shared screen while we share. */
+  screen: MediaStream | null = null;
   private readonly remoteListeners = new Set<(streams: RemoteStreams) => void>();
   private client: SignalingClient | null = null;
   private peers: PeerMedia | null = null;
@@ -41,6 +45,8 @@ export class Session {
   private switching: Promise<unknown> = Promise.resolve();
   private readonly devicesChanged = (): void => void this.replaceLostDevices();
   private watchingDevices = false;
+  /** Counts device switches: our own tile starts afresh on a new camera. */
+  deviceSwitches = 0;
 
   constructor(
     readonly token: string | null,
@@ -116,6 +122,8 @@ export class Session {
       this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
       this.local.setSending("video", me.camera.on && !this.switchingOff.camera);
     }
+    // The room stopped our share (a facilitator, or the permission was taken back).
+    if (this.screen !== null && state.screenSharerId !== me?.participant_id) this.stopLocalScreen();
     if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null) {
       this.startPeers(me?.role !== "observer");
     }
@@ -131,6 +139,10 @@ export class Session {
       (message) => {
         console.warn(message);
         this.dispatch({ type: "notice", text: "We could not show everyone's video. Leaving and opening your link again may help." });
+      },
+      (screens) => {
+        this.remoteScreens = screens;
+        this.localChanged();
       },
     );
     this.peers = peers;
@@ -148,6 +160,8 @@ export class Session {
   private stopPeers(): void {
     this.peers?.close();
     this.peers = null;
+    // A new publish connection starts without the screen: the share ends with the old one.
+    if (this.screen !== null) this.stopLocalScreen();
   }
 
   private shutDown(): void {
@@ -208,8 +222,60 @@ export class Session {
     track.addEventListener("ended", this.devicesChanged); // unplugged, or taken by the system
     this.follow(this.state); // send only what the server says is on
     await this.peers?.replaceTrack(track);
+    this.deviceSwitches += 1;
     this.localChanged();
     return true;
+  }
+
+  // -- sharing a screen ----------------------------------------------------------------
+
+  /**
+   * Share a screen: the browser asks which one, then the server decides (facilitators
+   * share; members when a facilitator allows it; one share at a time). A refusal
+   * stops the capture and says why. True when the share is on.
+   */
+  async shareScreen(): Promise<boolean> {
+    const peers = this.peers;
+    if (peers === null || this.screen !== null) return false;
+    let capture: MediaStream;
+    try {
+      capture = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch {
+      return false; // the person chose not to share: nothing to say
+    }
+    const [track] = capture.getVideoTracks();
+    if (track === undefined || !(await this.command("start_screen_share", {}))) {
+      for (const t of capture.getTracks()) t.stop();
+      return false;
+    }
+    this.screen = capture;
+    // The browser's own "Stop sharing" bar ends the track.
+    track.addEventListener("ended", () => void this.stopScreenShare());
+    this.localChanged();
+    try {
+      await peers.shareScreen(track);
+    } catch (error) {
+      console.warn("screen share did not start:", describe(error));
+      this.dispatch({ type: "notice", text: "Your screen could not be shared. Please try again." });
+      await this.stopScreenShare();
+      return false;
+    }
+    return true;
+  }
+
+  async stopScreenShare(): Promise<void> {
+    if (this.screen === null) return;
+    this.stopLocalScreen();
+    await this.command("stop_screen_share", {});
+  }
+
+  private stopLocalScreen(): void {
+    const capture = this.screen;
+    if (capture === null) return;
+    this.screen = null;
+    for (const track of capture.getTracks()) track.stop();
+    void this.peers?.stopScreen().catch((error: unknown) => console.warn("screen stop:", describe(error)));
+    this.localChanged();
   }
 
   /** Play everyone's sound on this output device (where the browser allows choosing). */

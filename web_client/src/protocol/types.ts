@@ -69,6 +69,10 @@ export interface RoomSnapshot {
   spotlight_id: string | null;
   /** Facilitators: every open request; a member: their own. */
   check_ins: CheckIn[];
+  /** Who shares their screen; null while you wait. */
+  screen_sharer_id: string | null;
+  /** Members a facilitator let share: facilitators see all; a member, themself. */
+  screen_share_allowed: string[];
 }
 
 /** rooms/floor.py FloorView. In floor mode (and during a round) only the holder and
@@ -137,6 +141,8 @@ export interface ForwardedTrack {
   mid: string;
   participant_id: string;
   kind: TrackKind;
+  /** This video is the participant's shared screen, not their camera. */
+  screen: boolean;
 }
 
 export interface SessionDescriptionInit {
@@ -177,6 +183,10 @@ export interface ServerEvents {
   /** To the facilitators and that member only. Null request: closed. */
   check_in_changed: { participant_id: string; request: CheckIn | null; acknowledged_by: string | null };
   spotlight_changed: { participant_id: string | null };
+  /** `stopped_by`: the facilitator who stopped someone else's share. */
+  screen_share_changed: { participant_id: string | null; stopped_by: string | null };
+  /** To the facilitators and that member. */
+  screen_share_permission_changed: { participant_id: string; allowed: boolean };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
 }
@@ -205,6 +215,8 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "ground_rules_changed",
   "check_in_changed",
   "spotlight_changed",
+  "screen_share_changed",
+  "screen_share_permission_changed",
   "subscriber_offer",
   "superseded",
 ];
@@ -231,6 +243,10 @@ export interface ClientCommands {
   acknowledge_check_in: { payload: { participant_id: string }; reply: object };
   spotlight: { payload: { participant_id: string }; reply: object };
   clear_spotlight: { payload: Record<string, never>; reply: object };
+  start_screen_share: { payload: Record<string, never>; reply: object };
+  /** No participant: your own share. */
+  stop_screen_share: { payload: { participant_id?: string }; reply: object };
+  allow_screen_share: { payload: { participant_id: string; allowed: boolean }; reply: object };
   admit: { payload: { participant_id: string }; reply: object };
   deny: { payload: { participant_id: string }; reply: object };
   admit_all: { payload: Record<string, never>; reply: object };
@@ -258,7 +274,7 @@ export interface ClientCommands {
   /** Omitted fields are cleared. */
   set_schedule: { payload: Partial<Schedule>; reply: object };
   get_audit: { payload: Record<string, never>; reply: { room_id: string; records: AuditRecord[] } };
-  publish: { payload: { sdp: string; type: "offer" }; reply: SessionDescriptionInit };
+  publish: { payload: { sdp: string; type: "offer"; screen_mid?: string }; reply: SessionDescriptionInit };
   subscribe: { payload: Record<string, never>; reply: object };
   subscriber_answer: { payload: { sdp: string; type: "answer"; revision: number }; reply: object };
   ice_candidate: {

@@ -18,6 +18,7 @@ import {
   others,
   reduce,
   createRoomStore,
+  mayShareScreen,
   myCheckIn,
   spotlighted,
   type Action,
@@ -61,6 +62,8 @@ function snapshot(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): Room
     speaking: [],
     talk_balance: null,
     spotlight_id: null,
+    screen_sharer_id: null,
+    screen_share_allowed: [],
     check_ins: [],
     ...extra,
   };
@@ -560,13 +563,18 @@ describe("the spotlight", () => {
 describe("announcements", () => {
   const said = (state: RoomState) => state.announcement?.text ?? null;
 
-  it("says when the facilitator mutes you, and who asks you to unmute", () => {
+  it("says who asks you to unmute, and when the facilitator turns your camera off", () => {
     let state = inRoom(ANNA);
     state = reduce(state, {
       type: "media_changed",
       payload: { participant_id: "p_anna", microphone: { on: false, held: true }, camera: { on: true, held: false }, by: "p_fay" },
     });
-    expect(said(state)).toBe("The facilitator muted you.");
+    expect(said(state)).toBeNull(); // the hearing line, a live region, says "The facilitator muted you"
+    state = reduce(state, {
+      type: "media_changed",
+      payload: { participant_id: "p_anna", microphone: { on: false, held: true }, camera: { on: false, held: true }, by: "p_fay" },
+    });
+    expect(said(state)).toBe("The facilitator turned your camera off.");
     state = reduce(state, { type: "unmute_requested", payload: { participant_id: "p_anna", device: "microphone", by: "p_fay" } });
     expect(said(state)).toBe("Fay asked you to unmute.");
   });
@@ -596,5 +604,31 @@ describe("announcements", () => {
       payload: { message: { message_id: 2, sender_id: "p_anna", text: "Hi", to_facilitators: false, sent_at: 2 } },
     });
     expect(said(state)).toBe("Ben: Hello"); // not your own
+  });
+});
+
+describe("screen sharing", () => {
+  it("lets facilitators share, and members once allowed", () => {
+    expect(mayShareScreen(inRoom(FAY))).toBe(true);
+    let state = inRoom(ANNA);
+    expect(mayShareScreen(state)).toBe(false);
+    state = reduce(state, { type: "screen_share_permission_changed", payload: { participant_id: "p_anna", allowed: true } });
+    expect(mayShareScreen(state)).toBe(true);
+    expect(state.notice).toBe("The facilitator lets you share your screen.");
+  });
+
+  it("follows who shares, and says when a facilitator stopped yours", () => {
+    let state = inRoom(ANNA, { screen_share_allowed: ["p_anna"] });
+    state = reduce(state, { type: "screen_share_changed", payload: { participant_id: "p_anna", stopped_by: null } });
+    expect(state.screenSharerId).toBe("p_anna");
+    state = reduce(state, { type: "screen_share_changed", payload: { participant_id: null, stopped_by: "p_fay" } });
+    expect(state.screenSharerId).toBeNull();
+    expect(state.notice).toBe("The facilitator stopped your screen share.");
+  });
+
+  it("ends the share when the sharer leaves", () => {
+    let state = inRoom(ANNA, { screen_sharer_id: "p_ben" });
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_ben", reason: "left" } });
+    expect(state.screenSharerId).toBeNull();
   });
 });

@@ -77,6 +77,10 @@ export interface RoomState {
   checkIns: CheckIn[];
   /** Whom a facilitator spotlighted (see `spotlighted` for who is shown large). */
   spotlightId: string | null;
+  /** Who shares their screen now. */
+  screenSharerId: string | null;
+  /** Members a facilitator let share their screen (a member sees only themself). */
+  screenShareAllowed: string[];
   /** The latest change worth saying aloud to a screen-reader user; `seq` tells repeats apart. */
   announcement: { seq: number; text: string } | null;
 }
@@ -121,6 +125,8 @@ export function initialState(hasLink: boolean): RoomState {
     clockWarning: null,
     checkIns: [],
     spotlightId: null,
+    screenSharerId: null,
+    screenShareAllowed: [],
     announcement: null,
   };
 }
@@ -155,8 +161,9 @@ export function reduce(state: RoomState, action: Action): RoomState {
   return text === null ? next : { ...next, announcement: { seq: (state.announcement?.seq ?? 0) + 1, text } };
 }
 
-/** What a person would want said to them when this changes: their mute, their turn,
- * being asked, a message. Read out through a live region (ui/Announcer). */
+/** What a person would want said to them when this changes: their turn, being asked, a
+ * message, their camera. Read out through a live region (ui/Announcer). "The facilitator
+ * muted you" is not here: the hearing line says it, and is a live region itself. */
 function announcementFor(before: RoomState, after: RoomState, action: Action): string | null {
   const me = after.me;
   if (me === null || after.phase !== "in_room") return null;
@@ -164,7 +171,7 @@ function announcementFor(before: RoomState, after: RoomState, action: Action): s
     case "media_changed": {
       const { participant_id, by, microphone, camera } = action.payload;
       if (participant_id !== me.participant_id || by === null || before.me === null) return null;
-      if (before.me.microphone.on && !microphone.on) return "The facilitator muted you.";
+      if (before.me.microphone.on !== microphone.on) return null; // the hearing line says it
       if (before.me.camera.on && !camera.on) return "The facilitator turned your camera off.";
       return null;
     }
@@ -280,6 +287,7 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
         floor: NO_FLOOR,
         checkIns: [],
         spotlightId: null,
+        screenSharerId: null,
       };
     case "speaking_changed": {
       const { participant_id, speaking } = action.payload;
@@ -306,6 +314,29 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
       return checkInChanged(state, action.payload);
     case "spotlight_changed":
       return { ...state, spotlightId: action.payload.participant_id };
+    case "screen_share_changed": {
+      const { participant_id, stopped_by } = action.payload;
+      const mineStopped = stopped_by !== null && state.screenSharerId === state.me?.participant_id;
+      return {
+        ...state,
+        screenSharerId: participant_id,
+        notice: mineStopped ? "The facilitator stopped your screen share." : state.notice,
+      };
+    }
+    case "screen_share_permission_changed": {
+      const { participant_id, allowed } = action.payload;
+      const rest = state.screenShareAllowed.filter((id) => id !== participant_id);
+      const mine = participant_id === state.me?.participant_id;
+      return {
+        ...state,
+        screenShareAllowed: allowed ? [...rest, participant_id] : rest,
+        notice: mine
+          ? allowed
+            ? "The facilitator lets you share your screen."
+            : "The facilitator no longer lets you share your screen."
+          : state.notice,
+      };
+    }
     case "subscriber_offer":
       return state; // media, not room state
   }
@@ -334,6 +365,8 @@ function fromSnapshot(state: RoomState, snapshot: RoomSnapshot): RoomState {
     talkBalance: snapshot.talk_balance ?? null,
     checkIns: snapshot.check_ins ?? [],
     spotlightId: snapshot.spotlight_id ?? null,
+    screenSharerId: snapshot.screen_sharer_id ?? null,
+    screenShareAllowed: snapshot.screen_share_allowed ?? [],
     microphoneOffBy: me.microphone.on ? null : state.microphoneOffBy,
     cameraOffBy: me.camera.on ? null : state.cameraOffBy,
   };
@@ -391,6 +424,7 @@ function participantLeft(
     // A request to check in goes with its person (the server closes it too).
     checkIns: state.checkIns.filter((c) => c.participant_id !== participant_id),
     spotlightId: state.spotlightId === participant_id ? null : state.spotlightId,
+    screenSharerId: state.screenSharerId === participant_id ? null : state.screenSharerId,
   };
 }
 
@@ -576,6 +610,13 @@ export function spotlighted(state: RoomState): string | null {
   const chosen = state.spotlightId ?? (state.settings.spotlight_follows_floor ? state.floor.holder_id : null);
   if (chosen === null) return null;
   return state.participants.some((p) => p.participant_id === chosen) ? chosen : null;
+}
+
+/** Whether we may share our screen: facilitators, and members a facilitator allowed. */
+export function mayShareScreen(state: RoomState): boolean {
+  const me = state.me;
+  if (me === null || me.role === "observer") return false;
+  return facilitates(me.role) || state.screenShareAllowed.includes(me.participant_id);
 }
 
 /** "14:05" in the viewer's local time, from Unix seconds. */

@@ -123,6 +123,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
             const mayAct = RANK[me.role] >= RANK[p.role] && p.role !== "observer";
             const heldOff = !p.microphone.on && p.microphone.held;
             const inSpotlight = state.spotlightId === p.participant_id;
+            const mayShare = state.screenShareAllowed.includes(p.participant_id);
+            const sharing = state.screenSharerId === p.participant_id;
             return (
               <li key={p.participant_id} class="person">
                 <span class="person-name">
@@ -191,6 +193,24 @@ export function Console({ session, state }: { session: Session; state: RoomState
                     {p.camera.on && (
                       <button type="button" class="small secondary" onClick={() => void run("mute", { ...id, device: "camera" })}>
                         <span>Turn off<span class="sr-only"> {name}'s</span> camera</span>
+                      </button>
+                    )}
+                    {sharing && (
+                      <button type="button" class="small secondary" onClick={() => void run("stop_screen_share", id)}>
+                        <span>Stop<span class="sr-only"> {name}'s</span> screen share</span>
+                      </button>
+                    )}
+                    {p.role === "member" && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        aria-pressed={mayShare}
+                        onClick={() => void run("allow_screen_share", { ...id, allowed: !mayShare })}
+                      >
+                        <span>
+                          {mayShare ? "Take back screen share" : "Allow screen share"}
+                          <span class="sr-only"> {mayShare ? "from" : "for"} {name}</span>
+                        </span>
                       </button>
                     )}
                     <button type="button" class="small danger-quiet" onClick={() => setConfirming({ kind: "remove", participant: p })}>

@@ -5,6 +5,7 @@ import {
   clockTime,
   floorHolder,
   floorLetsMeBeHeard,
+  mayShareScreen,
   mayTurnOn,
   mutedByFacilitator,
   myCheckIn,
@@ -12,8 +13,9 @@ import {
   type RoomState,
 } from "../state/room";
 import { DevicesDialog } from "./Devices";
+import { useLocalMediaVersion } from "./hooks";
 import { InfoDialog } from "./Dialog";
-import { CameraIcon, CameraOffIcon, CheckInIcon, DevicesIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
+import { CameraIcon, CameraOffIcon, CheckInIcon, DevicesIcon, HandIcon, ScreenIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
 export function HearingStatus({ state }: { state: RoomState }) {
@@ -101,6 +103,7 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
           <span>{me.hand_raised ? "Lower hand" : "Raise hand"}</span>
         </button>
       )}
+      {mayShareScreen(state) && <ShareButton session={session} state={state} />}
       {!facilitates(me.role) && <CheckInButton session={session} state={state} />}
       {!observer && (hasMic || hasCamera) && (
         <button type="button" class="control" aria-haspopup="dialog" onClick={() => setChoosingDevices(true)}>
@@ -129,6 +132,26 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         </InfoDialog>
       )}
     </div>
+  );
+}
+
+/** Share a screen (facilitators; members when a facilitator allows it), or stop. */
+function ShareButton({ session, state }: { session: Session; state: RoomState }) {
+  useLocalMediaVersion(session); // re-render when our own share starts or stops
+  const sharing = session.screen !== null;
+  const someoneElse = state.screenSharerId !== null && state.screenSharerId !== state.me?.participant_id;
+  return (
+    <button
+      type="button"
+      class={sharing ? "control raised" : "control"}
+      aria-pressed={sharing}
+      disabled={!sharing && someoneElse}
+      title={!sharing && someoneElse ? `${nameOf(state, state.screenSharerId ?? "")} is sharing their screen` : undefined}
+      onClick={() => void (sharing ? session.stopScreenShare() : session.shareScreen())}
+    >
+      <ScreenIcon />
+      <span>{sharing ? "Stop sharing" : "Share screen"}</span>
+    </button>
   );
 }
 

@@ -11,12 +11,12 @@ import { FloorBanner } from "./Floor";
 import { useLocalMediaVersion, useRemoteStreams } from "./hooks";
 import { ChatIcon } from "./icons";
 import { Notice } from "./Notice";
-import { Tile } from "./Tile";
+import { Tile, VideoView } from "./Tile";
 import { ConnectionBanner } from "./WaitingRoom";
 
 export function RoomView({ session, state }: { session: Session; state: RoomState }) {
   const streams = useRemoteStreams(session);
-  const localVersion = useLocalMediaVersion(session);
+  useLocalMediaVersion(session); // our tracks, the speaker, shared screens
   const facilitator = isFacilitator(state);
   const [panel, setPanel] = useState<"console" | "chat">(facilitator ? "console" : "chat");
   const me = state.me;
@@ -30,22 +30,30 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
   };
   const holder = floorHolder(state);
   const everyone = [me, ...people];
-  // The spotlighted person is large on every screen; everyone else in a strip below.
+  // A shared screen is large on every screen with its sharer beside it; otherwise the
+  // spotlighted person is; everyone else in a strip below.
+  const sharer = everyone.find((p) => p.participant_id === state.screenSharerId);
+  const screenStream =
+    sharer === undefined
+      ? null
+      : sharer.participant_id === me.participant_id
+        ? session.screen
+        : (session.remoteScreens.get(sharer.participant_id) ?? null);
   const spotlightId = spotlighted(state);
-  const large = everyone.find((p) => p.participant_id === spotlightId);
+  const large = sharer ?? everyone.find((p) => p.participant_id === spotlightId);
   const tile = (p: ParticipantView) => {
     const self = p.participant_id === me.participant_id;
     return (
       <Tile
         // Our own tile starts afresh on another camera: the <video> picks up the new track.
-        key={self ? `${p.participant_id}:${localVersion}` : p.participant_id}
+        key={self ? `${p.participant_id}:${session.deviceSwitches}` : p.participant_id}
         participant={p}
         stream={self ? session.local.stream : (streams.get(p.participant_id) ?? null)}
         self={self}
         speaking={Boolean(state.speaking[p.participant_id])}
         handPosition={handPosition(p.participant_id)}
         turnNote={turnNote(p.participant_id)}
-        spotlighted={p === large}
+        spotlighted={p === large && sharer === undefined}
         sinkId={session.speakerId}
       />
     );
@@ -72,7 +80,21 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
         <main class="stage" aria-label="Participants" tabIndex={0}>
-          {large !== undefined && <div class="spotlight-stage">{tile(large)}</div>}
+          {sharer !== undefined ? (
+            <div class="share-stage">
+              <section class="tile screen-tile" aria-label={`${sharer.display_name}'s screen`}>
+                <VideoView stream={screenStream} />
+                <p class="tile-label">
+                  <span class="tile-name">
+                    {sharer.participant_id === me.participant_id ? "Your screen" : `${sharer.display_name}'s screen`}
+                  </span>
+                </p>
+              </section>
+              {tile(sharer)}
+            </div>
+          ) : (
+            large !== undefined && <div class="spotlight-stage">{tile(large)}</div>
+          )}
           <div
             class={large === undefined ? "grid" : "grid strip"}
             style={{ "--columns": String(columns), "--columns-narrow": String(count <= 2 ? 1 : 2) }}

@@ -43,6 +43,13 @@ export const DevicesIcon = (p: IconProps) => (
   </Svg>
 );
 
+export const ScreenIcon = (p: IconProps) => (
+  <Svg {...p}>
+    <rect x="2" y="4" width="20" height="13" rx="2" />
+    <path d="M8 21h8M12 17v4" />
+  </Svg>
+);
+
 export const RulesIcon = (p: IconProps) => (
   <Svg {...p}>
     <path d="M6 2h9l4 4v16H6z" />
