@@ -17,6 +17,7 @@ from rooms.participant import Device, DeviceState, ParticipantState
 from rooms.roles import Role
 from rooms.rounds import RoundView
 from rooms.schedule import Schedule
+from rooms.siderooms import SideRoomView
 from rooms.talktime import TalkBalance
 
 
@@ -269,6 +270,14 @@ class ScreenSharePermissionChanged(RoomEvent):
     @property
     def also_to(self) -> str | None:
         return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class SideRoomsChanged(RoomEvent):
+    """Who is in which side room (everyone else is in the main room). The room learns
+    who is aside and with whom, never what is said there."""
+
+    side_rooms: tuple[SideRoomView, ...]
 
 
 @dataclass(frozen=True, slots=True)

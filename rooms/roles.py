@@ -68,6 +68,7 @@ class Command(StrEnum):
     ACKNOWLEDGE_CHECK_IN = "acknowledge_check_in"
     SPOTLIGHT = "spotlight"
     MANAGE_SCREEN_SHARE = "manage_screen_share"
+    MANAGE_SIDE_ROOMS = "manage_side_rooms"
 
     SET_GROUND_RULES = "set_ground_rules"
     END_SESSION = "end_session"
@@ -116,6 +117,7 @@ PERMISSIONS: Final = MappingProxyType(
         Command.ACKNOWLEDGE_CHECK_IN: FACILITATING_ROLES,
         Command.SPOTLIGHT: FACILITATING_ROLES,
         Command.MANAGE_SCREEN_SHARE: FACILITATING_ROLES,
+        Command.MANAGE_SIDE_ROOMS: FACILITATING_ROLES,
         # Only the lead facilitator: these change the contract of the whole session.
         Command.SET_GROUND_RULES: _LEAD,
         Command.END_SESSION: _LEAD,

@@ -55,6 +55,7 @@ from rooms.events import (
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SideRoomsChanged,
     SpeakingChanged,
     SpotlightChanged,
     TalkTimeChanged,
@@ -69,11 +70,13 @@ from rooms.participant import Device, DeviceState, Identity, Participant, Partic
 from rooms.roles import PERMISSIONS, Command, Role, check_permission
 from rooms.rounds import TURN_WARNING_S, GoAround, RoundOrder, RoundView, TurnOutcome
 from rooms.schedule import END_WARNINGS_MIN, Schedule
+from rooms.siderooms import SideRooms, SideRoomView
 from rooms.talktime import TalkBalance, TalkTime
 
 MAX_CHAT_LENGTH = 2000
 MAX_GROUND_RULES_LENGTH = 5000
 MAX_TURN_S = 3600.0
+MAX_SIDE_ROOM_SIZE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,6 +103,7 @@ class RoomSnapshot:
     screen_sharer_id: str | None  # None while you wait
     # Members a facilitator let share their screen: facilitators see all; a member themself.
     screen_share_allowed: tuple[str, ...]
+    side_rooms: tuple[SideRoomView, ...]  # who is aside, and with whom; empty while you wait
 
 
 class Room:
@@ -129,6 +133,7 @@ class Room:
         self.spotlight_id: str | None = None
         self.screen_sharer_id: str | None = None
         self._may_share_screen: set[str] = set()
+        self.side_rooms = SideRooms()
         self._end_warnings_given: set[int] = set()
         self._clock = clock
         self._present: dict[str, Participant] = {}
@@ -213,6 +218,7 @@ class Room:
             check_ins=self._check_ins_for(you) if admitted else (),
             screen_sharer_id=self.screen_sharer_id if admitted else None,
             screen_share_allowed=self._share_allowed_for(you) if admitted else (),
+            side_rooms=self.side_rooms.views() if admitted else (),
         )
 
     def _share_allowed_for(self, participant: Participant) -> tuple[str, ...]:
@@ -578,6 +584,76 @@ class Room:
                 events.append(ScreenShareChanged(None, stopped_by=actor_id))
         return events
 
+    # -- side rooms ----------------------------------------------------------------------
+
+    def place_of(self, participant_id: str) -> str | None:
+        """The side room someone is in; None: the main room. Media flows only within a place."""
+        return self.side_rooms.where(participant_id)
+
+    def open_side_room(
+        self, actor_id: str, participant_ids: list[str], seconds: float | None = None
+    ) -> list[RoomEvent]:
+        """Take people aside (a facilitator with one member, a pair for an exercise), for a
+        set time or until brought back. The session's rules (holds, removal) go with them."""
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        if not participant_ids:
+            raise InvalidCommand("name who goes to the side room")
+        if len(set(participant_ids)) != len(participant_ids):
+            raise InvalidCommand("name each person once")
+        if len(participant_ids) > MAX_SIDE_ROOM_SIZE:
+            raise InvalidCommand(f"a side room holds at most {MAX_SIDE_ROOM_SIZE} people")
+        for pid in participant_ids:
+            self._aside_target(actor_id, pid)
+            if self.side_rooms.where(pid) is not None:
+                raise InvalidCommand("someone named is in a side room already")
+        now = self._clock.now()
+        ends_at = None if seconds is None else now + _turn_length(seconds)
+        side_room_id = self.side_rooms.open(participant_ids, ends_at)
+        for pid in participant_ids:
+            self.audit.record(now, actor_id, pid, f"move_to_{side_room_id}")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def move_to_side_room(
+        self, actor_id: str, target_id: str, side_room_id: str | None
+    ) -> list[RoomEvent]:
+        """Move someone (a facilitator: themself too) into a side room, or back (None)."""
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        self._aside_target(actor_id, target_id)
+        if side_room_id is not None and not self.side_rooms.exists(side_room_id):
+            raise InvalidCommand("there is no such side room")
+        if not self.side_rooms.move(target_id, side_room_id):
+            return []
+        self.audit.record(
+            self._clock.now(), actor_id, target_id, f"move_to_{side_room_id or 'main_room'}"
+        )
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def close_side_room(self, actor_id: str, side_room_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        if not self.side_rooms.exists(side_room_id):
+            raise InvalidCommand("there is no such side room")
+        self.side_rooms.close(side_room_id)
+        self.audit.record(self._clock.now(), actor_id, None, f"close_{side_room_id}")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def bring_everyone_back(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        ids = self.side_rooms.ids()
+        if not ids:
+            return []
+        for side_room_id in ids:
+            self.side_rooms.close(side_room_id)
+        self.audit.record(self._clock.now(), actor_id, None, "close_side_rooms")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def _aside_target(self, actor_id: str, target_id: str) -> Participant:
+        """Someone who may go aside: in the session, not an observer, and not of a higher
+        role than the one who moves them (facilitators move themselves)."""
+        target = self._speaker(target_id)
+        if target_id != actor_id:
+            self._moderation_target(actor_id, target_id)
+        return target
+
     # -- the spotlight -----------------------------------------------------------------
 
     def spotlight(self, actor_id: str, target_id: str) -> list[RoomEvent]:
@@ -826,6 +902,12 @@ class Room:
             self.floor.release()
             self.audit.record(now, None, holder, "floor_timed_out")
             events.append(FloorChanged(self.floor.view()))
+        expired = self.side_rooms.expired(now)
+        for side_room_id in expired:
+            self.side_rooms.close(side_room_id)
+            self.audit.record(now, None, None, f"{side_room_id}_timed_out")
+        if expired:
+            events.append(SideRoomsChanged(self.side_rooms.views()))
         return events + self._clock_events(now)
 
     def _clock_events(self, now: float) -> list[RoomEvent]:
@@ -885,6 +967,7 @@ class Room:
         self.spotlight_id = None
         self.screen_sharer_id = None
         self._may_share_screen.clear()
+        self.side_rooms.clear()
         self.ended = True
         return [SessionEnded(ended_by=ended_by, reason=reason)]
 
@@ -939,6 +1022,8 @@ class Room:
         if self.screen_sharer_id == participant.id:
             self.screen_sharer_id = None
             events.append(ScreenShareChanged(None))
+        if self.side_rooms.move(participant.id, None):
+            events.append(SideRoomsChanged(self.side_rooms.views()))
         if self.talk_time.stop(participant.id, now):
             events.append(SpeakingChanged(participant.id, speaking=False))
         if self.round is not None:

@@ -48,6 +48,10 @@ class ClientEvent(StrEnum):
     SPOTLIGHT = "spotlight"
     CLEAR_SPOTLIGHT = "clear_spotlight"
     ALLOW_SCREEN_SHARE = "allow_screen_share"
+    OPEN_SIDE_ROOM = "open_side_room"
+    MOVE_TO_SIDE_ROOM = "move_to_side_room"
+    CLOSE_SIDE_ROOM = "close_side_room"
+    BRING_EVERYONE_BACK = "bring_everyone_back"
 
     PUBLISH = "publish"
     SUBSCRIBE = "subscribe"
@@ -81,5 +85,6 @@ class ServerEvent(StrEnum):
     SPOTLIGHT_CHANGED = "spotlight_changed"
     SCREEN_SHARE_CHANGED = "screen_share_changed"
     SCREEN_SHARE_PERMISSION_CHANGED = "screen_share_permission_changed"
+    SIDE_ROOMS_CHANGED = "side_rooms_changed"
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"

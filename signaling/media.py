@@ -13,6 +13,7 @@ of forwarded tracks changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -153,6 +154,15 @@ class MediaPlane(Protocol):
         Takes effect on the next packet. Video that becomes allowed again resumes
         on a keyframe, which the media plane requests from the publisher.
         """
+        ...
+
+    def set_places(self, room_id: str, places: Mapping[str, str]) -> None:
+        """Side rooms: forward media only between participants in the same place.
+
+        ``places`` names the side room of each participant who is in one; everyone
+        not named is in the main room. Each call replaces the previous one. Added for
+        side rooms: signaling calls it only once a room has used one, so a plane that
+        never sees side rooms need not implement it."""
         ...
 
     async def remove_participant(self, room_id: str, participant_id: str) -> None:

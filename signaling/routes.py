@@ -27,6 +27,7 @@ from signaling.event_names import ClientEvent
 from signaling.schemas import (
     AllowScreenSharePayload,
     AnswerUnmuteRequestPayload,
+    CloseSideRoomPayload,
     DeviceTargetPayload,
     EmptyPayload,
     EndSessionPayload,
@@ -36,6 +37,8 @@ from signaling.schemas import (
     IceCandidatePayload,
     JoinPayload,
     LowerHandPayload,
+    MoveToSideRoomPayload,
+    OpenSideRoomPayload,
     Payload,
     PublishPayload,
     SendChatPayload,
@@ -370,6 +373,30 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         AllowScreenSharePayload,
         Senders(Command.MANAGE_SCREEN_SHARE),
         lambda room, me, p: room.allow_screen_share(me, p.participant_id, p.allowed),
+    ),
+    Route(
+        ClientEvent.OPEN_SIDE_ROOM,
+        OpenSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.open_side_room(me, p.participant_ids, p.seconds),
+    ),
+    Route(
+        ClientEvent.MOVE_TO_SIDE_ROOM,
+        MoveToSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.move_to_side_room(me, p.participant_id, p.side_room_id),
+    ),
+    Route(
+        ClientEvent.CLOSE_SIDE_ROOM,
+        CloseSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.close_side_room(me, p.side_room_id),
+    ),
+    Route(
+        ClientEvent.BRING_EVERYONE_BACK,
+        EmptyPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.bring_everyone_back(me),
     ),
     Route(
         ClientEvent.PUBLISH,

@@ -107,6 +107,24 @@ class AllowScreenSharePayload(TargetPayload):
     allowed: bool
 
 
+SideRoomId = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class OpenSideRoomPayload(Payload):
+    participant_ids: list[ParticipantId] = Field(min_length=1, max_length=8)
+    seconds: Duration | None = None
+
+
+class MoveToSideRoomPayload(TargetPayload):
+    """No side room: back to the main room."""
+
+    side_room_id: SideRoomId | None = None
+
+
+class CloseSideRoomPayload(Payload):
+    side_room_id: SideRoomId
+
+
 class SubscriberAnswerPayload(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
     type: Literal["answer"]

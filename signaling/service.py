@@ -150,6 +150,8 @@ class Signaling:
             on_failure=lambda: self._observer.delivery_problem("emit_failed"),
         )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
+        # Per room, who is in which side room, as last told to the media plane.
+        self._places: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
@@ -436,6 +438,7 @@ class Signaling:
         if participant_id is None:
             for key in [k for k in self._forwarding if k[0] == room_id]:
                 del self._forwarding[key]
+            self._places.pop(room_id, None)
         else:
             self._forwarding.pop((room_id, participant_id), None)
         if self._media is None:
@@ -488,6 +491,13 @@ class Signaling:
             if self._forwarding.get(key) != permission:
                 self._forwarding[key] = permission
                 self._media.set_forwarding(room.room_id, participant.id, permission)
+        # Side rooms: media flows only within a place. Told only once a room uses them.
+        places = {
+            p.id: place for p in room.admitted() if (place := room.place_of(p.id)) is not None
+        }
+        if places != self._places.get(room.room_id, {}):
+            self._places[room.room_id] = places
+            self._media.set_places(room.room_id, places)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)

@@ -25,6 +25,7 @@ from rooms.events import (
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SideRoomsChanged,
     SpeakingChanged,
     SpotlightChanged,
     TalkTimeChanged,
@@ -59,6 +60,7 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (SpotlightChanged, ServerEvent.SPOTLIGHT_CHANGED),
     (ScreenShareChanged, ServerEvent.SCREEN_SHARE_CHANGED),
     (ScreenSharePermissionChanged, ServerEvent.SCREEN_SHARE_PERMISSION_CHANGED),
+    (SideRoomsChanged, ServerEvent.SIDE_ROOMS_CHANGED),
 )
 
 

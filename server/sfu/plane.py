@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -107,6 +107,8 @@ class RtpForwardingMediaPlane:
         self._speaking_thresholds = speaking or SpeakingThresholds()
         self._signals: MediaSignals | None = None
         self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
+        # Per room, the side room of each participant in one (absent: the main room).
+        self._places: dict[str, dict[str, str]] = {}
         self.stats = ForwardingStats()
 
     # -- MediaPlane ---------------------------------------------------------
@@ -178,7 +180,7 @@ class RtpForwardingMediaPlane:
             answer_timeout_s=self._answer_timeout_s,
         )
         for other in self._rooms.get(room_id, {}).values():
-            if other is not participant:
+            if other is not participant and self._same_place(room_id, other, participant):
                 for track in other.announced_tracks():
                     self._connect_leg(track, participant)
 
@@ -225,6 +227,25 @@ class RtpForwardingMediaPlane:
         if not permission.audio and participant.speaking.reset() is False:
             self._report_speaking(room_id, participant_id, False)
 
+    def set_places(self, room_id: str, places: Mapping[str, str]) -> None:
+        """Forward only within each place: legs between places are withdrawn (the
+        subscriber is offered again without them), legs within one are connected."""
+        self._places[room_id] = dict(places)
+        room = self._rooms.get(room_id, {})
+        for publisher in room.values():
+            for track in publisher.announced_tracks():
+                for subscriber in room.values():
+                    if subscriber is publisher or subscriber.subscription is None:
+                        continue
+                    together = self._same_place(room_id, publisher, subscriber)
+                    connected = subscriber.participant_id in track.legs
+                    if together and not connected:
+                        self._connect_leg(track, subscriber)
+                    elif connected and not together:
+                        leg = track.remove_leg(subscriber.participant_id)
+                        if leg is not None:
+                            subscriber.subscription.release(leg)
+
     async def remove_participant(self, room_id: str, participant_id: str) -> None:
         room = self._rooms.get(room_id)
         participant = None if room is None else room.pop(participant_id, None)
@@ -240,6 +261,7 @@ class RtpForwardingMediaPlane:
         await self._close_participant(participant)
 
     async def close_room(self, room_id: str) -> None:
+        self._places.pop(room_id, None)
         room = self._rooms.pop(room_id, None)
         if room is None:
             return
@@ -387,6 +409,10 @@ class RtpForwardingMediaPlane:
             if not room:
                 del self._rooms[room_id]
 
+    def _same_place(self, room_id: str, a: ParticipantMedia, b: ParticipantMedia) -> bool:
+        places = self._places.get(room_id, {})
+        return places.get(a.participant_id) == places.get(b.participant_id)
+
     def _existing_participant(self, room_id: str, participant_id: str) -> ParticipantMedia | None:
         return self._rooms.get(room_id, {}).get(participant_id)
 
@@ -439,7 +465,11 @@ class RtpForwardingMediaPlane:
                 participant.announced.add(mid)
                 track = participant.tracks[mid]
                 for other in self._rooms.get(room_id, {}).values():
-                    if other is not participant and other.subscription is not None:
+                    if (
+                        other is not participant
+                        and other.subscription is not None
+                        and self._same_place(room_id, participant, other)
+                    ):
                         self._connect_leg(track, other)
             elif not receiving and mid in participant.announced:
                 self._withdraw(room_id, participant, mid)

@@ -1,4 +1,4 @@
-"""In the room: the discreet request to check in, the spotlight, screen sharing."""
+"""In the room: the discreet request to check in, the spotlight, screen sharing, side rooms."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ from rooms.events import (
     ScreenShareChanged,
     ScreenSharePermissionChanged,
     SettingsChanged,
+    SideRoomsChanged,
     SpotlightChanged,
 )
 from rooms.rounds import RoundOrder
@@ -250,4 +251,83 @@ class TestScreenShare:
             ("p_fac", "p_a", "allow_screen_share"),
             ("p_a", None, "start_screen_share"),
             ("p_fac", "p_a", "stop_screen_share"),
+        ]
+
+
+class TestSideRooms:
+    def test_a_facilitator_takes_a_member_aside_and_brings_them_back(
+        self, group: Room, clock: FixedClock
+    ) -> None:
+        events = group.open_side_room("p_fac", ["p_fac", "p_a"])
+        [change] = events
+        assert isinstance(change, SideRoomsChanged) and change.audience is Audience.ROOM
+        [side] = change.side_rooms
+        assert side.participant_ids == ("p_fac", "p_a") and side.ends_at is None
+        assert group.place_of("p_a") == group.place_of("p_fac") == side.side_room_id
+        assert group.place_of("p_b") is None
+        assert group.snapshot_for("p_b").side_rooms == (side,)
+        assert group.bring_everyone_back("p_co") == [SideRoomsChanged(())]
+        assert group.place_of("p_a") is None
+        assert group.bring_everyone_back("p_co") == []
+
+    def test_a_pair_for_a_set_time(self, group: Room, clock: FixedClock) -> None:
+        group.open_side_room("p_co", ["p_a", "p_b"], seconds=300)
+        [side] = group.side_rooms.views()
+        assert side.ends_at == clock.now() + 300
+        clock.advance(299)
+        assert not any(isinstance(e, SideRoomsChanged) for e in group.tick())
+        clock.advance(1)
+        assert SideRoomsChanged(()) in group.tick()
+        assert group.place_of("p_a") is None
+
+    def test_facilitators_move_between_rooms(self, group: Room) -> None:
+        group.open_side_room("p_fac", ["p_a"])
+        [side] = group.side_rooms.views()
+        group.move_to_side_room("p_co", "p_co", side.side_room_id)
+        assert group.place_of("p_co") == side.side_room_id
+        group.move_to_side_room("p_co", "p_co", None)
+        assert group.place_of("p_co") is None
+        # The last one out closes the side room.
+        group.move_to_side_room("p_fac", "p_a", None)
+        assert group.side_rooms.views() == ()
+
+    def test_refusals_change_nothing(self, group: Room) -> None:
+        with pytest.raises(PermissionDenied):
+            group.open_side_room("p_a", ["p_a", "p_b"])
+        with pytest.raises(InvalidCommand):
+            group.open_side_room("p_fac", [])
+        with pytest.raises(InvalidCommand):
+            group.open_side_room("p_fac", ["p_a", "p_a"])
+        with pytest.raises(InvalidCommand):
+            group.open_side_room("p_fac", ["p_obs"])
+        with pytest.raises(NotInRoom):
+            group.open_side_room("p_fac", ["p_nobody"])
+        with pytest.raises(PermissionDenied):
+            group.open_side_room("p_co", ["p_fac"])
+        group.open_side_room("p_fac", ["p_a"])
+        with pytest.raises(InvalidCommand):
+            group.open_side_room("p_fac", ["p_b", "p_a"])
+        with pytest.raises(InvalidCommand):
+            group.move_to_side_room("p_fac", "p_b", "side-99")
+        with pytest.raises(InvalidCommand):
+            group.close_side_room("p_fac", "side-99")
+        assert [v.participant_ids for v in group.side_rooms.views()] == [("p_a",)]
+        assert group.place_of("p_b") is None
+
+    def test_leaving_takes_you_out_and_the_session_end_closes_them(self, group: Room) -> None:
+        group.open_side_room("p_fac", ["p_a", "p_b"])
+        events = group.remove("p_fac", "p_a")
+        [change] = [e for e in events if isinstance(e, SideRoomsChanged)]
+        assert [v.participant_ids for v in change.side_rooms] == [("p_b",)]
+        group.end_session("p_fac")
+        assert group.side_rooms.views() == ()
+
+    def test_the_audit_has_ids_only(self, group: Room) -> None:
+        group.open_side_room("p_fac", ["p_fac", "p_a"])
+        group.bring_everyone_back("p_fac")
+        records = [(r.actor_id, r.target_id, r.action) for r in group.audit][-3:]
+        assert records == [
+            ("p_fac", "p_fac", "move_to_side-1"),
+            ("p_fac", "p_a", "move_to_side-1"),
+            ("p_fac", None, "close_side_rooms"),
         ]

@@ -387,6 +387,7 @@ def _run(room: Room, command: Command, actor: str) -> None:
         Command.SPOTLIGHT: lambda: room.spotlight(actor, target),
         Command.SHARE_SCREEN: lambda: room.start_screen_share(actor),
         Command.MANAGE_SCREEN_SHARE: lambda: room.allow_screen_share(actor, target, True),
+        Command.MANAGE_SIDE_ROOMS: lambda: room.open_side_room(actor, [target]),
     }
     runs[command]()
 

@@ -229,6 +229,26 @@ class AudienceMachine(RuleBasedStateMachine):
     def stop_screen_share(self, actor: str, subject: str | None) -> None:
         self.run(lambda: self.room.stop_screen_share(actor, subject))
 
+    @rule(
+        actor=people,
+        chosen=st.lists(targets, min_size=1, max_size=3, unique=True),
+        seconds=st.none() | st.just(60.0),
+    )
+    def open_side_room(self, actor: str, chosen: list[str], seconds: float | None) -> None:
+        self.run(lambda: self.room.open_side_room(actor, chosen, seconds))
+
+    @rule(actor=people, subject=targets, side=st.sampled_from([None, "side-1", "side-2"]))
+    def move_to_side_room(self, actor: str, subject: str, side: str | None) -> None:
+        self.run(lambda: self.room.move_to_side_room(actor, subject, side))
+
+    @rule(actor=people, side=st.sampled_from(["side-1", "side-2"]))
+    def close_side_room(self, actor: str, side: str) -> None:
+        self.run(lambda: self.room.close_side_room(actor, side))
+
+    @rule(actor=people)
+    def bring_everyone_back(self, actor: str) -> None:
+        self.run(lambda: self.room.bring_everyone_back(actor))
+
     @rule(actor=people, subject=targets, allowed=st.booleans())
     def allow_screen_share(self, actor: str, subject: str, allowed: bool) -> None:
         self.run(lambda: self.room.allow_screen_share(actor, subject, allowed))
@@ -317,6 +337,7 @@ class AudienceMachine(RuleBasedStateMachine):
             assert snapshot["talk_balance"] is None
             assert snapshot["spotlight_id"] is None and snapshot["check_ins"] == []
             assert snapshot["screen_sharer_id"] is None and snapshot["screen_share_allowed"] == []
+            assert snapshot["side_rooms"] == []
             text = json.dumps(snapshot)
             assert not any(mentions(text, other) for other in self.joined - {waiting.id})
 

@@ -161,3 +161,25 @@ async def test_screen_sharing_rules_over_the_wire(
     )
     refused = await fac.call("publish", {"sdp": "v=0", "type": "offer", "screen_mid": ""})
     assert refused["error"]["code"] == "invalid_payload"
+
+
+async def test_side_rooms_over_the_wire(server: RunningServer, connect: ClientFactory) -> None:
+    people = await a_group(connect, server)
+    fac, ana, ben = people["fac"], people["ana"], people["ben"]
+    refused = await ana.call("open_side_room", {"participant_ids": [ana.participant_id]})
+    assert refused["error"]["code"] == "permission_denied"
+    refused = await fac.call("open_side_room", {"participant_ids": []})
+    assert refused["error"]["code"] == "invalid_payload"
+    assert server.room(ROOM).side_rooms.views() == ()
+
+    aside = [fac.participant_id, ana.participant_id]
+    assert (await fac.call("open_side_room", {"participant_ids": aside, "seconds": 300}))["ok"]
+    for client in people.values():
+        change = await client.wait_for("side_rooms_changed")
+        [side] = change["side_rooms"]
+        assert side["participant_ids"] == aside and side["side_room_id"] == "side-1"
+    assert (await fac.call("move_to_side_room", {"participant_id": fac.participant_id}))["ok"]
+    assert (await fac.call("close_side_room", {"side_room_id": "side-1"}))["ok"]
+    await ben.wait_for("side_rooms_changed", lambda d: d == {"side_rooms": []})
+    refused = await fac.call("close_side_room", {"side_room_id": "side-1"})
+    assert refused["error"]["code"] == "invalid_command"
