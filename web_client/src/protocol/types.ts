@@ -36,6 +36,14 @@ export interface RoomSettings {
   spotlight_follows_floor: boolean;
 }
 
+/** rooms/siderooms.py: people aside see and hear only each other. */
+export interface SideRoomView {
+  side_room_id: string;
+  participant_ids: string[];
+  /** Unix seconds; null: until a facilitator brings them back. */
+  ends_at: number | null;
+}
+
 /** rooms/checkins.py: a member's discreet "please check in with me". Only the
  * facilitators and that member ever see it. */
 export interface CheckIn {
@@ -73,6 +81,8 @@ export interface RoomSnapshot {
   screen_sharer_id: string | null;
   /** Members a facilitator let share: facilitators see all; a member, themself. */
   screen_share_allowed: string[];
+  /** Who is aside, and with whom; empty while you wait. */
+  side_rooms: SideRoomView[];
 }
 
 /** rooms/floor.py FloorView. In floor mode (and during a round) only the holder and
@@ -187,6 +197,7 @@ export interface ServerEvents {
   screen_share_changed: { participant_id: string | null; stopped_by: string | null };
   /** To the facilitators and that member. */
   screen_share_permission_changed: { participant_id: string; allowed: boolean };
+  side_rooms_changed: { side_rooms: SideRoomView[] };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
 }
@@ -217,6 +228,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "spotlight_changed",
   "screen_share_changed",
   "screen_share_permission_changed",
+  "side_rooms_changed",
   "subscriber_offer",
   "superseded",
 ];
@@ -247,6 +259,11 @@ export interface ClientCommands {
   /** No participant: your own share. */
   stop_screen_share: { payload: { participant_id?: string }; reply: object };
   allow_screen_share: { payload: { participant_id: string; allowed: boolean }; reply: object };
+  open_side_room: { payload: { participant_ids: string[]; seconds?: number }; reply: object };
+  /** No side room: back to the main room. */
+  move_to_side_room: { payload: { participant_id: string; side_room_id?: string | null }; reply: object };
+  close_side_room: { payload: { side_room_id: string }; reply: object };
+  bring_everyone_back: { payload: Record<string, never>; reply: object };
   admit: { payload: { participant_id: string }; reply: object };
   deny: { payload: { participant_id: string }; reply: object };
   admit_all: { payload: Record<string, never>; reply: object };

@@ -18,6 +18,7 @@ import {
   others,
   reduce,
   createRoomStore,
+  companions,
   mayShareScreen,
   myCheckIn,
   spotlighted,
@@ -64,6 +65,7 @@ function snapshot(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): Room
     spotlight_id: null,
     screen_sharer_id: null,
     screen_share_allowed: [],
+    side_rooms: [],
     check_ins: [],
     ...extra,
   };
@@ -630,5 +632,20 @@ describe("screen sharing", () => {
     let state = inRoom(ANNA, { screen_sharer_id: "p_ben" });
     state = reduce(state, { type: "participant_left", payload: { participant_id: "p_ben", reason: "left" } });
     expect(state.screenSharerId).toBeNull();
+  });
+});
+
+describe("side rooms", () => {
+  const aside = { side_room_id: "side-1", participant_ids: ["p_fay", "p_anna"], ends_at: null };
+
+  it("shows those aside only each other, and the main room only itself", () => {
+    let state = reduce(inRoom(ANNA), { type: "side_rooms_changed", payload: { side_rooms: [aside] } });
+    expect(companions(state).map((p) => p.display_name)).toEqual(["Fay"]);
+    expect(state.announcement?.text).toBe("You are now in a side room with Fay.");
+    const ben = reduce(inRoom(BEN), { type: "side_rooms_changed", payload: { side_rooms: [aside] } });
+    expect(companions(ben).map((p) => p.display_name)).toEqual(["Cleo"]);
+    state = reduce(state, { type: "side_rooms_changed", payload: { side_rooms: [] } });
+    expect(state.announcement?.text).toBe("You are back with the group.");
+    expect(companions(state)).toHaveLength(3);
   });
 });

@@ -10,6 +10,7 @@ import {
   type FloorView,
   type ParticipantView,
   type RoomSettings,
+  type SideRoomView,
   type RoomSnapshot,
   type RoundView,
   type Schedule,
@@ -81,6 +82,8 @@ export interface RoomState {
   screenSharerId: string | null;
   /** Members a facilitator let share their screen (a member sees only themself). */
   screenShareAllowed: string[];
+  /** Who is aside, and with whom (everyone else is in the main room). */
+  sideRooms: SideRoomView[];
   /** The latest change worth saying aloud to a screen-reader user; `seq` tells repeats apart. */
   announcement: { seq: number; text: string } | null;
 }
@@ -127,6 +130,7 @@ export function initialState(hasLink: boolean): RoomState {
     spotlightId: null,
     screenSharerId: null,
     screenShareAllowed: [],
+    sideRooms: [],
     announcement: null,
   };
 }
@@ -189,6 +193,14 @@ function announcementFor(before: RoomState, after: RoomState, action: Action): s
       if (mine(after) && !mine(before)) return after.round !== null ? "Your turn." : "You have the floor.";
       if (youAreNext(after) && !youAreNext(before)) return "You're next.";
       return null;
+    }
+    case "side_rooms_changed": {
+      const was = placeOf(before, me.participant_id);
+      const now = placeOf(after, me.participant_id);
+      if (was === now) return null;
+      if (now === null) return "You are back with the group.";
+      const with_ = companions(after).map((p) => p.display_name);
+      return with_.length > 0 ? `You are now in a side room with ${listOf(with_)}.` : "You are now in a side room.";
     }
     case "chat_message": {
       const entry = after.chat[after.chat.length - 1];
@@ -288,6 +300,7 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
         checkIns: [],
         spotlightId: null,
         screenSharerId: null,
+        sideRooms: [],
       };
     case "speaking_changed": {
       const { participant_id, speaking } = action.payload;
@@ -323,6 +336,8 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
         notice: mineStopped ? "The facilitator stopped your screen share." : state.notice,
       };
     }
+    case "side_rooms_changed":
+      return { ...state, sideRooms: action.payload.side_rooms };
     case "screen_share_permission_changed": {
       const { participant_id, allowed } = action.payload;
       const rest = state.screenShareAllowed.filter((id) => id !== participant_id);
@@ -367,6 +382,7 @@ function fromSnapshot(state: RoomState, snapshot: RoomSnapshot): RoomState {
     spotlightId: snapshot.spotlight_id ?? null,
     screenSharerId: snapshot.screen_sharer_id ?? null,
     screenShareAllowed: snapshot.screen_share_allowed ?? [],
+    sideRooms: snapshot.side_rooms ?? [],
     microphoneOffBy: me.microphone.on ? null : state.microphoneOffBy,
     cameraOffBy: me.camera.on ? null : state.cameraOffBy,
   };
@@ -617,6 +633,24 @@ export function mayShareScreen(state: RoomState): boolean {
   const me = state.me;
   if (me === null || me.role === "observer") return false;
   return facilitates(me.role) || state.screenShareAllowed.includes(me.participant_id);
+}
+
+/** The side room someone is in; null: the main room. */
+export function placeOf(state: RoomState, participantId: string): string | null {
+  return state.sideRooms.find((r) => r.participant_ids.includes(participantId))?.side_room_id ?? null;
+}
+
+/** The others who are where we are (the main room, or our side room): the only ones
+ * whose media reaches us. */
+export function companions(state: RoomState): ParticipantView[] {
+  const here = state.me === null ? null : placeOf(state, state.me.participant_id);
+  return others(state).filter((p) => placeOf(state, p.participant_id) === here);
+}
+
+/** "Ana", "Ana and Ben", "Ana, Ben and Cleo". */
+export function listOf(names: string[]): string {
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
 }
 
 /** "14:05" in the viewer's local time, from Unix seconds. */

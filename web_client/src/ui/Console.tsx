@@ -1,7 +1,7 @@
 import { useState } from "preact/hooks";
 import type { ParticipantView, Role } from "../protocol/types";
 import type { Session } from "../session";
-import { clockTime, nameOf, others, type RoomState } from "../state/room";
+import { clockTime, listOf, nameOf, others, placeOf, type RoomState } from "../state/room";
 import { ConfirmDialog } from "./Dialog";
 import { BalanceBlock, SessionBlock, SpeakingBlock } from "./Facilitation";
 import { CameraOffIcon, CheckInIcon, HandIcon, LockIcon, MicOffIcon, SpotlightIcon } from "./icons";
@@ -195,6 +195,15 @@ export function Console({ session, state }: { session: Session; state: RoomState
                         <span>Turn off<span class="sr-only"> {name}'s</span> camera</span>
                       </button>
                     )}
+                    {placeOf(state, p.participant_id) === null && placeOf(state, me.participant_id) === null && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        onClick={() => void run("open_side_room", { participant_ids: [me.participant_id, p.participant_id] })}
+                      >
+                        <span>Take<span class="sr-only"> {name}</span> aside</span>
+                      </button>
+                    )}
                     {sharing && (
                       <button type="button" class="small secondary" onClick={() => void run("stop_screen_share", id)}>
                         <span>Stop<span class="sr-only"> {name}'s</span> screen share</span>
@@ -223,6 +232,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
           })}
         </ul>
       </section>
+
+      <SideRoomsBlock session={session} state={state} />
 
       <BalanceBlock state={state} />
 
@@ -316,6 +327,116 @@ export function Console({ session, state }: { session: Session; state: RoomState
             void run("remove", { participant_id: target });
           }}
         />
+      )}
+    </section>
+  );
+}
+
+const SIDE_ROOM_MINUTES = [0, 5, 10, 15, 20];
+
+/** Side rooms: who is where, moving between them, bringing people back, and a new one
+ * for a pair or a small group (with or without a facilitator). */
+function SideRoomsBlock({ session, state }: { session: Session; state: RoomState }) {
+  const [chosen, setChosen] = useState<string[]>([]);
+  const [withMe, setWithMe] = useState(false);
+  const [minutes, setMinutes] = useState(0);
+  const me = state.me;
+  if (me === null) return null;
+  const run = session.command.bind(session);
+  const mine = placeOf(state, me.participant_id);
+  const inMain = others(state).filter((p) => p.role !== "observer" && placeOf(state, p.participant_id) === null);
+  const picked = chosen.filter((id) => inMain.some((p) => p.participant_id === id));
+  const open = async () => {
+    const ids = withMe && mine === null ? [me.participant_id, ...picked] : picked;
+    const ok = await run("open_side_room", { participant_ids: ids, ...(minutes > 0 ? { seconds: minutes * 60 } : {}) });
+    if (ok) setChosen([]);
+  };
+  return (
+    <section aria-labelledby="side-rooms-title" class="console-block">
+      <h3 id="side-rooms-title">
+        Side rooms <span class="count">{state.sideRooms.length}</span>
+      </h3>
+      {state.sideRooms.length === 0 ? (
+        <p class="empty">Everyone is with the group.</p>
+      ) : (
+        <>
+          <ul class="side-rooms">
+            {state.sideRooms.map((room) => {
+              const names = listOf(room.participant_ids.map((id) => (id === me.participant_id ? "you" : nameOf(state, id))));
+              const here = mine === room.side_room_id;
+              return (
+                <li key={room.side_room_id}>
+                  <span class="person-name">{names}</span>
+                  <span class="person-note">{room.ends_at === null ? "no time limit" : `until ${clockTime(room.ends_at)}`}</span>
+                  <button
+                    type="button"
+                    class="small secondary"
+                    onClick={() =>
+                      void run("move_to_side_room", {
+                        participant_id: me.participant_id,
+                        side_room_id: here ? null : room.side_room_id,
+                      })
+                    }
+                  >
+                    <span>{here ? "Back to the group" : <>Join<span class="sr-only"> the side room with {names}</span></>}</span>
+                  </button>
+                  <button
+                    type="button"
+                    class="small secondary"
+                    onClick={() => void run("close_side_room", { side_room_id: room.side_room_id })}
+                  >
+                    <span>
+                      Bring back<span class="sr-only"> {names}</span>
+                    </span>
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+          <button type="button" class="secondary" onClick={() => void run("bring_everyone_back", {})}>
+            Bring everyone back
+          </button>
+        </>
+      )}
+      {inMain.length > 0 && (
+        <fieldset class="chosen-order">
+          <legend>A new side room</legend>
+          {inMain.map((p) => (
+            <label key={p.participant_id} class="check">
+              <input
+                type="checkbox"
+                checked={picked.includes(p.participant_id)}
+                onChange={(e) =>
+                  setChosen(
+                    e.currentTarget.checked
+                      ? [...picked, p.participant_id]
+                      : picked.filter((id) => id !== p.participant_id),
+                  )
+                }
+              />
+              {p.display_name}
+            </label>
+          ))}
+          {mine === null && (
+            <label class="check">
+              <input type="checkbox" checked={withMe} onChange={(e) => setWithMe(e.currentTarget.checked)} />
+              With me
+            </label>
+          )}
+          <label class="field">
+            <span>For</span>
+            <select value={String(minutes)} onChange={(e) => setMinutes(Number(e.currentTarget.value))}>
+              {SIDE_ROOM_MINUTES.map((m) => (
+                <option key={m} value={String(m)}>
+                  {m === 0 ? "until I bring them back" : `${m} minutes`}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" class="secondary" disabled={picked.length === 0} onClick={() => void open()}>
+            Open side room
+          </button>
+        </fieldset>
       )}
     </section>
   );

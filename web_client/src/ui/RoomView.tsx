@@ -1,7 +1,18 @@
 import { useState } from "preact/hooks";
 import type { ParticipantView } from "../protocol/types";
 import type { Session } from "../session";
-import { floorHolder, isFacilitator, others, spotlighted, type RoomState } from "../state/room";
+import {
+  clockTime,
+  companions,
+  floorHolder,
+  isFacilitator,
+  listOf,
+  nameOf,
+  others,
+  placeOf,
+  spotlighted,
+  type RoomState,
+} from "../state/room";
 import { Announcer } from "./Announcer";
 import { Chat } from "./Chat";
 import { Console } from "./Console";
@@ -21,7 +32,9 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
   const [panel, setPanel] = useState<"console" | "chat">(facilitator ? "console" : "chat");
   const me = state.me;
   if (me === null) return null;
-  const people = others(state);
+  // Only those where we are: the main room, or our side room (their media is all we get).
+  const people = companions(state);
+  const sessionCount = others(state).length + 1;
   const count = people.length + 1;
   const columns = count <= 1 ? 1 : count <= 4 ? 2 : count <= 9 ? 3 : 4;
   const handPosition = (id: string): number | null => {
@@ -68,7 +81,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
     <div class="room">
       <header class="room-header">
         <h1 class="room-name">{state.title || "Group session"}</h1>
-        <span class="people-count">{count === 1 ? "Just you" : `${count} people`}</span>
+        <span class="people-count">{sessionCount === 1 ? "Just you" : `${sessionCount} people`}</span>
         {state.settings.locked && <span class="badge">Locked</span>}
         {facilitator && <SessionClock state={state} />}
       </header>
@@ -76,6 +89,7 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
       <ConnectionBanner state={state} />
       {facilitator && <ClockWarning session={session} state={state} />}
       <Notice session={session} state={state} />
+      <SideRoomBanner state={state} />
       <FloorBanner session={session} state={state} />
       <UnmutePrompt session={session} state={state} />
       <div class="room-body">
@@ -102,7 +116,13 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
           >
             {everyone.filter((p) => p !== large).map(tile)}
           </div>
-          {count === 1 && <p class="alone">You are the first one here. Others will appear as they join.</p>}
+          {count === 1 && (
+            <p class="alone">
+              {sessionCount === 1
+                ? "You are the first one here. Others will appear as they join."
+                : "Everyone else is in a side room for now."}
+            </p>
+          )}
         </main>
         <aside class="side" aria-label={facilitator ? "Facilitator tools and chat" : "Chat"}>
           {facilitator && (
@@ -123,5 +143,41 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
         <Controls session={session} state={state} />
       </footer>
     </div>
+  );
+}
+
+/** Where people are: to someone aside, who they are with; to the main room, who is
+ * aside and with whom (never what is said there). */
+function SideRoomBanner({ state }: { state: RoomState }) {
+  const me = state.me;
+  if (me === null || state.sideRooms.length === 0) return null;
+  const mine = placeOf(state, me.participant_id);
+  const names = (ids: string[]) => listOf(ids.filter((id) => id !== me.participant_id).map((id) => nameOf(state, id)));
+  if (mine !== null) {
+    const room = state.sideRooms.find((r) => r.side_room_id === mine);
+    const others = room === undefined ? "" : names(room.participant_ids);
+    return (
+      <section class="side-banner" aria-label="Side room">
+        <p>
+          <strong>You are in a side room{others === "" ? "" : ` with ${others}`}.</strong> The group cannot see or hear
+          you here, and you cannot see or hear them.
+          {room?.ends_at != null && ` You will be back with the group at ${clockTime(room.ends_at)}.`}
+        </p>
+      </section>
+    );
+  }
+  return (
+    <section class="side-banner" aria-label="Side rooms">
+      <ul>
+        {state.sideRooms.map((room) => {
+          const [first, ...rest] = room.participant_ids.map((id) => nameOf(state, id));
+          return (
+            <li key={room.side_room_id}>
+              {rest.length === 0 ? `${first} is in a side room.` : `${first} is with ${listOf(rest)} in a side room.`}
+            </li>
+          );
+        })}
+      </ul>
+    </section>
   );
 }
