@@ -14,6 +14,7 @@ import pytest
 from playwright.async_api import Page, expect
 
 from rooms import Role
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
 from tests.browser.test_group_session import join, wait_until_rises
 from tests.browser.test_pages import admitted
@@ -136,6 +137,14 @@ async def test_screen_sharing(media_server: RunningServer, open_page: OpenPage) 
     await fay.page.get_by_role("button", name="Share screen", exact=True).click()
     await sees_screen_of(ben, fay, ids["Fay"])
     await sees_screen_of(anna, fay, ids["Fay"])
+    await assert_accessible(ben.page, "the room with a shared screen")
+    await assert_accessible(fay.page, "the room while sharing")
+    # While Fay's screen may show her console, a request to check in shows no name.
+    await anna.page.get_by_role("button", name="Ask to check in", exact=True).click()
+    requests = fay.page.get_by_role("region", name="Asked to check in")
+    await expect(requests).to_contain_text("Hidden while you share your screen.")
+    assert "Anna" not in await requests.inner_text()
+    assert "asked you to check in" not in await fay.page.locator("body").inner_text()
     await fay.page.get_by_role("button", name="Stop sharing", exact=True).click()
     await no_screen(ben.page)
     await fay.page.get_by_role("button", name="Take back screen share from Anna").click()

@@ -531,6 +531,15 @@ describe("checking in", () => {
     expect(state.notice).toBe("Fay saw your request and will check in with you.");
   });
 
+  it("is not shown in a notice while we share our screen", () => {
+    const state = reduce(inRoom(FAY, { screen_sharer_id: "p_fay" }), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(state.checkIns).toEqual([request]);
+    expect(state.notice).toBeNull();
+  });
+
   it("comes from the snapshot, and goes with the person who leaves", () => {
     let state = inRoom(FAY, { check_ins: [request] });
     expect(state.checkIns).toEqual([request]);

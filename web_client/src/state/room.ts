@@ -452,7 +452,8 @@ function checkInChanged(state: RoomState, change: ServerEvents["check_in_changed
   let notice = state.notice;
   if (mine && acknowledged_by !== null) {
     notice = `${nameOf(state, acknowledged_by)} saw your request and will check in with you.`;
-  } else if (!mine && request !== null) {
+  } else if (!mine && request !== null && state.screenSharerId !== state.me?.participant_id) {
+    // Not while we share our screen: the group could read it there.
     notice = `${nameOf(state, participant_id)} asked you to check in with them (only facilitators see this).`;
   }
   return { ...state, checkIns, notice };

@@ -444,7 +444,23 @@ function SideRoomsBlock({ session, state }: { session: Session; state: RoomState
 
 /** Members who asked, privately, that a facilitator check in with them; oldest first. */
 function CheckInsBlock({ session, state }: { session: Session; state: RoomState }) {
+  const [shownWhileSharing, setShownWhileSharing] = useState(false);
   if (state.checkIns.length === 0) return null;
+  // Our shared screen may show this page: names stay hidden unless we ask for them.
+  const sharing = state.screenSharerId !== null && state.screenSharerId === state.me?.participant_id;
+  if (sharing && !shownWhileSharing) {
+    return (
+      <section aria-labelledby="check-ins-title" class="console-block">
+        <h3 id="check-ins-title">
+          <CheckInIcon size={16} /> Asked to check in <span class="count">{state.checkIns.length}</span>
+        </h3>
+        <p class="fine-print">Hidden while you share your screen.</p>
+        <button type="button" class="small secondary" onClick={() => setShownWhileSharing(true)}>
+          Show them anyway
+        </button>
+      </section>
+    );
+  }
   return (
     <section aria-labelledby="check-ins-title" class="console-block">
       <h3 id="check-ins-title">
