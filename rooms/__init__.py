@@ -17,6 +17,8 @@ from rooms.errors import (
     RoomError,
     RoomFull,
     RoomLocked,
+    ScreenShareBusy,
+    ShareNotAllowed,
     UnmuteNotAllowed,
 )
 from rooms.participant import Device, DeviceState, Identity, Participant, ParticipantState
@@ -54,5 +56,7 @@ __all__ = [
     "RoomLocked",
     "RoomSnapshot",
     "RoomStore",
+    "ScreenShareBusy",
+    "ShareNotAllowed",
     "UnmuteNotAllowed",
 ]

@@ -72,3 +72,15 @@ class ConsentRequired(RoomError):
 
 class ChatDisabled(RoomError):
     code = "chat_disabled"
+
+
+class ShareNotAllowed(RoomError):
+    """A member shares their screen only when a facilitator has let them."""
+
+    code = "share_not_allowed"
+
+
+class ScreenShareBusy(RoomError):
+    """Someone else is sharing their screen: one share at a time."""
+
+    code = "screen_share_busy"

@@ -11,11 +11,13 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import ClassVar
 
+from rooms.checkins import CheckInRequest
 from rooms.floor import FloorView
 from rooms.participant import Device, DeviceState, ParticipantState
 from rooms.roles import Role
 from rooms.rounds import RoundView
 from rooms.schedule import Schedule
+from rooms.siderooms import SideRoomView
 from rooms.talktime import TalkBalance
 
 
@@ -55,6 +57,9 @@ class RoomSettings:
     self_unmute_allowed: bool = False
     chat_enabled: bool = True
     capacity: int = 16
+    # Whoever holds the floor (a round's current speaker holds it) is spotlighted when a
+    # facilitator has not chosen someone.
+    spotlight_follows_floor: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -227,3 +232,57 @@ class GroundRulesChanged(RoomEvent):
 
     audience: ClassVar[Audience] = Audience.EVERYONE
     ground_rules: str
+
+
+@dataclass(frozen=True, slots=True)
+class CheckInChanged(RoomEvent):
+    """A member's discreet request that a facilitator check in with them: opened
+    (``request`` set), or closed (``request`` None) by them, or by the facilitator
+    named in ``acknowledged_by``. Only the facilitators and that member hear of it."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    request: CheckInRequest | None
+    acknowledged_by: str | None = None
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenShareChanged(RoomEvent):
+    """Who shares their screen now (None: nobody); ``stopped_by``: the facilitator who
+    stopped someone else's share."""
+
+    participant_id: str | None
+    stopped_by: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ScreenSharePermissionChanged(RoomEvent):
+    """A facilitator let a member share their screen, or took that back."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
+    allowed: bool
+
+    @property
+    def also_to(self) -> str | None:
+        return self.participant_id
+
+
+@dataclass(frozen=True, slots=True)
+class SideRoomsChanged(RoomEvent):
+    """Who is in which side room (everyone else is in the main room). The room learns
+    who is aside and with whom, never what is said there."""
+
+    side_rooms: tuple[SideRoomView, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SpotlightChanged(RoomEvent):
+    """Whom a facilitator spotlighted for everyone (None: nobody chosen; then the floor
+    holder is spotlighted if the room's ``spotlight_follows_floor`` is on)."""
+
+    participant_id: str | None

@@ -42,6 +42,8 @@ class Command(StrEnum):
     ACCEPT_GROUND_RULES = "accept_ground_rules"
     YIELD_FLOOR = "yield_floor"
     FINISH_TURN = "finish_turn"
+    REQUEST_CHECK_IN = "request_check_in"
+    SHARE_SCREEN = "share_screen"
 
     ADMIT = "admit"
     DENY = "deny"
@@ -63,6 +65,10 @@ class Command(StrEnum):
     VIEW_TALK_TIME = "view_talk_time"
     VIEW_AUDIT = "view_audit"
     SET_SCHEDULE = "set_schedule"
+    ACKNOWLEDGE_CHECK_IN = "acknowledge_check_in"
+    SPOTLIGHT = "spotlight"
+    MANAGE_SCREEN_SHARE = "manage_screen_share"
+    MANAGE_SIDE_ROOMS = "manage_side_rooms"
 
     SET_GROUND_RULES = "set_ground_rules"
     END_SESSION = "end_session"
@@ -71,6 +77,8 @@ class Command(StrEnum):
 _EVERYONE: Final = frozenset(Role)
 _SPEAKERS: Final = frozenset({Role.FACILITATOR, Role.COFACILITATOR, Role.MEMBER})
 _LEAD: Final = frozenset({Role.FACILITATOR})
+# Who a facilitator looks after: the people who may ask them, privately, to check in.
+_CARED_FOR: Final = frozenset({Role.MEMBER, Role.OBSERVER})
 
 PERMISSIONS: Final = MappingProxyType(
     {
@@ -84,6 +92,8 @@ PERMISSIONS: Final = MappingProxyType(
         Command.ACCEPT_GROUND_RULES: _EVERYONE,
         Command.YIELD_FLOOR: _SPEAKERS,
         Command.FINISH_TURN: _SPEAKERS,
+        Command.REQUEST_CHECK_IN: _CARED_FOR,
+        Command.SHARE_SCREEN: _SPEAKERS,
         Command.ADMIT: FACILITATING_ROLES,
         Command.DENY: FACILITATING_ROLES,
         Command.ADMIT_ALL: FACILITATING_ROLES,
@@ -104,6 +114,10 @@ PERMISSIONS: Final = MappingProxyType(
         Command.VIEW_TALK_TIME: FACILITATING_ROLES,
         Command.VIEW_AUDIT: FACILITATING_ROLES,
         Command.SET_SCHEDULE: FACILITATING_ROLES,
+        Command.ACKNOWLEDGE_CHECK_IN: FACILITATING_ROLES,
+        Command.SPOTLIGHT: FACILITATING_ROLES,
+        Command.MANAGE_SCREEN_SHARE: FACILITATING_ROLES,
+        Command.MANAGE_SIDE_ROOMS: FACILITATING_ROLES,
         # Only the lead facilitator: these change the contract of the whole session.
         Command.SET_GROUND_RULES: _LEAD,
         Command.END_SESSION: _LEAD,

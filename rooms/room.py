@@ -13,6 +13,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, replace
 
 from rooms.audit import AuditRecord, AuditTrail
+from rooms.checkins import CheckInRequest, CheckIns
 from rooms.clock import Clock
 from rooms.errors import (
     Barred,
@@ -27,11 +28,14 @@ from rooms.errors import (
     RoomEnded,
     RoomFull,
     RoomLocked,
+    ScreenShareBusy,
+    ShareNotAllowed,
     UnmuteNotAllowed,
 )
 from rooms.events import (
     ChatMessage,
     ChatPosted,
+    CheckInChanged,
     FloorChanged,
     GroundRulesChanged,
     HandQueueChanged,
@@ -46,10 +50,14 @@ from rooms.events import (
     RoomSettings,
     RoundChanged,
     ScheduleChanged,
+    ScreenShareChanged,
+    ScreenSharePermissionChanged,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SideRoomsChanged,
     SpeakingChanged,
+    SpotlightChanged,
     TalkTimeChanged,
     TurnWarning,
     UnmuteRequestAnswered,
@@ -62,11 +70,13 @@ from rooms.participant import Device, DeviceState, Identity, Participant, Partic
 from rooms.roles import PERMISSIONS, Command, Role, check_permission
 from rooms.rounds import TURN_WARNING_S, GoAround, RoundOrder, RoundView, TurnOutcome
 from rooms.schedule import END_WARNINGS_MIN, Schedule
+from rooms.siderooms import SideRooms, SideRoomView
 from rooms.talktime import TalkBalance, TalkTime
 
 MAX_CHAT_LENGTH = 2000
 MAX_GROUND_RULES_LENGTH = 5000
 MAX_TURN_S = 3600.0
+MAX_SIDE_ROOM_SIZE = 8
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +97,13 @@ class RoomSnapshot:
     schedule: Schedule
     speaking: tuple[str, ...]
     talk_balance: TalkBalance | None  # facilitators only
+    spotlight_id: str | None  # chosen by a facilitator; None while you wait
+    # Open requests to check in: facilitators see all; a member only their own.
+    check_ins: tuple[CheckInRequest, ...]
+    screen_sharer_id: str | None  # None while you wait
+    # Members a facilitator let share their screen: facilitators see all; a member themself.
+    screen_share_allowed: tuple[str, ...]
+    side_rooms: tuple[SideRoomView, ...]  # who is aside, and with whom; empty while you wait
 
 
 class Room:
@@ -112,6 +129,11 @@ class Room:
         self.round: GoAround | None = None
         self.schedule = schedule or Schedule()
         self.talk_time = TalkTime()
+        self.check_ins = CheckIns()
+        self.spotlight_id: str | None = None
+        self.screen_sharer_id: str | None = None
+        self._may_share_screen: set[str] = set()
+        self.side_rooms = SideRooms()
         self._end_warnings_given: set[int] = set()
         self._clock = clock
         self._present: dict[str, Participant] = {}
@@ -192,7 +214,23 @@ class Room:
             talk_balance=self.talk_balance()
             if admitted and _may(you, Command.VIEW_TALK_TIME)
             else None,
+            spotlight_id=self.spotlight_id if admitted else None,
+            check_ins=self._check_ins_for(you) if admitted else (),
+            screen_sharer_id=self.screen_sharer_id if admitted else None,
+            screen_share_allowed=self._share_allowed_for(you) if admitted else (),
+            side_rooms=self.side_rooms.views() if admitted else (),
         )
+
+    def _share_allowed_for(self, participant: Participant) -> tuple[str, ...]:
+        if participant.role.facilitates:
+            return tuple(sorted(self._may_share_screen))
+        return (participant.id,) if participant.id in self._may_share_screen else ()
+
+    def _check_ins_for(self, participant: Participant) -> tuple[CheckInRequest, ...]:
+        if participant.role.facilitates:
+            return tuple(self.check_ins)
+        own = self.check_ins.of(participant.id)
+        return () if own is None else (own,)
 
     def may_be_heard(self, participant_id: str) -> bool:
         """Whether the server may forward this participant's audio to the room."""
@@ -460,6 +498,195 @@ class Room:
         )
         return [PrivateChatPosted(message) if to_facilitators else ChatPosted(message)]
 
+    # -- checking in -----------------------------------------------------------------
+
+    def request_check_in(self, actor_id: str) -> list[RoomEvent]:
+        """A member's "please check in with me", for the facilitators' eyes only. Asking again
+        while a request is open changes nothing (its time says how long they have waited)."""
+        self._actor(actor_id, Command.REQUEST_CHECK_IN)
+        request = self.check_ins.request(actor_id, self._clock.now())
+        if request is None:
+            return []
+        self.audit.record(request.requested_at, actor_id, None, "check_in_requested")
+        return [CheckInChanged(actor_id, request)]
+
+    def cancel_check_in(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.REQUEST_CHECK_IN)
+        if not self.check_ins.close(actor_id):
+            return []
+        self.audit.record(self._clock.now(), actor_id, None, "check_in_cancelled")
+        return [CheckInChanged(actor_id, None)]
+
+    def acknowledge_check_in(self, actor_id: str, target_id: str) -> list[RoomEvent]:
+        """A facilitator has seen the request and will check in: it closes, and the
+        member is told it was seen."""
+        self._actor(actor_id, Command.ACKNOWLEDGE_CHECK_IN)
+        if target_id not in self.check_ins:
+            raise NoPendingRequest("this person has no open request to check in")
+        self.check_ins.close(target_id)
+        self.audit.record(self._clock.now(), actor_id, target_id, "check_in_acknowledged")
+        return [CheckInChanged(target_id, None, acknowledged_by=actor_id)]
+
+    # -- screen sharing ----------------------------------------------------------------
+
+    def is_sharing_screen(self, participant_id: str) -> bool:
+        """Whether the server may forward this participant's screen track to the room."""
+        return self.screen_sharer_id == participant_id and self.is_present(participant_id)
+
+    def start_screen_share(self, actor_id: str) -> list[RoomEvent]:
+        """Facilitators share; a member shares once a facilitator lets them. One share
+        at a time in the room: the next waits until it stops."""
+        actor = self._actor(actor_id, Command.SHARE_SCREEN)
+        if not actor.role.facilitates and actor_id not in self._may_share_screen:
+            raise ShareNotAllowed("a facilitator has to let you share your screen")
+        if self.screen_sharer_id == actor_id:
+            return []
+        if self.screen_sharer_id is not None:
+            raise ScreenShareBusy("someone else is sharing their screen: one share at a time")
+        self.screen_sharer_id = actor_id
+        self.audit.record(self._clock.now(), actor_id, None, "start_screen_share")
+        return [ScreenShareChanged(actor_id)]
+
+    def stop_screen_share(self, actor_id: str, target_id: str | None = None) -> list[RoomEvent]:
+        """Stop one's own share, or (facilitators) anyone's."""
+        if target_id is None or target_id == actor_id:
+            self._actor(actor_id, Command.SHARE_SCREEN)
+            if self.screen_sharer_id != actor_id:
+                return []
+            self.audit.record(self._clock.now(), actor_id, None, "stop_screen_share")
+            self.screen_sharer_id = None
+            return [ScreenShareChanged(None)]
+        self._actor(actor_id, Command.MANAGE_SCREEN_SHARE)
+        self._moderation_target(actor_id, target_id)
+        if self.screen_sharer_id != target_id:
+            raise InvalidCommand("this person is not sharing their screen")
+        self.audit.record(self._clock.now(), actor_id, target_id, "stop_screen_share")
+        self.screen_sharer_id = None
+        return [ScreenShareChanged(None, stopped_by=actor_id)]
+
+    def allow_screen_share(self, actor_id: str, target_id: str, allowed: bool) -> list[RoomEvent]:
+        """Let a member share their screen, or take it back (which stops their share)."""
+        self._actor(actor_id, Command.MANAGE_SCREEN_SHARE)
+        target = self._moderation_target(actor_id, target_id)
+        if target.role is not Role.MEMBER:
+            raise InvalidCommand("facilitators share anyway; observers do not share")
+        if (target_id in self._may_share_screen) == allowed:
+            return []
+        action = "allow_screen_share" if allowed else "disallow_screen_share"
+        self.audit.record(self._clock.now(), actor_id, target_id, action)
+        events: list[RoomEvent] = [ScreenSharePermissionChanged(target_id, allowed)]
+        if allowed:
+            self._may_share_screen.add(target_id)
+        else:
+            self._may_share_screen.discard(target_id)
+            if self.screen_sharer_id == target_id:
+                self.screen_sharer_id = None
+                events.append(ScreenShareChanged(None, stopped_by=actor_id))
+        return events
+
+    # -- side rooms ----------------------------------------------------------------------
+
+    def place_of(self, participant_id: str) -> str | None:
+        """The side room someone is in; None: the main room. Media flows only within a place."""
+        return self.side_rooms.where(participant_id)
+
+    def open_side_room(
+        self, actor_id: str, participant_ids: list[str], seconds: float | None = None
+    ) -> list[RoomEvent]:
+        """Take people aside (a facilitator with one member, a pair for an exercise), for a
+        set time or until brought back. The session's rules (holds, removal) go with them."""
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        if not participant_ids:
+            raise InvalidCommand("name who goes to the side room")
+        if len(set(participant_ids)) != len(participant_ids):
+            raise InvalidCommand("name each person once")
+        if len(participant_ids) > MAX_SIDE_ROOM_SIZE:
+            raise InvalidCommand(f"a side room holds at most {MAX_SIDE_ROOM_SIZE} people")
+        for pid in participant_ids:
+            self._aside_target(actor_id, pid)
+            if self.side_rooms.where(pid) is not None:
+                raise InvalidCommand("someone named is in a side room already")
+        now = self._clock.now()
+        ends_at = None if seconds is None else now + _turn_length(seconds)
+        side_room_id = self.side_rooms.open(participant_ids, ends_at)
+        for pid in participant_ids:
+            self.audit.record(now, actor_id, pid, f"move_to_{side_room_id}")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def move_to_side_room(
+        self, actor_id: str, target_id: str, side_room_id: str | None
+    ) -> list[RoomEvent]:
+        """Move someone (a facilitator: themself too) into a side room, or back (None)."""
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        self._aside_target(actor_id, target_id)
+        if side_room_id is not None and not self.side_rooms.exists(side_room_id):
+            raise InvalidCommand("there is no such side room")
+        if not self.side_rooms.move(target_id, side_room_id):
+            return []
+        self.audit.record(
+            self._clock.now(), actor_id, target_id, f"move_to_{side_room_id or 'main_room'}"
+        )
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def close_side_room(self, actor_id: str, side_room_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        if not self.side_rooms.exists(side_room_id):
+            raise InvalidCommand("there is no such side room")
+        self.side_rooms.close(side_room_id)
+        self.audit.record(self._clock.now(), actor_id, None, f"close_{side_room_id}")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def bring_everyone_back(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.MANAGE_SIDE_ROOMS)
+        ids = self.side_rooms.ids()
+        if not ids:
+            return []
+        for side_room_id in ids:
+            self.side_rooms.close(side_room_id)
+        self.audit.record(self._clock.now(), actor_id, None, "close_side_rooms")
+        return [SideRoomsChanged(self.side_rooms.views())]
+
+    def _aside_target(self, actor_id: str, target_id: str) -> Participant:
+        """Someone who may go aside: in the session, not an observer, and not of a higher
+        role than the one who moves them (facilitators move themselves)."""
+        target = self._speaker(target_id)
+        if target_id != actor_id:
+            self._moderation_target(actor_id, target_id)
+        return target
+
+    # -- the spotlight -----------------------------------------------------------------
+
+    def spotlight(self, actor_id: str, target_id: str) -> list[RoomEvent]:
+        """Make one person large on every screen (a speaker, a demonstration)."""
+        self._actor(actor_id, Command.SPOTLIGHT)
+        target = self._speaker(target_id)
+        if self.spotlight_id == target.id:
+            return []
+        self.spotlight_id = target.id
+        self.audit.record(self._clock.now(), actor_id, target.id, "spotlight")
+        return [SpotlightChanged(target.id)]
+
+    def clear_spotlight(self, actor_id: str) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SPOTLIGHT)
+        if self.spotlight_id is None:
+            return []
+        self.audit.record(self._clock.now(), actor_id, self.spotlight_id, "clear_spotlight")
+        self.spotlight_id = None
+        return [SpotlightChanged(None)]
+
+    def set_spotlight_follows_floor(self, actor_id: str, on: bool) -> list[RoomEvent]:
+        self._actor(actor_id, Command.SPOTLIGHT)
+        return self._change_settings(
+            actor_id, "set_spotlight_follows_floor", spotlight_follows_floor=on
+        )
+
+    def spotlighted(self) -> str | None:
+        """Who is large on every screen: the facilitator's choice, else (when the room
+        says so) the floor holder, who in a round is the current speaker."""
+        if self.spotlight_id is not None:
+            return self.spotlight_id
+        return self.floor.holder_id if self.settings.spotlight_follows_floor else None
+
     # -- the floor ----------------------------------------------------------------
 
     def set_floor_mode(self, actor_id: str, on: bool) -> list[RoomEvent]:
@@ -675,6 +902,12 @@ class Room:
             self.floor.release()
             self.audit.record(now, None, holder, "floor_timed_out")
             events.append(FloorChanged(self.floor.view()))
+        expired = self.side_rooms.expired(now)
+        for side_room_id in expired:
+            self.side_rooms.close(side_room_id)
+            self.audit.record(now, None, None, f"{side_room_id}_timed_out")
+        if expired:
+            events.append(SideRoomsChanged(self.side_rooms.views()))
         return events + self._clock_events(now)
 
     def _clock_events(self, now: float) -> list[RoomEvent]:
@@ -730,6 +963,11 @@ class Room:
         self.round = None
         self.floor = Floor()
         self.talk_time.clear()  # talk time lives only as long as the session
+        self.check_ins.clear()
+        self.spotlight_id = None
+        self.screen_sharer_id = None
+        self._may_share_screen.clear()
+        self.side_rooms.clear()
         self.ended = True
         return [SessionEnded(ended_by=ended_by, reason=reason)]
 
@@ -775,6 +1013,17 @@ class Room:
         now = self._clock.now()
         if self.hands.lower_hand(participant.id):
             events.append(HandQueueChanged(tuple(self.hands)))
+        # Facilitators learn of the departure from ParticipantLeft; an open request goes
+        # with the person, and nothing more about it needs telling.
+        self.check_ins.close(participant.id)
+        if self.spotlight_id == participant.id:
+            self.spotlight_id = None
+            events.append(SpotlightChanged(None))
+        if self.screen_sharer_id == participant.id:
+            self.screen_sharer_id = None
+            events.append(ScreenShareChanged(None))
+        if self.side_rooms.move(participant.id, None):
+            events.append(SideRoomsChanged(self.side_rooms.views()))
         if self.talk_time.stop(participant.id, now):
             events.append(SpeakingChanged(participant.id, speaking=False))
         if self.round is not None:

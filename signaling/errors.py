@@ -29,6 +29,8 @@ class ErrorCode(StrEnum):
     INVALID_COMMAND = "invalid_command"
     CONSENT_REQUIRED = "consent_required"
     CHAT_DISABLED = "chat_disabled"
+    SHARE_NOT_ALLOWED = "share_not_allowed"
+    SCREEN_SHARE_BUSY = "screen_share_busy"
     ROOM_ERROR = "room_error"
     # media (signaling.media)
     MEDIA_FAILED = "media_failed"

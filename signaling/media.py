@@ -13,6 +13,7 @@ of forwarded tracks changes.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -54,6 +55,8 @@ class ForwardedTrack:
     mid: str
     participant_id: str
     kind: TrackKind
+    # A shared screen: the publisher's second video track, shown large (additive field).
+    screen: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +65,8 @@ class ForwardingPermission:
 
     audio: bool
     video: bool
+    # Their screen track: only while the room says they share (additive field).
+    screen: bool = False
 
 
 class ConnectionProblem(StrEnum):
@@ -128,9 +133,20 @@ class MediaPlane(Protocol):
         ...
 
     async def publish(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        *,
+        screen_mid: str | None = None,
     ) -> SessionDescription:
-        """Accept (or renegotiate) the participant's publish connection; return the answer."""
+        """Accept (or renegotiate) the participant's publish connection; return the answer.
+
+        ``screen_mid``: the offer's video section that carries a shared screen (a
+        third track, forwarded only under ``ForwardingPermission.screen``). It is
+        flagged when first negotiated and stays a screen track; signaling passes it
+        only when the client names one (additive: planes without screen sharing may
+        leave it out)."""
         ...
 
     async def subscribe(self, room_id: str, participant_id: str) -> None:
@@ -155,6 +171,15 @@ class MediaPlane(Protocol):
         Takes effect on the next packet. Video that becomes allowed again resumes
         on a keyframe, which the media plane requests from the publisher.
         """
+        ...
+
+    def set_places(self, room_id: str, places: Mapping[str, str]) -> None:
+        """Side rooms: forward media only between participants in the same place.
+
+        ``places`` names the side room of each participant who is in one; everyone
+        not named is in the main room. Each call replaces the previous one. Added for
+        side rooms: signaling calls it only once a room has used one, so a plane that
+        never sees side rooms need not implement it."""
         ...
 
     async def remove_participant(self, room_id: str, participant_id: str) -> None:

@@ -25,7 +25,9 @@ from signaling.connections import Connection
 from signaling.errors import ErrorCode, SignalingError
 from signaling.event_names import ClientEvent
 from signaling.schemas import (
+    AllowScreenSharePayload,
     AnswerUnmuteRequestPayload,
+    CloseSideRoomPayload,
     DeviceTargetPayload,
     EmptyPayload,
     EndSessionPayload,
@@ -35,6 +37,8 @@ from signaling.schemas import (
     IceCandidatePayload,
     JoinPayload,
     LowerHandPayload,
+    MoveToSideRoomPayload,
+    OpenSideRoomPayload,
     Payload,
     PublishPayload,
     SendChatPayload,
@@ -43,6 +47,7 @@ from signaling.schemas import (
     SetMediaPayload,
     SetSchedulePayload,
     StartRoundPayload,
+    StopScreenSharePayload,
     SubscriberAnswerPayload,
     TargetPayload,
     UpdateSettingsPayload,
@@ -117,7 +122,7 @@ class Route(Generic[P]):
 
 
 def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[RoomEvent]:
-    # All four share one permission, so either all apply or the first refuses.
+    # All share one set of roles, so either all apply or the first refuses.
     events: list[RoomEvent] = []
     if p.locked is not None:
         events += room.lock(me, p.locked)
@@ -127,6 +132,8 @@ def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[Room
         events += room.set_self_unmute(me, p.self_unmute_allowed)
     if p.chat_enabled is not None:
         events += room.set_chat_enabled(me, p.chat_enabled)
+    if p.spotlight_follows_floor is not None:
+        events += room.set_spotlight_follows_floor(me, p.spotlight_follows_floor)
     return events[-1:]  # each carries the whole settings; the last is the newest
 
 
@@ -197,6 +204,30 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         SendChatPayload,
         Senders(Command.SEND_CHAT, "to facilitators: anyone admitted"),
         lambda room, me, p: room.send_chat(me, p.text, to_facilitators=p.to_facilitators),
+    ),
+    Route(
+        ClientEvent.REQUEST_CHECK_IN,
+        EmptyPayload,
+        Senders(Command.REQUEST_CHECK_IN),
+        lambda room, me, p: room.request_check_in(me),
+    ),
+    Route(
+        ClientEvent.CANCEL_CHECK_IN,
+        EmptyPayload,
+        Senders(Command.REQUEST_CHECK_IN),
+        lambda room, me, p: room.cancel_check_in(me),
+    ),
+    Route(
+        ClientEvent.START_SCREEN_SHARE,
+        EmptyPayload,
+        Senders(Command.SHARE_SCREEN, "members: when a facilitator allows it"),
+        lambda room, me, p: room.start_screen_share(me),
+    ),
+    Route(
+        ClientEvent.STOP_SCREEN_SHARE,
+        StopScreenSharePayload,
+        Senders(Command.SHARE_SCREEN, "someone else's: F C"),
+        lambda room, me, p: room.stop_screen_share(me, p.participant_id),
     ),
     Route(
         ClientEvent.ADMIT,
@@ -318,6 +349,54 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         EmptyPayload,
         Senders(Command.VIEW_AUDIT),
         action=lambda s, c, p: s.get_audit(c, p),
+    ),
+    Route(
+        ClientEvent.ACKNOWLEDGE_CHECK_IN,
+        TargetPayload,
+        Senders(Command.ACKNOWLEDGE_CHECK_IN),
+        lambda room, me, p: room.acknowledge_check_in(me, p.participant_id),
+    ),
+    Route(
+        ClientEvent.SPOTLIGHT,
+        TargetPayload,
+        Senders(Command.SPOTLIGHT),
+        lambda room, me, p: room.spotlight(me, p.participant_id),
+    ),
+    Route(
+        ClientEvent.CLEAR_SPOTLIGHT,
+        EmptyPayload,
+        Senders(Command.SPOTLIGHT),
+        lambda room, me, p: room.clear_spotlight(me),
+    ),
+    Route(
+        ClientEvent.ALLOW_SCREEN_SHARE,
+        AllowScreenSharePayload,
+        Senders(Command.MANAGE_SCREEN_SHARE),
+        lambda room, me, p: room.allow_screen_share(me, p.participant_id, p.allowed),
+    ),
+    Route(
+        ClientEvent.OPEN_SIDE_ROOM,
+        OpenSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.open_side_room(me, p.participant_ids, p.seconds),
+    ),
+    Route(
+        ClientEvent.MOVE_TO_SIDE_ROOM,
+        MoveToSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.move_to_side_room(me, p.participant_id, p.side_room_id),
+    ),
+    Route(
+        ClientEvent.CLOSE_SIDE_ROOM,
+        CloseSideRoomPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.close_side_room(me, p.side_room_id),
+    ),
+    Route(
+        ClientEvent.BRING_EVERYONE_BACK,
+        EmptyPayload,
+        Senders(Command.MANAGE_SIDE_ROOMS),
+        lambda room, me, p: room.bring_everyone_back(me),
     ),
     Route(
         ClientEvent.PUBLISH,

@@ -77,6 +77,7 @@ class UpdateSettingsPayload(Payload):
     auto_admit: bool | None = None
     self_unmute_allowed: bool | None = None
     chat_enabled: bool | None = None
+    spotlight_follows_floor: bool | None = None
 
     @model_validator(mode="after")
     def _names_a_setting(self) -> UpdateSettingsPayload:
@@ -92,6 +93,36 @@ class EndSessionPayload(Payload):
 class PublishPayload(Payload):
     sdp: str = Field(min_length=1, max_length=MAX_SDP_LENGTH)
     type: Literal["offer"]
+    # The offer's video section (its mid) that carries a shared screen, if any.
+    screen_mid: str | None = Field(default=None, min_length=1, max_length=32)
+
+
+class StopScreenSharePayload(Payload):
+    """No participant: your own share."""
+
+    participant_id: str | None = Field(default=None, max_length=64)
+
+
+class AllowScreenSharePayload(TargetPayload):
+    allowed: bool
+
+
+SideRoomId = Annotated[str, Field(min_length=1, max_length=32)]
+
+
+class OpenSideRoomPayload(Payload):
+    participant_ids: list[ParticipantId] = Field(min_length=1, max_length=8)
+    seconds: Duration | None = None
+
+
+class MoveToSideRoomPayload(TargetPayload):
+    """No side room: back to the main room."""
+
+    side_room_id: SideRoomId | None = None
+
+
+class CloseSideRoomPayload(Payload):
+    side_room_id: SideRoomId
 
 
 class SubscriberAnswerPayload(Payload):

@@ -125,6 +125,8 @@ class Signaling:
             on_failure=lambda: self._observer.delivery_problem("emit_failed"),
         )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
+        # Per room, who is in which side room, as last told to the media plane.
+        self._places: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
@@ -271,7 +273,14 @@ class Signaling:
 
     async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=True)
-        answer = await media.publish(room_id, me, SessionDescription(payload.sdp, payload.type))
+        offer = SessionDescription(payload.sdp, payload.type)
+        # The screen section is named only when there is one: planes without screen
+        # sharing keep their three-argument publish.
+        answer = await (
+            media.publish(room_id, me, offer)
+            if payload.screen_mid is None
+            else media.publish(room_id, me, offer, screen_mid=payload.screen_mid)
+        )
         room = self._store.get(room_id)
         if room is not None:
             self._sync_forwarding(room)
@@ -404,6 +413,7 @@ class Signaling:
         if participant_id is None:
             for key in [k for k in self._forwarding if k[0] == room_id]:
                 del self._forwarding[key]
+            self._places.pop(room_id, None)
         else:
             self._forwarding.pop((room_id, participant_id), None)
         if self._media is None:
@@ -449,11 +459,20 @@ class Signaling:
         for participant in room.admitted():
             key = (room.room_id, participant.id)
             permission = ForwardingPermission(
-                audio=room.may_be_heard(participant.id), video=room.may_be_seen(participant.id)
+                audio=room.may_be_heard(participant.id),
+                video=room.may_be_seen(participant.id),
+                screen=room.is_sharing_screen(participant.id),
             )
             if self._forwarding.get(key) != permission:
                 self._forwarding[key] = permission
                 self._media.set_forwarding(room.room_id, participant.id, permission)
+        # Side rooms: media flows only within a place. Told only once a room uses them.
+        places = {
+            p.id: place for p in room.admitted() if (place := room.place_of(p.id)) is not None
+        }
+        if places != self._places.get(room.room_id, {}):
+            self._places[room.room_id] = places
+            self._media.set_places(room.room_id, places)
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)

@@ -9,6 +9,7 @@ from typing import Any
 from rooms import ParticipantState, RoomSnapshot
 from rooms.events import (
     ChatPosted,
+    CheckInChanged,
     FloorChanged,
     GroundRulesChanged,
     HandQueueChanged,
@@ -19,10 +20,14 @@ from rooms.events import (
     RoomEvent,
     RoundChanged,
     ScheduleChanged,
+    ScreenShareChanged,
+    ScreenSharePermissionChanged,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
+    SideRoomsChanged,
     SpeakingChanged,
+    SpotlightChanged,
     TalkTimeChanged,
     TurnWarning,
     UnmuteRequestAnswered,
@@ -51,6 +56,11 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (ScheduleChanged, ServerEvent.SCHEDULE_CHANGED),
     (SessionClockWarning, ServerEvent.SESSION_CLOCK_WARNING),
     (GroundRulesChanged, ServerEvent.GROUND_RULES_CHANGED),
+    (CheckInChanged, ServerEvent.CHECK_IN_CHANGED),
+    (SpotlightChanged, ServerEvent.SPOTLIGHT_CHANGED),
+    (ScreenShareChanged, ServerEvent.SCREEN_SHARE_CHANGED),
+    (ScreenSharePermissionChanged, ServerEvent.SCREEN_SHARE_PERMISSION_CHANGED),
+    (SideRoomsChanged, ServerEvent.SIDE_ROOMS_CHANGED),
 )
 
 

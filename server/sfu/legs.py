@@ -58,6 +58,11 @@ class TrackSource(Protocol):
     @property
     def clock_rate(self) -> int: ...
 
+    @property
+    def screen(self) -> bool:
+        """A shared screen rather than a camera: subscribers are told which is which."""
+        ...
+
     def leg_went_live(self, leg: ForwardingLeg) -> None:
         """The leg can send from now on (a video track asks its publisher for a keyframe)."""
         ...

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 
@@ -126,6 +126,8 @@ class RtpForwardingMediaPlane:
         self._speaking_thresholds = speaking or SpeakingThresholds()
         self._signals: MediaSignals | None = None
         self._rooms: dict[str, dict[str, ParticipantMedia]] = {}
+        # Per room, the side room of each participant in one (absent: the main room).
+        self._places: dict[str, dict[str, str]] = {}
         self.stats = ForwardingStats()
         self._pseudonyms = pseudonyms or EphemeralPseudonyms()
 
@@ -135,9 +137,14 @@ class RtpForwardingMediaPlane:
         self._signals = signals
 
     async def publish(
-        self, room_id: str, participant_id: str, offer: SessionDescription
+        self,
+        room_id: str,
+        participant_id: str,
+        offer: SessionDescription,
+        *,
+        screen_mid: str | None = None,
     ) -> SessionDescription:
-        _check_publish_offer(offer)
+        _check_publish_offer(offer, screen_mid)
         was_known = self._existing_participant(room_id, participant_id) is not None
         participant = self._participant(room_id, participant_id)
         pc = participant.publish_pc
@@ -153,7 +160,8 @@ class RtpForwardingMediaPlane:
                     transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
                 )
                 # Hook receivers before the answer: aiortc starts them once it is set.
-                self._adopt_transceiver(room_id, participant, transceiver)
+                screen = screen_mid is not None and transceiver.mid == screen_mid
+                self._adopt_transceiver(room_id, participant, transceiver, screen=screen)
             await pc.setLocalDescription(await pc.createAnswer())
             # Its sockets exist once gathered: from here every datagram is checked.
             internals.guard_media_ports(
@@ -204,7 +212,7 @@ class RtpForwardingMediaPlane:
             budget=participant.budget,
         )
         for other in self._rooms.get(room_id, {}).values():
-            if other is not participant:
+            if other is not participant and self._same_place(room_id, other, participant):
                 for track in other.announced_tracks():
                     self._connect_leg(track, participant)
 
@@ -247,9 +255,28 @@ class RtpForwardingMediaPlane:
         participant = self._participant(room_id, participant_id)
         participant.permission = permission
         for track in participant.tracks.values():
-            track.set_allowed(_allowed(permission, track.kind))
+            track.set_allowed(_allowed(permission, track))
         if not permission.audio and participant.speaking.reset() is False:
             self._report_speaking(room_id, participant_id, False)
+
+    def set_places(self, room_id: str, places: Mapping[str, str]) -> None:
+        """Forward only within each place: legs between places are withdrawn (the
+        subscriber is offered again without them), legs within one are connected."""
+        self._places[room_id] = dict(places)
+        room = self._rooms.get(room_id, {})
+        for publisher in room.values():
+            for track in publisher.announced_tracks():
+                for subscriber in room.values():
+                    if subscriber is publisher or subscriber.subscription is None:
+                        continue
+                    together = self._same_place(room_id, publisher, subscriber)
+                    connected = subscriber.participant_id in track.legs
+                    if together and not connected:
+                        self._connect_leg(track, subscriber)
+                    elif connected and not together:
+                        leg = track.remove_leg(subscriber.participant_id)
+                        if leg is not None:
+                            subscriber.subscription.release(leg)
 
     async def remove_participant(self, room_id: str, participant_id: str) -> None:
         room = self._rooms.get(room_id)
@@ -266,6 +293,7 @@ class RtpForwardingMediaPlane:
         await self._close_participant(participant)
 
     async def close_room(self, room_id: str) -> None:
+        self._places.pop(room_id, None)
         room = self._rooms.pop(room_id, None)
         if room is None:
             return
@@ -425,14 +453,28 @@ class RtpForwardingMediaPlane:
             if not room:
                 del self._rooms[room_id]
 
+    def _same_place(self, room_id: str, a: ParticipantMedia, b: ParticipantMedia) -> bool:
+        places = self._places.get(room_id, {})
+        return places.get(a.participant_id) == places.get(b.participant_id)
+
     def _existing_participant(self, room_id: str, participant_id: str) -> ParticipantMedia | None:
         return self._rooms.get(room_id, {}).get(participant_id)
 
     def _adopt_transceiver(
-        self, room_id: str, participant: ParticipantMedia, transceiver: RTCRtpTransceiver
+        self,
+        room_id: str,
+        participant: ParticipantMedia,
+        transceiver: RTCRtpTransceiver,
+        *,
+        screen: bool = False,
     ) -> None:
         mid: str | None = transceiver.mid
-        if mid is None or mid in participant.tracks:
+        if mid is None:
+            return
+        if mid in participant.tracks:
+            if screen and not participant.tracks[mid].screen:
+                # A camera is never relabelled a screen: it would escape the share rules.
+                raise InvalidSessionDescription(f"section {mid!r} already carries a camera")
             return
         kind = TrackKind(transceiver.kind)
         participant_id = participant.participant_id
@@ -451,7 +493,8 @@ class RtpForwardingMediaPlane:
             stats=self.stats,
             on_audio_level=on_audio_level,
         )
-        track.set_allowed(_allowed(participant.permission, kind))
+        track.screen = screen
+        track.set_allowed(_allowed(participant.permission, track))
         participant.tracks[mid] = track
 
     def _announce_changes(self, room_id: str, participant: ParticipantMedia) -> None:
@@ -466,7 +509,11 @@ class RtpForwardingMediaPlane:
                 participant.announced.add(mid)
                 track = participant.tracks[mid]
                 for other in self._rooms.get(room_id, {}).values():
-                    if other is not participant and other.subscription is not None:
+                    if (
+                        other is not participant
+                        and other.subscription is not None
+                        and self._same_place(room_id, participant, other)
+                    ):
                         self._connect_leg(track, other)
             elif not receiving and mid in participant.announced:
                 self._withdraw(room_id, participant, mid)
@@ -564,11 +611,13 @@ def _candidate_type(types: tuple[str, str] | None) -> str | None:
     return "relay" if "relay" in (local, remote) else remote
 
 
-def _allowed(permission: ForwardingPermission, kind: TrackKind) -> bool:
-    return permission.audio if kind is TrackKind.AUDIO else permission.video
+def _allowed(permission: ForwardingPermission, track: PublishedTrack) -> bool:
+    if track.kind is TrackKind.AUDIO:
+        return permission.audio
+    return permission.screen if track.screen else permission.video
 
 
-def _check_publish_offer(offer: SessionDescription) -> None:
+def _check_publish_offer(offer: SessionDescription, screen_mid: str | None = None) -> None:
     """Reject an offer the plane cannot serve before any connection state changes."""
     if offer.type != "offer":
         raise InvalidSessionDescription(f"expected an offer, got {offer.type!r}")
@@ -579,6 +628,10 @@ def _check_publish_offer(offer: SessionDescription) -> None:
     media_sections = [m for m in parsed.media if m.kind in ("audio", "video")]
     if not media_sections:
         raise InvalidSessionDescription("publish offer has no audio or video section")
+    if screen_mid is not None and not any(
+        m.kind == "video" and m.rtp.muxId == screen_mid for m in media_sections
+    ):
+        raise InvalidSessionDescription(f"no video section {screen_mid!r} to carry a screen")
     for media in media_sections:
         kind = TrackKind(media.kind)
         if not any(is_forwardable(kind, c) for c in media.rtp.codecs if not is_rtx(c)):

@@ -58,6 +58,8 @@ class PublishedTrack:
         self.receiver = receiver
         self.clock_rate = 48000 if kind is TrackKind.AUDIO else 90000
         self.allowed = True
+        # A shared screen (the publisher's second video): forwarded under its own rule.
+        self.screen = False
         self.media_ssrc: int | None = None
         self._clock = clock
         self._stats = stats

@@ -121,7 +121,10 @@ class Subscription:
     def forwarded_tracks(self) -> list[ForwardedTrack]:
         return [
             ForwardedTrack(
-                mid=slot.mid, participant_id=slot.leg.track.participant_id, kind=slot.kind
+                mid=slot.mid,
+                participant_id=slot.leg.track.participant_id,
+                kind=slot.kind,
+                screen=slot.leg.track.screen,
             )
             for slot in self.slots
             if slot.leg is not None and slot.mid is not None
@@ -298,7 +301,12 @@ class Subscription:
         self.revision += 1
         pending = PendingOffer(self.revision, tuple(leg for _, leg in offered))
         tracks = [
-            ForwardedTrack(mid=slot.mid, participant_id=leg.track.participant_id, kind=slot.kind)
+            ForwardedTrack(
+                mid=slot.mid,
+                participant_id=leg.track.participant_id,
+                kind=slot.kind,
+                screen=leg.track.screen,
+            )
             for slot, leg in offered
             if slot.mid is not None
         ]

@@ -32,7 +32,8 @@ CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--use-fake-ui-for-media-stream",
-    "--use-fake-device-for-media-stream",
+    # Two fake cameras (and three microphones, three speakers): devices can be switched.
+    "--use-fake-device-for-media-stream=device-count=2",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

@@ -382,6 +382,12 @@ def _run(room: Room, command: Command, actor: str) -> None:
         Command.VIEW_AUDIT: lambda: room.audit_records(actor),
         Command.SET_SCHEDULE: lambda: room.set_schedule(actor, Schedule(ends_at=2e9)),
         Command.SET_GROUND_RULES: lambda: room.set_ground_rules(actor, "Be kind."),
+        Command.REQUEST_CHECK_IN: lambda: room.request_check_in(actor),
+        Command.ACKNOWLEDGE_CHECK_IN: lambda: room.acknowledge_check_in(actor, target),
+        Command.SPOTLIGHT: lambda: room.spotlight(actor, target),
+        Command.SHARE_SCREEN: lambda: room.start_screen_share(actor),
+        Command.MANAGE_SCREEN_SHARE: lambda: room.allow_screen_share(actor, target, True),
+        Command.MANAGE_SIDE_ROOMS: lambda: room.open_side_room(actor, [target]),
     }
     runs[command]()
 

@@ -2,7 +2,8 @@
 anyone (waiting, admitted, gone, removed, unknown), no event naming someone who has
 never been admitted reaches anyone but the facilitators and that person, and a
 waiting participant receives nothing of the room but what docs/protocol.md allows
-(the ground rules, the end of the session, their own departure).
+(the ground rules, the end of the session, their own departure); and a request to
+check in reaches the facilitators and the member who asked, nobody else.
 
 Who receives an event is decided by ``signaling.audience.receives``, the function the
 server delivers with; payloads are encoded by ``signaling.wire`` as on the wire."""
@@ -18,6 +19,7 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, ru
 
 from rooms import Device, FixedClock, Identity, ParticipantState, Role, Room, RoomError
 from rooms.events import (
+    CheckInChanged,
     GroundRulesChanged,
     LeaveReason,
     ParticipantLeft,
@@ -98,6 +100,10 @@ class AudienceMachine(RuleBasedStateMachine):
                     assert not mentions(text, person) or self.facilitates(recipient), (
                         f"{type(event).__name__} naming waiting {person} reached {recipient}"
                     )
+                if isinstance(event, CheckInChanged):
+                    assert recipient == event.participant_id or self.facilitates(recipient), (
+                        f"{event.participant_id}'s check-in reached {recipient}"
+                    )
                 waiting_now = recipient in {p.id for p in self.room.waiting()}
                 left_from_waiting = recipient in was_waiting and not self.room.is_present(recipient)
                 if waiting_now or left_from_waiting:
@@ -146,13 +152,14 @@ class AudienceMachine(RuleBasedStateMachine):
 
     # -- settings and moderation -------------------------------------------------------
 
-    @rule(actor=people, on=st.booleans(), which=st.integers(0, 3))
+    @rule(actor=people, on=st.booleans(), which=st.integers(0, 4))
     def update_settings(self, actor: str, on: bool, which: int) -> None:
         change = (
             self.room.lock,
             self.room.set_auto_admit,
             self.room.set_self_unmute,
             self.room.set_chat_enabled,
+            self.room.set_spotlight_follows_floor,
         )[which]
         self.run(lambda: change(actor, on))
 
@@ -191,6 +198,60 @@ class AudienceMachine(RuleBasedStateMachine):
     @rule(actor=people, text=texts, to_facilitators=st.booleans())
     def send_chat(self, actor: str, text: str, to_facilitators: bool) -> None:
         self.run(lambda: self.room.send_chat(actor, text, to_facilitators=to_facilitators))
+
+    # -- checking in, the spotlight ------------------------------------------------------
+
+    @rule(actor=people)
+    def request_check_in(self, actor: str) -> None:
+        self.run(lambda: self.room.request_check_in(actor))
+
+    @rule(actor=people)
+    def cancel_check_in(self, actor: str) -> None:
+        self.run(lambda: self.room.cancel_check_in(actor))
+
+    @rule(actor=people, subject=targets)
+    def acknowledge_check_in(self, actor: str, subject: str) -> None:
+        self.run(lambda: self.room.acknowledge_check_in(actor, subject))
+
+    @rule(actor=people, subject=targets)
+    def spotlight(self, actor: str, subject: str) -> None:
+        self.run(lambda: self.room.spotlight(actor, subject))
+
+    @rule(actor=people)
+    def clear_spotlight(self, actor: str) -> None:
+        self.run(lambda: self.room.clear_spotlight(actor))
+
+    @rule(actor=people)
+    def start_screen_share(self, actor: str) -> None:
+        self.run(lambda: self.room.start_screen_share(actor))
+
+    @rule(actor=people, subject=st.none() | targets)
+    def stop_screen_share(self, actor: str, subject: str | None) -> None:
+        self.run(lambda: self.room.stop_screen_share(actor, subject))
+
+    @rule(
+        actor=people,
+        chosen=st.lists(targets, min_size=1, max_size=3, unique=True),
+        seconds=st.none() | st.just(60.0),
+    )
+    def open_side_room(self, actor: str, chosen: list[str], seconds: float | None) -> None:
+        self.run(lambda: self.room.open_side_room(actor, chosen, seconds))
+
+    @rule(actor=people, subject=targets, side=st.sampled_from([None, "side-1", "side-2"]))
+    def move_to_side_room(self, actor: str, subject: str, side: str | None) -> None:
+        self.run(lambda: self.room.move_to_side_room(actor, subject, side))
+
+    @rule(actor=people, side=st.sampled_from(["side-1", "side-2"]))
+    def close_side_room(self, actor: str, side: str) -> None:
+        self.run(lambda: self.room.close_side_room(actor, side))
+
+    @rule(actor=people)
+    def bring_everyone_back(self, actor: str) -> None:
+        self.run(lambda: self.room.bring_everyone_back(actor))
+
+    @rule(actor=people, subject=targets, allowed=st.booleans())
+    def allow_screen_share(self, actor: str, subject: str, allowed: bool) -> None:
+        self.run(lambda: self.room.allow_screen_share(actor, subject, allowed))
 
     # -- the floor, rounds, the clock --------------------------------------------------
 
@@ -257,6 +318,13 @@ class AudienceMachine(RuleBasedStateMachine):
     def end_session(self, actor: str) -> None:
         self.run(lambda: self.room.end_session(actor))
 
+    @invariant()
+    def members_see_no_one_elses_check_in(self) -> None:
+        for participant in list(self.room.admitted()):
+            snapshot = self.room.snapshot_for(participant.id)
+            if not participant.role.facilitates:
+                assert {r.participant_id for r in snapshot.check_ins} <= {participant.id}
+
     # -- what a waiting participant sees of the room -----------------------------------
 
     @invariant()
@@ -267,6 +335,9 @@ class AudienceMachine(RuleBasedStateMachine):
             assert snapshot["hand_queue"] == [] and snapshot["speaking"] == []
             assert snapshot["floor"] is None and snapshot["round"] is None
             assert snapshot["talk_balance"] is None
+            assert snapshot["spotlight_id"] is None and snapshot["check_ins"] == []
+            assert snapshot["screen_sharer_id"] is None and snapshot["screen_share_allowed"] == []
+            assert snapshot["side_rooms"] == []
             text = json.dumps(snapshot)
             assert not any(mentions(text, other) for other in self.joined - {waiting.id})
 

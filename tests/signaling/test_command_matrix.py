@@ -44,6 +44,12 @@ def payload(event: ClientEvent, target: str, waiting: str) -> dict[str, Any]:
         ClientEvent.PUBLISH: {"sdp": "v=0", "type": "offer"},
         ClientEvent.SUBSCRIBER_ANSWER: {"sdp": "v=0", "type": "answer", "revision": 1},
         ClientEvent.ICE_CANDIDATE: {"leg": "publish", "candidate": ""},
+        ClientEvent.ACKNOWLEDGE_CHECK_IN: {"participant_id": target},
+        ClientEvent.SPOTLIGHT: {"participant_id": target},
+        ClientEvent.ALLOW_SCREEN_SHARE: {"participant_id": target, "allowed": True},
+        ClientEvent.OPEN_SIDE_ROOM: {"participant_ids": [target]},
+        ClientEvent.MOVE_TO_SIDE_ROOM: {"participant_id": target},
+        ClientEvent.CLOSE_SIDE_ROOM: {"side_room_id": "side-1"},
     }.get(event, {})
 
 

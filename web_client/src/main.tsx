@@ -11,12 +11,26 @@ const session = new Session(token, token === null ? null : readClaims(token));
 // A small window onto the session for tests and support: counters and state, no media.
 declare global {
   interface Window {
-    groupsession?: { state: () => unknown; inboundStats: () => Promise<unknown> };
+    groupsession?: {
+      state: () => unknown;
+      inboundStats: () => Promise<unknown>;
+      localTracks: () => { kind: string; label: string; enabled: boolean; readyState: string }[];
+      shareScreen: () => Promise<boolean>;
+    };
   }
 }
 window.groupsession = {
   state: () => session.state,
   inboundStats: () => session.inboundStats(),
+  // What the Share screen button does, for a test of the server's refusal.
+  shareScreen: () => session.shareScreen(),
+  localTracks: () =>
+    (session.local.stream?.getTracks() ?? []).map((t) => ({
+      kind: t.kind,
+      label: t.label,
+      enabled: t.enabled,
+      readyState: t.readyState,
+    })),
 };
 
 // An operator link (`#operator=JWT`) opens the operator page instead of a room.

@@ -12,7 +12,7 @@ import {
   type ServerEventName,
   type SettingsChange,
 } from "./protocol/types";
-import { LocalMedia, type DeviceChoice } from "./media/local";
+import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
@@ -25,6 +25,10 @@ export class Session {
   readonly store: RoomStore;
   readonly local = new LocalMedia();
   remote: RemoteStreams = new Map();
+  /** Everyone else's shared screen, by participant. */
+  remoteScreens: RemoteStreams = new Map();
+  /** Our own shared screen while we share. */
+  screen: MediaStream | null = null;
   private readonly remoteListeners = new Set<(streams: RemoteStreams) => void>();
   private client: SignalingClient | null = null;
   private peers: PeerMedia | null = null;
@@ -34,6 +38,15 @@ export class Session {
   private joinedOnSocket = false;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
+  /** Where remote sound plays (an audiooutput device id); null: the default. */
+  speakerId: string | null = null;
+  private readonly localListeners = new Set<() => void>();
+  /** Device switches run one at a time: each waits for the one before. */
+  private switching: Promise<unknown> = Promise.resolve();
+  private readonly devicesChanged = (): void => void this.replaceLostDevices();
+  private watchingDevices = false;
+  /** Counts device switches: our own tile starts afresh on a new camera. */
+  deviceSwitches = 0;
 
   constructor(
     readonly token: string | null,
@@ -71,6 +84,7 @@ export class Session {
     });
     this.dispatch({ type: "join_sent" });
     client.connect();
+    this.watchDevices();
   }
 
   private forward<K extends ServerEventName>(client: SignalingClient, name: K): void {
@@ -108,6 +122,8 @@ export class Session {
       this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
       this.local.setSending("video", me.camera.on && !this.switchingOff.camera);
     }
+    // The room stopped our share (a facilitator, or the permission was taken back).
+    if (this.screen !== null && state.screenSharerId !== me?.participant_id) this.stopLocalScreen();
     if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null) {
       this.startPeers(me?.role !== "observer");
     }
@@ -123,6 +139,10 @@ export class Session {
       (message) => {
         console.warn(message);
         this.dispatch({ type: "notice", text: "We could not show everyone's video. Leaving and opening your link again may help." });
+      },
+      (screens) => {
+        this.remoteScreens = screens;
+        this.localChanged();
       },
     );
     this.peers = peers;
@@ -140,9 +160,15 @@ export class Session {
   private stopPeers(): void {
     this.peers?.close();
     this.peers = null;
+    // A new publish connection starts without the screen: the share ends with the old one.
+    if (this.screen !== null) this.stopLocalScreen();
   }
 
   private shutDown(): void {
+    if (this.watchingDevices) {
+      navigator.mediaDevices?.removeEventListener("devicechange", this.devicesChanged);
+      this.watchingDevices = false;
+    }
     this.stopPeers();
     this.local.close();
     const client = this.client;
@@ -157,6 +183,135 @@ export class Session {
   onRemote(listener: (streams: RemoteStreams) => void): () => void {
     this.remoteListeners.add(listener);
     return () => this.remoteListeners.delete(listener);
+  }
+
+  // -- devices in the room ------------------------------------------------------------
+
+  /** Told when our own tracks or the speaker change (the self view, the device menu). */
+  onLocal(listener: () => void): () => void {
+    this.localListeners.add(listener);
+    return () => this.localListeners.delete(listener);
+  }
+
+  private localChanged(): void {
+    for (const listener of this.localListeners) listener();
+  }
+
+  /**
+   * Use another microphone or camera (null: the browser's default) without leaving:
+   * the publish connection swaps the track in place. What the server holds is
+   * untouched: a microphone the facilitator muted stays silent on the new device.
+   */
+  switchDevice(kind: TrackKind, deviceId: string | null): Promise<boolean> {
+    const run = this.switching.then(() => this.replaceTrack(kind, deviceId));
+    this.switching = run.catch(() => undefined);
+    return run;
+  }
+
+  private async replaceTrack(kind: TrackKind, deviceId: string | null): Promise<boolean> {
+    let track: MediaStreamTrack;
+    try {
+      track = await this.local.replace(kind, deviceId);
+    } catch (error) {
+      console.warn("device switch failed:", describe(error));
+      const what = kind === "audio" ? "microphone" : "camera";
+      this.dispatch({ type: "notice", text: `We could not switch to that ${what}. Please choose another one.` });
+      this.localChanged();
+      return false;
+    }
+    track.addEventListener("ended", this.devicesChanged); // unplugged, or taken by the system
+    this.follow(this.state); // send only what the server says is on
+    await this.peers?.replaceTrack(track);
+    this.deviceSwitches += 1;
+    this.localChanged();
+    return true;
+  }
+
+  // -- sharing a screen ----------------------------------------------------------------
+
+  /**
+   * Share a screen: the browser asks which one, then the server decides (facilitators
+   * share; members when a facilitator allows it; one share at a time). A refusal
+   * stops the capture and says why. True when the share is on.
+   */
+  async shareScreen(): Promise<boolean> {
+    const peers = this.peers;
+    if (peers === null || this.screen !== null) return false;
+    let capture: MediaStream;
+    try {
+      capture = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
+    } catch {
+      return false; // the person chose not to share: nothing to say
+    }
+    const [track] = capture.getVideoTracks();
+    if (track === undefined || !(await this.command("start_screen_share", {}))) {
+      for (const t of capture.getTracks()) t.stop();
+      return false;
+    }
+    this.screen = capture;
+    // The browser's own "Stop sharing" bar ends the track.
+    track.addEventListener("ended", () => void this.stopScreenShare());
+    this.localChanged();
+    try {
+      await peers.shareScreen(track);
+    } catch (error) {
+      console.warn("screen share did not start:", describe(error));
+      this.dispatch({ type: "notice", text: "Your screen could not be shared. Please try again." });
+      await this.stopScreenShare();
+      return false;
+    }
+    return true;
+  }
+
+  async stopScreenShare(): Promise<void> {
+    if (this.screen === null) return;
+    this.stopLocalScreen();
+    await this.command("stop_screen_share", {});
+  }
+
+  private stopLocalScreen(): void {
+    const capture = this.screen;
+    if (capture === null) return;
+    this.screen = null;
+    for (const track of capture.getTracks()) track.stop();
+    void this.peers?.stopScreen().catch((error: unknown) => console.warn("screen stop:", describe(error)));
+    this.localChanged();
+  }
+
+  /** Play everyone's sound on this output device (where the browser allows choosing). */
+  setSpeaker(deviceId: string | null): void {
+    this.speakerId = deviceId;
+    this.localChanged();
+  }
+
+  private watchDevices(): void {
+    const devices = navigator.mediaDevices;
+    if (devices === undefined || this.watchingDevices) return;
+    devices.addEventListener("devicechange", this.devicesChanged);
+    for (const track of this.local.stream?.getTracks() ?? []) track.addEventListener("ended", this.devicesChanged);
+    this.watchingDevices = true;
+  }
+
+  /** A device in use went away (unplugged): fall back to the default one, and say so. */
+  private async replaceLostDevices(): Promise<void> {
+    if (isFinal(this.state.phase)) return;
+    const lists = await this.local.devices();
+    const present = (list: MediaDeviceInfo[], id: string | null) => list.some((d) => d.deviceId === id);
+    for (const [kind, list, what] of [
+      ["audio", lists.microphones, "microphone"],
+      ["video", lists.cameras, "camera"],
+    ] as const) {
+      const track = this.local.track(kind);
+      if (track === null) continue;
+      if (track.readyState !== "ended" && present(list, this.local.deviceId(kind))) continue;
+      if (!(await this.switchDevice(kind, null))) continue;
+      const label = this.local.track(kind)?.label || `the default ${what}`;
+      this.dispatch({ type: "notice", text: `Your ${what} was disconnected. Now using ${label}.` });
+    }
+    if (this.speakerId !== null && !present(lists.speakers, this.speakerId)) {
+      this.setSpeaker(null);
+      this.dispatch({ type: "notice", text: "Your speaker was disconnected. Sound now plays on the default speaker." });
+    }
   }
 
   inboundStats(): ReturnType<PeerMedia["inboundStats"]> {

@@ -25,6 +25,7 @@ class RecordedTrack:
     kind: TrackKind
     participant_id: str = "pub"
     clock_rate: int = 90000
+    screen: bool = False
     live_legs: list[ForwardingLeg] = field(default_factory=list)
     keyframe_requests: int = 0
 

@@ -9,6 +9,21 @@ export interface DeviceChoice {
 export interface DeviceLists {
   cameras: MediaDeviceInfo[];
   microphones: MediaDeviceInfo[];
+  /** Empty where the browser cannot choose where sound plays (no setSinkId). */
+  speakers: MediaDeviceInfo[];
+}
+
+export type TrackKind = "audio" | "video";
+
+const VIDEO_CONSTRAINTS: MediaTrackConstraints = {
+  width: { ideal: 640 },
+  height: { ideal: 360 },
+  frameRate: { ideal: 24, max: 30 },
+};
+
+/** Whether this browser lets a page choose where sound plays. */
+export function canChooseSpeaker(): boolean {
+  return typeof HTMLMediaElement !== "undefined" && "setSinkId" in HTMLMediaElement.prototype;
 }
 
 export class LocalMedia {
@@ -22,9 +37,7 @@ export class LocalMedia {
       ? { deviceId: { exact: choice.microphoneId } }
       : true;
     const video: MediaTrackConstraints = {
-      width: { ideal: 640 },
-      height: { ideal: 360 },
-      frameRate: { ideal: 24, max: 30 },
+      ...VIDEO_CONSTRAINTS,
       ...(choice.cameraId ? { deviceId: { exact: choice.cameraId } } : {}),
     };
     this.error = null;
@@ -47,12 +60,43 @@ export class LocalMedia {
   }
 
   async devices(): Promise<DeviceLists> {
-    if (!navigator.mediaDevices?.enumerateDevices) return { cameras: [], microphones: [] };
+    if (!navigator.mediaDevices?.enumerateDevices) return { cameras: [], microphones: [], speakers: [] };
     const all = await navigator.mediaDevices.enumerateDevices();
     return {
       cameras: all.filter((d) => d.kind === "videoinput" && d.deviceId !== ""),
       microphones: all.filter((d) => d.kind === "audioinput" && d.deviceId !== ""),
+      speakers: canChooseSpeaker() ? all.filter((d) => d.kind === "audiooutput" && d.deviceId !== "") : [],
     };
+  }
+
+  /** The device a track comes from, as enumerateDevices names it. */
+  deviceId(kind: TrackKind): string | null {
+    return this.track(kind)?.getSettings().deviceId ?? null;
+  }
+
+  /**
+   * Replace one track with one from another device (null: the browser's default), in
+   * the same stream, so whoever sends or shows the stream sends the new track. The new
+   * track starts as enabled as the old one was: a muted microphone stays silent.
+   */
+  async replace(kind: TrackKind, deviceId: string | null): Promise<MediaStreamTrack> {
+    const old = this.track(kind);
+    const exact = deviceId === null ? {} : { deviceId: { exact: deviceId } };
+    const constraints: MediaStreamConstraints =
+      kind === "audio" ? { audio: deviceId === null ? true : exact } : { video: { ...VIDEO_CONSTRAINTS, ...exact } };
+    // Many phones cannot run two cameras at once: let the old one go first. A microphone
+    // is opened first, so a failure leaves the person with the one they had.
+    if (kind === "video") old?.stop();
+    const [track] = (await navigator.mediaDevices.getUserMedia(constraints)).getTracks();
+    track.enabled = old?.enabled ?? false;
+    const stream = this.stream ?? new MediaStream();
+    if (old !== null) {
+      stream.removeTrack(old);
+      old.stop();
+    }
+    stream.addTrack(track);
+    this.stream = stream;
+    return track;
   }
 
   track(kind: "audio" | "video"): MediaStreamTrack | null {

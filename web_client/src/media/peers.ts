@@ -9,9 +9,17 @@ const ICE_GATHERING_TIMEOUT_MS = 4000;
 
 export type RemoteStreams = ReadonlyMap<string, MediaStream>;
 
+export interface VideoInbound {
+  packetsReceived: number;
+  framesDecoded: number;
+  frameWidth: number;
+}
+
 export interface InboundStats {
   audio: { packetsReceived: number; bytesReceived: number } | null;
-  video: { packetsReceived: number; framesDecoded: number; frameWidth: number } | null;
+  video: VideoInbound | null;
+  /** Their shared screen. */
+  screen: VideoInbound | null;
 }
 
 export class PeerMedia {
@@ -19,13 +27,19 @@ export class PeerMedia {
   private subscribePc: RTCPeerConnection | null = null;
   private tracks: ForwardedTrack[] = [];
   private streams = new Map<string, MediaStream>();
+  private screens = new Map<string, MediaStream>();
   private offers: Promise<void> = Promise.resolve();
+  /** Publish negotiations run one at a time (the first, then screen shares). */
+  private publishing: Promise<unknown> = Promise.resolve();
+  private screenTransceiver: RTCRtpTransceiver | null = null;
   private closed = false;
 
   constructor(
     private readonly client: SignalingClient,
     private readonly onStreams: (streams: RemoteStreams) => void,
     private readonly onFailure: (message: string) => void,
+    /** Everyone's shared screen (at most one at a time), by participant. */
+    private readonly onScreens: (screens: RemoteStreams) => void = () => undefined,
   ) {}
 
   /** Publish our tracks (if any) and subscribe to the room's. */
@@ -35,7 +49,15 @@ export class PeerMedia {
     subscribe.ontrack = () => this.remap();
     // The first offer may arrive before the subscribe ack: the connection exists first.
     await this.client.request("subscribe", {});
-    if (publish && local !== null && local.getTracks().length > 0) await this.publish(local);
+    if (publish && local !== null && local.getTracks().length > 0) {
+      await this.serially(() => this.publish(local));
+    }
+  }
+
+  private serially<T>(step: () => Promise<T>): Promise<T> {
+    const run = this.publishing.then(step);
+    this.publishing = run.catch(() => undefined);
+    return run;
   }
 
   private async publish(local: MediaStream): Promise<void> {
@@ -45,15 +67,70 @@ export class PeerMedia {
       // The stream id tells the server nothing: it labels forwarded tracks with our id.
       pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
     }
+    await this.offerToPublish(pc);
+  }
+
+  /** Offer the publish connection as it is now; the screen's section is named when there is one. */
+  private async offerToPublish(pc: RTCPeerConnection): Promise<void> {
     await pc.setLocalDescription(await pc.createOffer());
     await gatheringComplete(pc);
     if (this.closed) return;
+    const screenMid = this.screenTransceiver?.mid ?? null;
     const answer = await this.client.request("publish", {
       sdp: pc.localDescription?.sdp ?? "",
       type: "offer",
+      ...(screenMid === null ? {} : { screen_mid: screenMid }),
     });
     if (this.closed) return;
     await pc.setRemoteDescription({ type: "answer", sdp: answer.sdp });
+  }
+
+  /**
+   * Send a shared screen as a third track: a video transceiver of its own, named to
+   * the server as the screen (which forwards it only while the room says we share).
+   * The same transceiver carries every later share.
+   */
+  shareScreen(track: MediaStreamTrack): Promise<void> {
+    return this.serially(async () => {
+      const pc = this.publishPc;
+      if (pc === null || this.closed) throw new Error("not publishing");
+      const existing = this.screenTransceiver;
+      if (existing === null) {
+        const stream = new MediaStream([track]);
+        this.screenTransceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+      } else {
+        await existing.sender.replaceTrack(track);
+        existing.direction = "sendonly";
+      }
+      await this.offerToPublish(pc);
+    });
+  }
+
+  /** Stop sending the screen: its section goes inactive, and the room stops showing it. */
+  stopScreen(): Promise<void> {
+    return this.serially(async () => {
+      const pc = this.publishPc;
+      const transceiver = this.screenTransceiver;
+      if (pc === null || transceiver === null || this.closed || transceiver.direction === "inactive") return;
+      await transceiver.sender.replaceTrack(null);
+      transceiver.direction = "inactive";
+      await this.offerToPublish(pc);
+    });
+  }
+
+  /**
+   * Send another track of the same kind on the publish connection (another microphone
+   * or camera): RTCRtpSender.replaceTrack needs no renegotiation, so nobody sees a
+   * leave or a join. False when there is no sender of that kind yet (the track then
+   * goes out with the first publish).
+   */
+  async replaceTrack(track: MediaStreamTrack): Promise<boolean> {
+    const transceiver = this.publishPc
+      ?.getTransceivers()
+      .find((t) => t !== this.screenTransceiver && t.receiver.track.kind === track.kind && t.direction === "sendonly");
+    if (transceiver === undefined) return false;
+    await transceiver.sender.replaceTrack(track);
+    return true;
   }
 
   /** Answer one subscriber offer; offers are answered strictly in order. */
@@ -87,27 +164,21 @@ export class PeerMedia {
     const pc = this.subscribePc;
     if (pc === null) return;
     const byParticipant = new Map<string, MediaStreamTrack[]>();
+    const screensBy = new Map<string, MediaStreamTrack[]>();
     for (const transceiver of pc.getTransceivers()) {
       const forwarded = this.tracks.find((t) => t.mid === transceiver.mid);
       if (forwarded === undefined) continue;
-      const list = byParticipant.get(forwarded.participant_id) ?? [];
+      const into = forwarded.screen ? screensBy : byParticipant;
+      const list = into.get(forwarded.participant_id) ?? [];
       list.push(transceiver.receiver.track);
-      byParticipant.set(forwarded.participant_id, list);
+      into.set(forwarded.participant_id, list);
     }
-    const next = new Map<string, MediaStream>();
-    let changed = byParticipant.size !== this.streams.size;
-    for (const [participantId, tracks] of byParticipant) {
-      const previous = this.streams.get(participantId);
-      const same =
-        previous !== undefined &&
-        previous.getTracks().length === tracks.length &&
-        tracks.every((t) => previous.getTracks().includes(t));
-      // A new stream object when the set changes: a <video> then reloads its source.
-      next.set(participantId, same ? previous : new MediaStream(tracks));
-      changed ||= !same;
-    }
-    this.streams = next;
-    if (changed) this.onStreams(next);
+    const [streams, changed] = regroup(this.streams, byParticipant);
+    this.streams = streams;
+    if (changed) this.onStreams(streams);
+    const [screens, screensChanged] = regroup(this.screens, screensBy);
+    this.screens = screens;
+    if (screensChanged) this.onScreens(screens);
   }
 
   /** Inbound RTP counters per publisher, for tests and a connection-quality view. */
@@ -124,19 +195,21 @@ export class PeerMedia {
     report.forEach((stat: Record<string, unknown>) => {
       if (stat.type !== "inbound-rtp") return;
       const mid = typeof stat.mid === "string" ? stat.mid : undefined;
-      const participantId =
-        this.tracks.find((t) => t.mid === mid)?.participant_id ?? byTrackId.get(String(stat.trackIdentifier));
+      const forwarded = this.tracks.find((t) => t.mid === mid);
+      const participantId = forwarded?.participant_id ?? byTrackId.get(String(stat.trackIdentifier));
       if (participantId === undefined) return;
       // A publisher who reconnected arrives on a new SSRC, and the old stream's stats may
       // linger: sum them, so the counters only ever rise.
-      const entry = (result[participantId] ??= { audio: null, video: null });
+      const entry = (result[participantId] ??= { audio: null, video: null, screen: null });
       const packetsReceived = Number(stat.packetsReceived ?? 0);
       if (stat.kind === "audio") {
         const audio = (entry.audio ??= { packetsReceived: 0, bytesReceived: 0 });
         audio.packetsReceived += packetsReceived;
         audio.bytesReceived += Number(stat.bytesReceived ?? 0);
       } else {
-        const video = (entry.video ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 });
+        const video = forwarded?.screen
+          ? (entry.screen ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 })
+          : (entry.video ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 });
         video.packetsReceived += packetsReceived;
         video.framesDecoded += Number(stat.framesDecoded ?? 0);
         video.frameWidth = Math.max(video.frameWidth, Number(stat.frameWidth ?? 0));
@@ -153,7 +226,29 @@ export class PeerMedia {
     this.subscribePc = null;
     this.streams = new Map();
     this.onStreams(this.streams);
+    this.screens = new Map();
+    this.onScreens(this.screens);
   }
+}
+
+/** One stream per participant; the previous stream object is kept while its tracks are
+ * the same (a new object makes a <video> reload). Whether anything changed. */
+function regroup(
+  previous: Map<string, MediaStream>,
+  tracksBy: Map<string, MediaStreamTrack[]>,
+): [Map<string, MediaStream>, boolean] {
+  const next = new Map<string, MediaStream>();
+  let changed = tracksBy.size !== previous.size;
+  for (const [participantId, tracks] of tracksBy) {
+    const before = previous.get(participantId);
+    const same =
+      before !== undefined &&
+      before.getTracks().length === tracks.length &&
+      tracks.every((t) => before.getTracks().includes(t));
+    next.set(participantId, same ? before : new MediaStream(tracks));
+    changed ||= !same;
+  }
+  return [next, changed];
 }
 
 /** The server (aiortc) takes no trickled candidates it needs: send complete descriptions. */

@@ -32,6 +32,24 @@ export interface RoomSettings {
   self_unmute_allowed: boolean;
   chat_enabled: boolean;
   capacity: number;
+  /** Without a facilitator's choice, whoever holds the floor is spotlighted. */
+  spotlight_follows_floor: boolean;
+}
+
+/** rooms/siderooms.py: people aside see and hear only each other. */
+export interface SideRoomView {
+  side_room_id: string;
+  participant_ids: string[];
+  /** Unix seconds; null: until a facilitator brings them back. */
+  ends_at: number | null;
+}
+
+/** rooms/checkins.py: a member's discreet "please check in with me". Only the
+ * facilitators and that member ever see it. */
+export interface CheckIn {
+  participant_id: string;
+  /** Unix seconds. */
+  requested_at: number;
 }
 
 export interface RoomSnapshot {
@@ -55,6 +73,16 @@ export interface RoomSnapshot {
   speaking: string[];
   /** Facilitators only; null for everyone else. */
   talk_balance: TalkBalance | null;
+  /** Whom a facilitator spotlighted; null while you wait. */
+  spotlight_id: string | null;
+  /** Facilitators: every open request; a member: their own. */
+  check_ins: CheckIn[];
+  /** Who shares their screen; null while you wait. */
+  screen_sharer_id: string | null;
+  /** Members a facilitator let share: facilitators see all; a member, themself. */
+  screen_share_allowed: string[];
+  /** Who is aside, and with whom; empty while you wait. */
+  side_rooms: SideRoomView[];
 }
 
 /** rooms/floor.py FloorView. In floor mode (and during a round) only the holder and
@@ -123,6 +151,8 @@ export interface ForwardedTrack {
   mid: string;
   participant_id: string;
   kind: TrackKind;
+  /** This video is the participant's shared screen, not their camera. */
+  screen: boolean;
 }
 
 export interface SessionDescriptionInit {
@@ -160,6 +190,14 @@ export interface ServerEvents {
   /** Facilitators only; 0: the scheduled end has passed (no hard end). */
   session_clock_warning: { minutes_left: number; ends_at: number };
   ground_rules_changed: { ground_rules: string };
+  /** To the facilitators and that member only. Null request: closed. */
+  check_in_changed: { participant_id: string; request: CheckIn | null; acknowledged_by: string | null };
+  spotlight_changed: { participant_id: string | null };
+  /** `stopped_by`: the facilitator who stopped someone else's share. */
+  screen_share_changed: { participant_id: string | null; stopped_by: string | null };
+  /** To the facilitators and that member. */
+  screen_share_permission_changed: { participant_id: string; allowed: boolean };
+  side_rooms_changed: { side_rooms: SideRoomView[] };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
   /** Facilitators only: a participant's media connection has a problem (never blame). */
@@ -188,13 +226,18 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "schedule_changed",
   "session_clock_warning",
   "ground_rules_changed",
+  "check_in_changed",
+  "spotlight_changed",
+  "screen_share_changed",
+  "screen_share_permission_changed",
+  "side_rooms_changed",
   "subscriber_offer",
   "superseded",
   "connection_problem",
 ];
 
 export type SettingsChange = Partial<
-  Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled">
+  Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled" | "spotlight_follows_floor">
 >;
 
 /** Client -> server commands: payload and the extra fields of a successful ack. */
@@ -210,6 +253,20 @@ export interface ClientCommands {
   raise_hand: { payload: Record<string, never>; reply: object };
   lower_hand: { payload: { participant_id?: string }; reply: object };
   send_chat: { payload: { text: string; to_facilitators?: boolean }; reply: object };
+  request_check_in: { payload: Record<string, never>; reply: object };
+  cancel_check_in: { payload: Record<string, never>; reply: object };
+  acknowledge_check_in: { payload: { participant_id: string }; reply: object };
+  spotlight: { payload: { participant_id: string }; reply: object };
+  clear_spotlight: { payload: Record<string, never>; reply: object };
+  start_screen_share: { payload: Record<string, never>; reply: object };
+  /** No participant: your own share. */
+  stop_screen_share: { payload: { participant_id?: string }; reply: object };
+  allow_screen_share: { payload: { participant_id: string; allowed: boolean }; reply: object };
+  open_side_room: { payload: { participant_ids: string[]; seconds?: number }; reply: object };
+  /** No side room: back to the main room. */
+  move_to_side_room: { payload: { participant_id: string; side_room_id?: string | null }; reply: object };
+  close_side_room: { payload: { side_room_id: string }; reply: object };
+  bring_everyone_back: { payload: Record<string, never>; reply: object };
   admit: { payload: { participant_id: string }; reply: object };
   deny: { payload: { participant_id: string }; reply: object };
   admit_all: { payload: Record<string, never>; reply: object };
@@ -237,7 +294,7 @@ export interface ClientCommands {
   /** Omitted fields are cleared. */
   set_schedule: { payload: Partial<Schedule>; reply: object };
   get_audit: { payload: Record<string, never>; reply: { room_id: string; records: AuditRecord[] } };
-  publish: { payload: { sdp: string; type: "offer" }; reply: SessionDescriptionInit };
+  publish: { payload: { sdp: string; type: "offer"; screen_mid?: string }; reply: SessionDescriptionInit };
   subscribe: { payload: Record<string, never>; reply: object };
   subscriber_answer: { payload: { sdp: string; type: "answer"; revision: number }; reply: object };
   ice_candidate: {

@@ -18,6 +18,10 @@ import {
   others,
   reduce,
   createRoomStore,
+  companions,
+  mayShareScreen,
+  myCheckIn,
+  spotlighted,
   type Action,
   type RoomState,
 } from "./room";
@@ -58,6 +62,11 @@ function snapshot(you: ParticipantView, extra: Partial<RoomSnapshot> = {}): Room
     schedule: { starts_at: null, ends_at: null, hard_end: false, late_cutoff_at: null },
     speaking: [],
     talk_balance: null,
+    spotlight_id: null,
+    screen_sharer_id: null,
+    screen_share_allowed: [],
+    side_rooms: [],
+    check_ins: [],
     ...extra,
   };
 }
@@ -497,5 +506,165 @@ describe("connection problems", () => {
       { type: "connection_problem", payload: { participant_id: "p_ben", problem: "unstable_media" } },
     ]);
     expect(state.notice).toBe("Ben's connection is unstable: they may stutter for a while.");
+  });
+});
+
+describe("checking in", () => {
+  const request = { participant_id: "p_anna", requested_at: 1_700_000_000 };
+
+  it("shows facilitators who asked, with a notice, until it closes", () => {
+    let state = reduce(inRoom(FAY), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(state.checkIns).toEqual([request]);
+    expect(state.notice).toBe("Anna asked you to check in with them (only facilitators see this).");
+    state = reduce(state, {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request: null, acknowledged_by: "p_fay" },
+    });
+    expect(state.checkIns).toEqual([]);
+  });
+
+  it("tells the member their request was seen, and by whom", () => {
+    let state = reduce(inRoom(ANNA), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(myCheckIn(state)).toEqual(request);
+    expect(state.notice).toBeNull(); // their own button says it is open
+    state = reduce(state, {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request: null, acknowledged_by: "p_fay" },
+    });
+    expect(myCheckIn(state)).toBeNull();
+    expect(state.notice).toBe("Fay saw your request and will check in with you.");
+  });
+
+  it("is not shown in a notice while we share our screen", () => {
+    const state = reduce(inRoom(FAY, { screen_sharer_id: "p_fay" }), {
+      type: "check_in_changed",
+      payload: { participant_id: "p_anna", request, acknowledged_by: null },
+    });
+    expect(state.checkIns).toEqual([request]);
+    expect(state.notice).toBeNull();
+  });
+
+  it("comes from the snapshot, and goes with the person who leaves", () => {
+    let state = inRoom(FAY, { check_ins: [request] });
+    expect(state.checkIns).toEqual([request]);
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_anna", reason: "left" } });
+    expect(state.checkIns).toEqual([]);
+  });
+});
+
+describe("the spotlight", () => {
+  it("is the facilitator's choice, else the floor holder when the room says so", () => {
+    let state = inRoom(ANNA, { spotlight_id: "p_ben" });
+    expect(spotlighted(state)).toBe("p_ben");
+    state = reduce(state, { type: "spotlight_changed", payload: { participant_id: null } });
+    state = reduce(state, { type: "floor_changed", payload: { floor: { mode: true, holder_id: "p_cleo", ends_at: null } } });
+    expect(spotlighted(state)).toBeNull();
+    state = reduce(state, {
+      type: "settings_changed",
+      payload: { settings: { ...DEFAULT_SETTINGS, spotlight_follows_floor: true } },
+    });
+    expect(spotlighted(state)).toBe("p_cleo");
+    state = reduce(state, { type: "spotlight_changed", payload: { participant_id: "p_fay" } });
+    expect(spotlighted(state)).toBe("p_fay");
+  });
+
+  it("goes out when its person leaves", () => {
+    let state = inRoom(ANNA, { spotlight_id: "p_ben" });
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_ben", reason: "left" } });
+    expect(spotlighted(state)).toBeNull();
+  });
+});
+
+describe("announcements", () => {
+  const said = (state: RoomState) => state.announcement?.text ?? null;
+
+  it("says who asks you to unmute, and when the facilitator turns your camera off", () => {
+    let state = inRoom(ANNA);
+    state = reduce(state, {
+      type: "media_changed",
+      payload: { participant_id: "p_anna", microphone: { on: false, held: true }, camera: { on: true, held: false }, by: "p_fay" },
+    });
+    expect(said(state)).toBeNull(); // the hearing line, a live region, says "The facilitator muted you"
+    state = reduce(state, {
+      type: "media_changed",
+      payload: { participant_id: "p_anna", microphone: { on: false, held: true }, camera: { on: false, held: true }, by: "p_fay" },
+    });
+    expect(said(state)).toBe("The facilitator turned your camera off.");
+    state = reduce(state, { type: "unmute_requested", payload: { participant_id: "p_anna", device: "microphone", by: "p_fay" } });
+    expect(said(state)).toBe("Fay asked you to unmute.");
+  });
+
+  it("says your turn and you're next, once each", () => {
+    let state = inRoom(ANNA);
+    const first = state.announcement?.seq ?? 0;
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_ben", next_id: "p_anna" }) } });
+    expect(said(state)).toBe("You're next.");
+    const seq = state.announcement?.seq;
+    expect(seq).toBe(first + 1);
+    state = reduce(state, { type: "speaking_changed", payload: { participant_id: "p_ben", speaking: true } });
+    expect(state.announcement?.seq).toBe(seq); // nothing new to say
+    state = reduce(state, { type: "round_changed", payload: { round: round({ current_id: "p_anna", next_id: "p_cleo" }) } });
+    expect(said(state)).toBe("Your turn.");
+  });
+
+  it("reads other people's chat messages", () => {
+    let state = inRoom(ANNA);
+    state = reduce(state, {
+      type: "chat_message",
+      payload: { message: { message_id: 1, sender_id: "p_ben", text: "Hello", to_facilitators: false, sent_at: 1 } },
+    });
+    expect(said(state)).toBe("Ben: Hello");
+    state = reduce(state, {
+      type: "chat_message",
+      payload: { message: { message_id: 2, sender_id: "p_anna", text: "Hi", to_facilitators: false, sent_at: 2 } },
+    });
+    expect(said(state)).toBe("Ben: Hello"); // not your own
+  });
+});
+
+describe("screen sharing", () => {
+  it("lets facilitators share, and members once allowed", () => {
+    expect(mayShareScreen(inRoom(FAY))).toBe(true);
+    let state = inRoom(ANNA);
+    expect(mayShareScreen(state)).toBe(false);
+    state = reduce(state, { type: "screen_share_permission_changed", payload: { participant_id: "p_anna", allowed: true } });
+    expect(mayShareScreen(state)).toBe(true);
+    expect(state.notice).toBe("The facilitator lets you share your screen.");
+  });
+
+  it("follows who shares, and says when a facilitator stopped yours", () => {
+    let state = inRoom(ANNA, { screen_share_allowed: ["p_anna"] });
+    state = reduce(state, { type: "screen_share_changed", payload: { participant_id: "p_anna", stopped_by: null } });
+    expect(state.screenSharerId).toBe("p_anna");
+    state = reduce(state, { type: "screen_share_changed", payload: { participant_id: null, stopped_by: "p_fay" } });
+    expect(state.screenSharerId).toBeNull();
+    expect(state.notice).toBe("The facilitator stopped your screen share.");
+  });
+
+  it("ends the share when the sharer leaves", () => {
+    let state = inRoom(ANNA, { screen_sharer_id: "p_ben" });
+    state = reduce(state, { type: "participant_left", payload: { participant_id: "p_ben", reason: "left" } });
+    expect(state.screenSharerId).toBeNull();
+  });
+});
+
+describe("side rooms", () => {
+  const aside = { side_room_id: "side-1", participant_ids: ["p_fay", "p_anna"], ends_at: null };
+
+  it("shows those aside only each other, and the main room only itself", () => {
+    let state = reduce(inRoom(ANNA), { type: "side_rooms_changed", payload: { side_rooms: [aside] } });
+    expect(companions(state).map((p) => p.display_name)).toEqual(["Fay"]);
+    expect(state.announcement?.text).toBe("You are now in a side room with Fay.");
+    const ben = reduce(inRoom(BEN), { type: "side_rooms_changed", payload: { side_rooms: [aside] } });
+    expect(companions(ben).map((p) => p.display_name)).toEqual(["Cleo"]);
+    state = reduce(state, { type: "side_rooms_changed", payload: { side_rooms: [] } });
+    expect(state.announcement?.text).toBe("You are back with the group.");
+    expect(companions(state)).toHaveLength(3);
   });
 });

@@ -5,10 +5,12 @@
 import {
   facilitates,
   type ChatMessage,
+  type CheckIn,
   type Device,
   type FloorView,
   type ParticipantView,
   type RoomSettings,
+  type SideRoomView,
   type RoomSnapshot,
   type RoundView,
   type Schedule,
@@ -72,6 +74,18 @@ export interface RoomState {
   schedule: Schedule;
   /** Facilitators only: the session's scheduled end is near (0: it has passed). */
   clockWarning: { minutes_left: number; ends_at: number } | null;
+  /** Open requests to check in: facilitators see all, a member only their own. */
+  checkIns: CheckIn[];
+  /** Whom a facilitator spotlighted (see `spotlighted` for who is shown large). */
+  spotlightId: string | null;
+  /** Who shares their screen now. */
+  screenSharerId: string | null;
+  /** Members a facilitator let share their screen (a member sees only themself). */
+  screenShareAllowed: string[];
+  /** Who is aside, and with whom (everyone else is in the main room). */
+  sideRooms: SideRoomView[];
+  /** The latest change worth saying aloud to a screen-reader user; `seq` tells repeats apart. */
+  announcement: { seq: number; text: string } | null;
 }
 
 export const NO_FLOOR: FloorView = { mode: false, holder_id: null, ends_at: null };
@@ -83,6 +97,7 @@ export const DEFAULT_SETTINGS: RoomSettings = {
   self_unmute_allowed: false,
   chat_enabled: true,
   capacity: 16,
+  spotlight_follows_floor: false,
 };
 
 export function initialState(hasLink: boolean): RoomState {
@@ -111,6 +126,12 @@ export function initialState(hasLink: boolean): RoomState {
     talkBalance: null,
     schedule: NO_SCHEDULE,
     clockWarning: null,
+    checkIns: [],
+    spotlightId: null,
+    screenSharerId: null,
+    screenShareAllowed: [],
+    sideRooms: [],
+    announcement: null,
   };
 }
 
@@ -138,6 +159,62 @@ export function isFinal(phase: Phase): boolean {
 }
 
 export function reduce(state: RoomState, action: Action): RoomState {
+  const next = reduceRoom(state, action);
+  if (next === state) return next;
+  const text = announcementFor(state, next, action);
+  return text === null ? next : { ...next, announcement: { seq: (state.announcement?.seq ?? 0) + 1, text } };
+}
+
+/** What a person would want said to them when this changes: their turn, being asked, a
+ * message, their camera. Read out through a live region (ui/Announcer). "The facilitator
+ * muted you" is not here: the hearing line says it, and is a live region itself. */
+function announcementFor(before: RoomState, after: RoomState, action: Action): string | null {
+  const me = after.me;
+  if (me === null || after.phase !== "in_room") return null;
+  switch (action.type) {
+    case "media_changed": {
+      const { participant_id, by, microphone, camera } = action.payload;
+      if (participant_id !== me.participant_id || by === null || before.me === null) return null;
+      if (before.me.microphone.on !== microphone.on) return null; // the hearing line says it
+      if (before.me.camera.on && !camera.on) return "The facilitator turned your camera off.";
+      return null;
+    }
+    case "unmute_requested": {
+      const { participant_id, device, by } = action.payload;
+      if (participant_id !== me.participant_id) return null;
+      const asker = nameOf(after, by);
+      return device === "microphone" ? `${asker} asked you to unmute.` : `${asker} asked you to turn your camera on.`;
+    }
+    case "round_changed":
+    case "floor_changed":
+    case "hand_queue_changed":
+    case "room_snapshot": {
+      const mine = (s: RoomState) => floorHolder(s) === me.participant_id;
+      if (mine(after) && !mine(before)) return after.round !== null ? "Your turn." : "You have the floor.";
+      if (youAreNext(after) && !youAreNext(before)) return "You're next.";
+      return null;
+    }
+    case "side_rooms_changed": {
+      const was = placeOf(before, me.participant_id);
+      const now = placeOf(after, me.participant_id);
+      if (was === now) return null;
+      if (now === null) return "You are back with the group.";
+      const with_ = companions(after).map((p) => p.display_name);
+      return with_.length > 0 ? `You are now in a side room with ${listOf(with_)}.` : "You are now in a side room.";
+    }
+    case "chat_message": {
+      const entry = after.chat[after.chat.length - 1];
+      if (entry === undefined || after.chat.length === before.chat.length) return null;
+      if (entry.sender_id === me.participant_id) return null;
+      const to = entry.to_facilitators ? " (to the facilitators)" : "";
+      return `${entry.sender_name}${to}: ${entry.text}`;
+    }
+    default:
+      return null;
+  }
+}
+
+function reduceRoom(state: RoomState, action: Action): RoomState {
   // Once we are out, late events of the old session change nothing.
   if (isFinal(state.phase) && action.type !== "notice_dismissed" && action.type !== "connection") {
     return state;
@@ -220,6 +297,10 @@ export function reduce(state: RoomState, action: Action): RoomState {
         turnWarning: null,
         round: null,
         floor: NO_FLOOR,
+        checkIns: [],
+        spotlightId: null,
+        screenSharerId: null,
+        sideRooms: [],
       };
     case "speaking_changed": {
       const { participant_id, speaking } = action.payload;
@@ -242,6 +323,35 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return groundRulesChanged(state, action.payload.ground_rules);
     case "superseded":
       return { ...state, phase: "superseded" };
+    case "check_in_changed":
+      return checkInChanged(state, action.payload);
+    case "spotlight_changed":
+      return { ...state, spotlightId: action.payload.participant_id };
+    case "screen_share_changed": {
+      const { participant_id, stopped_by } = action.payload;
+      const mineStopped = stopped_by !== null && state.screenSharerId === state.me?.participant_id;
+      return {
+        ...state,
+        screenSharerId: participant_id,
+        notice: mineStopped ? "The facilitator stopped your screen share." : state.notice,
+      };
+    }
+    case "side_rooms_changed":
+      return { ...state, sideRooms: action.payload.side_rooms };
+    case "screen_share_permission_changed": {
+      const { participant_id, allowed } = action.payload;
+      const rest = state.screenShareAllowed.filter((id) => id !== participant_id);
+      const mine = participant_id === state.me?.participant_id;
+      return {
+        ...state,
+        screenShareAllowed: allowed ? [...rest, participant_id] : rest,
+        notice: mine
+          ? allowed
+            ? "The facilitator lets you share your screen."
+            : "The facilitator no longer lets you share your screen."
+          : state.notice,
+      };
+    }
     case "subscriber_offer":
       return state; // media, not room state
     case "connection_problem": {
@@ -273,6 +383,11 @@ function fromSnapshot(state: RoomState, snapshot: RoomSnapshot): RoomState {
     turnWarning: snapshot.round?.current_id === state.turnWarning?.participant_id ? state.turnWarning : null,
     schedule: snapshot.schedule ?? NO_SCHEDULE,
     talkBalance: snapshot.talk_balance ?? null,
+    checkIns: snapshot.check_ins ?? [],
+    spotlightId: snapshot.spotlight_id ?? null,
+    screenSharerId: snapshot.screen_sharer_id ?? null,
+    screenShareAllowed: snapshot.screen_share_allowed ?? [],
+    sideRooms: snapshot.side_rooms ?? [],
     microphoneOffBy: me.microphone.on ? null : state.microphoneOffBy,
     cameraOffBy: me.camera.on ? null : state.cameraOffBy,
   };
@@ -327,7 +442,26 @@ function participantLeft(
     waiting: without(state.waiting, participant_id),
     handQueue: state.handQueue.filter((id) => id !== participant_id),
     speaking,
+    // A request to check in goes with its person (the server closes it too).
+    checkIns: state.checkIns.filter((c) => c.participant_id !== participant_id),
+    spotlightId: state.spotlightId === participant_id ? null : state.spotlightId,
+    screenSharerId: state.screenSharerId === participant_id ? null : state.screenSharerId,
   };
+}
+
+function checkInChanged(state: RoomState, change: ServerEvents["check_in_changed"]): RoomState {
+  const { participant_id, request, acknowledged_by } = change;
+  const rest = state.checkIns.filter((c) => c.participant_id !== participant_id);
+  const checkIns = request === null ? rest : [...rest, request];
+  const mine = participant_id === state.me?.participant_id;
+  let notice = state.notice;
+  if (mine && acknowledged_by !== null) {
+    notice = `${nameOf(state, acknowledged_by)} saw your request and will check in with you.`;
+  } else if (!mine && request !== null && state.screenSharerId !== state.me?.participant_id) {
+    // Not while we share our screen: the group could read it there.
+    notice = `${nameOf(state, participant_id)} asked you to check in with them (only facilitators see this).`;
+  }
+  return { ...state, checkIns, notice };
 }
 
 function mediaChanged(state: RoomState, change: ServerEvents["media_changed"]): RoomState {
@@ -483,6 +617,52 @@ export function notYetHeard(state: RoomState): string[] {
   if (balance === null) return [];
   const present = new Set(state.participants.map((p) => p.participant_id));
   return balance.not_yet_spoken.filter((id) => present.has(id)).map((id) => nameOf(state, id));
+}
+
+// -- checking in and the spotlight ---------------------------------------------------
+
+/** Our own open request to check in, if any. */
+export function myCheckIn(state: RoomState): CheckIn | null {
+  return state.checkIns.find((c) => c.participant_id === state.me?.participant_id) ?? null;
+}
+
+/** Who is shown large on every screen: a facilitator's choice, else (when the room says
+ * so) the floor holder, who in a round is the current speaker. Mirrors Room.spotlighted. */
+export function spotlighted(state: RoomState): string | null {
+  const chosen = state.spotlightId ?? (state.settings.spotlight_follows_floor ? state.floor.holder_id : null);
+  if (chosen === null) return null;
+  return state.participants.some((p) => p.participant_id === chosen) ? chosen : null;
+}
+
+/** Whether we may share our screen: facilitators, and members a facilitator allowed. */
+export function mayShareScreen(state: RoomState): boolean {
+  const me = state.me;
+  if (me === null || me.role === "observer") return false;
+  return facilitates(me.role) || state.screenShareAllowed.includes(me.participant_id);
+}
+
+/** The side room someone is in; null: the main room. */
+export function placeOf(state: RoomState, participantId: string): string | null {
+  return state.sideRooms.find((r) => r.participant_ids.includes(participantId))?.side_room_id ?? null;
+}
+
+/** The others who are where we are (the main room, or our side room): the only ones
+ * whose media reaches us. */
+export function companions(state: RoomState): ParticipantView[] {
+  const here = state.me === null ? null : placeOf(state, state.me.participant_id);
+  return others(state).filter((p) => placeOf(state, p.participant_id) === here);
+}
+
+/** "Ana", "Ana and Ben", "Ana, Ben and Cleo". */
+export function listOf(names: string[]): string {
+  if (names.length <= 1) return names.join("");
+  return `${names.slice(0, -1).join(", ")} and ${names[names.length - 1]}`;
+}
+
+/** "14:05" in the viewer's local time, from Unix seconds. */
+export function clockTime(unixSeconds: number): string {
+  const at = new Date(unixSeconds * 1000);
+  return `${String(at.getHours()).padStart(2, "0")}:${String(at.getMinutes()).padStart(2, "0")}`;
 }
 
 // -- the store --------------------------------------------------------------------------

@@ -35,7 +35,7 @@ export function Chat({ session, state }: { session: Session; state: RoomState })
     <section class="panel chat" aria-labelledby="chat-title">
       <h2 id="chat-title">Chat</h2>
       <p class="fine-print">Messages are not saved. They disappear when you leave.</p>
-      <ol class="chat-log" ref={log} aria-live="polite" aria-label="Messages">
+      <ol class="chat-log" ref={log} aria-label="Messages">
         {state.chat.length === 0 && <li class="empty">No messages yet.</li>}
         {state.chat.map((m) => (
           <li key={m.message_id} class={m.to_facilitators ? "private" : undefined}>

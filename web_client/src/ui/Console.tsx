@@ -1,10 +1,10 @@
 import { useState } from "preact/hooks";
 import type { ParticipantView, Role } from "../protocol/types";
 import type { Session } from "../session";
-import { nameOf, others, type RoomState } from "../state/room";
+import { clockTime, listOf, nameOf, others, placeOf, type RoomState } from "../state/room";
 import { ConfirmDialog } from "./Dialog";
 import { BalanceBlock, SessionBlock, SpeakingBlock } from "./Facilitation";
-import { CameraOffIcon, HandIcon, LockIcon, MicOffIcon } from "./icons";
+import { CameraOffIcon, CheckInIcon, HandIcon, LockIcon, MicOffIcon, SpotlightIcon } from "./icons";
 
 const RANK: Record<Role, number> = { facilitator: 3, cofacilitator: 2, member: 1, observer: 0 };
 
@@ -29,6 +29,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
   return (
     <section class="panel console" aria-labelledby="console-title">
       <h2 id="console-title">Facilitator</h2>
+
+      <CheckInsBlock session={session} state={state} />
 
       <section aria-labelledby="waiting-list-title" class="console-block">
         <h3 id="waiting-list-title">
@@ -120,6 +122,9 @@ export function Console({ session, state }: { session: Session; state: RoomState
             const id = { participant_id: p.participant_id };
             const mayAct = RANK[me.role] >= RANK[p.role] && p.role !== "observer";
             const heldOff = !p.microphone.on && p.microphone.held;
+            const inSpotlight = state.spotlightId === p.participant_id;
+            const mayShare = state.screenShareAllowed.includes(p.participant_id);
+            const sharing = state.screenSharerId === p.participant_id;
             return (
               <li key={p.participant_id} class="person">
                 <span class="person-name">
@@ -140,6 +145,21 @@ export function Console({ session, state }: { session: Session; state: RoomState
                     </span>
                   )}
                 </span>
+                {p.role !== "observer" && (
+                  <span class="person-actions">
+                    <button
+                      type="button"
+                      class="small secondary"
+                      aria-pressed={inSpotlight}
+                      onClick={() => void run(inSpotlight ? "clear_spotlight" : "spotlight", inSpotlight ? {} : id)}
+                    >
+                      <span>
+                        {inSpotlight ? "Remove spotlight" : "Spotlight"}
+                        <span class="sr-only"> {inSpotlight ? "from" : ""} {name}</span>
+                      </span>
+                    </button>
+                  </span>
+                )}
                 {mayAct && (
                   <span class="person-actions">
                     {mayGiveFloor && state.floor.holder_id !== p.participant_id && (
@@ -175,6 +195,33 @@ export function Console({ session, state }: { session: Session; state: RoomState
                         <span>Turn off<span class="sr-only"> {name}'s</span> camera</span>
                       </button>
                     )}
+                    {placeOf(state, p.participant_id) === null && placeOf(state, me.participant_id) === null && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        onClick={() => void run("open_side_room", { participant_ids: [me.participant_id, p.participant_id] })}
+                      >
+                        <span>Take<span class="sr-only"> {name}</span> aside</span>
+                      </button>
+                    )}
+                    {sharing && (
+                      <button type="button" class="small secondary" onClick={() => void run("stop_screen_share", id)}>
+                        <span>Stop<span class="sr-only"> {name}'s</span> screen share</span>
+                      </button>
+                    )}
+                    {p.role === "member" && (
+                      <button
+                        type="button"
+                        class="small secondary"
+                        aria-pressed={mayShare}
+                        onClick={() => void run("allow_screen_share", { ...id, allowed: !mayShare })}
+                      >
+                        <span>
+                          {mayShare ? "Take back screen share" : "Allow screen share"}
+                          <span class="sr-only"> {mayShare ? "from" : "for"} {name}</span>
+                        </span>
+                      </button>
+                    )}
                     <button type="button" class="small danger-quiet" onClick={() => setConfirming({ kind: "remove", participant: p })}>
                       <span>Remove<span class="sr-only"> {name}</span></span>
                     </button>
@@ -185,6 +232,8 @@ export function Console({ session, state }: { session: Session; state: RoomState
           })}
         </ul>
       </section>
+
+      <SideRoomsBlock session={session} state={state} />
 
       <BalanceBlock state={state} />
 
@@ -213,6 +262,23 @@ export function Console({ session, state }: { session: Session; state: RoomState
             <span class="toggle-mark" aria-hidden="true" />
             <span>Members may chat</span>
           </button>
+          <button
+            type="button"
+            class="secondary toggle"
+            aria-pressed={state.settings.spotlight_follows_floor}
+            onClick={() =>
+              void session.updateSettings({ spotlight_follows_floor: !state.settings.spotlight_follows_floor })
+            }
+          >
+            <span class="toggle-mark" aria-hidden="true" />
+            <span>Spotlight whoever has the floor</span>
+          </button>
+          {state.spotlightId !== null && (
+            <button type="button" class="secondary" onClick={() => void run("clear_spotlight", {})}>
+              <SpotlightIcon size={16} />
+              <span>Remove the spotlight from {nameOf(state, state.spotlightId)}</span>
+            </button>
+          )}
           <button
             type="button"
             class={state.settings.locked ? "secondary locked" : "secondary"}
@@ -262,6 +328,165 @@ export function Console({ session, state }: { session: Session; state: RoomState
           }}
         />
       )}
+    </section>
+  );
+}
+
+const SIDE_ROOM_MINUTES = [0, 5, 10, 15, 20];
+
+/** Side rooms: who is where, moving between them, bringing people back, and a new one
+ * for a pair or a small group (with or without a facilitator). */
+function SideRoomsBlock({ session, state }: { session: Session; state: RoomState }) {
+  const [chosen, setChosen] = useState<string[]>([]);
+  const [withMe, setWithMe] = useState(false);
+  const [minutes, setMinutes] = useState(0);
+  const me = state.me;
+  if (me === null) return null;
+  const run = session.command.bind(session);
+  const mine = placeOf(state, me.participant_id);
+  const inMain = others(state).filter((p) => p.role !== "observer" && placeOf(state, p.participant_id) === null);
+  const picked = chosen.filter((id) => inMain.some((p) => p.participant_id === id));
+  const open = async () => {
+    const ids = withMe && mine === null ? [me.participant_id, ...picked] : picked;
+    const ok = await run("open_side_room", { participant_ids: ids, ...(minutes > 0 ? { seconds: minutes * 60 } : {}) });
+    if (ok) setChosen([]);
+  };
+  return (
+    <section aria-labelledby="side-rooms-title" class="console-block">
+      <h3 id="side-rooms-title">
+        Side rooms <span class="count">{state.sideRooms.length}</span>
+      </h3>
+      {state.sideRooms.length === 0 ? (
+        <p class="empty">Everyone is with the group.</p>
+      ) : (
+        <>
+          <ul class="side-rooms">
+            {state.sideRooms.map((room) => {
+              const names = listOf(room.participant_ids.map((id) => (id === me.participant_id ? "you" : nameOf(state, id))));
+              const here = mine === room.side_room_id;
+              return (
+                <li key={room.side_room_id}>
+                  <span class="person-name">{names}</span>
+                  <span class="person-note">{room.ends_at === null ? "no time limit" : `until ${clockTime(room.ends_at)}`}</span>
+                  <button
+                    type="button"
+                    class="small secondary"
+                    onClick={() =>
+                      void run("move_to_side_room", {
+                        participant_id: me.participant_id,
+                        side_room_id: here ? null : room.side_room_id,
+                      })
+                    }
+                  >
+                    <span>{here ? "Back to the group" : <>Join<span class="sr-only"> the side room with {names}</span></>}</span>
+                  </button>
+                  <button
+                    type="button"
+                    class="small secondary"
+                    onClick={() => void run("close_side_room", { side_room_id: room.side_room_id })}
+                  >
+                    <span>
+                      Bring back<span class="sr-only"> {names}</span>
+                    </span>
+                  </button>
+                </li>
+              );
+            })}
+          </ul>
+          <button type="button" class="secondary" onClick={() => void run("bring_everyone_back", {})}>
+            Bring everyone back
+          </button>
+        </>
+      )}
+      {inMain.length > 0 && (
+        <fieldset class="chosen-order">
+          <legend>A new side room</legend>
+          {inMain.map((p) => (
+            <label key={p.participant_id} class="check">
+              <input
+                type="checkbox"
+                checked={picked.includes(p.participant_id)}
+                onChange={(e) =>
+                  setChosen(
+                    e.currentTarget.checked
+                      ? [...picked, p.participant_id]
+                      : picked.filter((id) => id !== p.participant_id),
+                  )
+                }
+              />
+              {p.display_name}
+            </label>
+          ))}
+          {mine === null && (
+            <label class="check">
+              <input type="checkbox" checked={withMe} onChange={(e) => setWithMe(e.currentTarget.checked)} />
+              With me
+            </label>
+          )}
+          <label class="field">
+            <span>For</span>
+            <select value={String(minutes)} onChange={(e) => setMinutes(Number(e.currentTarget.value))}>
+              {SIDE_ROOM_MINUTES.map((m) => (
+                <option key={m} value={String(m)}>
+                  {m === 0 ? "until I bring them back" : `${m} minutes`}
+                </option>
+              ))}
+            </select>
+          </label>
+          <button type="button" class="secondary" disabled={picked.length === 0} onClick={() => void open()}>
+            Open side room
+          </button>
+        </fieldset>
+      )}
+    </section>
+  );
+}
+
+/** Members who asked, privately, that a facilitator check in with them; oldest first. */
+function CheckInsBlock({ session, state }: { session: Session; state: RoomState }) {
+  const [shownWhileSharing, setShownWhileSharing] = useState(false);
+  if (state.checkIns.length === 0) return null;
+  // Our shared screen may show this page: names stay hidden unless we ask for them.
+  const sharing = state.screenSharerId !== null && state.screenSharerId === state.me?.participant_id;
+  if (sharing && !shownWhileSharing) {
+    return (
+      <section aria-labelledby="check-ins-title" class="console-block">
+        <h3 id="check-ins-title">
+          <CheckInIcon size={16} /> Asked to check in <span class="count">{state.checkIns.length}</span>
+        </h3>
+        <p class="fine-print">Hidden while you share your screen.</p>
+        <button type="button" class="small secondary" onClick={() => setShownWhileSharing(true)}>
+          Show them anyway
+        </button>
+      </section>
+    );
+  }
+  return (
+    <section aria-labelledby="check-ins-title" class="console-block">
+      <h3 id="check-ins-title">
+        <CheckInIcon size={16} /> Asked to check in <span class="count">{state.checkIns.length}</span>
+      </h3>
+      <p class="fine-print">Only facilitators see these requests.</p>
+      <ul class="check-ins">
+        {state.checkIns.map((c) => {
+          const name = nameOf(state, c.participant_id);
+          return (
+            <li key={c.participant_id}>
+              <span class="person-name">{name}</span>
+              <time dateTime={new Date(c.requested_at * 1000).toISOString()}>since {clockTime(c.requested_at)}</time>
+              <button
+                type="button"
+                class="small primary"
+                onClick={() => void session.command("acknowledge_check_in", { participant_id: c.participant_id })}
+              >
+                <span>
+                  I'll check in<span class="sr-only"> with {name}</span>
+                </span>
+              </button>
+            </li>
+          );
+        })}
+      </ul>
     </section>
   );
 }

@@ -1,8 +1,21 @@
 import { useState } from "preact/hooks";
 import type { Session } from "../session";
-import { floorHolder, floorLetsMeBeHeard, mayTurnOn, mutedByFacilitator, nameOf, type RoomState } from "../state/room";
+import { facilitates } from "../protocol/types";
+import {
+  clockTime,
+  floorHolder,
+  floorLetsMeBeHeard,
+  mayShareScreen,
+  mayTurnOn,
+  mutedByFacilitator,
+  myCheckIn,
+  nameOf,
+  type RoomState,
+} from "../state/room";
+import { DevicesDialog } from "./Devices";
+import { useLocalMediaVersion } from "./hooks";
 import { InfoDialog } from "./Dialog";
-import { CameraIcon, CameraOffIcon, HandIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
+import { CameraIcon, CameraOffIcon, CheckInIcon, DevicesIcon, HandIcon, ScreenIcon, LeaveIcon, MicIcon, MicOffIcon, RulesIcon } from "./icons";
 
 /** One line that always says whether you can be heard. */
 export function HearingStatus({ state }: { state: RoomState }) {
@@ -44,6 +57,7 @@ export function HearingStatus({ state }: { state: RoomState }) {
 export function Controls({ session, state }: { session: Session; state: RoomState }) {
   // The group's ground rules stay one click away for the whole session.
   const [readingRules, setReadingRules] = useState(false);
+  const [choosingDevices, setChoosingDevices] = useState(false);
   const me = state.me;
   if (me === null) return null;
   const hasRules = state.groundRules.trim() !== "";
@@ -89,6 +103,14 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
           <span>{me.hand_raised ? "Lower hand" : "Raise hand"}</span>
         </button>
       )}
+      {mayShareScreen(state) && <ShareButton session={session} state={state} />}
+      {!facilitates(me.role) && <CheckInButton session={session} state={state} />}
+      {!observer && (hasMic || hasCamera) && (
+        <button type="button" class="control" aria-haspopup="dialog" onClick={() => setChoosingDevices(true)}>
+          <DevicesIcon />
+          <span>Devices</span>
+        </button>
+      )}
       {hasRules && (
         <button type="button" class="control" aria-haspopup="dialog" onClick={() => setReadingRules(true)}>
           <RulesIcon />
@@ -99,6 +121,7 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         <LeaveIcon />
         <span>Leave</span>
       </button>
+      {choosingDevices && <DevicesDialog session={session} onClose={() => setChoosingDevices(false)} />}
       {readingRules && hasRules && (
         <InfoDialog title="Our ground rules" onClose={() => setReadingRules(false)}>
           <div class="rules-text">
@@ -109,6 +132,50 @@ export function Controls({ session, state }: { session: Session; state: RoomStat
         </InfoDialog>
       )}
     </div>
+  );
+}
+
+/** Share a screen (facilitators; members when a facilitator allows it), or stop. */
+function ShareButton({ session, state }: { session: Session; state: RoomState }) {
+  useLocalMediaVersion(session); // re-render when our own share starts or stops
+  const sharing = session.screen !== null;
+  const someoneElse = state.screenSharerId !== null && state.screenSharerId !== state.me?.participant_id;
+  return (
+    <button
+      type="button"
+      class={sharing ? "control raised" : "control"}
+      aria-pressed={sharing}
+      disabled={!sharing && someoneElse}
+      title={!sharing && someoneElse ? `${nameOf(state, state.screenSharerId ?? "")} is sharing their screen` : undefined}
+      onClick={() => void (sharing ? session.stopScreenShare() : session.shareScreen())}
+    >
+      <ScreenIcon />
+      <span>{sharing ? "Stop sharing" : "Share screen"}</span>
+    </button>
+  );
+}
+
+/** "Please check in with me": seen by the facilitators only, never by the group. */
+function CheckInButton({ session, state }: { session: Session; state: RoomState }) {
+  const open = myCheckIn(state);
+  return (
+    <>
+      <button
+        type="button"
+        class={open === null ? "control" : "control raised"}
+        aria-pressed={open !== null}
+        aria-describedby="check-in-note"
+        onClick={() => void session.command(open === null ? "request_check_in" : "cancel_check_in", {})}
+      >
+        <CheckInIcon />
+        <span>{open === null ? "Ask to check in" : "Cancel check-in request"}</span>
+      </button>
+      <span id="check-in-note" class="sr-only">
+        {open === null
+          ? "Privately asks the facilitators to check in with you. Only they will see it."
+          : `You asked the facilitators to check in with you at ${clockTime(open.requested_at)}. Only they can see it.`}
+      </span>
+    </>
   );
 }
 

@@ -14,7 +14,7 @@ export function DeviceCheck({ session }: { session: Session }) {
   const claims = session.claims;
   const [stream, setStream] = useState<MediaStream | null>(null);
   const [error, setError] = useState<string | null>(null);
-  const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [] });
+  const [devices, setDevices] = useState<DeviceLists>({ cameras: [], microphones: [], speakers: [] });
   const [cameraId, setCameraId] = useState<string | null>(null);
   const [microphoneId, setMicrophoneId] = useState<string | null>(null);
   const [microphone, setMicrophone] = useState(true);
@@ -139,6 +139,7 @@ export function DeviceCheck({ session }: { session: Session }) {
 
 function Meter({ stream }: { stream: MediaStream | null }) {
   const bar = useRef<HTMLDivElement>(null);
+  const gauge = useRef<HTMLDivElement>(null);
   const [heard, setHeard] = useState(false);
   useEffect(() => {
     const meter = new LevelMeter();
@@ -148,6 +149,11 @@ function Meter({ stream }: { stream: MediaStream | null }) {
     const draw = () => {
       const level = meter.level();
       if (bar.current !== null) bar.current.style.transform = `scaleX(${level.toFixed(3)})`;
+      // The value for assistive technology, in tenths: it changes only when it means something.
+      const tenths = (Math.round(level * 10) / 10).toFixed(1);
+      if (gauge.current !== null && gauge.current.getAttribute("aria-valuenow") !== tenths) {
+        gauge.current.setAttribute("aria-valuenow", tenths);
+      }
       if (level > 0.08 && ++loudFrames === 5) setHeard(true);
       frame = requestAnimationFrame(draw);
     };
@@ -162,7 +168,15 @@ function Meter({ stream }: { stream: MediaStream | null }) {
       <span id="meter-label" class="meter-label">
         {stream === null ? "Microphone off" : heard ? "We can hear your microphone" : "Say something to test your microphone"}
       </span>
-      <div class="meter" role="meter" aria-labelledby="meter-label" aria-valuemin={0} aria-valuemax={1}>
+      <div
+        class="meter"
+        role="meter"
+        ref={gauge}
+        aria-labelledby="meter-label"
+        aria-valuemin={0}
+        aria-valuemax={1}
+        aria-valuenow={0}
+      >
         <div class="meter-fill" ref={bar} />
       </div>
     </div>

@@ -8,11 +8,19 @@ interface VideoProps {
   onShowing?: (showing: boolean) => void;
   /** Our own view: never play it back (echo) and mirror it like a mirror. */
   self?: boolean;
+  /** The audio output to play on (setSinkId); null: the default. */
+  sinkId?: string | null;
 }
 
-export function VideoView({ stream, self = false, onShowing }: VideoProps) {
+export function VideoView({ stream, self = false, onShowing, sinkId = null }: VideoProps) {
   const ref = useRef<HTMLVideoElement>(null);
   const [blocked, setBlocked] = useState(false);
+  useEffect(() => {
+    const video = ref.current as (HTMLVideoElement & { setSinkId?: (id: string) => Promise<void> }) | null;
+    if (video === null || self || video.setSinkId === undefined) return;
+    // "" is the default output; a device that has gone is replaced by the session.
+    video.setSinkId(sinkId ?? "").catch((error: unknown) => console.warn("could not choose the speaker:", error));
+  }, [sinkId, self]);
   useEffect(() => {
     const video = ref.current;
     if (video === null || onShowing === undefined) return;
@@ -65,9 +73,21 @@ interface TileProps {
   handPosition: number | null;
   /** "Their turn", "Has the floor", "Next": where they are in who speaks. */
   turnNote?: string | null;
+  /** Shown large on every screen. */
+  spotlighted?: boolean;
+  sinkId?: string | null;
 }
 
-export function Tile({ participant, stream, self = false, speaking, handPosition, turnNote = null }: TileProps) {
+export function Tile({
+  participant,
+  stream,
+  self = false,
+  speaking,
+  handPosition,
+  turnNote = null,
+  spotlighted = false,
+  sinkId = null,
+}: TileProps) {
   const name = participant.display_name;
   const [showing, setShowing] = useState(false);
   const cameraOff = !participant.camera.on;
@@ -77,10 +97,11 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
     speaking && !micOff ? "speaking" : "",
     cameraOff ? "camera-off" : "",
     turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
+    spotlighted ? "spotlighted" : "",
   ];
   return (
     <section class={classes.join(" ")} aria-label={name}>
-      <VideoView stream={stream} self={self} onShowing={setShowing} />
+      <VideoView stream={stream} self={self} onShowing={setShowing} sinkId={sinkId} />
       {(cameraOff || !showing) && (
         <div class="tile-placeholder" aria-hidden="true">
           <span class="initials">{initials(name)}</span>
@@ -97,6 +118,7 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
           {name}
           {self && <span class="you"> (you)</span>}
         </span>
+        {spotlighted && <span class="badge spotlight-badge">Spotlight</span>}
         {speaking && !micOff && <span class="badge speaking-badge">Speaking</span>}
         {micOff && (
           <span class="status-icon" title="Microphone off">

@@ -27,6 +27,13 @@ export function useRemoteStreams(session: Session): RemoteStreams {
   return streams;
 }
 
+/** A number that changes whenever our own tracks or the chosen speaker change. */
+export function useLocalMediaVersion(session: Session): number {
+  const [version, setVersion] = useState(0);
+  useEffect(() => session.onLocal(() => setVersion((v) => v + 1)), [session]);
+  return version;
+}
+
 /** The local clock in Unix seconds, ticking while `active` (countdowns use the local clock). */
 export function useNow(active: boolean, intervalMs = 500): number {
   const [now, setNow] = useState(() => Date.now() / 1000);
