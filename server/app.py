@@ -109,6 +109,7 @@ def create_app(
         media=media,
         observer=observer,
         pseudonyms=pseudonyms,
+        turn=config.turn(),
     )
     signaling.register()
     app[SIGNALING] = signaling

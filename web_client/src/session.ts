@@ -9,12 +9,16 @@ import {
   type ClientCommands,
   type CommandName,
   type Device,
+  type IceServers,
   type ServerEventName,
   type SettingsChange,
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice } from "./media/local";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
+
+// A failed refresh (a reconnect in progress...) is tried again this much later.
+const ICE_REFRESH_RETRY_S = 30;
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -34,6 +38,9 @@ export class Session {
   private joinedOnSocket = false;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
+  /** TURN servers and credentials from the server, refreshed before they expire. */
+  private iceServers: RTCIceServer[] = [];
+  private iceRefresh: ReturnType<typeof setTimeout> | null = null;
 
   constructor(
     readonly token: string | null,
@@ -92,10 +99,36 @@ export class Session {
       });
       this.joinedOnce = true;
       this.joinedOnSocket = true;
+      this.applyIceServers(reply);
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
       this.dispatch({ type: "join_refused", code, message });
+    }
+  }
+
+  private applyIceServers(servers: IceServers): void {
+    this.iceServers = servers.ice_servers;
+    this.peers?.setIceServers(servers.ice_servers);
+    this.scheduleIceRefresh(servers.ice_servers_refresh_s);
+  }
+
+  private scheduleIceRefresh(seconds: number | null): void {
+    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
+    this.iceRefresh = null;
+    if (seconds === null || isFinal(this.state.phase)) return;
+    this.iceRefresh = setTimeout(() => void this.refreshIceServers(), seconds * 1000);
+  }
+
+  private async refreshIceServers(): Promise<void> {
+    this.iceRefresh = null;
+    const client = this.client;
+    if (client === null || !this.joinedOnSocket) return; // the next join brings new ones
+    try {
+      this.applyIceServers(await client.request("refresh_ice_servers", {}));
+    } catch (error) {
+      console.warn("could not refresh ICE servers:", describe(error).message);
+      this.scheduleIceRefresh(ICE_REFRESH_RETRY_S);
     }
   }
 
@@ -124,6 +157,7 @@ export class Session {
         console.warn(message);
         this.dispatch({ type: "notice", text: "We could not show everyone's video. Leaving and opening your link again may help." });
       },
+      this.iceServers,
     );
     this.peers = peers;
     peers.start(this.local.stream, publish).catch((error: unknown) => {
@@ -143,6 +177,7 @@ export class Session {
   }
 
   private shutDown(): void {
+    this.scheduleIceRefresh(null);
     this.stopPeers();
     this.local.close();
     const client = this.client;
