@@ -44,6 +44,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "secret",
         "replace-with-output-of-openssl-rand-base64-48",
         "replace-with-another-output-of-openssl-rand-base64-48",
+        "replace-with-a-third-output-of-openssl-rand-base64-48",
     }
 )
 # A secret of 32 characters drawn from fewer than this many distinct ones ("x" * 40,
