@@ -48,9 +48,10 @@ def package_version() -> str:
 
 
 def default_media(config: Config) -> MediaPlane:
-    from server.sfu import RtpForwardingMediaPlane
+    from server.sfu import IcePolicy, RtpForwardingMediaPlane
 
-    return RtpForwardingMediaPlane()
+    policy = IcePolicy(announced_address=config.announced_address, ports=config.media_ports)
+    return RtpForwardingMediaPlane(ice_policy=policy)
 
 
 def create_app(
