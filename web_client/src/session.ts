@@ -14,11 +14,9 @@ import {
   type SettingsChange,
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice } from "./media/local";
+import { IceServerRefresh } from "./media/iceServers";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
-
-// A failed refresh (a reconnect in progress...) is tried again this much later.
-const ICE_REFRESH_RETRY_S = 30;
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -40,7 +38,13 @@ export class Session {
   private switchingOff = { microphone: false, camera: false };
   /** TURN servers and credentials from the server, refreshed before they expire. */
   private iceServers: RTCIceServer[] = [];
-  private iceRefresh: ReturnType<typeof setTimeout> | null = null;
+  private readonly iceRefresh = new IceServerRefresh(
+    () => this.requestIceServers(),
+    (servers) => {
+      this.iceServers = servers;
+      this.peers?.setIceServers(servers);
+    },
+  );
 
   constructor(
     readonly token: string | null,
@@ -99,7 +103,7 @@ export class Session {
       });
       this.joinedOnce = true;
       this.joinedOnSocket = true;
-      this.applyIceServers(reply);
+      this.iceRefresh.take(reply);
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
@@ -107,29 +111,11 @@ export class Session {
     }
   }
 
-  private applyIceServers(servers: IceServers): void {
-    this.iceServers = servers.ice_servers;
-    this.peers?.setIceServers(servers.ice_servers);
-    this.scheduleIceRefresh(servers.ice_servers_refresh_s);
-  }
-
-  private scheduleIceRefresh(seconds: number | null): void {
-    if (this.iceRefresh !== null) clearTimeout(this.iceRefresh);
-    this.iceRefresh = null;
-    if (seconds === null || isFinal(this.state.phase)) return;
-    this.iceRefresh = setTimeout(() => void this.refreshIceServers(), seconds * 1000);
-  }
-
-  private async refreshIceServers(): Promise<void> {
-    this.iceRefresh = null;
+  private requestIceServers(): Promise<IceServers> {
     const client = this.client;
-    if (client === null || !this.joinedOnSocket) return; // the next join brings new ones
-    try {
-      this.applyIceServers(await client.request("refresh_ice_servers", {}));
-    } catch (error) {
-      console.warn("could not refresh ICE servers:", describe(error).message);
-      this.scheduleIceRefresh(ICE_REFRESH_RETRY_S);
-    }
+    // Not joined: the next join's ack brings fresh ones (the retry finds them taken).
+    if (client === null || !this.joinedOnSocket) return Promise.reject(new Error("not joined"));
+    return client.request("refresh_ice_servers", {});
   }
 
   // -- what follows from the state --------------------------------------------------
@@ -177,7 +163,7 @@ export class Session {
   }
 
   private shutDown(): void {
-    this.scheduleIceRefresh(null);
+    this.iceRefresh.stop();
     this.stopPeers();
     this.local.close();
     const client = this.client;
