@@ -832,9 +832,11 @@ def test_aioice_gathers_and_ends_candidates_through_instance_lookups() -> None:
         assert name in inspect.getsource(connection.__init__), name
 
 
-async def _connect_pair(adjust_controlled: bool) -> tuple[bool, bool, str | None]:
-    """Two aioice Connections on this machine; the controlled one is given no remote
-    candidate but end-of-candidates (as from a browser whose candidates are all mDNS)."""
+async def _connect_pair(
+    adjust_controlled: bool, mdns_candidate: bool
+) -> tuple[bool, bool, str | None]:
+    """Two aioice Connections on this machine; the controlled one is given no usable
+    remote candidate (at most an mDNS name), then end-of-candidates, as from Firefox."""
     import asyncio
 
     controlling = aioice.ice.Connection(ice_controlling=True, use_ipv6=False)
@@ -850,10 +852,13 @@ async def _connect_pair(adjust_controlled: bool) -> tuple[bool, bool, str | None
         for candidate in controlled.local_candidates:
             await controlling.add_remote_candidate(candidate)
         await controlling.add_remote_candidate(None)
-        mdns = aioice.Candidate.from_sdp(
-            "6815297761 1 udp 2130706431 0e4d1b77-5f3e-4a4c-9d62-0bd7f7b7c0de.local 50000 typ host"
-        )
-        await controlled.add_remote_candidate(mdns)
+        if mdns_candidate:
+            # Only with the policy, which drops it before aioice would send an mDNS query.
+            mdns = aioice.Candidate.from_sdp(
+                "6815297761 1 udp 2130706431 0e4d1b77-5f3e-4a4c-9d62-0bd7f7b7c0de.local"
+                " 50000 typ host"
+            )
+            await controlled.add_remote_candidate(mdns)
         await controlled.add_remote_candidate(None)
         results = await asyncio.gather(
             asyncio.wait_for(controlling.connect(), 15),
@@ -868,16 +873,35 @@ async def _connect_pair(adjust_controlled: bool) -> tuple[bool, bool, str | None
         await controlled.close()
 
 
-async def test_without_the_policy_aioice_fails_a_peer_with_only_mdns_candidates() -> None:
-    # What the issue saw with Firefox: "Components {1} have no candidate pairs".
-    _, controlled_ok, _ = await _connect_pair(adjust_controlled=False)
+async def test_without_the_policy_aioice_fails_a_peer_without_usable_candidates() -> None:
+    # What the issue saw with Firefox: "Components {1} have no candidate pairs". (No mDNS
+    # name here: aioice would send a multicast query off this machine to resolve it.)
+    _, controlled_ok, _ = await _connect_pair(adjust_controlled=False, mdns_candidate=False)
     assert not controlled_ok
 
 
 async def test_with_the_policy_the_peers_checks_give_a_peer_reflexive_pair() -> None:
-    controlling_ok, controlled_ok, remote_type = await _connect_pair(adjust_controlled=True)
-    assert controlling_ok and controlled_ok
-    assert remote_type == "prflx"
+    for mdns_candidate in (True, False):
+        controlling_ok, controlled_ok, remote_type = await _connect_pair(
+            adjust_controlled=True, mdns_candidate=mdns_candidate
+        )
+        assert controlling_ok and controlled_ok
+        assert remote_type == "prflx"
+
+
+async def test_the_policy_drops_mdns_candidates_without_resolving_them() -> None:
+    connection = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
+    internals._adjust_connection(connection, internals.IcePolicy())
+    try:
+        mdns = aioice.Candidate.from_sdp(
+            "1 1 udp 2130706431 8d3f2c1e-0000-4000-8000-000000000000.local 50000 typ host"
+        )
+        await connection.add_remote_candidate(mdns)
+        assert connection.remote_candidates == []
+        assert connection._remote_candidates_resolving == 0
+        assert not getattr(aioice.ice._mdns, "protocol", None)  # no mDNS socket was made
+    finally:
+        await connection.close()
 
 
 async def test_host_candidates_announced_and_bound_in_the_port_range() -> None:
