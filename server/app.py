@@ -48,11 +48,14 @@ def package_version() -> str:
 
 
 def default_media(config: Config) -> MediaPlane:
-    from server.sfu import RtpForwardingMediaPlane
+    from server.sfu import IcePolicy, RtpForwardingMediaPlane
 
     # The operators' pseudonyms, so the media plane's log lines name people as
     # signaling's and the operator page do.
-    return RtpForwardingMediaPlane(pseudonyms=Pseudonyms(config.signing_secret()))
+    policy = IcePolicy(announced_address=config.announced_address, ports=config.media_ports)
+    return RtpForwardingMediaPlane(
+        pseudonyms=Pseudonyms(config.signing_secret()), ice_policy=policy
+    )
 
 
 def create_app(
@@ -111,6 +114,7 @@ def create_app(
         media=media,
         observer=observer,
         pseudonyms=pseudonyms,
+        turn=config.turn(),
     )
     signaling.register()
     app[SIGNALING] = signaling

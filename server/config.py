@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import secrets
 import ssl
@@ -11,6 +12,12 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from signaling.tokens import MIN_SECRET_LENGTH
+from signaling.turn import (
+    MAX_CREDENTIAL_TTL_S,
+    MIN_CREDENTIAL_TTL_S,
+    TurnSettings,
+    turn_uri_problem,
+)
 
 REPO_WEB_DIST = Path(__file__).resolve().parent.parent / "web_client" / "dist"
 DEFAULT_STATE_DIR = Path.home() / ".local" / "state" / "groupsession"
@@ -27,6 +34,8 @@ MAX_PORT = 65535
 # The admin API's bounds for a room's capacity (server/admin_api.py): one rule for both.
 MIN_ROOM_CAPACITY, MAX_ROOM_CAPACITY = 2, 50
 MIN_TOKEN_TTL_S = 60
+# Two peer connections per participant, each one UDP socket per address family.
+MIN_MEDIA_PORTS = 16
 # Values that appear in documentation and examples: never a production secret.
 KNOWN_DEFAULT_SECRETS = frozenset(
     {
@@ -35,6 +44,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
         "secret",
         "replace-with-output-of-openssl-rand-base64-48",
         "replace-with-another-output-of-openssl-rand-base64-48",
+        "replace-with-a-third-output-of-openssl-rand-base64-48",
     }
 )
 # A secret of 32 characters drawn from fewer than this many distinct ones ("x" * 40,
@@ -89,6 +99,15 @@ class Config:
     behind_tls_proxy: bool = False
     # On SIGTERM, keep serving the sessions in progress (taking no new ones) this long.
     drain_timeout_s: int = 0
+    # TURN by coturn's REST scheme (signaling/turn.py): secret and URIs go together.
+    turn_secret: str | None = None
+    turn_uris: tuple[str, ...] = ()
+    turn_credential_ttl_s: int = 3600
+    # The address browsers reach the media plane at when it differs from the
+    # machine's own (1:1 NAT): advertised in the server's ICE candidates.
+    announced_address: str | None = None
+    # UDP ports the media plane binds (inclusive), so a firewall can be opened for them.
+    media_ports: tuple[int, int] | None = None
     # Settings that could not even be parsed; reported with every other problem.
     env_problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -106,6 +125,11 @@ class Config:
     def served_over_https(self) -> bool:
         """Whether browsers reach this server by https (here or through a proxy): HSTS."""
         return self.base_url.startswith("https://")
+
+    def turn(self) -> TurnSettings | None:
+        if self.turn_secret is None or not self.turn_uris:
+            return None
+        return TurnSettings(self.turn_secret, self.turn_uris, self.turn_credential_ttl_s)
 
     def origins(self) -> list[str]:
         """Origins whose pages may call the server: the public URL's, and those configured.
@@ -146,6 +170,18 @@ class Config:
                 problems.append(f"GROUPSESSION_{name} must be true or false, not {raw!r}")
             return raw in ("true", "1", "yes")
 
+        def port_range(name: str) -> tuple[int, int] | None:
+            raw = get(name)
+            if raw is None:
+                return None
+            low, dash, high = raw.partition("-")
+            if not (dash and low.strip().isdigit() and high.strip().isdigit()):
+                problems.append(
+                    f"GROUPSESSION_{name} must be a range like 40000-40999, not {raw!r}"
+                )
+                return None
+            return int(low), int(high)
+
         environment = defaults.environment
         if (raw_env := get("ENV")) is not None:
             try:
@@ -174,6 +210,11 @@ class Config:
             tls_key=Path(key) if (key := get("TLS_KEY")) else None,
             behind_tls_proxy=flag("BEHIND_TLS_PROXY"),
             drain_timeout_s=number("DRAIN_TIMEOUT", defaults.drain_timeout_s),
+            turn_secret=get("TURN_SECRET"),
+            turn_uris=tuple(u.strip() for u in (get("TURN_URIS") or "").split(",") if u.strip()),
+            turn_credential_ttl_s=number("TURN_CREDENTIAL_TTL", defaults.turn_credential_ttl_s),
+            announced_address=get("ANNOUNCED_ADDRESS"),
+            media_ports=port_range("MEDIA_PORTS"),
             env_problems=tuple(problems),
         )
 
@@ -228,6 +269,8 @@ def check(config: Config) -> list[Problem]:
     problems += _secrets(config)
     problems += _files(config)
     problems += _tls(config)
+    problems += _turn(config)
+    problems += _media_network(config)
     return problems
 
 
@@ -407,3 +450,66 @@ def server_tls_context(config: Config) -> ssl.SSLContext | None:
     context.minimum_version = ssl.TLSVersion.TLSv1_2
     context.load_cert_chain(config.tls_cert, config.tls_key)
     return context
+
+
+def _turn(config: Config) -> list[Problem]:
+    problems = []
+    if (config.turn_secret is None) != (not config.turn_uris):
+        problems.append(
+            Problem("GROUPSESSION_TURN_SECRET and GROUPSESSION_TURN_URIS go together: set both")
+        )
+    for uri in config.turn_uris:
+        if why := turn_uri_problem(uri):
+            problems.append(Problem(f"GROUPSESSION_TURN_URIS: {uri!r} {why}"))
+    if not MIN_CREDENTIAL_TTL_S <= config.turn_credential_ttl_s <= MAX_CREDENTIAL_TTL_S:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_TURN_CREDENTIAL_TTL must be {MIN_CREDENTIAL_TTL_S} to "
+                f"{MAX_CREDENTIAL_TTL_S} seconds, not {config.turn_credential_ttl_s}"
+            )
+        )
+    if config.turn_secret is not None:
+        why = _weak_secret(config.turn_secret)
+        production = config.environment is Environment.PRODUCTION
+        if why and (production or len(config.turn_secret) < MIN_SECRET_LENGTH):
+            problems.append(Problem(f"GROUPSESSION_TURN_SECRET {why}"))
+        elif config.turn_secret in (config.secret, config.admin_api_key):
+            problems.append(
+                Problem(
+                    "GROUPSESSION_TURN_SECRET must differ from the other secrets (coturn holds it)"
+                )
+            )
+    return problems
+
+
+def _media_network(config: Config) -> list[Problem]:
+    problems = []
+    if config.announced_address is not None:
+        try:
+            address = ipaddress.ip_address(config.announced_address)
+        except ValueError:
+            address = None
+        if address is None or address.is_unspecified or address.is_multicast:
+            problems.append(
+                Problem(
+                    "GROUPSESSION_ANNOUNCED_ADDRESS must be the IP address browsers reach the "
+                    f"server at, not {config.announced_address!r}"
+                )
+            )
+    if config.media_ports is not None:
+        low, high = config.media_ports
+        if not 1024 <= low <= high <= MAX_PORT:
+            problems.append(
+                Problem(
+                    f"GROUPSESSION_MEDIA_PORTS must be a range within 1024-{MAX_PORT}, "
+                    f"low to high, not {low}-{high}"
+                )
+            )
+        elif high - low + 1 < MIN_MEDIA_PORTS:
+            problems.append(
+                Problem(
+                    f"GROUPSESSION_MEDIA_PORTS must hold at least {MIN_MEDIA_PORTS} ports "
+                    f"(each peer connection takes one), not {high - low + 1}"
+                )
+            )
+    return problems

@@ -57,6 +57,7 @@ class ClientEvent(StrEnum):
     SUBSCRIBE = "subscribe"
     SUBSCRIBER_ANSWER = "subscriber_answer"
     ICE_CANDIDATE = "ice_candidate"
+    REFRESH_ICE_SERVERS = "refresh_ice_servers"
 
 
 class ServerEvent(StrEnum):

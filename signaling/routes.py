@@ -106,6 +106,8 @@ class SessionActions(Protocol):
         self, connection: Connection, payload: IceCandidatePayload
     ) -> Reply: ...
 
+    async def refresh_ice_servers(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
+
 
 RoomCommand = Callable[[Room, str, P], list[RoomEvent]]
 SessionAction = Callable[[SessionActions, Connection, P], Awaitable[Reply]]
@@ -421,6 +423,12 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         IceCandidatePayload,
         Senders(condition="admitted"),
         action=lambda s, c, p: s.ice_candidate(c, p),
+    ),
+    Route(
+        ClientEvent.REFRESH_ICE_SERVERS,
+        EmptyPayload,
+        Senders(),
+        action=lambda s, c, p: s.refresh_ice_servers(c, p),
     ),
 )
 

@@ -47,6 +47,7 @@ from signaling.schemas import (
     SubscriberAnswerPayload,
 )
 from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
+from signaling.turn import TurnSettings, no_ice_servers
 from signaling.wire import encode_snapshot, plain
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,7 @@ class Signaling:
         observer: SignalingObserver | None = None,
         media_teardown_s: float = MEDIA_TEARDOWN_S,
         pseudonyms: LogPseudonyms | None = None,
+        turn: TurnSettings | None = None,
     ) -> None:
         self._sio = sio
         self._store = store
@@ -117,6 +119,7 @@ class Signaling:
         self._media = media
         self._observer = observer or _Unobserved()
         self._pseudonyms = pseudonyms or EphemeralPseudonyms()
+        self._turn = turn
         self._connections = ConnectionRegistry()
         self._delivery = RoomDelivery(
             sio,
@@ -258,7 +261,19 @@ class Signaling:
         await self._deliver_and_settle(
             room, events, caller=connection.sid, skip_snapshot_for=identity.participant_id
         )
-        return {"snapshot": encode_snapshot(room.snapshot_for(identity.participant_id))}
+        return {
+            "snapshot": encode_snapshot(room.snapshot_for(identity.participant_id)),
+            **self._ice_servers(),
+        }
+
+    async def refresh_ice_servers(self, connection: Connection, payload: EmptyPayload) -> Reply:
+        return self._ice_servers()
+
+    def _ice_servers(self) -> Reply:
+        """Fresh TURN credentials for this client (never logged: they are credentials)."""
+        if self._turn is None:
+            return no_ice_servers()
+        return self._turn.ice_servers(self._clock.now())
 
     async def leave(self, connection: Connection, payload: EmptyPayload) -> Reply:
         room, participant = self._room_and_participant(connection)

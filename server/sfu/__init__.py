@@ -23,6 +23,7 @@ lists every private name relied on. This package imports ``signaling``,
 ``rooms`` and itself, nothing else of ``server``.
 """
 
+from server.sfu.aiortc_internals import IcePolicy
 from server.sfu.connection_quality import ConnectionQuality
 from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
 from server.sfu.plane import RtpForwardingMediaPlane
@@ -32,6 +33,7 @@ __all__ = [
     "ConnectionQuality",
     "ForwardingStats",
     "ForwardingTotals",
+    "IcePolicy",
     "RtpForwardingMediaPlane",
     "SpeakingThresholds",
 ]

@@ -106,6 +106,7 @@ class RtpForwardingMediaPlane:
         speaking: SpeakingThresholds | None = None,
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
         pseudonyms: LogPseudonyms | None = None,
+        ice_policy: internals.IcePolicy | None = None,
     ) -> None:
         """
         :param ice_servers: STUN/TURN servers for the server's candidates. Empty
@@ -118,7 +119,11 @@ class RtpForwardingMediaPlane:
             by a new one (see ``Subscription``).
         :param pseudonyms: how log lines name participants (the operators'
             pseudonyms, as signaling's logs do); a process-lived key without them.
+        :param ice_policy: the announced address and port range of the server's
+            host candidates, and how long to wait for the checks of a browser
+            whose candidates give no pair (mDNS names, none). See docs/media-plane.md.
         """
+        self._ice_policy = ice_policy or internals.IcePolicy()
         self._answer_timeout_s = answer_timeout_s
         self._ice_servers = list(ice_servers)
         self._clock = clock
@@ -151,6 +156,7 @@ class RtpForwardingMediaPlane:
         is_new = pc is None
         if pc is None:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
+            internals.install_ice_policy(pc, self._ice_policy)
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             for transceiver in pc.getTransceivers():
@@ -181,6 +187,9 @@ class RtpForwardingMediaPlane:
                 await self._close_publish_pc(participant, pc)
                 if not was_known:
                     self._forget(room_id, participant)
+            if isinstance(exc, internals.NoFreeMediaPort):
+                logger.warning("publish refused: %s", exc)
+                raise MediaError("the server has no free media port; try again later") from exc
             raise InvalidSessionDescription(f"publish offer rejected: {exc}") from exc
         if self._existing_participant(room_id, participant_id) is not participant:
             # Removed while the offer was being answered.
@@ -199,6 +208,7 @@ class RtpForwardingMediaPlane:
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
+        internals.install_ice_policy(pc, self._ice_policy)
         participant.subscription = Subscription(
             room_id,
             participant_id,

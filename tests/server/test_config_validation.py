@@ -16,6 +16,7 @@ from tests.self_signed import make_certificate
 
 STRONG_SECRET = "k3J9-vQ2_mZ8pL5xR7tW1yB4nC6dF0gH"
 STRONG_ADMIN_KEY = "Adm1n-Key_9qW3eR5tY7uI0oP2aS4dF6g"
+STRONG_TURN_SECRET = "Tn7-cV2_xZ9qL4wP8rM1bK6jH3gF5dS0a"
 
 
 @pytest.fixture
@@ -91,6 +92,19 @@ def test_a_good_production_configuration_has_no_problem(production: dict[str, st
         ),
         ("ADMIN_KEY", "admin-key-for-tests", "GROUPSESSION_ADMIN_KEY must be at least 32"),
         ("ADMIN_KEY", STRONG_SECRET, "GROUPSESSION_ADMIN_KEY must differ from GROUPSESSION_SECRET"),
+        ("TURN_SECRET", STRONG_TURN_SECRET, "GROUPSESSION_TURN_SECRET and GROUPSESSION_TURN_URIS"),
+        (
+            "TURN_URIS",
+            "turn:turn.example.org",
+            "GROUPSESSION_TURN_SECRET and GROUPSESSION_TURN_URIS",
+        ),
+        ("TURN_CREDENTIAL_TTL", "5", "GROUPSESSION_TURN_CREDENTIAL_TTL must be 60 to 604800"),
+        ("ANNOUNCED_ADDRESS", "media.example.org", "GROUPSESSION_ANNOUNCED_ADDRESS must be the IP"),
+        ("ANNOUNCED_ADDRESS", "0.0.0.0", "GROUPSESSION_ANNOUNCED_ADDRESS must be the IP"),
+        ("MEDIA_PORTS", "40000", "GROUPSESSION_MEDIA_PORTS must be a range like 40000-40999"),
+        ("MEDIA_PORTS", "40999-40000", "GROUPSESSION_MEDIA_PORTS must be a range within 1024-"),
+        ("MEDIA_PORTS", "80-2000", "GROUPSESSION_MEDIA_PORTS must be a range within 1024-"),
+        ("MEDIA_PORTS", "40000-40003", "GROUPSESSION_MEDIA_PORTS must hold at least 16 ports"),
     ],
 )
 def test_each_rule_is_refused_with_its_message(
@@ -105,6 +119,46 @@ def test_each_rule_is_refused_with_its_message(
     assert message in lines[0]
     # Only what follows from it besides (an unreadable proxy flag counts as false).
     assert len(lines) == (2 if name == "BEHIND_TLS_PROXY" else 1), lines
+
+
+@pytest.mark.parametrize(
+    ("secret", "uris", "message"),
+    [
+        (STRONG_TURN_SECRET, "stun:stun.example.org", "'stun:stun.example.org' is not turn:"),
+        (STRONG_TURN_SECRET, "turn:t.example.org:99999", "has a port out of range"),
+        (STRONG_TURN_SECRET, "turn:t.example.org?transport=sctp", "is not turn:host"),
+        ("short", "turn:t.example.org", "GROUPSESSION_TURN_SECRET must be at least 32"),
+        ("y" * 40, "turn:t.example.org", "GROUPSESSION_TURN_SECRET looks typed"),
+        (STRONG_SECRET, "turn:t.example.org", "GROUPSESSION_TURN_SECRET must differ"),
+    ],
+)
+def test_turn_rules_are_refused_with_their_message(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    production: dict[str, str],
+    secret: str,
+    uris: str,
+    message: str,
+) -> None:
+    turn = {"GROUPSESSION_TURN_SECRET": secret, "GROUPSESSION_TURN_URIS": uris}
+    lines = refused(monkeypatch, capsys, production | turn)
+    assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_a_good_turn_and_media_network_configuration_passes(production: dict[str, str]) -> None:
+    env = production | {
+        "GROUPSESSION_TURN_SECRET": STRONG_TURN_SECRET,
+        "GROUPSESSION_TURN_URIS": "turn:t.example.org:3478?transport=udp, "
+        "turns:t.example.org:443?transport=tcp",
+        "GROUPSESSION_TURN_CREDENTIAL_TTL": "7200",
+        "GROUPSESSION_ANNOUNCED_ADDRESS": "203.0.113.7",
+        "GROUPSESSION_MEDIA_PORTS": "40000-40999",
+    }
+    config = Config.from_env(env)
+    assert check(config) == []
+    assert config.media_ports == (40000, 40999)
+    turn = config.turn()
+    assert turn is not None and turn.ttl_s == 7200 and len(turn.uris) == 2
 
 
 def test_production_requires_a_secret(

@@ -9,10 +9,12 @@ import {
   type ClientCommands,
   type CommandName,
   type Device,
+  type IceServers,
   type ServerEventName,
   type SettingsChange,
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
+import { IceServerRefresh } from "./media/iceServers";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
@@ -47,6 +49,15 @@ export class Session {
   private watchingDevices = false;
   /** Counts device switches: our own tile starts afresh on a new camera. */
   deviceSwitches = 0;
+  /** TURN servers and credentials from the server, refreshed before they expire. */
+  private iceServers: RTCIceServer[] = [];
+  private readonly iceRefresh = new IceServerRefresh(
+    () => this.requestIceServers(),
+    (servers) => {
+      this.iceServers = servers;
+      this.peers?.setIceServers(servers);
+    },
+  );
 
   constructor(
     readonly token: string | null,
@@ -106,11 +117,19 @@ export class Session {
       });
       this.joinedOnce = true;
       this.joinedOnSocket = true;
+      this.iceRefresh.take(reply);
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
       this.dispatch({ type: "join_refused", code, message });
     }
+  }
+
+  private requestIceServers(): Promise<IceServers> {
+    const client = this.client;
+    // Not joined: the next join's ack brings fresh ones (the retry finds them taken).
+    if (client === null || !this.joinedOnSocket) return Promise.reject(new Error("not joined"));
+    return client.request("refresh_ice_servers", {});
   }
 
   // -- what follows from the state --------------------------------------------------
@@ -144,6 +163,7 @@ export class Session {
         this.remoteScreens = screens;
         this.localChanged();
       },
+      this.iceServers,
     );
     this.peers = peers;
     peers.start(this.local.stream, publish).catch((error: unknown) => {
@@ -169,6 +189,7 @@ export class Session {
       navigator.mediaDevices?.removeEventListener("devicechange", this.devicesChanged);
       this.watchingDevices = false;
     }
+    this.iceRefresh.stop();
     this.stopPeers();
     this.local.close();
     const client = this.client;

@@ -13,7 +13,9 @@ socket, the datagram guard on every media port, receive bookkeeping and
 receiver reports), ``send`` (forwarding outputs and their routes, sender
 reports, what a subscriber's PLI, FIR and NACK reach), ``negotiation``
 (codecs in answers, ICE candidates, the selected pair, bounded closes) and
-``libsrtp`` (the ABI the C copy sender calls, unprotecting by hand). The
+``libsrtp`` (the ABI the C copy sender calls, unprotecting by hand) and
+``ice`` (the server's host candidates: an announced address, a port range;
+pairing with browsers whose candidates give none). The
 rest of the media plane imports this package, never its modules.
 
 What is relied on (aiortc 1.16.0):
@@ -97,6 +99,26 @@ What is relied on (aiortc 1.16.0):
   ``srtp_protect``), so ``check_libsrtp_abi`` runs at import: the library
   pylibsrtp bundles must say it is libsrtp 2 (its exported
   ``srtp_get_version``) and the binding must declare that signature.
+* ICE (``install_ice_policy``; aioice pinned to 0.13.0 as well):
+  ``RTCPeerConnection``'s private ``__createDtlsTransport`` (looked up on the
+  instance by ``self.__createDtlsTransport()``), whose transport's
+  ``transport.iceGatherer._connection`` is the aioice ``Connection``;
+  ``RTCIceGatherer.gather`` awaits its ``gather_candidates()``.
+* aioice's ``Connection.get_component_candidates(component, addresses,
+  timeout)``, looked up on the instance by ``gather_candidates``; host
+  candidates as it makes them (a ``StunProtocol`` per socket with its
+  ``local_candidate``, appended to ``_protocols``; ``candidate_foundation``,
+  ``candidate_priority``, ``turn.UDP_SOCKET_BUFFER_SIZE``), and its
+  ``stun_server``/``turn_server``.
+* ``Connection.add_remote_candidate`` (aiortc's ``addRemoteCandidate`` calls
+  it on the instance) and ``mdns.is_mdns_hostname``.
+* ``Connection._end_remote_candidates``, ``_prune_components``,
+  ``_remote_candidates_expected`` and ``_check_list_maybe_fail``, each looked
+  up on ``self``: end-of-candidates prunes components without candidates and
+  checks for failure; ``connect()``'s loop (``_check_periodic``) and the
+  failure check go on while more candidates are expected; ``check_incoming``
+  pairs a peer-reflexive candidate. Read: ``_closing``, ``_check_list_done``,
+  ``_nominated``.
 """
 
 from __future__ import annotations
@@ -106,6 +128,7 @@ from aiortc.sdp import SessionDescription as ParsedSessionDescription
 from aiortc.sdp import candidate_from_sdp
 from pylibsrtp._binding import ffi as srtp_ffi
 
+from server.sfu.aiortc_internals.ice import IcePolicy, NoFreeMediaPort, install_ice_policy
 from server.sfu.aiortc_internals.libsrtp import (
     IncompatibleLibsrtp,
     SrtpUnprotector,
@@ -153,7 +176,9 @@ __all__ = [
     "AnyRtcpPacket",
     "DatagramGuard",
     "ForwardingOutput",
+    "IcePolicy",
     "IncompatibleLibsrtp",
+    "NoFreeMediaPort",
     "ParsedSessionDescription",
     "ReceiveBookkeeping",
     "RtcpSrPacket",
@@ -167,6 +192,7 @@ __all__ = [
     "guard_media_ports",
     "guard_of",
     "guard_received_rtcp",
+    "install_ice_policy",
     "intercept_received_rtcp",
     "intercept_received_rtp",
     "label_forwarded_track",

@@ -27,6 +27,7 @@ from aiortc.rtcrtpparameters import (
 from aiortc.rtp import RTP_HISTORY_SIZE, RtpPacket
 
 from server.sfu import aiortc_internals as internals
+from server.sfu.aiortc_internals import ice
 from server.sfu.copy_sender import HISTORY_SIZE, DatagramRoute, ExtensionIds, PacketCopies
 from server.sfu.rates import WindowRate
 from tests.server.sfu.peers import eventually
@@ -769,3 +770,162 @@ def test_window_rate_answers_as_aiortcs_rate_counter() -> None:
         reference.add(size, now)
         ours.add(size, now)
         assert ours.rate(now) == reference.rate(now), step
+
+
+# -- ICE: candidates, NAT, mDNS -------------------------------------------------------
+
+
+def test_aioice_is_the_pinned_version() -> None:
+    from importlib.metadata import version
+
+    assert version("aioice") == "0.13.0", "re-check the ICE section of aiortc_internals.py"
+
+
+def test_peer_connection_creates_each_transport_through_the_private_factory() -> None:
+    # install_ice_policy wraps it on the instance: self.__createDtlsTransport() is
+    # looked up there, and it builds the gatherer whose aioice Connection we adjust.
+    source = inspect.getsource(RTCPeerConnection)
+    assert source.count("self.__createDtlsTransport()") >= 2
+    create = inspect.getsource(RTCPeerConnection._RTCPeerConnection__createDtlsTransport)  # type: ignore[attr-defined]
+    assert "RTCIceGatherer(" in create and "RTCIceTransport(iceGatherer)" in create
+    gather = inspect.getsource(aiortc.rtcicetransport.RTCIceGatherer.gather)
+    assert "await self._connection.gather_candidates()" in gather
+
+
+def test_aioice_gathers_and_ends_candidates_through_instance_lookups() -> None:
+    connection = aioice.ice.Connection
+    gather = inspect.getsource(connection.gather_candidates)
+    assert "self.get_component_candidates(component=component, addresses=addresses)" in gather
+    assert list(inspect.signature(connection.get_component_candidates).parameters) == [
+        "self",
+        "component",
+        "addresses",
+        "timeout",
+    ]
+    # Host candidates: a StunProtocol per socket with its local_candidate, kept in _protocols.
+    components = inspect.getsource(connection.get_component_candidates)
+    assert "lambda: StunProtocol(self), local_addr=(address, 0)" in components
+    assert "self._protocols += host_protocols" in components
+    assert 'candidate_foundation("host", "udp", candidate_address[0])' in components
+    assert "turn.UDP_SOCKET_BUFFER_SIZE" in components
+    # mDNS candidates are resolved in add_remote_candidate (which aiortc calls on us).
+    assert "mdns.is_mdns_hostname(remote_candidate.host)" in inspect.getsource(
+        connection.add_remote_candidate
+    )
+    assert "await self._connection.add_remote_candidate(" in inspect.getsource(
+        aiortc.rtcicetransport.RTCIceTransport.addRemoteCandidate
+    )
+    # End-of-candidates: pruning, then the failure check; both looked up on self.
+    end = inspect.getsource(connection._end_remote_candidates)
+    assert "self._prune_components()" in end and "self._check_list_maybe_fail()" in end
+    add = inspect.getsource(connection.add_remote_candidate)
+    assert "self._end_remote_candidates()" in add
+    # Waiting on: connect()'s check loop and the failure check ask whether more
+    # remote candidates are expected; an incoming check makes a peer-reflexive pair.
+    assert "return self._remote_candidates_expected()" in inspect.getsource(
+        connection._check_periodic
+    )
+    assert "if self._remote_candidates_expected():" in inspect.getsource(
+        connection._check_list_maybe_fail
+    )
+    assert 'type="prflx"' in inspect.getsource(connection.check_incoming)
+    for name in ("_closing", "_check_list_done", "_nominated", "stun_server", "turn_server"):
+        assert name in inspect.getsource(connection.__init__), name
+
+
+async def _connect_pair(
+    adjust_controlled: bool, mdns_candidate: bool
+) -> tuple[bool, bool, str | None]:
+    """Two aioice Connections on this machine; the controlled one is given no usable
+    remote candidate (at most an mDNS name), then end-of-candidates, as from Firefox."""
+    import asyncio
+
+    controlling = aioice.ice.Connection(ice_controlling=True, use_ipv6=False)
+    controlled = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
+    if adjust_controlled:
+        ice._adjust_connection(controlled, internals.IcePolicy(wait_for_checks_s=5))
+    try:
+        await controlling.gather_candidates()
+        await controlled.gather_candidates()
+        for local, remote in ((controlling, controlled), (controlled, controlling)):
+            local.remote_username = remote.local_username
+            local.remote_password = remote.local_password
+        for candidate in controlled.local_candidates:
+            await controlling.add_remote_candidate(candidate)
+        await controlling.add_remote_candidate(None)
+        if mdns_candidate:
+            # Only with the policy, which drops it before aioice would send an mDNS query.
+            mdns = aioice.Candidate.from_sdp(
+                "6815297761 1 udp 2130706431 0e4d1b77-5f3e-4a4c-9d62-0bd7f7b7c0de.local"
+                " 50000 typ host"
+            )
+            await controlled.add_remote_candidate(mdns)
+        await controlled.add_remote_candidate(None)
+        results = await asyncio.gather(
+            asyncio.wait_for(controlling.connect(), 15),
+            asyncio.wait_for(controlled.connect(), 15),
+            return_exceptions=True,
+        )
+        ok = [r is None for r in results]
+        pair = controlled._nominated.get(1)
+        return ok[0], ok[1], pair.remote_candidate.type if pair is not None else None
+    finally:
+        await controlling.close()
+        await controlled.close()
+
+
+async def test_without_the_policy_aioice_fails_a_peer_without_usable_candidates() -> None:
+    # What the issue saw with Firefox: "Components {1} have no candidate pairs". (No mDNS
+    # name here: aioice would send a multicast query off this machine to resolve it.)
+    _, controlled_ok, _ = await _connect_pair(adjust_controlled=False, mdns_candidate=False)
+    assert not controlled_ok
+
+
+async def test_with_the_policy_the_peers_checks_give_a_peer_reflexive_pair() -> None:
+    for mdns_candidate in (True, False):
+        controlling_ok, controlled_ok, remote_type = await _connect_pair(
+            adjust_controlled=True, mdns_candidate=mdns_candidate
+        )
+        assert controlling_ok and controlled_ok
+        assert remote_type == "prflx"
+
+
+async def test_the_policy_drops_mdns_candidates_without_resolving_them() -> None:
+    connection = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
+    ice._adjust_connection(connection, internals.IcePolicy())
+    try:
+        mdns = aioice.Candidate.from_sdp(
+            "1 1 udp 2130706431 8d3f2c1e-0000-4000-8000-000000000000.local 50000 typ host"
+        )
+        await connection.add_remote_candidate(mdns)
+        assert connection.remote_candidates == []
+        assert connection._remote_candidates_resolving == 0
+        assert not getattr(aioice.ice._mdns, "protocol", None)  # no mDNS socket was made
+    finally:
+        await connection.close()
+
+
+async def test_host_candidates_announced_and_bound_in_the_port_range() -> None:
+    connection = aioice.ice.Connection(ice_controlling=False, use_ipv6=False)
+    policy = internals.IcePolicy(announced_address="203.0.113.9", ports=(45000, 45015))
+    ice._adjust_connection(connection, policy)
+    try:
+        await connection.gather_candidates()
+        [candidate] = connection.local_candidates  # one wildcard socket stands for all
+        assert candidate.host == "203.0.113.9" and candidate.type == "host"
+        assert 45000 <= candidate.port <= 45015
+        [protocol] = connection._protocols
+        assert type(protocol) is aioice.ice.StunProtocol
+        assert protocol.transport.get_extra_info("sockname") == ("0.0.0.0", candidate.port)
+    finally:
+        await connection.close()
+
+
+def test_a_full_port_range_is_a_clear_error() -> None:
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        port = taken.getsockname()[1]
+        with pytest.raises(internals.NoFreeMediaPort, match=f"no free UDP port in {port}-{port}"):
+            ice._bind_media_socket("127.0.0.1", (port, port))

@@ -197,7 +197,7 @@ async def test_leaver_disappears_and_their_slots_are_reused(session: Session) ->
 
     # A newcomer takes over the free slots: no new m-lines, and the right colour.
     d = await session.join(3)
-    await eventually(lambda: sees_and_hears(a, [b, d]), 15, "a seeing the newcomer")
+    await eventually(lambda: sees_and_hears(a, [b, d]), 30, "a seeing the newcomer")
     assert len(a.subscribe_pc.getTransceivers()) == slots_before
 
 

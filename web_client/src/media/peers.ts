@@ -40,11 +40,30 @@ export class PeerMedia {
     private readonly onFailure: (message: string) => void,
     /** Everyone's shared screen (at most one at a time), by participant. */
     private readonly onScreens: (screens: RemoteStreams) => void = () => undefined,
+    private iceServers: RTCIceServer[] = [],
   ) {}
+
+  private configuration(): RTCConfiguration {
+    return { bundlePolicy: "max-bundle", iceServers: this.iceServers };
+  }
+
+  /** Fresh TURN credentials: used by ICE restarts and any connection made from now on. */
+  setIceServers(servers: RTCIceServer[]): void {
+    this.iceServers = servers;
+    for (const pc of [this.publishPc, this.subscribePc]) {
+      if (pc === null || pc.signalingState === "closed") continue;
+      try {
+        pc.setConfiguration({ ...pc.getConfiguration(), iceServers: servers });
+      } catch (error) {
+        // The relay already allocated keeps working with the old credential.
+        console.warn("could not update ICE servers:", String(error));
+      }
+    }
+  }
 
   /** Publish our tracks (if any) and subscribe to the room's. */
   async start(local: MediaStream | null, publish: boolean): Promise<void> {
-    const subscribe = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const subscribe = new RTCPeerConnection(this.configuration());
     this.subscribePc = subscribe;
     subscribe.ontrack = () => this.remap();
     // The first offer may arrive before the subscribe ack: the connection exists first.
@@ -61,7 +80,7 @@ export class PeerMedia {
   }
 
   private async publish(local: MediaStream): Promise<void> {
-    const pc = new RTCPeerConnection({ bundlePolicy: "max-bundle" });
+    const pc = new RTCPeerConnection(this.configuration());
     this.publishPc = pc;
     for (const track of local.getTracks()) {
       // The stream id tells the server nothing: it labels forwarded tracks with our id.

@@ -240,11 +240,18 @@ export type SettingsChange = Partial<
   Pick<RoomSettings, "locked" | "auto_admit" | "self_unmute_allowed" | "chat_enabled" | "spotlight_follows_floor">
 >;
 
+/** STUN/TURN servers with time-limited credentials (docs/protocol.md, "ICE servers"). */
+export interface IceServers {
+  ice_servers: RTCIceServer[];
+  /** Ask again with refresh_ice_servers after this many seconds; null: never. */
+  ice_servers_refresh_s: number | null;
+}
+
 /** Client -> server commands: payload and the extra fields of a successful ack. */
 export interface ClientCommands {
   join: {
     payload: { token: string; room_id?: string; microphone?: boolean; camera?: boolean };
-    reply: { snapshot: RoomSnapshot };
+    reply: { snapshot: RoomSnapshot } & IceServers;
   };
   leave: { payload: Record<string, never>; reply: object };
   accept_ground_rules: { payload: Record<string, never>; reply: object };
@@ -306,6 +313,7 @@ export interface ClientCommands {
     };
     reply: object;
   };
+  refresh_ice_servers: { payload: Record<string, never>; reply: IceServers };
 }
 
 export type CommandName = keyof ClientCommands;
