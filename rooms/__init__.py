@@ -20,13 +20,15 @@ from rooms.errors import (
     UnmuteNotAllowed,
 )
 from rooms.participant import Device, DeviceState, Identity, Participant, ParticipantState
+from rooms.record import RECORD_VERSION, RecordError, RoomRecord
 from rooms.roles import FACILITATING_ROLES, PERMISSIONS, Command, Role
 from rooms.room import Room, RoomSnapshot
-from rooms.store import RoomStore
+from rooms.store import RoomRecordStore, RoomStore, StoreUnavailable
 
 __all__ = [
     "FACILITATING_ROLES",
     "PERMISSIONS",
+    "RECORD_VERSION",
     "AuditRecord",
     "AuditTrail",
     "Barred",
@@ -46,13 +48,17 @@ __all__ = [
     "Participant",
     "ParticipantState",
     "PermissionDenied",
+    "RecordError",
     "Role",
     "Room",
     "RoomEnded",
     "RoomError",
     "RoomFull",
     "RoomLocked",
+    "RoomRecord",
+    "RoomRecordStore",
     "RoomSnapshot",
     "RoomStore",
+    "StoreUnavailable",
     "UnmuteNotAllowed",
 ]
