@@ -12,14 +12,25 @@ import socketio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rooms import Clock, Room
+from rooms import Clock, Room, RoomRecordStore
 from rooms.events import RoomSettings
 from server.admin_api import add_admin_routes
-from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
+from server.app_keys import (
+    CLOCK,
+    CONFIG,
+    MEDIA,
+    METRICS,
+    MONITOR,
+    RECORDS,
+    SIGNALING,
+    SIGNER,
+    SIO,
+    STORE,
+)
 from server.audit_keeper import AuditKeeper
 from server.config import Config
 from server.http_security import add_http_security
-from server.memory_store import InMemoryRoomStore
+from server.memory_store import InMemoryRoomRecords, InMemoryRoomStore
 from server.metrics import Metrics
 from server.monitoring.channel import OperatorChannel
 from server.monitoring.load import LoadSampler
@@ -29,6 +40,8 @@ from server.monitoring.pseudonyms import Pseudonyms
 from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
 from server.readiness import Readiness, media_probe, readiness_routes
+from server.redis_keys import RedisKeys
+from server.redis_store import RedisRoomRecords
 from server.system_clock import SystemClock
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
@@ -38,6 +51,9 @@ from signaling.tokens import TokenSigner
 logger = logging.getLogger(__name__)
 
 MediaFactory = Callable[[Config], MediaPlane]
+
+# How often an idle server asks its Redis whether it is there.
+STORE_WATCH_INTERVAL_S = 2.0
 
 
 def package_version() -> str:
@@ -51,6 +67,18 @@ def default_media(config: Config) -> MediaPlane:
     from server.sfu import RtpForwardingMediaPlane
 
     return RtpForwardingMediaPlane()
+
+
+def room_records(config: Config) -> RoomRecordStore:
+    """Redis when configured (rooms outlive the process), else this process's memory."""
+    if config.redis_url is None:
+        return InMemoryRoomRecords(retention_s=config.room_retention_s)
+    return RedisRoomRecords(
+        config.redis_url,
+        retention_s=config.room_retention_s,
+        keys=RedisKeys(config.redis_prefix),
+        timeout_s=config.redis_timeout_ms / 1000,
+    )
 
 
 def create_app(
@@ -67,6 +95,8 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[STORE] = InMemoryRoomStore()
+    records = room_records(config)
+    app[RECORDS] = records
     app[SIGNER] = TokenSigner(config.signing_secret())
     # python-engineio refuses a handshake whose Origin is not listed (400); one with no
     # Origin is a non-browser client and allowed (docs/protocol.md, "Origins").
@@ -90,6 +120,8 @@ def create_app(
     readiness = Readiness()
     if media is not None:
         readiness.require("media plane", media_probe(media))
+    if isinstance(records, RedisRoomRecords):
+        readiness.require("room store", records.health_problem)
 
     def new_room(room_id: str) -> Room:
         return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
@@ -109,6 +141,7 @@ def create_app(
         media=media,
         observer=observer,
         pseudonyms=pseudonyms,
+        records=records,
     )
     signaling.register()
     app[SIGNALING] = signaling
@@ -127,6 +160,7 @@ def create_app(
     add_operator_routes(app)
     add_web_client_routes(app, config)
     app.cleanup_ctx.append(_signaling_lifetime)
+    app.cleanup_ctx.append(_room_store_watch)
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
     app.cleanup_ctx.append(lambda _: monitor.running())
@@ -170,6 +204,25 @@ async def _signaling_lifetime(app: web.Application) -> AsyncIterator[None]:
         await app[MEDIA].close()
 
 
+async def _room_store_watch(app: web.Application) -> AsyncIterator[None]:
+    """Ask Redis every few seconds while idle, so /readyz and the join path learn that
+    it went away (or came back) before someone's join finds out. Closes it at the end."""
+    records = app[RECORDS]
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(STORE_WATCH_INTERVAL_S)
+            if isinstance(records, RedisRoomRecords):
+                await records.ping()
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await records.close()
+
+
 async def _room_retention(app: web.Application) -> AsyncIterator[None]:
     """Forget rooms that ended, or stood empty, longer than the retention time."""
     config, store, clock = app[CONFIG], app[STORE], app[CLOCK]
@@ -186,6 +239,8 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
                 idle_since = last_seen.setdefault(room.room_id, now)
                 if now - idle_since >= config.room_retention_s:
                     store.discard(room.room_id)
+                    if (persistence := app[SIGNALING].persistence) is not None:
+                        persistence.forget(room.room_id)
                     last_seen.pop(room.room_id, None)
 
     task = asyncio.create_task(sweep())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socketio
 from aiohttp import web
 
-from rooms import Clock, RoomStore
+from rooms import Clock, RoomRecordStore, RoomStore
 from server.config import Config
 from server.metrics import Metrics
 from server.monitoring.monitor import Monitor
@@ -16,6 +16,7 @@ from signaling.tokens import TokenSigner
 CONFIG = web.AppKey("config", Config)
 CLOCK = web.AppKey("clock", Clock)
 STORE = web.AppKey("store", RoomStore)
+RECORDS = web.AppKey("records", RoomRecordStore)
 SIGNER = web.AppKey("signer", TokenSigner)
 SIO = web.AppKey("sio", socketio.AsyncServer)
 SIGNALING = web.AppKey("signaling", Signaling)

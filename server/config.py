@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import ssl
 from dataclasses import dataclass, field
@@ -41,6 +42,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 # "abababab…") is typed, not generated.
 MIN_DISTINCT_SECRET_CHARACTERS = 10
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class ConfigError(Exception):
@@ -89,6 +91,13 @@ class Config:
     behind_tls_proxy: bool = False
     # On SIGTERM, keep serving the sessions in progress (taking no new ones) this long.
     drain_timeout_s: int = 0
+    # Where rooms' records live so they outlive this process (docs/deployment.md,
+    # "Redis"); None: in this process's memory, and a restart ends every session.
+    redis_url: str | None = None
+    # Prefix of every Redis key (server/redis_keys.py): deployments sharing one Redis.
+    redis_prefix: str = "gs"
+    # Every Redis call answers within this, or counts as Redis being down.
+    redis_timeout_ms: int = 1000
     # Settings that could not even be parsed; reported with every other problem.
     env_problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -174,6 +183,9 @@ class Config:
             tls_key=Path(key) if (key := get("TLS_KEY")) else None,
             behind_tls_proxy=flag("BEHIND_TLS_PROXY"),
             drain_timeout_s=number("DRAIN_TIMEOUT", defaults.drain_timeout_s),
+            redis_url=get("REDIS_URL"),
+            redis_prefix=get("REDIS_PREFIX") or defaults.redis_prefix,
+            redis_timeout_ms=number("REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
             env_problems=tuple(problems),
         )
 
@@ -252,6 +264,28 @@ def _ranges(config: Config) -> list[Problem]:
     if config.drain_timeout_s < 0:
         problems.append(
             Problem(f"GROUPSESSION_DRAIN_TIMEOUT must be 0 or more, not {config.drain_timeout_s}")
+        )
+    if not 10 <= config.redis_timeout_ms <= 60_000:
+        problems.append(
+            Problem(
+                "GROUPSESSION_REDIS_TIMEOUT_MS must be 10 to 60000, "
+                f"not {config.redis_timeout_ms}"
+            )
+        )
+    if config.redis_url is not None and urlsplit(config.redis_url).scheme not in (
+        "redis",
+        "rediss",
+        "unix",
+    ):
+        problems.append(
+            Problem(
+                "GROUPSESSION_REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                "(its value is not repeated here: it may carry a password)"
+            )
+        )
+    if not _REDIS_PREFIX.fullmatch(config.redis_prefix):
+        problems.append(
+            Problem("GROUPSESSION_REDIS_PREFIX is 1 to 32 letters, digits, '-' or '_'")
         )
     if config.log_level not in LOG_LEVELS:
         problems.append(

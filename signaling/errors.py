@@ -12,6 +12,8 @@ class ErrorCode(StrEnum):
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
     INTERNAL_ERROR = "internal_error"
+    # the server, not the message: try again in a moment (docs/protocol.md)
+    SERVICE_UNAVAILABLE = "service_unavailable"
     # tokens
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"

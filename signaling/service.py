@@ -22,7 +22,18 @@ from typing import Any, Protocol
 import socketio
 from pydantic import ValidationError
 
-from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
+from rooms import (
+    Clock,
+    Participant,
+    ParticipantState,
+    RecordError,
+    Role,
+    Room,
+    RoomError,
+    RoomRecordStore,
+    RoomStore,
+    StoreUnavailable,
+)
 from rooms.events import LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
 from rooms.participant import Identity
 from signaling.connections import Connection, ConnectionRegistry
@@ -38,6 +49,7 @@ from signaling.media import (
     SessionDescription,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.persistence import RoomPersistence
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
     EmptyPayload,
@@ -54,6 +66,11 @@ logger = logging.getLogger(__name__)
 # How long a departed participant's media may take to close before signaling gives up
 # waiting (and logs it); their signaling state is gone either way.
 MEDIA_TEARDOWN_S = 2.0
+
+# After a room is taken on from its record (a restart, another node's failure), how
+# long the people it remembers as present have to reconnect before they are let go
+# (as if they had disconnected: their holds and their place as admitted are kept).
+REJOIN_WINDOW_S = 60.0
 
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
@@ -133,7 +150,11 @@ class Signaling:
         observer: SignalingObserver | None = None,
         media_teardown_s: float = MEDIA_TEARDOWN_S,
         pseudonyms: LogPseudonyms | None = None,
+        records: RoomRecordStore | None = None,
+        rejoin_window_s: float = REJOIN_WINDOW_S,
     ) -> None:
+        """``records``: where rooms' records are written before commands are acknowledged
+        (signaling.persistence); None keeps rooms in memory only (protocol tests)."""
         self._sio = sio
         self._store = store
         self._signer = signer
@@ -153,6 +174,12 @@ class Signaling:
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
+        self._persistence = (
+            None
+            if records is None
+            else RoomPersistence(records, logger, lambda room_id: self._log_ids(room_id, None))
+        )
+        self._rejoin_window_s = rejoin_window_s
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
 
@@ -174,6 +201,12 @@ class Signaling:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self._persistence is not None:
+            await self._persistence.close()
+
+    @property
+    def persistence(self) -> RoomPersistence | None:
+        return self._persistence
 
     # -- connection lifecycle ----------------------------------------------------
 
@@ -263,10 +296,7 @@ class Signaling:
         token = self._signer.verify_join(payload.token, self._clock.now())
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
-        room = self._store.get(token.room_id)
-        if room is None:
-            room = self._room_factory(token.room_id)
-            self._store.add(room)
+        room = await self._live_room(token.room_id)
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
         previous = self._connections.bind(connection, room.room_id, identity.participant_id)
@@ -333,6 +363,74 @@ class Signaling:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id
 
+    # -- rooms taken on from their records --------------------------------------------
+
+    async def room(self, room_id: str) -> Room | None:
+        """The room, live on this node or taken on from its record; None when it has
+        neither (never made, or forgotten after its retention). Raises
+        StoreUnavailable when only the record store could say."""
+        room = self._store.get(room_id)
+        if room is not None or self._persistence is None:
+            return room
+        record = await self._persistence.load(room_id)
+        room = self._store.get(room_id)  # someone else took it on while we waited
+        if room is not None or record is None:
+            return room
+        try:
+            room = Room.from_record(record, self._clock)
+        except RecordError:
+            logger.exception("room record unreadable", extra=self._log_ids(room_id, None))
+            raise SignalingError(
+                ErrorCode.INTERNAL_ERROR, "this session's saved state cannot be read"
+            ) from None
+        self._store.add(room)
+        logger.info("room taken on from its record", extra=self._log_ids(room_id, None))
+        if not room.ended:
+            self._spawn(self._let_go_of_absent(room))
+        return room
+
+    async def add_room(self, room: Room) -> None:
+        """A room made outside Socket.IO (the admin API): kept before it is announced.
+        Raises StoreUnavailable (and adds nothing) when its record cannot be written."""
+        self._store.add(room)  # raises KeyError if it is live here already
+        if self._persistence is None:
+            return
+        try:
+            if not self._persistence.available:
+                raise StoreUnavailable("the room store is down")
+            await self._persistence.records.save(room.to_record())
+        except BaseException:
+            self._store.discard(room.room_id)
+            raise
+
+    async def _live_room(self, room_id: str) -> Room:
+        """The room a join is for: live here, taken on from its record, or new."""
+        try:
+            room = await self.room(room_id)
+        except StoreUnavailable:
+            raise SignalingError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "the server cannot reach its session store just now; try again in a moment",
+            ) from None
+        if room is None:
+            room = self._store.get(room_id) or self._room_factory(room_id)
+            if self._store.get(room_id) is None:
+                self._store.add(room)
+        return room
+
+    async def _let_go_of_absent(self, room: Room) -> None:
+        """After the rejoin window, whoever the record remembered as present and who has
+        not reconnected leaves as if disconnected (holds and admission kept)."""
+        await asyncio.sleep(self._rejoin_window_s)
+        if self._store.get(room.room_id) is not room or room.ended:
+            return
+        events: list[RoomEvent] = []
+        for participant in [*room.admitted(), *room.waiting()]:
+            if self._connections.sid_for(room.room_id, participant.id) is None:
+                events += room.leave(participant.id, LeaveReason.DISCONNECTED)
+        if events:
+            await self._deliver_and_settle(room, events)
+
     # -- commands that do not come over Socket.IO ------------------------------------
 
     async def tick(self) -> None:
@@ -377,7 +475,8 @@ class Signaling:
             return
         events = room.speaking_changed(participant_id, speaking)
         if events:
-            self._spawn(self._deliver_and_settle(room, events))
+            # Talk time is live-only (rooms.record): nothing here is written.
+            self._spawn(self._deliver_and_settle(room, events, persist=False))
 
     # -- after every command -------------------------------------------------------------
 
@@ -388,11 +487,16 @@ class Signaling:
         *,
         caller: str | None = None,
         skip_snapshot_for: str | None = None,
+        persist: bool = True,
     ) -> None:
-        """Send the room's events to their audiences, let go of whoever left, and tell
-        the media plane what each publisher may now send; in the order the room's
-        commands ran."""
+        """Keep the room's record, send the room's events to their audiences, let go of
+        whoever left, and tell the media plane what each publisher may now send; in the
+        order the room's commands ran. The record is written first: the caller's
+        acknowledgment goes out only after this returns (signaling.persistence).
+        ``persist=False``: nothing durable changed (speaking, talk time)."""
         async with self._delivery.lock(room.room_id):
+            if persist and self._persistence is not None:
+                await self._persistence.save(room)
             await self._delivery.deliver(room, events, skip_snapshot_for=skip_snapshot_for)
             await self._settle_departures(room, events, caller)
             self._sync_forwarding(room)
