@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
         help="print a facilitator link and a member link for ROOM once listening",
     )
     _add_tls(serve)
+    _add_redis(serve)
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser(
@@ -70,6 +71,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_common(check)
     _add_tls(check)
+    _add_redis(check)
     check.set_defaults(run=_check)
 
     token = commands.add_parser("token", help="print a join link (its last line)")
@@ -110,10 +112,18 @@ def _add_tls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
 
 
+def _add_redis(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="GROUPSESSION_REDIS_URL: keep rooms in Redis so they survive a restart",
+    )
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     overrides: dict[str, object] = {}
-    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key"):
+    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key", "redis_url"):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[flag] = value
