@@ -207,13 +207,16 @@ async def _signaling_lifetime(app: web.Application) -> AsyncIterator[None]:
 async def _room_store_watch(app: web.Application) -> AsyncIterator[None]:
     """Ask Redis every few seconds while idle, so /readyz and the join path learn that
     it went away (or came back) before someone's join finds out. Closes it at the end."""
-    records = app[RECORDS]
+    records, persistence = app[RECORDS], app[SIGNALING].persistence
 
     async def watch() -> None:
         while True:
             await asyncio.sleep(STORE_WATCH_INTERVAL_S)
-            if isinstance(records, RedisRoomRecords):
-                await records.ping()
+            if not isinstance(records, RedisRoomRecords) or persistence is None:
+                continue
+            if not await records.ping():
+                # Commands stop waiting on it; the reconciler finds when it is back.
+                persistence.store_went_down()
 
     task = asyncio.create_task(watch())
     yield

@@ -9,12 +9,14 @@ While the store is down (Redis unreachable or stalled), a room running on this
 node keeps running: its participants, media and moderation are this node's, and a
 facilitator who must mute someone cannot wait for a database. Its changes are kept
 in memory and the room is marked unsaved; a reconciler retries every
-``retry_s`` and writes each unsaved room's latest record as soon as the store
-answers. This node owns the room, so the latest in-memory state is the truth and
-"reconciling" is writing it. What that costs: if this node also dies before the
-store returns, the changes made during the outage are lost. What needs the store
-is refused with ``service_unavailable`` instead: taking a room on that is not live
-here (a first join, a join after a restart), and creating rooms.
+``retry_s`` and, as soon as the store answers, writes the latest record of every
+room live on this node (not only those changed meanwhile: a Redis that restarted
+without persistence lost them all). This node owns its rooms, so the latest
+in-memory state is the truth and "reconciling" is writing it. What that costs: if
+this node also dies before the store returns, the changes made during the outage
+are lost. What needs the store is refused with ``service_unavailable`` instead:
+taking on a room that is not live here (a first join, a join after a restart), and
+creating rooms.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from rooms import Room, RoomRecord, RoomRecordStore, StoreUnavailable
 
@@ -37,9 +39,11 @@ class RoomPersistence:
         records: RoomRecordStore,
         logger: logging.Logger,
         log_ids: LogIds,
+        live_rooms: Callable[[], Iterable[Room]],
         retry_s: float = RETRY_S,
     ) -> None:
         self._records = records
+        self._live_rooms = live_rooms
         self._logger = logger
         self._log_ids = log_ids
         self._retry_s = retry_s
@@ -64,7 +68,16 @@ class RoomPersistence:
 
     async def load(self, room_id: str) -> RoomRecord | None:
         """Raises StoreUnavailable: a room that is not live here cannot be taken on blind."""
+        if self._store_down:
+            raise StoreUnavailable("the room store is down")
         return await self._records.load(room_id)
+
+    def store_went_down(self) -> None:
+        """Someone else found the store down (the idle watcher): stop trying it on every
+        command and let the reconciler find when it is back."""
+        if not self._store_down:
+            self._store_down = True
+            self._start_reconciler()
 
     async def save(self, room: Room) -> bool:
         """Write the room's record now; True when it is kept. When the store is down the
@@ -86,11 +99,14 @@ class RoomPersistence:
         self._locks.pop(room_id, None)
 
     async def flush(self) -> bool:
-        """Try every unsaved room once (shutdown); True when none is left unsaved."""
-        for room_id, room in list(self._unsaved.items()):
+        """Write every live room (and any unsaved one) once; True when all are written.
+        The reconciler's step, and the last thing a shutdown does."""
+        rooms = {room.room_id: room for room in self._live_rooms()} | self._unsaved
+        for room_id, room in rooms.items():
             try:
                 await self._write(room)
             except StoreUnavailable:
+                self._store_down = True
                 return False
             if self._unsaved.get(room_id) is room:
                 del self._unsaved[room_id]
@@ -118,12 +134,15 @@ class RoomPersistence:
                 extra=self._log_ids(room.room_id),
             )
         self._unsaved[room.room_id] = room
+        self._start_reconciler()
+
+    def _start_reconciler(self) -> None:
         if self._reconciler is None or self._reconciler.done():
             self._reconciler = asyncio.ensure_future(self._reconcile())
 
     async def _reconcile(self) -> None:
-        while self._unsaved:
+        while self._store_down:
             await asyncio.sleep(self._retry_s)
             if await self.flush():
-                self._logger.info("room store answers again: unsaved rooms written")
+                self._logger.info("room store answers again: every live room written")
                 return

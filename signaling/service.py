@@ -177,7 +177,12 @@ class Signaling:
         self._persistence = (
             None
             if records is None
-            else RoomPersistence(records, logger, lambda room_id: self._log_ids(room_id, None))
+            else RoomPersistence(
+                records,
+                logger,
+                lambda room_id: self._log_ids(room_id, None),
+                live_rooms=lambda: [room for room in self._store if not room.ended],
+            )
         )
         self._rejoin_window_s = rejoin_window_s
         # Media closes that did not finish in time (the participant was removed anyway).
