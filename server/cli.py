@@ -9,7 +9,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
-from server.app_keys import STORE
+from server.app_keys import RECORDS, SIGNALING, STORE
 from server.config import Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
@@ -26,6 +26,14 @@ from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
 
 logger = logging.getLogger(__name__)
+
+# After SIGTERM, clients are told to reconnect after about this long (a restart, or
+# the load balancer sending them to another node).
+SHUTDOWN_RETRY_AFTER_S = 2.0
+# Each step of the shutdown (telling clients, writing rooms, ending sessions,
+# closing) is given at most this long, so the process always exits.
+SHUTDOWN_STEP_S = 10
+SHUTDOWN_CLOSE_S = 3.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -160,10 +168,21 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _run_until_stopped(app: web.Application, config: Config) -> None:
-    """Serve until SIGTERM or SIGINT, then drain: /readyz says so and new connections
-    are refused while sessions in progress go on, for up to GROUPSESSION_DRAIN_TIMEOUT
-    seconds or until no one is left, then close everything."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+    """Serve until SIGTERM or SIGINT, then shut down in bounded time: /readyz says
+    draining, new connections and joins are refused, and everyone in a room is told
+    (``server_shutting_down`` with a retry hint). Then:
+
+    - with Redis, sessions outlive this process: every room is written as it is and
+      the server stops at once; clients reconnect (to the restarted server or
+      another) and rejoin as themselves;
+    - in memory, sessions cannot outlive it: those in progress go on for up to
+      GROUPSESSION_DRAIN_TIMEOUT seconds or until no one is left, then every session
+      still open is ended properly (everyone told, audit trails kept)."""
+    # Open connections get this long to close by themselves before they are cut (they
+    # have been told, and their clients reconnect): the step must not wait a minute.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_CLOSE_S
+    )
     await runner.setup()
     site = web.TCPSite(runner, config.host, config.port, ssl_context=server_tls_context(config))
     await site.start()
@@ -174,6 +193,14 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
     try:
         await stop.wait()
         app[READINESS].drain()
+        signaling, durable = app[SIGNALING], app[RECORDS].durable
+        await _bounded("telling clients", signaling.announce_shutdown(
+            SHUTDOWN_RETRY_AFTER_S, sessions_continue=durable
+        ))  # fmt: skip
+        if durable:
+            logger.info("shutting down: every room is written to Redis and continues")
+            await _bounded("writing rooms", signaling.hand_off())
+            return
         logger.info(
             "draining: no new sessions; stopping when everyone has left or after %d s",
             config.drain_timeout_s,
@@ -182,8 +209,17 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
         # Polled: rooms emptying is a domain fact with no event the process can await.
         while time.monotonic() < deadline and _anyone_connected(app):  # noqa: ASYNC110
             await asyncio.sleep(1)
+        await _bounded("ending sessions", signaling.end_all_sessions("server_shutdown"))
     finally:
-        await runner.cleanup()
+        await _bounded("closing", runner.cleanup())
+
+
+async def _bounded(step: str, work: Awaitable[object]) -> None:
+    """One step of the shutdown, given at most SHUTDOWN_STEP_S: the process must exit."""
+    try:
+        await asyncio.wait_for(work, SHUTDOWN_STEP_S)
+    except TimeoutError:
+        logger.warning("shutdown: %s took longer than %d s; going on", step, SHUTDOWN_STEP_S)
 
 
 def _anyone_connected(app: web.Application) -> bool:

@@ -14,6 +14,7 @@ class ErrorCode(StrEnum):
     INTERNAL_ERROR = "internal_error"
     # the server, not the message: try again in a moment (docs/protocol.md)
     SERVICE_UNAVAILABLE = "service_unavailable"
+    SERVER_SHUTTING_DOWN = "server_shutting_down"
     # tokens
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"

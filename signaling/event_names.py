@@ -71,3 +71,4 @@ class ServerEvent(StrEnum):
     GROUND_RULES_CHANGED = "ground_rules_changed"
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"
+    SERVER_SHUTTING_DOWN = "server_shutting_down"

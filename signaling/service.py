@@ -185,6 +185,10 @@ class Signaling:
             )
         )
         self._rejoin_window_s = rejoin_window_s
+        # After SIGTERM: no new joins. While handing off (a durable store): a closed
+        # connection is the server going away, not its participant leaving.
+        self._shutting_down = False
+        self._handing_off = False
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
 
@@ -229,6 +233,8 @@ class Signaling:
             if seat is None or not self._connections.speaks_for(connection):
                 return
             room_id, pid = seat
+            if self._handing_off:
+                return  # they come back to the restarted node, or another, as themselves
             room = self._store.get(room_id)
             async with connection.lock:
                 if room is not None and room.is_present(pid):
@@ -298,6 +304,11 @@ class Signaling:
     async def join(self, connection: Connection, payload: JoinPayload) -> Reply:
         if connection.participant_id is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
+        if self._shutting_down:
+            raise SignalingError(
+                ErrorCode.SERVER_SHUTTING_DOWN,
+                "this server is shutting down and takes no new sessions; try again in a moment",
+            )
         token = self._signer.verify_join(payload.token, self._clock.now())
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
@@ -435,6 +446,40 @@ class Signaling:
                 events += room.leave(participant.id, LeaveReason.DISCONNECTED)
         if events:
             await self._deliver_and_settle(room, events)
+
+    # -- shutting down (SIGTERM; server.cli) ------------------------------------------
+
+    async def announce_shutdown(self, retry_after_s: float, *, sessions_continue: bool) -> None:
+        """Take no more joins, and tell everyone in a room that this server is going
+        away: whether their session continues (a durable store: reconnect after about
+        ``retry_after_s``, to the restarted server or another) or ends here."""
+        self._shutting_down = True
+        payload = {"retry_after_s": retry_after_s, "sessions_continue": sessions_continue}
+        for room in list(self._store):
+            for sid, _ in self._connections.in_room(room.room_id):
+                await self._delivery.emit(ServerEvent.SERVER_SHUTTING_DOWN, payload, sid)
+
+    async def hand_off(self) -> bool:
+        """A durable store: write every live room as it is now, and from here on treat
+        closed connections as the server going away, not as people leaving, so the
+        records keep everyone present for their rejoin. True when every room is written."""
+        self._handing_off = True
+        kept = True if self._persistence is None else await self._persistence.flush()
+        # Closed at the Engine.IO level, as a restart's network would: a Socket.IO
+        # "server disconnect" would tell clients not to reconnect, and they must.
+        for room in list(self._store):
+            for sid, _ in self._connections.in_room(room.room_id):
+                eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+                if eio_sid is not None:
+                    await self._sio.eio.disconnect(eio_sid)
+        return kept
+
+    async def end_all_sessions(self, reason: str) -> None:
+        """A store that dies with the process: end every session properly (everyone is
+        told, media closes, audit trails are kept) rather than let it vanish."""
+        for room in list(self._store):
+            if not room.ended:
+                await self._deliver_and_settle(room, room.end_session(None, reason))
 
     # -- commands that do not come over Socket.IO ------------------------------------
 
