@@ -16,6 +16,11 @@ import { LocalMedia, type DeviceChoice } from "./media/local";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
+/** Join refusals that say "not now" rather than "not you" (docs/protocol.md). */
+const RETRY_JOIN_CODES = new Set(["service_unavailable", "server_shutting_down"]);
+const JOIN_RETRY_FIRST_MS = 1000;
+const JOIN_RETRY_MAX_MS = 8000;
+
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
   camera: boolean;
@@ -34,6 +39,7 @@ export class Session {
   private joinedOnSocket = false;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
+  private joinRetries = 0;
 
   constructor(
     readonly token: string | null,
@@ -92,9 +98,19 @@ export class Session {
       });
       this.joinedOnce = true;
       this.joinedOnSocket = true;
+      this.joinRetries = 0;
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
+      if (RETRY_JOIN_CODES.has(code) && this.client === client && client.connected) {
+        // The server cannot take the join just now (its session store is away, or it is
+        // restarting): not a refusal of this person. Try again, backing off.
+        this.dispatch({ type: "connection", status: "reconnecting" });
+        const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_FIRST_MS * 2 ** this.joinRetries);
+        this.joinRetries += 1;
+        window.setTimeout(() => void this.sendJoin(), delay);
+        return;
+      }
       this.dispatch({ type: "join_refused", code, message });
     }
   }

@@ -162,6 +162,8 @@ export interface ServerEvents {
   ground_rules_changed: { ground_rules: string };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
+  /** The server is stopping. sessions_continue: reconnect (Socket.IO does) and rejoin. */
+  server_shutting_down: { retry_after_s: number; sessions_continue: boolean };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -188,6 +190,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "ground_rules_changed",
   "subscriber_offer",
   "superseded",
+  "server_shutting_down",
 ];
 
 export type SettingsChange = Partial<

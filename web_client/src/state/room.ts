@@ -242,6 +242,11 @@ export function reduce(state: RoomState, action: Action): RoomState {
       return groundRulesChanged(state, action.payload.ground_rules);
     case "superseded":
       return { ...state, phase: "superseded" };
+    case "server_shutting_down":
+      // The session goes on after a restart: the client reconnects and rejoins by itself.
+      return action.payload.sessions_continue
+        ? { ...state, notice: "The server is restarting. You will be back in the session in a moment." }
+        : { ...state, notice: "The server is shutting down, so this session is ending." };
     case "subscriber_offer":
       return state; // media, not room state
   }
