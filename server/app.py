@@ -12,7 +12,7 @@ import socketio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rooms import Clock, Room, RoomRecordStore
+from rooms import Clock, Room, RoomRecordStore, RoomStore, StoreUnavailable
 from rooms.events import RoomSettings
 from server.admin_api import add_admin_routes
 from server.app_keys import (
@@ -28,6 +28,7 @@ from server.app_keys import (
     STORE,
 )
 from server.audit_keeper import AuditKeeper
+from server.cluster import NodeRegistry
 from server.config import Config
 from server.http_security import add_http_security
 from server.memory_store import InMemoryRoomRecords, InMemoryRoomStore
@@ -81,6 +82,44 @@ def room_records(config: Config) -> RoomRecordStore:
     )
 
 
+def node_registry(config: Config, store: RoomStore) -> NodeRegistry | None:
+    """With Redis, this process is a node: registered, and placing rooms (server.cluster)."""
+    if config.redis_url is None:
+        return None
+
+    def load() -> int:
+        return sum(
+            sum(1 for _ in room.admitted()) + sum(1 for _ in room.waiting())
+            for room in store
+            if not room.ended
+        )
+
+    return NodeRegistry(
+        config.redis_url,
+        node_url=(config.node_url or config.base_url).rstrip("/"),
+        load=load,
+        retention_s=config.room_retention_s,
+        keys=RedisKeys(config.redis_prefix),
+        timeout_s=config.redis_timeout_ms / 1000,
+    )
+
+
+async def _node_lease(registry: NodeRegistry) -> AsyncIterator[None]:
+    """Registered before the node reports ready; deregistered at a graceful stop."""
+    try:
+        await registry.heartbeat()
+    except StoreUnavailable:
+        logger.warning("node not registered yet: redis did not answer")
+    task = asyncio.create_task(registry.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    with contextlib.suppress(StoreUnavailable):
+        await registry.leave()
+    await registry.close()
+
+
 def create_app(
     config: Config,
     *,
@@ -132,6 +171,7 @@ def create_app(
     observer = ServerObserver(metrics, clock, keeper)
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
+    registry = node_registry(config, app[STORE])
     signaling = Signaling(
         sio,
         app[STORE],
@@ -142,6 +182,7 @@ def create_app(
         observer=observer,
         pseudonyms=pseudonyms,
         records=records,
+        placement=registry,
     )
     signaling.register()
     app[SIGNALING] = signaling
@@ -161,6 +202,8 @@ def create_app(
     add_web_client_routes(app, config)
     app.cleanup_ctx.append(_signaling_lifetime)
     app.cleanup_ctx.append(_room_store_watch)
+    if registry is not None:
+        app.cleanup_ctx.append(lambda _: _node_lease(registry))
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
     app.cleanup_ctx.append(lambda _: monitor.running())

@@ -98,6 +98,9 @@ class Config:
     redis_prefix: str = "gs"
     # Every Redis call answers within this, or counts as Redis being down.
     redis_timeout_ms: int = 1000
+    # With Redis: this process's own address for clients, where joins for its rooms
+    # are redirected (docs/deployment.md, "Several processes"); None: the public URL.
+    node_url: str | None = None
     # Settings that could not even be parsed; reported with every other problem.
     env_problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -186,6 +189,7 @@ class Config:
             redis_url=get("REDIS_URL"),
             redis_prefix=get("REDIS_PREFIX") or defaults.redis_prefix,
             redis_timeout_ms=number("REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
+            node_url=get("NODE_URL"),
             env_problems=tuple(problems),
         )
 

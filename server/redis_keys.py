@@ -28,3 +28,22 @@ class RedisKeys:
         rooms with records without SCAN; members past their score are dropped on read.
         TTL: the retention, renewed by every write."""
         return f"{self.prefix}:rooms"
+
+    def node(self, node_id: str) -> str:
+        """STRING: a live node's registration as JSON (id, address for clients, capacity,
+        load). TTL: the heartbeat lease; a node that stops renewing it is dead."""
+        return f"{self.prefix}:node:{node_id}"
+
+    def node_prefix(self) -> str:
+        """What ``node`` puts before a node id (the placement script builds keys with it)."""
+        return f"{self.prefix}:node:"
+
+    def nodes(self) -> str:
+        """ZSET: node id -> the epoch millisecond its lease runs out, to list nodes without
+        SCAN; members past their score are dropped on read. TTL: the retention."""
+        return f"{self.prefix}:nodes"
+
+    def placement(self, room_id: str) -> str:
+        """STRING: the id of the node a room is placed on. Valid only while that node's
+        lease lives (the placement script checks). TTL: the retention."""
+        return f"{self.prefix}:placement:{room_id}"

@@ -50,6 +50,7 @@ from signaling.media import (
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
 from signaling.persistence import RoomPersistence
+from signaling.placement import RoomPlacement
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
     EmptyPayload,
@@ -152,6 +153,7 @@ class Signaling:
         pseudonyms: LogPseudonyms | None = None,
         records: RoomRecordStore | None = None,
         rejoin_window_s: float = REJOIN_WINDOW_S,
+        placement: RoomPlacement | None = None,
     ) -> None:
         """``records``: where rooms' records are written before commands are acknowledged
         (signaling.persistence); None keeps rooms in memory only (protocol tests)."""
@@ -185,6 +187,7 @@ class Signaling:
             )
         )
         self._rejoin_window_s = rejoin_window_s
+        self._placement = placement
         # After SIGTERM: no new joins. While handing off (a durable store): a closed
         # connection is the server going away, not its participant leaving.
         self._shutting_down = False
@@ -278,7 +281,7 @@ class Signaling:
             except (TokenError, MediaError) as error:
                 return self._refuse(event, ErrorCode(error.code), str(error))
             except SignalingError as error:
-                return self._refuse(event, error.code, error.message)
+                return self._refuse(event, error.code, error.message, error.details)
             except Exception:
                 logger.exception("handler failed", extra={**self._ids(connection), "event": event})
                 return self._refuse(event, ErrorCode.INTERNAL_ERROR, "the server failed")
@@ -295,9 +298,11 @@ class Signaling:
         await self._deliver_and_settle(room, events, caller=connection.sid)
         return {}
 
-    def _refuse(self, event: str, code: ErrorCode, message: str) -> Reply:
+    def _refuse(
+        self, event: str, code: ErrorCode, message: str, details: dict[str, object] | None = None
+    ) -> Reply:
         self._observer.message_handled(event, code.value)
-        return error_reply(code.value, message)
+        return error_reply(code.value, message, details)
 
     # -- session actions (signaling.routes.SessionActions) ---------------------------
 
@@ -420,8 +425,18 @@ class Signaling:
             raise
 
     async def _live_room(self, room_id: str) -> Room:
-        """The room a join is for: live here, taken on from its record, or new."""
+        """The room a join is for: live here, taken on from its record, or new. When
+        several nodes share the store, a room not live here is placed first: on this
+        node, or the join is redirected to the node that holds it."""
         try:
+            if self._store.get(room_id) is None and self._placement is not None:
+                node_url = await self._placement.node_for(room_id)
+                if node_url is not None:
+                    raise SignalingError(
+                        ErrorCode.WRONG_NODE,
+                        "this session is served by another node: join there",
+                        {"node_url": node_url},
+                    )
             room = await self.room(room_id)
         except StoreUnavailable:
             raise SignalingError(
