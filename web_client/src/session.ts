@@ -40,6 +40,8 @@ export class Session {
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
   private joinRetries = 0;
+  /** The node we were redirected to, or null: the address the page came from. */
+  private nodeUrl: string | null = null;
 
   constructor(
     readonly token: string | null,
@@ -60,11 +62,27 @@ export class Session {
     this.wanted = { microphone: choice.microphone, camera: choice.camera };
     this.local.setSending("audio", false); // nothing is sent before the server says so
     this.local.setSending("video", false);
-    const client = new SignalingClient();
+    this.dispatch({ type: "join_sent" });
+    this.open(null);
+  }
+
+  /** Connect to the room's node (``nodeUrl``, after a ``wrong_node`` redirect) or to the
+   * address the page came from (null). The person notices nothing: their place, holds
+   * and media come back with the rejoin, as after any reconnect. */
+  private open(nodeUrl: string | null): void {
+    const previous = this.client;
+    const client = nodeUrl === null ? new SignalingClient() : new SignalingClient(nodeUrl);
     this.client = client;
+    this.nodeUrl = nodeUrl;
+    if (previous !== null) {
+      this.joinedOnSocket = false;
+      this.stopPeers();
+      previous.close(); // its listeners see it is no longer the session's client
+    }
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
     client.onConnection((event, { willReconnect }) => {
+      if (this.client !== client) return;
       if (event === "connected") {
         this.dispatch({ type: "connection", status: "connected" });
         void this.sendJoin();
@@ -74,8 +92,10 @@ export class Session {
       this.stopPeers();
       if (isFinal(this.state.phase)) return;
       this.dispatch({ type: "connection", status: willReconnect ? "reconnecting" : "offline" });
+      // The room's node went away (restart, failure): go back to the entry address,
+      // which sends us to wherever the room is now served.
+      if (willReconnect && this.nodeUrl !== null) this.open(null);
     });
-    this.dispatch({ type: "join_sent" });
     client.connect();
   }
 
@@ -102,6 +122,10 @@ export class Session {
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
+      if (error instanceof ProtocolError && code === "wrong_node" && error.nodeUrl !== null) {
+        if (this.client === client) this.open(error.nodeUrl); // the room's node
+        return;
+      }
       if (RETRY_JOIN_CODES.has(code) && this.client === client && client.connected) {
         // The server cannot take the join just now (its session store is away, or it is
         // restarting): not a refusal of this person. Try again, backing off.

@@ -256,6 +256,8 @@ export type CommandName = keyof ClientCommands;
 export interface ProtocolErrorBody {
   code: string;
   message: string;
+  /** wrong_node: the address of the node that holds the room (join there). */
+  node_url?: string;
 }
 
 export type Ack<R> = ({ ok: true } & R) | { ok: false; error: ProtocolErrorBody };
