@@ -330,6 +330,8 @@ def _urls(config: Config) -> list[Problem]:
     for origin in config.allowed_origins:
         if why := _url_problem(origin):
             problems.append(Problem(f"GROUPSESSION_ALLOWED_ORIGINS: {origin!r} {why}"))
+    if config.node_url is not None and (why := _url_problem(config.node_url)):
+        problems.append(Problem(f"GROUPSESSION_NODE_URL {why}: {config.node_url!r}"))
     if problems or config.environment is not Environment.PRODUCTION:
         return problems  # a malformed URL says so once, not again as "not https"
     if not config.served_over_https:
