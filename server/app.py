@@ -17,6 +17,7 @@ from rooms.events import RoomSettings
 from server.admin_api import add_admin_routes
 from server.app_keys import (
     CLOCK,
+    CLUSTER,
     CONFIG,
     MEDIA,
     METRICS,
@@ -39,6 +40,7 @@ from server.monitoring.monitor import Monitor
 from server.monitoring.operator_api import add_operator_routes
 from server.monitoring.pseudonyms import Pseudonyms
 from server.monitoring.rating import QualitySource
+from server.monitoring.views import MonitorSnapshot
 from server.observer import ServerObserver
 from server.readiness import Readiness, media_probe, readiness_routes
 from server.redis_keys import RedisKeys
@@ -193,7 +195,17 @@ def create_app(
     app[MONITOR] = monitor
     operators = OperatorChannel(sio, app[SIGNER], clock)
     operators.register()
-    monitor.on_snapshot(operators.publish)
+    if registry is None:
+        monitor.on_snapshot(operators.publish)
+    else:
+        app[CLUSTER] = registry
+        monitor.on_snapshot(registry.share_snapshot)
+
+        async def publish_cluster(snapshot: MonitorSnapshot) -> None:
+            await operators.publish(await registry.cluster_snapshot(snapshot))
+
+        # Operators connected to any node see every node's rooms and alerts.
+        monitor.on_snapshot(publish_cluster)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus_metrics)

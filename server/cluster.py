@@ -26,12 +26,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from rooms import StoreUnavailable
+from server.monitoring.views import MonitorSnapshot
 from server.redis_keys import RedisKeys
 
 logger = logging.getLogger(__name__)
 
 HEARTBEAT_S = 2.0
 LEASE_MS = 6000
+# A node's operator snapshot (written about once a second) is dropped this long after
+# its last write: a dead node's rooms leave the operators' view within it.
+MONITOR_TTL_MS = 5000
 # What a node tells the cluster it can hold: participants, across its rooms. Rooms go
 # to the node with the smallest share of its capacity in use.
 NODE_CAPACITY = 120
@@ -160,6 +164,52 @@ class NodeRegistry:
             if raw is not None:
                 return _node(json.loads(raw)).url
         raise StoreUnavailable("the room's node could not be found")
+
+    async def share_snapshot(self, snapshot: MonitorSnapshot) -> None:
+        """Let every node's operators see this node's rooms (monitor listener)."""
+        try:
+            await self._bounded(
+                self._redis.set(
+                    self._keys.monitor(self.node_id), snapshot.model_dump_json(), px=MONITOR_TTL_MS
+                )
+            )
+        except StoreUnavailable:
+            logger.warning("operator snapshot not shared: redis did not answer")
+
+    async def cluster_snapshot(self, local: MonitorSnapshot) -> MonitorSnapshot:
+        """This node's snapshot with every other live node's rooms and alerts added (the
+        server figures stay this node's own). Only this node's when Redis is away."""
+        try:
+            nodes = [n for n in await self.live_nodes() if n.node_id != self.node_id]
+            if not nodes:
+                return local
+            keys = [self._keys.monitor(n.node_id) for n in nodes]
+            stored = await self._bounded(self._redis.mget(keys))
+        except StoreUnavailable:
+            return local
+        rooms, alerts = list(local.rooms), list(local.alerts)
+        for raw in stored:
+            if raw is None:
+                continue
+            other = MonitorSnapshot.model_validate_json(raw)
+            rooms += other.rooms
+            alerts += other.alerts
+        return local.model_copy(update={"rooms": rooms, "alerts": alerts})
+
+    async def node_of_room_ref(self, room_ref: str) -> str | None:
+        """The address of the node whose operator snapshot lists ``room_ref``."""
+        try:
+            nodes = [n for n in await self.live_nodes() if n.node_id != self.node_id]
+            keys = [self._keys.monitor(n.node_id) for n in nodes]
+            stored = await self._bounded(self._redis.mget(keys)) if keys else []
+        except StoreUnavailable:
+            return None
+        for node, raw in zip(nodes, stored, strict=True):
+            if raw is not None and any(
+                room.room_ref == room_ref for room in MonitorSnapshot.model_validate_json(raw).rooms
+            ):
+                return node.url
+        return None
 
     async def close(self) -> None:
         await self._redis.aclose()

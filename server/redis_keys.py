@@ -47,3 +47,9 @@ class RedisKeys:
         """STRING: the id of the node a room is placed on. Valid only while that node's
         lease lives (the placement script checks). TTL: the retention."""
         return f"{self.prefix}:placement:{room_id}"
+
+    def monitor(self, node_id: str) -> str:
+        """STRING: a node's latest operator snapshot (server.monitoring.views.
+        MonitorSnapshot) as JSON: pseudonymous ids only. TTL: a few monitor intervals,
+        so a dead node's rooms leave the operators' view with it."""
+        return f"{self.prefix}:monitor:{node_id}"

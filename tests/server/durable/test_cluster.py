@@ -13,13 +13,18 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 import redis.asyncio as aioredis
 import socketio
 
 from rooms import Role
 from server.cluster import node_id_for
+from server.links import mint_operator_link
+from server.monitoring.pseudonyms import Pseudonyms
 from signaling.media import TrackKind
+from signaling.tokens import TokenSigner
+from tests.conftest import TEST_SECRET
 from tests.redis_server import RedisServer
 from tests.server.processes import ServerProcess
 from tests.server.sfu.peers import eventually, eventually_async
@@ -214,3 +219,53 @@ async def test_a_killed_node_hands_its_rooms_to_a_live_one(nodes: list[ServerPro
     finally:
         for each in peers:
             await each.close()
+
+
+async def test_the_operator_api_on_any_node_lists_every_nodes_rooms(
+    nodes: list[ServerProcess],
+) -> None:
+    a, b = nodes
+    token = mint_operator_link(TokenSigner(TEST_SECRET), a.url, ttl_s=600, now=time.time()).token
+    headers = {"Authorization": f"Bearer {token}"}
+    pseudonyms = Pseudonyms(TEST_SECRET)  # every node names rooms alike
+    fran, gil = socketio.AsyncClient(reconnection=False), socketio.AsyncClient(reconnection=False)
+    try:
+        _, fran_at = await join_following_redirects(
+            fran, a.url, a.token("on-a", Role.FACILITATOR, "Fran")
+        )
+        _, gil_at = await join_following_redirects(
+            gil, b.url, a.token("on-b", Role.FACILITATOR, "Gil")
+        )
+        assert fran_at == a.url and gil_at == b.url  # one room on each node
+        both = {pseudonyms.room("on-a"), pseudonyms.room("on-b")}
+
+        async def rooms_seen_from(node: ServerProcess) -> set[str]:
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(node.url + "/api/rooms", headers=headers) as response,
+            ):
+                assert response.status == 200
+                return {room["room_ref"] for room in (await response.json())["rooms"]}
+
+        for node in (a, b):
+
+            async def both_listed(node: ServerProcess = node) -> bool:
+                return await rooms_seen_from(node) == both
+
+            await eventually_async(both_listed, 15, f"both rooms listed by {node.url}", 0.2)
+        # Ending a room is asked of its own node; another node says which.
+        async with (
+            aiohttp.ClientSession() as http,
+            http.post(
+                f"{a.url}/api/rooms/{pseudonyms.room('on-b')}/end",
+                headers=headers,
+                json={"reason": "test"},
+            ) as response,
+        ):
+            assert response.status == 409
+            error = (await response.json())["error"]
+        assert error["code"] == "wrong_node" and error["node_url"] == b.url
+    finally:
+        for each in (fran, gil):
+            if each.connected:
+                await each.disconnect()
