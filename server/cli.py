@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -18,7 +19,7 @@ from aiohttp import web
 from rooms import Role
 from server.app import create_app
 from server.app_keys import RECORDS, SIGNALING, STORE
-from server.config import Config, ConfigError, Environment, server_tls_context
+from server.config import MAX_PORT, Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
 from server.readiness import READINESS
@@ -34,6 +35,9 @@ SHUTDOWN_RETRY_AFTER_S = 2.0
 # closing) is given at most this long, so the process always exits.
 SHUTDOWN_STEP_S = 10
 SHUTDOWN_CLOSE_S = 3.0
+# serve --workers: at most this many, and a dead worker is started again after this.
+MAX_WORKERS = 64
+WORKER_RESTART_S = 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -72,6 +76,16 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_tls(serve)
     _add_redis(serve)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes (nodes) sharing the port; needs Redis (docs/deployment.md)",
+    )
+    # Set by --workers for each worker it starts; not for people.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--node-port", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser(
@@ -148,6 +162,8 @@ def _check(config: Config, args: argparse.Namespace) -> int:
 def _serve(config: Config, args: argparse.Namespace) -> int:
     for warning in config.validate():  # every fatal problem at once, before listening
         print(f"groupsession: warning: {warning}", file=sys.stderr)
+    if args.workers != 1:
+        return _supervise(config, args)
     configure_logging(config.log_format, config.log_level)
     app = create_app(config)
     if config.environment is Environment.DEVELOPMENT and config.secret is None:
@@ -163,11 +179,13 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                 )
 
     app.on_startup.append(announce)
-    asyncio.run(_run_until_stopped(app, config))
+    asyncio.run(_run_until_stopped(app, config, args.reuse_port, args.node_port))
     return 0
 
 
-async def _run_until_stopped(app: web.Application, config: Config) -> None:
+async def _run_until_stopped(
+    app: web.Application, config: Config, reuse_port: bool = False, node_port: int | None = None
+) -> None:
     """Serve until SIGTERM or SIGINT, then shut down in bounded time: /readyz says
     draining, new connections and joins are refused, and everyone in a room is told
     (``server_shutting_down`` with a retry hint). Then:
@@ -184,8 +202,13 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
         app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_CLOSE_S
     )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=server_tls_context(config))
+    tls = server_tls_context(config)
+    # A worker shares the public port with its siblings (SO_REUSEPORT: the kernel
+    # spreads new connections) and has a port of its own for joins redirected to it.
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_port=reuse_port)
     await site.start()
+    if node_port is not None:
+        await web.TCPSite(runner, config.host, node_port, ssl_context=tls).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -212,6 +235,98 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
         await _bounded("ending sessions", signaling.end_all_sessions("server_shutdown"))
     finally:
         await _bounded("closing", runner.cleanup())
+
+
+def _supervise(config: Config, args: argparse.Namespace) -> int:
+    """``serve --workers N``: N worker processes, each a node (server.cluster), all
+    listening on the public port (SO_REUSEPORT) and each on a port of its own, the
+    public port + 1 + its number, where joins for its rooms are redirected. Workers that
+    die are started again (the same node: its rooms come back from Redis); SIGTERM or
+    SIGINT is passed on to every worker, which shut down as ``serve`` does."""
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ValueError(f"--workers is 1 to {MAX_WORKERS}")
+    if config.redis_url is None:
+        raise ValueError(
+            "--workers needs Redis (--redis-url or GROUPSESSION_REDIS_URL): "
+            "the workers share rooms through it"
+        )
+    if config.node_url is not None:
+        raise ValueError(
+            "--workers gives each worker its own node URL: unset GROUPSESSION_NODE_URL"
+        )
+    if config.port + args.workers > MAX_PORT:
+        raise ValueError(f"--workers needs ports {config.port} to {config.port + args.workers}")
+    configure_logging(config.log_format, config.log_level)
+    return asyncio.run(_run_workers(config, args))
+
+
+async def _run_workers(config: Config, args: argparse.Namespace) -> int:
+    scheme = "https" if config.tls else "http"
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    node_urls = [f"{scheme}://{host}:{config.port + 1 + i}" for i in range(args.workers)]
+    env = dict(os.environ)
+    # What flags set reaches the workers as the environment (flags win over it).
+    env.update(
+        {
+            "GROUPSESSION_HOST": config.host,
+            "GROUPSESSION_PORT": str(config.port),
+            "GROUPSESSION_REDIS_URL": config.redis_url or "",
+            "GROUPSESSION_LOG_FORMAT": config.log_format,
+            # The page (public origin) connects to the workers' own addresses.
+            "GROUPSESSION_ALLOWED_ORIGINS": ",".join([*config.allowed_origins, *node_urls]),
+        }
+    )
+    for name, value in (
+        ("GROUPSESSION_PUBLIC_URL", config.public_url),
+        ("GROUPSESSION_TLS_CERT", config.tls_cert),
+        ("GROUPSESSION_TLS_KEY", config.tls_key),
+    ):
+        if value is not None:
+            env[name] = str(value)
+
+    async def start(number: int) -> asyncio.subprocess.Process:
+        command = [sys.executable, "-m", "server", "serve", "--reuse-port"]
+        command += ["--node-port", str(config.port + 1 + number)]
+        if number == 0 and args.demo_room:
+            command += ["--demo-room", args.demo_room]
+        return await asyncio.create_subprocess_exec(
+            *command, env=env | {"GROUPSESSION_NODE_URL": node_urls[number]}
+        )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    workers = [await start(i) for i in range(args.workers)]
+    print(f"groupsession: {args.workers} workers on {config.base_url}", flush=True)
+
+    async def watch(number: int) -> None:
+        while not stop.is_set():
+            code = await workers[number].wait()
+            if stop.is_set():
+                return
+            logger.warning("worker %d exited with %d; starting it again", number, code)
+            await asyncio.sleep(WORKER_RESTART_S)
+            if not stop.is_set():
+                workers[number] = await start(number)
+
+    watchers = [asyncio.create_task(watch(i)) for i in range(len(workers))]
+    await stop.wait()
+    for worker in workers:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+    # Each worker bounds its own shutdown; this bounds the whole in case one hangs.
+    deadline = config.drain_timeout_s + 5 * SHUTDOWN_STEP_S
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers)), deadline)
+    except TimeoutError:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+    for watcher in watchers:
+        watcher.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    return 0 if all(w.returncode == 0 for w in workers) else 1
 
 
 async def _bounded(step: str, work: Awaitable[object]) -> None:
