@@ -23,7 +23,7 @@ from rooms.participant import Device, DeviceState, Identity, Participant, Partic
 from rooms.record import RECORD_VERSION, RecordError, RoomRecord
 from rooms.roles import FACILITATING_ROLES, PERMISSIONS, Command, Role
 from rooms.room import Room, RoomSnapshot
-from rooms.store import RoomRecordStore, RoomStore, StoreUnavailable
+from rooms.store import RoomMoved, RoomRecordStore, RoomStore, StoreUnavailable
 
 __all__ = [
     "FACILITATING_ROLES",
@@ -55,6 +55,7 @@ __all__ = [
     "RoomError",
     "RoomFull",
     "RoomLocked",
+    "RoomMoved",
     "RoomRecord",
     "RoomRecordStore",
     "RoomSnapshot",

@@ -37,6 +37,11 @@ class StoreUnavailable(Exception):
     code = "service_unavailable"
 
 
+class RoomMoved(Exception):
+    """The room is placed on another node now (this one lost its lease, e.g. paused
+    too long): this node must not write it, and lets go of it."""
+
+
 class RoomRecordStore(Protocol):
     """Durable room records. Every call is bounded in time: it answers, or raises
     ``StoreUnavailable`` — it never hangs a caller."""
@@ -53,7 +58,8 @@ class RoomRecordStore(Protocol):
 
     async def save(self, record: RoomRecord) -> None:
         """Keep this record as the room's latest (``record["room_id"]`` names the room),
-        for the configured retention from now."""
+        for the configured retention from now. Raises RoomMoved, writing nothing, when
+        the room is placed on another node (stores shared by several nodes)."""
         ...
 
     async def delete(self, room_id: str) -> None: ...

@@ -29,7 +29,7 @@ from server.app_keys import (
     STORE,
 )
 from server.audit_keeper import AuditKeeper
-from server.cluster import NodeRegistry
+from server.cluster import NodeRegistry, node_id_for
 from server.config import Config
 from server.http_security import add_http_security
 from server.memory_store import InMemoryRoomRecords, InMemoryRoomStore
@@ -81,10 +81,18 @@ def room_records(config: Config) -> RoomRecordStore:
         retention_s=config.room_retention_s,
         keys=RedisKeys(config.redis_prefix),
         timeout_s=config.redis_timeout_ms / 1000,
+        node_id=node_id_for(node_url(config)),
     )
 
 
-def node_registry(config: Config, store: RoomStore) -> NodeRegistry | None:
+def node_url(config: Config) -> str:
+    """This process's own address for clients (a node's identity; server.cluster)."""
+    return (config.node_url or config.base_url).rstrip("/")
+
+
+def node_registry(
+    config: Config, store: RoomStore, on_room_lost: Callable[[str], None]
+) -> NodeRegistry | None:
     """With Redis, this process is a node: registered, and placing rooms (server.cluster)."""
     if config.redis_url is None:
         return None
@@ -98,11 +106,13 @@ def node_registry(config: Config, store: RoomStore) -> NodeRegistry | None:
 
     return NodeRegistry(
         config.redis_url,
-        node_url=(config.node_url or config.base_url).rstrip("/"),
+        node_url=node_url(config),
         load=load,
         retention_s=config.room_retention_s,
         keys=RedisKeys(config.redis_prefix),
         timeout_s=config.redis_timeout_ms / 1000,
+        live_room_ids=lambda: [room.room_id for room in store if not room.ended],
+        on_room_lost=on_room_lost,
     )
 
 
@@ -173,7 +183,7 @@ def create_app(
     observer = ServerObserver(metrics, clock, keeper)
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
-    registry = node_registry(config, app[STORE])
+    registry = node_registry(config, app[STORE], lambda room_id: signaling.room_moved(room_id))
     signaling = Signaling(
         sio,
         app[STORE],

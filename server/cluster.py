@@ -80,7 +80,12 @@ class NodeRegistry:
         keys: RedisKeys | None = None,
         timeout_s: float = 1.0,
         capacity: int = NODE_CAPACITY,
+        live_room_ids: Callable[[], list[str]] = list,
+        on_room_lost: Callable[[str], None] = lambda _: None,
     ) -> None:
+        """``live_room_ids``/``on_room_lost``: with every heartbeat, the rooms live here
+        are checked against their placement; one placed on another node meanwhile (this
+        node missed its lease: paused, cut off) is handed to ``on_room_lost``."""
         self.node_id = node_id_for(node_url)
         self.node_url = node_url
         self._load = load
@@ -96,6 +101,8 @@ class NodeRegistry:
             decode_responses=True,
         )
         self._place = self._redis.register_script(_PLACE)
+        self._live_room_ids = live_room_ids
+        self._on_room_lost = on_room_lost
 
     def me(self) -> NodeInfo:
         return NodeInfo(self.node_id, self.node_url, self._capacity, self._load())
@@ -114,9 +121,25 @@ class NodeRegistry:
         while True:
             try:
                 await self.heartbeat()
+                for room_id in await self.rooms_placed_elsewhere():
+                    logger.warning("a room of this node was placed on another: letting go")
+                    self._on_room_lost(room_id)
             except StoreUnavailable:
                 logger.warning("node heartbeat missed: redis did not answer")
             await asyncio.sleep(HEARTBEAT_S)
+
+    async def rooms_placed_elsewhere(self) -> list[str]:
+        room_ids = self._live_room_ids()
+        if not room_ids:
+            return []
+        owners = await self._bounded(
+            self._redis.mget([self._keys.placement(room_id) for room_id in room_ids])
+        )
+        return [
+            room_id
+            for room_id, owner in zip(room_ids, owners, strict=True)
+            if owner is not None and owner != self.node_id
+        ]
 
     async def leave(self) -> None:
         """Deregister at a graceful stop, so rooms are placed elsewhere at once."""

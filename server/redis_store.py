@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
-from rooms import RoomRecord, StoreUnavailable
+from rooms import RoomMoved, RoomRecord, StoreUnavailable
 from server.redis_keys import RedisKeys
 
 logger = logging.getLogger(__name__)
@@ -27,6 +27,20 @@ logger = logging.getLogger(__name__)
 DEFAULT_TIMEOUT_S = 1.0
 
 T = TypeVar("T")
+
+# Fenced write for nodes sharing Redis. KEYS: the record, the index, the room's
+# placement. ARGV: the record, the retention (s), the index score, this node's id,
+# the room id. Writes nothing, and answers the owner, when another node holds the room.
+_SAVE_IF_OWNER = """
+local owner = redis.call('GET', KEYS[3])
+if owner and owner ~= ARGV[4] then
+  return owner
+end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', tonumber(ARGV[2]))
+redis.call('ZADD', KEYS[2], ARGV[3], ARGV[5])
+redis.call('EXPIRE', KEYS[2], tonumber(ARGV[2]))
+return ''
+"""
 
 
 class RedisRoomRecords:
@@ -37,7 +51,10 @@ class RedisRoomRecords:
         retention_s: int,
         keys: RedisKeys | None = None,
         timeout_s: float = DEFAULT_TIMEOUT_S,
+        node_id: str | None = None,
     ) -> None:
+        """``node_id``: this process's node (server.cluster) when several share Redis;
+        then a room placed on another node is never written from here (fencing)."""
         if retention_s <= 0:
             raise ValueError("a retention is a positive number of seconds")
         self._keys = keys or RedisKeys()
@@ -53,6 +70,8 @@ class RedisRoomRecords:
             decode_responses=True,
         )
         self._problem: str | None = None
+        self._node_id = node_id
+        self._save_if_owner = self._redis.register_script(_SAVE_IF_OWNER)
 
     @property
     def durable(self) -> bool:
@@ -87,6 +106,20 @@ class RedisRoomRecords:
         room_id = str(record["room_id"])
         encoded = json.dumps(record, separators=(",", ":"))
         expires_at = time.time() + self._retention_s
+        if self._node_id is not None:
+            owner = await self._bounded(
+                self._save_if_owner(
+                    keys=[
+                        self._keys.room_record(room_id),
+                        self._keys.room_index(),
+                        self._keys.placement(room_id),
+                    ],
+                    args=[encoded, self._retention_s, expires_at, self._node_id, room_id],
+                )
+            )
+            if owner:
+                raise RoomMoved(f"the room is placed on node {owner}")
+            return
         pipe = self._redis.pipeline(transaction=True)
         pipe.set(self._keys.room_record(room_id), encoded, ex=self._retention_s)
         pipe.zadd(self._keys.room_index(), {room_id: expires_at})

@@ -26,7 +26,7 @@ import contextlib
 import logging
 from collections.abc import Callable, Iterable
 
-from rooms import Room, RoomRecord, RoomRecordStore, StoreUnavailable
+from rooms import Room, RoomMoved, RoomRecord, RoomRecordStore, StoreUnavailable
 
 RETRY_S = 1.0
 
@@ -40,10 +40,14 @@ class RoomPersistence:
         logger: logging.Logger,
         log_ids: LogIds,
         live_rooms: Callable[[], Iterable[Room]],
+        on_moved: Callable[[Room], None],
         retry_s: float = RETRY_S,
     ) -> None:
+        """``on_moved``: a room found placed on another node while writing it (this node
+        lost its lease); the caller lets go of it. ``save`` raises RoomMoved instead."""
         self._records = records
         self._live_rooms = live_rooms
+        self._on_moved = on_moved
         self._logger = logger
         self._log_ids = log_ids
         self._retry_s = retry_s
@@ -81,7 +85,8 @@ class RoomPersistence:
 
     async def save(self, room: Room) -> bool:
         """Write the room's record now; True when it is kept. When the store is down the
-        room is queued for the reconciler instead (and False is returned)."""
+        room is queued for the reconciler instead (and False is returned). Raises
+        RoomMoved when another node holds the room now: nothing was written."""
         if self._store_down:
             self._queue(room)
             return False
@@ -108,6 +113,10 @@ class RoomPersistence:
             except StoreUnavailable:
                 self._store_down = True
                 return False
+            except RoomMoved:
+                self.forget(room_id)
+                self._on_moved(room)
+                continue
             if self._unsaved.get(room_id) is room:
                 del self._unsaved[room_id]
         self._store_down = False

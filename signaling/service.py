@@ -11,6 +11,7 @@ told what each publisher may now send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import logging
@@ -30,6 +31,7 @@ from rooms import (
     Role,
     Room,
     RoomError,
+    RoomMoved,
     RoomRecordStore,
     RoomStore,
     StoreUnavailable,
@@ -184,6 +186,7 @@ class Signaling:
                 logger,
                 lambda room_id: self._log_ids(room_id, None),
                 live_rooms=lambda: [room for room in self._store if not room.ended],
+                on_moved=self._room_moved,
             )
         )
         self._rejoin_window_s = rejoin_window_s
@@ -244,7 +247,8 @@ class Signaling:
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
                     logger.info("disconnected", extra=self._ids(connection))
                     # Also closes the participant's media and unbinds this connection.
-                    await self._deliver_and_settle(room, events)
+                    with contextlib.suppress(SignalingError):  # the room moved away
+                        await self._deliver_and_settle(room, events)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
@@ -480,14 +484,43 @@ class Signaling:
         records keep everyone present for their rejoin. True when every room is written."""
         self._handing_off = True
         kept = True if self._persistence is None else await self._persistence.flush()
-        # Closed at the Engine.IO level, as a restart's network would: a Socket.IO
-        # "server disconnect" would tell clients not to reconnect, and they must.
         for room in list(self._store):
             for sid, _ in self._connections.in_room(room.room_id):
-                eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
-                if eio_sid is not None:
-                    await self._sio.eio.disconnect(eio_sid)
+                await self._close_transport(sid)
         return kept
+
+    async def _close_transport(self, sid: str) -> None:
+        """Close a connection at the Engine.IO level, as a restart's network would: a
+        Socket.IO "server disconnect" would tell its client not to reconnect, and it
+        must (to come back to the restarted node, or to reach the room's node)."""
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self._sio.eio.disconnect(eio_sid)
+
+    def room_moved(self, room_id: str) -> None:
+        """The cluster found this room placed on another node (server.cluster)."""
+        room = self._store.get(room_id)
+        if room is not None:
+            self._room_moved(room)
+
+    def _room_moved(self, room: Room) -> None:
+        """Another node holds this room now (this one lost its lease: paused too long).
+        Stop serving it: forget it here, close its media, and close its connections so
+        their clients reconnect and are sent to the room's node. Its state is the other
+        node's now; nothing from here is written."""
+        if self._store.get(room.room_id) is not room:
+            return
+        logger.warning(
+            "room moved to another node: letting go", extra=self._log_ids(room.room_id, None)
+        )
+        self._store.discard(room.room_id)
+        if self._persistence is not None:
+            self._persistence.forget(room.room_id)
+        self._tear_down_media(room.room_id, None)
+        sids = [sid for sid, _ in self._connections.in_room(room.room_id)]
+        for sid in sids:
+            self._connections.unbind_sid(sid)
+            self._spawn(self._close_transport(sid))
 
     async def end_all_sessions(self, reason: str) -> None:
         """A store that dies with the process: end every session properly (everyone is
@@ -503,7 +536,10 @@ class Signaling:
         for room in self._store:
             events = room.tick()
             if events:
-                await self._deliver_and_settle(room, events)
+                try:
+                    await self._deliver_and_settle(room, events)
+                except SignalingError:
+                    continue  # the room moved to another node: let go of already
 
     async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
         """An operator ends a session; the room records who and why."""
@@ -561,7 +597,14 @@ class Signaling:
         ``persist=False``: nothing durable changed (speaking, talk time)."""
         async with self._delivery.lock(room.room_id):
             if persist and self._persistence is not None:
-                await self._persistence.save(room)
+                try:
+                    await self._persistence.save(room)
+                except RoomMoved:
+                    self._room_moved(room)
+                    raise SignalingError(
+                        ErrorCode.SERVICE_UNAVAILABLE,
+                        "this session has moved to another server; reconnect and join again",
+                    ) from None
             await self._delivery.deliver(room, events, skip_snapshot_for=skip_snapshot_for)
             await self._settle_departures(room, events, caller)
             self._sync_forwarding(room)

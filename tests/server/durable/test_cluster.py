@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import signal
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -57,8 +58,10 @@ async def join_following_redirects(
     while True:
         assert time.monotonic() < deadline, f"no node took the join (last tried {url})"
         try:
-            await sio.connect(url, transports=["websocket"], wait_timeout=3)
-        except socketio.exceptions.ConnectionError:
+            # Bounded: a node that is stopped (not dead) accepts TCP and never answers.
+            await asyncio.wait_for(sio.connect(url, transports=["websocket"]), 5)
+        except (socketio.exceptions.ConnectionError, TimeoutError):
+            await sio.disconnect()
             url = entry
             await asyncio.sleep(0.3)
             continue
@@ -269,3 +272,52 @@ async def test_the_operator_api_on_any_node_lists_every_nodes_rooms(
         for each in (fran, gil):
             if each.connected:
                 await each.disconnect()
+
+
+async def test_a_node_that_lost_its_lease_lets_go_of_its_rooms(
+    nodes: list[ServerProcess], redis_server: RedisServer
+) -> None:
+    """Fencing: a node paused past its lease (SIGSTOP) wakes up after its room moved. It
+    never writes that room again and closes its connections, whose clients rejoin at
+    the room's new node."""
+    a, b = nodes
+    room = "fenced"
+    fran, bo = socketio.AsyncClient(reconnection=False), socketio.AsyncClient(reconnection=False)
+    raw = aioredis.Redis.from_url(redis_server.url, decode_responses=True)
+    assert a.process is not None
+    try:
+        _, fran_at = await join_following_redirects(
+            fran, a.url, a.token(room, Role.FACILITATOR, "Fran")
+        )
+        owner, other = (a, b) if fran_at == a.url else (b, a)
+        assert owner.process is not None
+        await fran.call("update_settings", {"auto_admit": True}, timeout=10)
+        owner.process.send_signal(signal.SIGSTOP)
+        try:
+            # The other node takes the room on once the paused node's lease has run out.
+            bo_reply, bo_at = await join_following_redirects(
+                bo, other.url, a.token(room, Role.MEMBER, "Bo"), FAILOVER_TIMEOUT_S
+            )
+            assert bo_reply["ok"] and bo_at == other.url
+        finally:
+            owner.process.send_signal(signal.SIGCONT)
+        # Awake again, the old node finds the room placed elsewhere and lets go of it.
+        await eventually(lambda: not fran.connected, 20, "the stale node closing Fran's socket")
+        stored = json.loads(await raw.get(f"gs:room:{room}"))
+        assert bo_reply["snapshot"]["you"]["participant_id"] in {
+            p["participant_id"] for p in stored["participants"]
+        }
+        assert await raw.get(f"gs:placement:{room}") == node_id_for(other.url)
+        # Fran's client rejoins where the room is now, and finds Bo there.
+        fran = socketio.AsyncClient(reconnection=False)
+        reply, at = await join_following_redirects(
+            fran, owner.url, a.token(room, Role.FACILITATOR, "Fran")
+        )
+        assert reply["ok"] and at == other.url
+        names = {p["display_name"] for p in reply["snapshot"]["participants"]}
+        assert names == {"Fran", "Bo"}
+    finally:
+        for each in (fran, bo):
+            if each.connected:
+                await each.disconnect()
+        await raw.aclose()
