@@ -22,13 +22,15 @@ from rooms.errors import (
     UnmuteNotAllowed,
 )
 from rooms.participant import Device, DeviceState, Identity, Participant, ParticipantState
+from rooms.record import RECORD_VERSION, RecordError, RoomRecord
 from rooms.roles import FACILITATING_ROLES, PERMISSIONS, Command, Role
 from rooms.room import Room, RoomSnapshot
-from rooms.store import RoomStore
+from rooms.store import RoomMoved, RoomRecordStore, RoomStore, StoreUnavailable
 
 __all__ = [
     "FACILITATING_ROLES",
     "PERMISSIONS",
+    "RECORD_VERSION",
     "AuditRecord",
     "AuditTrail",
     "Barred",
@@ -48,15 +50,20 @@ __all__ = [
     "Participant",
     "ParticipantState",
     "PermissionDenied",
+    "RecordError",
     "Role",
     "Room",
     "RoomEnded",
     "RoomError",
     "RoomFull",
     "RoomLocked",
+    "RoomMoved",
+    "RoomRecord",
+    "RoomRecordStore",
     "RoomSnapshot",
     "RoomStore",
     "ScreenShareBusy",
     "ShareNotAllowed",
+    "StoreUnavailable",
     "UnmuteNotAllowed",
 ]

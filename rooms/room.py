@@ -67,6 +67,30 @@ from rooms.events import (
 from rooms.floor import Floor, FloorView
 from rooms.handqueue import HandQueue
 from rooms.participant import Device, DeviceState, Identity, Participant, ParticipantState
+from rooms.record import (
+    RECORD_VERSION,
+    RecordError,
+    RoomRecord,
+    check_version,
+    decode_audit,
+    decode_check_ins,
+    decode_floor,
+    decode_hands,
+    decode_holds,
+    decode_participant,
+    decode_round,
+    decode_schedule,
+    decode_settings,
+    encode_audit,
+    encode_check_ins,
+    encode_floor,
+    encode_hands,
+    encode_holds,
+    encode_participant,
+    encode_round,
+    encode_schedule,
+    encode_settings,
+)
 from rooms.roles import PERMISSIONS, Command, Role, check_permission
 from rooms.rounds import TURN_WARNING_S, GoAround, RoundOrder, RoundView, TurnOutcome
 from rooms.schedule import END_WARNINGS_MIN, Schedule
@@ -970,6 +994,81 @@ class Room:
         self.side_rooms.clear()
         self.ended = True
         return [SessionEnded(ended_by=ended_by, reason=reason)]
+
+    # -- the durable record ---------------------------------------------------------
+
+    def to_record(self) -> RoomRecord:
+        """Everything this room must not forget, JSON-able and versioned (rooms.record
+        lists what is in it, and why talk time is not)."""
+        return {
+            "version": RECORD_VERSION,
+            "room_id": self.room_id,
+            "title": self.title,
+            "ground_rules": self.ground_rules,
+            "settings": encode_settings(self.settings),
+            "schedule": encode_schedule(self.schedule),
+            "created_at": self.created_at,
+            "ended": self.ended,
+            "facilitated_since": self._facilitated_since,
+            "participants": [encode_participant(p) for p in self._present.values()],
+            "ever_admitted": sorted(self._ever_admitted),
+            "barred": sorted(self._barred),
+            "holds_of_departed": encode_holds(self._holds_of_departed),
+            "hands": encode_hands(self.hands),
+            "floor": encode_floor(self.floor),
+            "round": encode_round(self.round),
+            "end_warnings_given": sorted(self._end_warnings_given),
+            "joins": self._joins,
+            "chat_messages": self._chat_messages,
+            "audit": encode_audit(self.audit),
+            "check_ins": encode_check_ins(self.check_ins),
+            "spotlight_id": self.spotlight_id,
+            "screen_sharer_id": self.screen_sharer_id,
+            "may_share_screen": sorted(self._may_share_screen),
+            "side_rooms": self.side_rooms.to_record(),
+        }
+
+    @classmethod
+    def from_record(cls, data: RoomRecord, clock: Clock) -> Room:
+        """The room as its record left it. Who was present is present again: a restored
+        room waits for them to reconnect (signaling lets go of those who do not)."""
+        check_version(data)
+        try:
+            room = cls(
+                str(data["room_id"]),
+                clock,
+                title=str(data["title"]),
+                ground_rules=str(data["ground_rules"]),
+                settings=decode_settings(data["settings"]),
+                schedule=decode_schedule(data["schedule"]),
+            )
+            room.created_at = float(data["created_at"])
+            room.ended = bool(data["ended"])
+            room._facilitated_since = data["facilitated_since"]
+            participants = [decode_participant(p) for p in data["participants"]]
+            room._present = {p.id: p for p in participants}
+            room._ever_admitted = {str(pid) for pid in data["ever_admitted"]}
+            room._barred = {str(pid) for pid in data["barred"]}
+            room._holds_of_departed = decode_holds(data["holds_of_departed"])
+            room.hands = decode_hands(data["hands"])
+            room.floor = decode_floor(data["floor"])
+            room.round = decode_round(data["round"])
+            room._end_warnings_given = {int(m) for m in data["end_warnings_given"]}
+            room._joins = int(data["joins"])
+            room._chat_messages = int(data["chat_messages"])
+            room.audit = decode_audit(data["audit"])
+            # In-room state added after the first records: absent means none.
+            room.check_ins = decode_check_ins(data.get("check_ins", []))
+            spotlight, sharer = data.get("spotlight_id"), data.get("screen_sharer_id")
+            room.spotlight_id = None if spotlight is None else str(spotlight)
+            room.screen_sharer_id = None if sharer is None else str(sharer)
+            room._may_share_screen = {str(pid) for pid in data.get("may_share_screen", [])}
+            side_rooms = data.get("side_rooms")
+            if side_rooms is not None:
+                room.side_rooms = SideRooms.from_record(side_rooms)
+        except (KeyError, TypeError, ValueError) as error:
+            raise RecordError(f"room record is damaged: {type(error).__name__}: {error}") from error
+        return room
 
     # -- internals ---------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 # Speakers hear a warning this long before their time is up; then the round moves on.
 TURN_WARNING_S = 15.0
@@ -107,6 +108,37 @@ class GoAround:
 
     def time_up(self, now: float) -> bool:
         return self.turn_ends_at is not None and now >= self.turn_ends_at
+
+    def to_record(self) -> dict[str, Any]:
+        """Everything a restored room needs to carry the round on (rooms.record)."""
+        return {
+            "order": list(self._order),
+            "position": self._position,
+            "turn_seconds": self.turn_seconds,
+            "turn_ends_at": self.turn_ends_at,
+            "warned": self.warned,
+            "outcomes": [[pid, outcome.value] for pid, outcome in self._outcomes],
+        }
+
+    @classmethod
+    def from_record(
+        cls,
+        *,
+        order: list[str],
+        position: int,
+        turn_seconds: float | None,
+        turn_ends_at: float | None,
+        warned: bool,
+        outcomes: list[tuple[str, TurnOutcome]],
+    ) -> GoAround:
+        if not 0 <= position <= len(order):
+            raise ValueError("a round's position lies within its order")
+        restored = cls(order, turn_seconds)
+        restored._position = position
+        restored.turn_ends_at = turn_ends_at
+        restored.warned = warned
+        restored._outcomes = list(outcomes)
+        return restored
 
     def view(self) -> RoundView:
         return RoundView(

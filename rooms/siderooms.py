@@ -4,6 +4,7 @@ while the group goes on. People in a side room see and hear only each other."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,3 +86,28 @@ class SideRooms:
     def clear(self) -> None:
         self._rooms.clear()
         self._where.clear()
+
+    def to_record(self) -> dict[str, Any]:
+        """Who is in which side room, and the counter their ids come from (a restored
+        room must not hand out an id that is still in use)."""
+        return {
+            "opened": self._opened,
+            "rooms": [
+                {"id": rid, "participant_ids": list(room.participant_ids), "ends_at": room.ends_at}
+                for rid, room in self._rooms.items()
+            ],
+        }
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any]) -> SideRooms:
+        side_rooms = cls()
+        side_rooms._opened = int(data["opened"])
+        for entry in data["rooms"]:
+            ends_at = entry["ends_at"]
+            side_room_id = str(entry["id"])
+            side_rooms._rooms[side_room_id] = _SideRoom(
+                ends_at=None if ends_at is None else float(ends_at)
+            )
+            for participant_id in entry["participant_ids"]:
+                side_rooms.move(str(participant_id), side_room_id)
+        return side_rooms

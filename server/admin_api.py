@@ -13,10 +13,10 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from rooms import Role, Room
+from rooms import Role, Room, StoreUnavailable
 from rooms.events import RoomSettings
 from rooms.schedule import Schedule
-from server.app_keys import CLOCK, CONFIG, SIGNER, STORE
+from server.app_keys import CLOCK, CONFIG, SIGNALING, SIGNER
 from server.links import mint_join_link, mint_operator_link
 from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
 
@@ -84,13 +84,13 @@ async def _body(request: web.Request, model: type[BaseModel]) -> Any:
 async def create_room(request: web.Request) -> web.Response:
     require_admin(request)
     body: CreateRoomRequest = await _body(request, CreateRoomRequest)
-    config, store = request.app[CONFIG], request.app[STORE]
+    config, signaling = request.app[CONFIG], request.app[SIGNALING]
     room_id = body.room_id or "r_" + secrets.token_hex(6)
     if not valid_room_id(room_id):
         raise api_error(
             web.HTTPBadRequest, "invalid_payload", "room_id: 1 to 64 letters, digits, '-' or '_'"
         )
-    if store.get(room_id) is not None:
+    if await _room(request, room_id) is not None:
         raise api_error(web.HTTPConflict, "room_exists", f"room {room_id} exists already")
     settings = RoomSettings(
         capacity=body.capacity or config.room_capacity,
@@ -112,7 +112,14 @@ async def create_room(request: web.Request) -> web.Response:
         settings=settings,
         schedule=schedule,
     )
-    store.add(room)
+    try:
+        await signaling.add_room(room)
+    except KeyError as error:
+        raise api_error(
+            web.HTTPConflict, "room_exists", f"room {room_id} exists already"
+        ) from error
+    except StoreUnavailable as error:
+        raise _store_down() from error
     return web.json_response(
         {"room_id": room_id, "title": room.title, "capacity": settings.capacity}, status=201
     )
@@ -121,9 +128,9 @@ async def create_room(request: web.Request) -> web.Response:
 async def mint_token(request: web.Request) -> web.Response:
     require_admin(request)
     body: MintTokenRequest = await _body(request, MintTokenRequest)
-    config, store = request.app[CONFIG], request.app[STORE]
+    config = request.app[CONFIG]
     room_id = request.match_info["room"]
-    room = store.get(room_id)
+    room = await _room(request, room_id)
     if room is None:
         raise api_error(web.HTTPNotFound, "no_such_room", f"no room {room_id}")
     if room.ended:
@@ -149,6 +156,22 @@ async def mint_token(request: web.Request) -> web.Response:
             "expires_at": link.expires_at,
         },
         status=201,
+    )
+
+
+async def _room(request: web.Request, room_id: str) -> Room | None:
+    """The room live on this node or kept in the room store (after a restart)."""
+    try:
+        return await request.app[SIGNALING].room(room_id)
+    except StoreUnavailable as error:
+        raise _store_down() from error
+
+
+def _store_down() -> web.HTTPException:
+    return api_error(
+        web.HTTPServiceUnavailable,
+        "service_unavailable",
+        "the server cannot reach its session store just now; try again in a moment",
     )
 
 

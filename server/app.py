@@ -12,14 +12,27 @@ import socketio
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from rooms import Clock, Room
+from rooms import Clock, Room, RoomRecordStore, RoomStore, StoreUnavailable
 from rooms.events import RoomSettings
 from server.admin_api import add_admin_routes
-from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
+from server.app_keys import (
+    CLOCK,
+    CLUSTER,
+    CONFIG,
+    MEDIA,
+    METRICS,
+    MONITOR,
+    RECORDS,
+    SIGNALING,
+    SIGNER,
+    SIO,
+    STORE,
+)
 from server.audit_keeper import AuditKeeper
+from server.cluster import NodeRegistry, node_id_for
 from server.config import Config
 from server.http_security import add_http_security
-from server.memory_store import InMemoryRoomStore
+from server.memory_store import InMemoryRoomRecords, InMemoryRoomStore
 from server.metrics import Metrics
 from server.monitoring.channel import OperatorChannel
 from server.monitoring.load import LoadSampler
@@ -27,8 +40,11 @@ from server.monitoring.monitor import Monitor
 from server.monitoring.operator_api import add_operator_routes
 from server.monitoring.pseudonyms import Pseudonyms
 from server.monitoring.rating import QualitySource
+from server.monitoring.views import MonitorSnapshot
 from server.observer import ServerObserver
 from server.readiness import Readiness, media_probe, readiness_routes
+from server.redis_keys import RedisKeys
+from server.redis_store import RedisRoomRecords
 from server.system_clock import SystemClock
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
@@ -38,6 +54,9 @@ from signaling.tokens import TokenSigner
 logger = logging.getLogger(__name__)
 
 MediaFactory = Callable[[Config], MediaPlane]
+
+# How often an idle server asks its Redis whether it is there.
+STORE_WATCH_INTERVAL_S = 2.0
 
 
 def package_version() -> str:
@@ -58,6 +77,66 @@ def default_media(config: Config) -> MediaPlane:
     )
 
 
+def room_records(config: Config) -> RoomRecordStore:
+    """Redis when configured (rooms outlive the process), else this process's memory."""
+    if config.redis_url is None:
+        return InMemoryRoomRecords(retention_s=config.room_retention_s)
+    return RedisRoomRecords(
+        config.redis_url,
+        retention_s=config.room_retention_s,
+        keys=RedisKeys(config.redis_prefix),
+        timeout_s=config.redis_timeout_ms / 1000,
+        node_id=node_id_for(node_url(config)),
+    )
+
+
+def node_url(config: Config) -> str:
+    """This process's own address for clients (a node's identity; server.cluster)."""
+    return (config.node_url or config.base_url).rstrip("/")
+
+
+def node_registry(
+    config: Config, store: RoomStore, on_room_lost: Callable[[str], None]
+) -> NodeRegistry | None:
+    """With Redis, this process is a node: registered, and placing rooms (server.cluster)."""
+    if config.redis_url is None:
+        return None
+
+    def load() -> int:
+        return sum(
+            sum(1 for _ in room.admitted()) + sum(1 for _ in room.waiting())
+            for room in store
+            if not room.ended
+        )
+
+    return NodeRegistry(
+        config.redis_url,
+        node_url=node_url(config),
+        load=load,
+        retention_s=config.room_retention_s,
+        keys=RedisKeys(config.redis_prefix),
+        timeout_s=config.redis_timeout_ms / 1000,
+        live_room_ids=lambda: [room.room_id for room in store if not room.ended],
+        on_room_lost=on_room_lost,
+    )
+
+
+async def _node_lease(registry: NodeRegistry) -> AsyncIterator[None]:
+    """Registered before the node reports ready; deregistered at a graceful stop."""
+    try:
+        await registry.heartbeat()
+    except StoreUnavailable:
+        logger.warning("node not registered yet: redis did not answer")
+    task = asyncio.create_task(registry.run())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    with contextlib.suppress(StoreUnavailable):
+        await registry.leave()
+    await registry.close()
+
+
 def create_app(
     config: Config,
     *,
@@ -72,6 +151,8 @@ def create_app(
     app[CONFIG] = config
     app[CLOCK] = clock
     app[STORE] = InMemoryRoomStore()
+    records = room_records(config)
+    app[RECORDS] = records
     app[SIGNER] = TokenSigner(config.signing_secret())
     # python-engineio refuses a handshake whose Origin is not listed (400); one with no
     # Origin is a non-browser client and allowed (docs/protocol.md, "Origins").
@@ -95,6 +176,8 @@ def create_app(
     readiness = Readiness()
     if media is not None:
         readiness.require("media plane", media_probe(media))
+    if isinstance(records, RedisRoomRecords):
+        readiness.require("room store", records.health_problem)
 
     def new_room(room_id: str) -> Room:
         return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
@@ -105,6 +188,7 @@ def create_app(
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
     observer = ServerObserver(metrics, clock, keeper, pseudonyms)
+    registry = node_registry(config, app[STORE], lambda room_id: signaling.room_moved(room_id))
     signaling = Signaling(
         sio,
         app[STORE],
@@ -115,6 +199,8 @@ def create_app(
         observer=observer,
         pseudonyms=pseudonyms,
         turn=config.turn(),
+        records=records,
+        placement=registry,
     )
     signaling.register()
     app[SIGNALING] = signaling
@@ -125,7 +211,17 @@ def create_app(
     app[MONITOR] = monitor
     operators = OperatorChannel(sio, app[SIGNER], clock)
     operators.register()
-    monitor.on_snapshot(operators.publish)
+    if registry is None:
+        monitor.on_snapshot(operators.publish)
+    else:
+        app[CLUSTER] = registry
+        monitor.on_snapshot(registry.share_snapshot)
+
+        async def publish_cluster(snapshot: MonitorSnapshot) -> None:
+            await operators.publish(await registry.cluster_snapshot(snapshot))
+
+        # Operators connected to any node see every node's rooms and alerts.
+        monitor.on_snapshot(publish_cluster)
 
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", prometheus_metrics)
@@ -133,6 +229,9 @@ def create_app(
     add_operator_routes(app)
     add_web_client_routes(app, config)
     app.cleanup_ctx.append(_signaling_lifetime)
+    app.cleanup_ctx.append(_room_store_watch)
+    if registry is not None:
+        app.cleanup_ctx.append(lambda _: _node_lease(registry))
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
     app.cleanup_ctx.append(lambda _: monitor.running())
@@ -176,6 +275,28 @@ async def _signaling_lifetime(app: web.Application) -> AsyncIterator[None]:
         await app[MEDIA].close()
 
 
+async def _room_store_watch(app: web.Application) -> AsyncIterator[None]:
+    """Ask Redis every few seconds while idle, so /readyz and the join path learn that
+    it went away (or came back) before someone's join finds out. Closes it at the end."""
+    records, persistence = app[RECORDS], app[SIGNALING].persistence
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(STORE_WATCH_INTERVAL_S)
+            if not isinstance(records, RedisRoomRecords) or persistence is None:
+                continue
+            if not await records.ping():
+                # Commands stop waiting on it; the reconciler finds when it is back.
+                persistence.store_went_down()
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await records.close()
+
+
 async def _room_retention(app: web.Application) -> AsyncIterator[None]:
     """Forget rooms that ended, or stood empty, longer than the retention time."""
     config, store, clock = app[CONFIG], app[STORE], app[CLOCK]
@@ -192,6 +313,8 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
                 idle_since = last_seen.setdefault(room.room_id, now)
                 if now - idle_since >= config.room_retention_s:
                     store.discard(room.room_id)
+                    if (persistence := app[SIGNALING].persistence) is not None:
+                        persistence.forget(room.room_id)
                     last_seen.pop(room.room_id, None)
 
     task = asyncio.create_task(sweep())

@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import replace
 from pathlib import Path
 
@@ -17,8 +18,8 @@ from aiohttp import web
 
 from rooms import Role
 from server.app import create_app
-from server.app_keys import STORE
-from server.config import Config, ConfigError, Environment, server_tls_context
+from server.app_keys import RECORDS, SIGNALING, STORE
+from server.config import MAX_PORT, Config, ConfigError, Environment, server_tls_context
 from server.links import mint_join_link, mint_operator_link
 from server.logs import configure_logging
 from server.readiness import READINESS
@@ -26,6 +27,17 @@ from server.system_clock import SystemClock
 from signaling.tokens import TokenSigner, valid_room_id
 
 logger = logging.getLogger(__name__)
+
+# After SIGTERM, clients are told to reconnect after about this long (a restart, or
+# the load balancer sending them to another node).
+SHUTDOWN_RETRY_AFTER_S = 2.0
+# Each step of the shutdown (telling clients, writing rooms, ending sessions,
+# closing) is given at most this long, so the process always exits.
+SHUTDOWN_STEP_S = 10
+SHUTDOWN_CLOSE_S = 3.0
+# serve --workers: at most this many, and a dead worker is started again after this.
+MAX_WORKERS = 64
+WORKER_RESTART_S = 1.0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -63,6 +75,17 @@ def _parser() -> argparse.ArgumentParser:
         help="print a facilitator link and a member link for ROOM once listening",
     )
     _add_tls(serve)
+    _add_redis(serve)
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        metavar="N",
+        help="run N processes (nodes) sharing the port; needs Redis (docs/deployment.md)",
+    )
+    # Set by --workers for each worker it starts; not for people.
+    serve.add_argument("--reuse-port", action="store_true", help=argparse.SUPPRESS)
+    serve.add_argument("--node-port", type=int, help=argparse.SUPPRESS)
     serve.set_defaults(run=_serve)
 
     check = commands.add_parser(
@@ -70,6 +93,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_common(check)
     _add_tls(check)
+    _add_redis(check)
     check.set_defaults(run=_check)
 
     token = commands.add_parser("token", help="print a join link (its last line)")
@@ -110,10 +134,18 @@ def _add_tls(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--tls-key", type=Path, help="GROUPSESSION_TLS_KEY: its PEM private key")
 
 
+def _add_redis(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--redis-url",
+        metavar="URL",
+        help="GROUPSESSION_REDIS_URL: keep rooms in Redis so they survive a restart",
+    )
+
+
 def _config(args: argparse.Namespace) -> Config:
     config = Config.from_env()
     overrides: dict[str, object] = {}
-    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key"):
+    for flag in ("host", "port", "public_url", "log_format", "tls_cert", "tls_key", "redis_url"):
         value = getattr(args, flag, None)
         if value is not None:
             overrides[flag] = value
@@ -130,6 +162,8 @@ def _check(config: Config, args: argparse.Namespace) -> int:
 def _serve(config: Config, args: argparse.Namespace) -> int:
     for warning in config.validate():  # every fatal problem at once, before listening
         print(f"groupsession: warning: {warning}", file=sys.stderr)
+    if args.workers != 1:
+        return _supervise(config, args)
     configure_logging(config.log_format, config.log_level)
     app = create_app(config)
     if config.environment is Environment.DEVELOPMENT and config.secret is None:
@@ -145,18 +179,36 @@ def _serve(config: Config, args: argparse.Namespace) -> int:
                 )
 
     app.on_startup.append(announce)
-    asyncio.run(_run_until_stopped(app, config))
+    asyncio.run(_run_until_stopped(app, config, args.reuse_port, args.node_port))
     return 0
 
 
-async def _run_until_stopped(app: web.Application, config: Config) -> None:
-    """Serve until SIGTERM or SIGINT, then drain: /readyz says so and new connections
-    are refused while sessions in progress go on, for up to GROUPSESSION_DRAIN_TIMEOUT
-    seconds or until no one is left, then close everything."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
+async def _run_until_stopped(
+    app: web.Application, config: Config, reuse_port: bool = False, node_port: int | None = None
+) -> None:
+    """Serve until SIGTERM or SIGINT, then shut down in bounded time: /readyz says
+    draining, new connections and joins are refused, and everyone in a room is told
+    (``server_shutting_down`` with a retry hint). Then:
+
+    - with Redis, sessions outlive this process: every room is written as it is and
+      the server stops at once; clients reconnect (to the restarted server or
+      another) and rejoin as themselves;
+    - in memory, sessions cannot outlive it: those in progress go on for up to
+      GROUPSESSION_DRAIN_TIMEOUT seconds or until no one is left, then every session
+      still open is ended properly (everyone told, audit trails kept)."""
+    # Open connections get this long to close by themselves before they are cut (they
+    # have been told, and their clients reconnect): the step must not wait a minute.
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=SHUTDOWN_CLOSE_S
+    )
     await runner.setup()
-    site = web.TCPSite(runner, config.host, config.port, ssl_context=server_tls_context(config))
+    tls = server_tls_context(config)
+    # A worker shares the public port with its siblings (SO_REUSEPORT: the kernel
+    # spreads new connections) and has a port of its own for joins redirected to it.
+    site = web.TCPSite(runner, config.host, config.port, ssl_context=tls, reuse_port=reuse_port)
     await site.start()
+    if node_port is not None:
+        await web.TCPSite(runner, config.host, node_port, ssl_context=tls).start()
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
@@ -164,6 +216,14 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
     try:
         await stop.wait()
         app[READINESS].drain()
+        signaling, durable = app[SIGNALING], app[RECORDS].durable
+        await _bounded("telling clients", signaling.announce_shutdown(
+            SHUTDOWN_RETRY_AFTER_S, sessions_continue=durable
+        ))  # fmt: skip
+        if durable:
+            logger.info("shutting down: every room is written to Redis and continues")
+            await _bounded("writing rooms", signaling.hand_off())
+            return
         logger.info(
             "draining: no new sessions; stopping when everyone has left or after %d s",
             config.drain_timeout_s,
@@ -172,8 +232,109 @@ async def _run_until_stopped(app: web.Application, config: Config) -> None:
         # Polled: rooms emptying is a domain fact with no event the process can await.
         while time.monotonic() < deadline and _anyone_connected(app):  # noqa: ASYNC110
             await asyncio.sleep(1)
+        await _bounded("ending sessions", signaling.end_all_sessions("server_shutdown"))
     finally:
-        await runner.cleanup()
+        await _bounded("closing", runner.cleanup())
+
+
+def _supervise(config: Config, args: argparse.Namespace) -> int:
+    """``serve --workers N``: N worker processes, each a node (server.cluster), all
+    listening on the public port (SO_REUSEPORT) and each on a port of its own, the
+    public port + 1 + its number, where joins for its rooms are redirected. Workers that
+    die are started again (the same node: its rooms come back from Redis); SIGTERM or
+    SIGINT is passed on to every worker, which shut down as ``serve`` does."""
+    if not 1 <= args.workers <= MAX_WORKERS:
+        raise ValueError(f"--workers is 1 to {MAX_WORKERS}")
+    if config.redis_url is None:
+        raise ValueError(
+            "--workers needs Redis (--redis-url or GROUPSESSION_REDIS_URL): "
+            "the workers share rooms through it"
+        )
+    if config.node_url is not None:
+        raise ValueError(
+            "--workers gives each worker its own node URL: unset GROUPSESSION_NODE_URL"
+        )
+    if config.port + args.workers > MAX_PORT:
+        raise ValueError(f"--workers needs ports {config.port} to {config.port + args.workers}")
+    configure_logging(config.log_format, config.log_level)
+    return asyncio.run(_run_workers(config, args))
+
+
+async def _run_workers(config: Config, args: argparse.Namespace) -> int:
+    scheme = "https" if config.tls else "http"
+    host = f"[{config.host}]" if ":" in config.host else config.host
+    node_urls = [f"{scheme}://{host}:{config.port + 1 + i}" for i in range(args.workers)]
+    env = dict(os.environ)
+    # What flags set reaches the workers as the environment (flags win over it).
+    env.update(
+        {
+            "GROUPSESSION_HOST": config.host,
+            "GROUPSESSION_PORT": str(config.port),
+            "GROUPSESSION_REDIS_URL": config.redis_url or "",
+            "GROUPSESSION_LOG_FORMAT": config.log_format,
+            # The page (public origin) connects to the workers' own addresses.
+            "GROUPSESSION_ALLOWED_ORIGINS": ",".join([*config.allowed_origins, *node_urls]),
+        }
+    )
+    for name, value in (
+        ("GROUPSESSION_PUBLIC_URL", config.public_url),
+        ("GROUPSESSION_TLS_CERT", config.tls_cert),
+        ("GROUPSESSION_TLS_KEY", config.tls_key),
+    ):
+        if value is not None:
+            env[name] = str(value)
+
+    async def start(number: int) -> asyncio.subprocess.Process:
+        command = [sys.executable, "-m", "server", "serve", "--reuse-port"]
+        command += ["--node-port", str(config.port + 1 + number)]
+        if number == 0 and args.demo_room:
+            command += ["--demo-room", args.demo_room]
+        return await asyncio.create_subprocess_exec(
+            *command, env=env | {"GROUPSESSION_NODE_URL": node_urls[number]}
+        )
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    workers = [await start(i) for i in range(args.workers)]
+    print(f"groupsession: {args.workers} workers on {config.base_url}", flush=True)
+
+    async def watch(number: int) -> None:
+        while not stop.is_set():
+            code = await workers[number].wait()
+            if stop.is_set():
+                return
+            logger.warning("worker %d exited with %d; starting it again", number, code)
+            await asyncio.sleep(WORKER_RESTART_S)
+            if not stop.is_set():
+                workers[number] = await start(number)
+
+    watchers = [asyncio.create_task(watch(i)) for i in range(len(workers))]
+    await stop.wait()
+    for worker in workers:
+        if worker.returncode is None:
+            worker.send_signal(signal.SIGTERM)
+    # Each worker bounds its own shutdown; this bounds the whole in case one hangs.
+    deadline = config.drain_timeout_s + 5 * SHUTDOWN_STEP_S
+    try:
+        await asyncio.wait_for(asyncio.gather(*(w.wait() for w in workers)), deadline)
+    except TimeoutError:
+        for worker in workers:
+            if worker.returncode is None:
+                worker.kill()
+    for watcher in watchers:
+        watcher.cancel()
+    await asyncio.gather(*watchers, return_exceptions=True)
+    return 0 if all(w.returncode == 0 for w in workers) else 1
+
+
+async def _bounded(step: str, work: Awaitable[object]) -> None:
+    """One step of the shutdown, given at most SHUTDOWN_STEP_S: the process must exit."""
+    try:
+        await asyncio.wait_for(work, SHUTDOWN_STEP_S)
+    except TimeoutError:
+        logger.warning("shutdown: %s took longer than %d s; going on", step, SHUTDOWN_STEP_S)
 
 
 def _anyone_connected(app: web.Application) -> bool:

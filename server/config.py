@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import secrets
 import ssl
 from dataclasses import dataclass, field
@@ -51,6 +52,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 # "abababab…") is typed, not generated.
 MIN_DISTINCT_SECRET_CHARACTERS = 10
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+_REDIS_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
 
 class ConfigError(Exception):
@@ -108,6 +110,16 @@ class Config:
     announced_address: str | None = None
     # UDP ports the media plane binds (inclusive), so a firewall can be opened for them.
     media_ports: tuple[int, int] | None = None
+    # Where rooms' records live so they outlive this process (docs/deployment.md,
+    # "Redis"); None: in this process's memory, and a restart ends every session.
+    redis_url: str | None = None
+    # Prefix of every Redis key (server/redis_keys.py): deployments sharing one Redis.
+    redis_prefix: str = "gs"
+    # Every Redis call answers within this, or counts as Redis being down.
+    redis_timeout_ms: int = 1000
+    # With Redis: this process's own address for clients, where joins for its rooms
+    # are redirected (docs/deployment.md, "Several processes"); None: the public URL.
+    node_url: str | None = None
     # Settings that could not even be parsed; reported with every other problem.
     env_problems: tuple[str, ...] = field(default=(), compare=False)
 
@@ -215,6 +227,10 @@ class Config:
             turn_credential_ttl_s=number("TURN_CREDENTIAL_TTL", defaults.turn_credential_ttl_s),
             announced_address=get("ANNOUNCED_ADDRESS"),
             media_ports=port_range("MEDIA_PORTS"),
+            redis_url=get("REDIS_URL"),
+            redis_prefix=get("REDIS_PREFIX") or defaults.redis_prefix,
+            redis_timeout_ms=number("REDIS_TIMEOUT_MS", defaults.redis_timeout_ms),
+            node_url=get("NODE_URL"),
             env_problems=tuple(problems),
         )
 
@@ -296,6 +312,28 @@ def _ranges(config: Config) -> list[Problem]:
         problems.append(
             Problem(f"GROUPSESSION_DRAIN_TIMEOUT must be 0 or more, not {config.drain_timeout_s}")
         )
+    if not 10 <= config.redis_timeout_ms <= 60_000:
+        problems.append(
+            Problem(
+                "GROUPSESSION_REDIS_TIMEOUT_MS must be 10 to 60000, "
+                f"not {config.redis_timeout_ms}"
+            )
+        )
+    if config.redis_url is not None and urlsplit(config.redis_url).scheme not in (
+        "redis",
+        "rediss",
+        "unix",
+    ):
+        problems.append(
+            Problem(
+                "GROUPSESSION_REDIS_URL must be a redis://, rediss:// or unix:// URL "
+                "(its value is not repeated here: it may carry a password)"
+            )
+        )
+    if not _REDIS_PREFIX.fullmatch(config.redis_prefix):
+        problems.append(
+            Problem("GROUPSESSION_REDIS_PREFIX is 1 to 32 letters, digits, '-' or '_'")
+        )
     if config.log_level not in LOG_LEVELS:
         problems.append(
             Problem(
@@ -335,6 +373,8 @@ def _urls(config: Config) -> list[Problem]:
     for origin in config.allowed_origins:
         if why := _url_problem(origin):
             problems.append(Problem(f"GROUPSESSION_ALLOWED_ORIGINS: {origin!r} {why}"))
+    if config.node_url is not None and (why := _url_problem(config.node_url)):
+        problems.append(Problem(f"GROUPSESSION_NODE_URL {why}: {config.node_url!r}"))
     if problems or config.environment is not Environment.PRODUCTION:
         return problems  # a malformed URL says so once, not again as "not https"
     if not config.served_over_https:

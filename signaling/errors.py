@@ -12,6 +12,11 @@ class ErrorCode(StrEnum):
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
     INTERNAL_ERROR = "internal_error"
+    # the server, not the message: try again in a moment (docs/protocol.md)
+    SERVICE_UNAVAILABLE = "service_unavailable"
+    SERVER_SHUTTING_DOWN = "server_shutting_down"
+    # the room lives on another node: reconnect to ``node_url`` and join there
+    WRONG_NODE = "wrong_node"
     # tokens
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
@@ -42,11 +47,17 @@ class ErrorCode(StrEnum):
 class SignalingError(Exception):
     """A refusal at the protocol level, before the room is asked."""
 
-    def __init__(self, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, code: ErrorCode, message: str, details: dict[str, object] | None = None
+    ) -> None:
         super().__init__(message)
         self.code = code
         self.message = message
+        self.details = details or {}
 
 
-def error_reply(code: str, message: str) -> dict[str, object]:
-    return {"ok": False, "error": {"code": code, "message": message}}
+def error_reply(
+    code: str, message: str, details: dict[str, object] | None = None
+) -> dict[str, object]:
+    """``details``: fields a code documents besides its message (``wrong_node``'s url)."""
+    return {"ok": False, "error": {**(details or {}), "code": code, "message": message}}

@@ -90,3 +90,4 @@ class ServerEvent(StrEnum):
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"
     CONNECTION_PROBLEM = "connection_problem"
+    SERVER_SHUTTING_DOWN = "server_shutting_down"

@@ -11,6 +11,7 @@ told what each publisher may now send.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -19,7 +20,19 @@ from typing import Any, Protocol
 import socketio
 from pydantic import ValidationError
 
-from rooms import Clock, Participant, ParticipantState, Role, Room, RoomError, RoomStore
+from rooms import (
+    Clock,
+    Participant,
+    ParticipantState,
+    RecordError,
+    Role,
+    Room,
+    RoomError,
+    RoomMoved,
+    RoomRecordStore,
+    RoomStore,
+    StoreUnavailable,
+)
 from rooms.events import Audience, LeaveReason, ParticipantLeft, RoomEvent, SessionEnded
 from rooms.participant import Identity
 from signaling.audience import in_audience
@@ -37,6 +50,8 @@ from signaling.media import (
     SessionDescription,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.persistence import RoomPersistence
+from signaling.placement import RoomPlacement
 from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
@@ -55,6 +70,11 @@ logger = logging.getLogger(__name__)
 # How long a departed participant's media may take to close before signaling gives up
 # waiting (and logs it); their signaling state is gone either way.
 MEDIA_TEARDOWN_S = 2.0
+
+# After a room is taken on from its record (a restart, another node's failure), how
+# long the people it remembers as present have to reconnect before they are let go
+# (as if they had disconnected: their holds and their place as admitted are kept).
+REJOIN_WINDOW_S = 60.0
 
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
@@ -110,7 +130,12 @@ class Signaling:
         media_teardown_s: float = MEDIA_TEARDOWN_S,
         pseudonyms: LogPseudonyms | None = None,
         turn: TurnSettings | None = None,
+        records: RoomRecordStore | None = None,
+        rejoin_window_s: float = REJOIN_WINDOW_S,
+        placement: RoomPlacement | None = None,
     ) -> None:
+        """``records``: where rooms' records are written before commands are acknowledged
+        (signaling.persistence); None keeps rooms in memory only (protocol tests)."""
         self._sio = sio
         self._store = store
         self._signer = signer
@@ -133,6 +158,23 @@ class Signaling:
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
+        self._persistence = (
+            None
+            if records is None
+            else RoomPersistence(
+                records,
+                logger,
+                lambda room_id: self._log_ids(room_id, None),
+                live_rooms=lambda: [room for room in self._store if not room.ended],
+                on_moved=self._room_moved,
+            )
+        )
+        self._rejoin_window_s = rejoin_window_s
+        self._placement = placement
+        # After SIGTERM: no new joins. While handing off (a durable store): a closed
+        # connection is the server going away, not its participant leaving.
+        self._shutting_down = False
+        self._handing_off = False
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
 
@@ -154,6 +196,12 @@ class Signaling:
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
+        if self._persistence is not None:
+            await self._persistence.close()
+
+    @property
+    def persistence(self) -> RoomPersistence | None:
+        return self._persistence
 
     # -- connection lifecycle ----------------------------------------------------
 
@@ -171,13 +219,16 @@ class Signaling:
             if seat is None or not self._connections.speaks_for(connection):
                 return
             room_id, pid = seat
+            if self._handing_off:
+                return  # they come back to the restarted node, or another, as themselves
             room = self._store.get(room_id)
             async with connection.lock:
                 if room is not None and room.is_present(pid):
                     events = room.leave(pid, LeaveReason.DISCONNECTED)
                     logger.info("disconnected", extra=self._ids(connection))
                     # Also closes the participant's media and unbinds this connection.
-                    await self._deliver_and_settle(room, events)
+                    with contextlib.suppress(SignalingError):  # the room moved away
+                        await self._deliver_and_settle(room, events)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
@@ -214,7 +265,7 @@ class Signaling:
             except (TokenError, MediaError) as error:
                 return self._refuse(event, ErrorCode(error.code), str(error))
             except SignalingError as error:
-                return self._refuse(event, error.code, error.message)
+                return self._refuse(event, error.code, error.message, error.details)
             except Exception:
                 logger.exception("handler failed", extra={**self._ids(connection), "event": event})
                 return self._refuse(event, ErrorCode.INTERNAL_ERROR, "the server failed")
@@ -231,22 +282,26 @@ class Signaling:
         await self._deliver_and_settle(room, events, caller=connection.sid)
         return {}
 
-    def _refuse(self, event: str, code: ErrorCode, message: str) -> Reply:
+    def _refuse(
+        self, event: str, code: ErrorCode, message: str, details: dict[str, object] | None = None
+    ) -> Reply:
         self._observer.message_handled(event, code.value)
-        return error_reply(code.value, message)
+        return error_reply(code.value, message, details)
 
     # -- session actions (signaling.routes.SessionActions) ---------------------------
 
     async def join(self, connection: Connection, payload: JoinPayload) -> Reply:
         if connection.participant_id is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
+        if self._shutting_down:
+            raise SignalingError(
+                ErrorCode.SERVER_SHUTTING_DOWN,
+                "this server is shutting down and takes no new sessions; try again in a moment",
+            )
         token = self._signer.verify_join(payload.token, self._clock.now())
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
-        room = self._store.get(token.room_id)
-        if room is None:
-            room = self._room_factory(token.room_id)
-            self._store.add(room)
+        room = await self._live_room(token.room_id)
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
         previous = self._connections.bind(connection, room.room_id, identity.participant_id)
@@ -332,6 +387,147 @@ class Signaling:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id
 
+    # -- rooms taken on from their records --------------------------------------------
+
+    async def room(self, room_id: str) -> Room | None:
+        """The room, live on this node or taken on from its record; None when it has
+        neither (never made, or forgotten after its retention). Raises
+        StoreUnavailable when only the record store could say."""
+        room = self._store.get(room_id)
+        if room is not None or self._persistence is None:
+            return room
+        record = await self._persistence.load(room_id)
+        room = self._store.get(room_id)  # someone else took it on while we waited
+        if room is not None or record is None:
+            return room
+        try:
+            room = Room.from_record(record, self._clock)
+        except RecordError:
+            logger.exception("room record unreadable", extra=self._log_ids(room_id, None))
+            raise SignalingError(
+                ErrorCode.INTERNAL_ERROR, "this session's saved state cannot be read"
+            ) from None
+        self._store.add(room)
+        logger.info("room taken on from its record", extra=self._log_ids(room_id, None))
+        if not room.ended:
+            self._spawn(self._let_go_of_absent(room))
+        return room
+
+    async def add_room(self, room: Room) -> None:
+        """A room made outside Socket.IO (the admin API): kept before it is announced.
+        Raises StoreUnavailable (and adds nothing) when its record cannot be written."""
+        self._store.add(room)  # raises KeyError if it is live here already
+        if self._persistence is None:
+            return
+        try:
+            if not self._persistence.available:
+                raise StoreUnavailable("the room store is down")
+            await self._persistence.records.save(room.to_record())
+        except BaseException:
+            self._store.discard(room.room_id)
+            raise
+
+    async def _live_room(self, room_id: str) -> Room:
+        """The room a join is for: live here, taken on from its record, or new. When
+        several nodes share the store, a room not live here is placed first: on this
+        node, or the join is redirected to the node that holds it."""
+        try:
+            if self._store.get(room_id) is None and self._placement is not None:
+                node_url = await self._placement.node_for(room_id)
+                if node_url is not None:
+                    raise SignalingError(
+                        ErrorCode.WRONG_NODE,
+                        "this session is served by another node: join there",
+                        {"node_url": node_url},
+                    )
+            room = await self.room(room_id)
+        except StoreUnavailable:
+            raise SignalingError(
+                ErrorCode.SERVICE_UNAVAILABLE,
+                "the server cannot reach its session store just now; try again in a moment",
+            ) from None
+        if room is None:
+            room = self._store.get(room_id) or self._room_factory(room_id)
+            if self._store.get(room_id) is None:
+                self._store.add(room)
+        return room
+
+    async def _let_go_of_absent(self, room: Room) -> None:
+        """After the rejoin window, whoever the record remembered as present and who has
+        not reconnected leaves as if disconnected (holds and admission kept)."""
+        await asyncio.sleep(self._rejoin_window_s)
+        if self._store.get(room.room_id) is not room or room.ended:
+            return
+        events: list[RoomEvent] = []
+        for participant in [*room.admitted(), *room.waiting()]:
+            if self._connections.sid_for(room.room_id, participant.id) is None:
+                events += room.leave(participant.id, LeaveReason.DISCONNECTED)
+        if events:
+            await self._deliver_and_settle(room, events)
+
+    # -- shutting down (SIGTERM; server.cli) ------------------------------------------
+
+    async def announce_shutdown(self, retry_after_s: float, *, sessions_continue: bool) -> None:
+        """Take no more joins, and tell everyone in a room that this server is going
+        away: whether their session continues (a durable store: reconnect after about
+        ``retry_after_s``, to the restarted server or another) or ends here."""
+        self._shutting_down = True
+        payload = {"retry_after_s": retry_after_s, "sessions_continue": sessions_continue}
+        for room in list(self._store):
+            for sid, _ in self._connections.in_room(room.room_id):
+                await self._delivery.emit(ServerEvent.SERVER_SHUTTING_DOWN, payload, sid)
+
+    async def hand_off(self) -> bool:
+        """A durable store: write every live room as it is now, and from here on treat
+        closed connections as the server going away, not as people leaving, so the
+        records keep everyone present for their rejoin. True when every room is written."""
+        self._handing_off = True
+        kept = True if self._persistence is None else await self._persistence.flush()
+        for room in list(self._store):
+            for sid, _ in self._connections.in_room(room.room_id):
+                await self._close_transport(sid)
+        return kept
+
+    async def _close_transport(self, sid: str) -> None:
+        """Close a connection at the Engine.IO level, as a restart's network would: a
+        Socket.IO "server disconnect" would tell its client not to reconnect, and it
+        must (to come back to the restarted node, or to reach the room's node)."""
+        eio_sid = self._sio.manager.eio_sid_from_sid(sid, "/")
+        if eio_sid is not None:
+            await self._sio.eio.disconnect(eio_sid)
+
+    def room_moved(self, room_id: str) -> None:
+        """The cluster found this room placed on another node (server.cluster)."""
+        room = self._store.get(room_id)
+        if room is not None:
+            self._room_moved(room)
+
+    def _room_moved(self, room: Room) -> None:
+        """Another node holds this room now (this one lost its lease: paused too long).
+        Stop serving it: forget it here, close its media, and close its connections so
+        their clients reconnect and are sent to the room's node. Its state is the other
+        node's now; nothing from here is written."""
+        if self._store.get(room.room_id) is not room:
+            return
+        logger.warning(
+            "room moved to another node: letting go", extra=self._log_ids(room.room_id, None)
+        )
+        self._store.discard(room.room_id)
+        if self._persistence is not None:
+            self._persistence.forget(room.room_id)
+        self._tear_down_media(room.room_id, None)
+        sids = [sid for sid, _ in self._connections.in_room(room.room_id)]
+        for sid in sids:
+            self._connections.unbind_sid(sid)
+            self._spawn(self._close_transport(sid))
+
+    async def end_all_sessions(self, reason: str) -> None:
+        """A store that dies with the process: end every session properly (everyone is
+        told, media closes, audit trails are kept) rather than let it vanish."""
+        for room in list(self._store):
+            if not room.ended:
+                await self._deliver_and_settle(room, room.end_session(None, reason))
+
     # -- commands that do not come over Socket.IO ------------------------------------
 
     async def tick(self) -> None:
@@ -339,7 +535,10 @@ class Signaling:
         for room in self._store:
             events = room.tick()
             if events:
-                await self._deliver_and_settle(room, events)
+                try:
+                    await self._deliver_and_settle(room, events)
+                except SignalingError:
+                    continue  # the room moved to another node: let go of already
 
     async def end_room_by_operator(self, room: Room, operator_id: str, reason: str) -> None:
         """An operator ends a session; the room records who and why."""
@@ -376,7 +575,8 @@ class Signaling:
             return
         events = room.speaking_changed(participant_id, speaking)
         if events:
-            self._spawn(self._deliver_and_settle(room, events))
+            # Talk time is live-only (rooms.record): nothing here is written.
+            self._spawn(self._deliver_and_settle(room, events, persist=False))
 
     # -- after every command -------------------------------------------------------------
 
@@ -387,11 +587,23 @@ class Signaling:
         *,
         caller: str | None = None,
         skip_snapshot_for: str | None = None,
+        persist: bool = True,
     ) -> None:
-        """Send the room's events to their audiences, let go of whoever left, and tell
-        the media plane what each publisher may now send; in the order the room's
-        commands ran."""
+        """Keep the room's record, send the room's events to their audiences, let go of
+        whoever left, and tell the media plane what each publisher may now send; in the
+        order the room's commands ran. The record is written first: the caller's
+        acknowledgment goes out only after this returns (signaling.persistence).
+        ``persist=False``: nothing durable changed (speaking, talk time)."""
         async with self._delivery.lock(room.room_id):
+            if persist and self._persistence is not None:
+                try:
+                    await self._persistence.save(room)
+                except RoomMoved:
+                    self._room_moved(room)
+                    raise SignalingError(
+                        ErrorCode.SERVICE_UNAVAILABLE,
+                        "this session has moved to another server; reconnect and join again",
+                    ) from None
             await self._delivery.deliver(room, events, skip_snapshot_for=skip_snapshot_for)
             await self._settle_departures(room, events, caller)
             self._sync_forwarding(room)

@@ -6,7 +6,7 @@ import asyncio
 import os
 import socket
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ from server.app_keys import CLOCK, SIGNER, STORE
 from server.config import Config, server_tls_context
 from server.links import mint_join_link
 from signaling.tokens import TokenSigner
+from tests.redis_server import RedisServer
 
 TEST_SECRET = "test-secret-" + "x" * 40
 ADMIN_KEY = "admin-key-for-tests"
@@ -165,3 +166,14 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if os.environ.get("CI") == "true" and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, which allows no skips: {report.longrepr}"
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server on a free port for this test, killed at teardown."""
+    server = RedisServer(tmp_path / "redis")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

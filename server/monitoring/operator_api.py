@@ -8,12 +8,14 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from server.app_keys import CLOCK, MONITOR, SIGNALING, SIGNER
+from server.app_keys import CLOCK, CLUSTER, MONITOR, SIGNALING, SIGNER
 from server.monitoring.views import (
     AlertList,
     ApiError,
     EndRoomResult,
+    MonitorSnapshot,
     RoomDetail,
+    RoomHealth,
     RoomList,
     ServerHealth,
 )
@@ -46,11 +48,23 @@ def _json(model: BaseModel) -> web.Response:
     return web.json_response(model.model_dump(mode="json"))
 
 
+async def _snapshot(request: web.Request) -> MonitorSnapshot:
+    """This node's latest snapshot; with several nodes, every node's rooms and alerts."""
+    local = request.app[MONITOR].latest
+    if CLUSTER not in request.app:
+        return local
+    return await request.app[CLUSTER].cluster_snapshot(local)
+
+
 async def list_rooms(request: web.Request) -> web.Response:
     operator = _operator(request)
     if isinstance(operator, web.Response):
         return operator
-    return _json(RoomList(rooms=request.app[MONITOR].room_summaries()))
+    rooms = [
+        RoomHealth(**detail.model_dump(exclude={"people", "history"}))
+        for detail in (await _snapshot(request)).rooms
+    ]
+    return _json(RoomList(rooms=rooms))
 
 
 async def room_detail(request: web.Request) -> web.Response:
@@ -58,7 +72,7 @@ async def room_detail(request: web.Request) -> web.Response:
     if isinstance(operator, web.Response):
         return operator
     room_ref = request.match_info["room_ref"]
-    for detail in request.app[MONITOR].latest.rooms:
+    for detail in (await _snapshot(request)).rooms:
         if detail.room_ref == room_ref:
             return _json(detail)
     return _error(404, "no_such_room", "no live room has that id")
@@ -68,7 +82,7 @@ async def list_alerts(request: web.Request) -> web.Response:
     operator = _operator(request)
     if isinstance(operator, web.Response):
         return operator
-    return _json(AlertList(alerts=request.app[MONITOR].latest.alerts))
+    return _json(AlertList(alerts=(await _snapshot(request)).alerts))
 
 
 async def server_health(request: web.Request) -> web.Response:
@@ -88,6 +102,20 @@ async def end_room(request: web.Request) -> web.Response:
         return _error(400, "invalid_payload", 'send {"reason": "..."} (1 to 200 characters)')
     room_ref = request.match_info["room_ref"]
     room = request.app[MONITOR].room_by_ref(room_ref)
+    if room is None and CLUSTER in request.app:
+        node_url = await request.app[CLUSTER].node_of_room_ref(room_ref)
+        if node_url is not None:
+            # The room's node must end it (its media and participants are there).
+            return web.json_response(
+                {
+                    "error": {
+                        "code": "wrong_node",
+                        "message": "this room is served by another node: ask it there",
+                        "node_url": node_url,
+                    }
+                },
+                status=409,
+            )
     if room is None or room.ended:
         return _error(404, "no_such_room", "no live room has that id")
     await request.app[SIGNALING].end_room_by_operator(room, operator.operator_id, body.reason)
@@ -148,6 +176,9 @@ def openapi_document() -> dict[str, Any]:
         "content": {"application/json": {"schema": _ref(EndRoomBody)}},
     }
     end["responses"]["404"] = {"description": "No live room with that id"}
+    end["responses"]["409"] = {
+        "description": "Served by another node (several nodes): send it to error.node_url"
+    }
     detail = ok(RoomDetail, "One live room: participants' connection quality and recent history")
     detail["parameters"] = [room_ref]
     detail["responses"]["404"] = {"description": "No live room with that id"}

@@ -105,6 +105,10 @@ def test_a_good_production_configuration_has_no_problem(production: dict[str, st
         ("MEDIA_PORTS", "40999-40000", "GROUPSESSION_MEDIA_PORTS must be a range within 1024-"),
         ("MEDIA_PORTS", "80-2000", "GROUPSESSION_MEDIA_PORTS must be a range within 1024-"),
         ("MEDIA_PORTS", "40000-40003", "GROUPSESSION_MEDIA_PORTS must hold at least 16 ports"),
+        ("REDIS_URL", "http://cache:6379", "GROUPSESSION_REDIS_URL must be a redis://"),
+        ("REDIS_PREFIX", "gs:prod", "GROUPSESSION_REDIS_PREFIX is 1 to 32 letters"),
+        ("REDIS_TIMEOUT_MS", "0", "GROUPSESSION_REDIS_TIMEOUT_MS must be 10 to 60000, not 0"),
+        ("NODE_URL", "https://node-1.example.org/x", "GROUPSESSION_NODE_URL must have no path"),
     ],
 )
 def test_each_rule_is_refused_with_its_message(

@@ -18,6 +18,11 @@ import { IceServerRefresh } from "./media/iceServers";
 import { PeerMedia, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
+/** Join refusals that say "not now" rather than "not you" (docs/protocol.md). */
+const RETRY_JOIN_CODES = new Set(["service_unavailable", "server_shutting_down"]);
+const JOIN_RETRY_FIRST_MS = 1000;
+const JOIN_RETRY_MAX_MS = 8000;
+
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
   camera: boolean;
@@ -58,6 +63,9 @@ export class Session {
       this.peers?.setIceServers(servers);
     },
   );
+  private joinRetries = 0;
+  /** The node we were redirected to, or null: the address the page came from. */
+  private nodeUrl: string | null = null;
 
   constructor(
     readonly token: string | null,
@@ -78,11 +86,27 @@ export class Session {
     this.wanted = { microphone: choice.microphone, camera: choice.camera };
     this.local.setSending("audio", false); // nothing is sent before the server says so
     this.local.setSending("video", false);
-    const client = new SignalingClient();
+    this.dispatch({ type: "join_sent" });
+    this.open(null);
+  }
+
+  /** Connect to the room's node (``nodeUrl``, after a ``wrong_node`` redirect) or to the
+   * address the page came from (null). The person notices nothing: their place, holds
+   * and media come back with the rejoin, as after any reconnect. */
+  private open(nodeUrl: string | null): void {
+    const previous = this.client;
+    const client = nodeUrl === null ? new SignalingClient() : new SignalingClient(nodeUrl);
     this.client = client;
+    this.nodeUrl = nodeUrl;
+    if (previous !== null) {
+      this.joinedOnSocket = false;
+      this.stopPeers();
+      previous.close(); // its listeners see it is no longer the session's client
+    }
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
     client.onConnection((event, { willReconnect }) => {
+      if (this.client !== client) return;
       if (event === "connected") {
         this.dispatch({ type: "connection", status: "connected" });
         void this.sendJoin();
@@ -92,8 +116,10 @@ export class Session {
       this.stopPeers();
       if (isFinal(this.state.phase)) return;
       this.dispatch({ type: "connection", status: willReconnect ? "reconnecting" : "offline" });
+      // The room's node went away (restart, failure): go back to the entry address,
+      // which sends us to wherever the room is now served.
+      if (willReconnect && this.nodeUrl !== null) this.open(null);
     });
-    this.dispatch({ type: "join_sent" });
     client.connect();
     this.watchDevices();
   }
@@ -118,9 +144,23 @@ export class Session {
       this.joinedOnce = true;
       this.joinedOnSocket = true;
       this.iceRefresh.take(reply);
+      this.joinRetries = 0;
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
+      if (error instanceof ProtocolError && code === "wrong_node" && error.nodeUrl !== null) {
+        if (this.client === client) this.open(error.nodeUrl); // the room's node
+        return;
+      }
+      if (RETRY_JOIN_CODES.has(code) && this.client === client && client.connected) {
+        // The server cannot take the join just now (its session store is away, or it is
+        // restarting): not a refusal of this person. Try again, backing off.
+        this.dispatch({ type: "connection", status: "reconnecting" });
+        const delay = Math.min(JOIN_RETRY_MAX_MS, JOIN_RETRY_FIRST_MS * 2 ** this.joinRetries);
+        this.joinRetries += 1;
+        window.setTimeout(() => void this.sendJoin(), delay);
+        return;
+      }
       this.dispatch({ type: "join_refused", code, message });
     }
   }

@@ -10,14 +10,13 @@ both share (``peers.ReceivingPeer``).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 import socketio
 from aiortc import RTCPeerConnection, RTCSessionDescription
 
 from rooms import Role
 from signaling.media import ForwardedTrack, TrackKind
-from tests.conftest import RunningServer
 from tests.server.sfu.peers import (
     COLOURS,
     TONES_HZ,
@@ -26,6 +25,15 @@ from tests.server.sfu.peers import (
     ToneTrack,
     client_peer_connection,
 )
+
+
+class ReachableServer(Protocol):
+    """A server a peer can reach and get join tokens for: in this process
+    (tests.conftest.RunningServer) or a separate one (tests.server.processes)."""
+
+    url: str
+
+    def token(self, room: str, role: Role, name: str) -> str: ...
 
 
 class SignalingRefused(AssertionError):
@@ -40,7 +48,7 @@ def _socket() -> socketio.AsyncClient:
 class WirePeer(ReceivingPeer):
     """One participant: a Socket.IO connection and two aiortc peer connections."""
 
-    server: RunningServer
+    server: ReachableServer
     room_id: str
     name: str
     index: int  # which colour and tone it sends

@@ -14,11 +14,14 @@ import {
 /** A command the server refused; ``code`` is one of signaling/errors.py's ErrorCode. */
 export class ProtocolError extends Error {
   readonly code: string;
+  /** wrong_node: where the room is served. */
+  readonly nodeUrl: string | null;
 
   constructor(body: ProtocolErrorBody) {
     super(body.message);
     this.name = "ProtocolError";
     this.code = body.code;
+    this.nodeUrl = typeof body.node_url === "string" ? body.node_url : null;
   }
 }
 

@@ -202,6 +202,8 @@ export interface ServerEvents {
   superseded: Record<string, never>;
   /** Facilitators only: a participant's media connection has a problem (never blame). */
   connection_problem: { participant_id: string; problem: "unstable_media" };
+  /** The server is stopping. sessions_continue: reconnect (Socket.IO does) and rejoin. */
+  server_shutting_down: { retry_after_s: number; sessions_continue: boolean };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -234,6 +236,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "subscriber_offer",
   "superseded",
   "connection_problem",
+  "server_shutting_down",
 ];
 
 export type SettingsChange = Partial<
@@ -321,6 +324,8 @@ export type CommandName = keyof ClientCommands;
 export interface ProtocolErrorBody {
   code: string;
   message: string;
+  /** wrong_node: the address of the node that holds the room (join there). */
+  node_url?: string;
 }
 
 export type Ack<R> = ({ ok: true } & R) | { ok: false; error: ProtocolErrorBody };

@@ -108,6 +108,25 @@ describe("joining", () => {
     expect(run([{ type: "joined", snapshot: snapshot(ANNA, { ended: true }) }]).phase).toBe("ended");
   });
 
+  it("a server restart keeps you in the room and says you will be back", () => {
+    const state = run([
+      { type: "joined", snapshot: snapshot(ANNA) },
+      { type: "server_shutting_down", payload: { retry_after_s: 2, sessions_continue: true } },
+    ]);
+    expect(state.phase).toBe("in_room");
+    expect(state.notice).toMatch(/back in the session/);
+    const rejoined = reduce(state, { type: "joined", snapshot: snapshot(ANNA) });
+    expect(rejoined.phase).toBe("in_room");
+  });
+
+  it("a server shutting down without a session store says the session ends", () => {
+    const state = run([
+      { type: "joined", snapshot: snapshot(ANNA) },
+      { type: "server_shutting_down", payload: { retry_after_s: 2, sessions_continue: false } },
+    ]);
+    expect(state.notice).toMatch(/session is ending/);
+  });
+
   it("a rejoin refused because the session ended shows the end, not an error", () => {
     const state = run([
       { type: "joined", snapshot: snapshot(ANNA) },

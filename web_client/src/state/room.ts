@@ -352,6 +352,11 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
           : state.notice,
       };
     }
+    case "server_shutting_down":
+      // The session goes on after a restart: the client reconnects and rejoins by itself.
+      return action.payload.sessions_continue
+        ? { ...state, notice: "The server is restarting. You will be back in the session in a moment." }
+        : { ...state, notice: "The server is shutting down, so this session is ending." };
     case "subscriber_offer":
       return state; // media, not room state
     case "connection_problem": {
