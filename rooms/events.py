@@ -44,6 +44,8 @@ class ParticipantView:
     hand_raised: bool
     accepted_ground_rules: bool
     joined_at: float
+    # Their connection dropped and the room keeps their place while they come back.
+    reconnecting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,6 +104,20 @@ class ParticipantLeft(RoomEvent):
 
 @dataclass(frozen=True, slots=True)
 class WaitingParticipantLeft(ParticipantLeft):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantReconnecting(RoomEvent):
+    """Someone's connection dropped (``reconnecting`` true) and they keep their place for
+    the grace period, or they are back (false). Leaving for good is ``ParticipantLeft``."""
+
+    participant_id: str
+    reconnecting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingParticipantReconnecting(ParticipantReconnecting):
     audience: ClassVar[Audience] = Audience.FACILITATORS
 
 

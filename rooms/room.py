@@ -39,6 +39,7 @@ from rooms.events import (
     MediaChanged,
     ParticipantAdmitted,
     ParticipantLeft,
+    ParticipantReconnecting,
     ParticipantView,
     ParticipantWaiting,
     PrivateChatPosted,
@@ -55,6 +56,7 @@ from rooms.events import (
     UnmuteRequestAnswered,
     UnmuteRequested,
     WaitingParticipantLeft,
+    WaitingParticipantReconnecting,
 )
 from rooms.floor import Floor, FloorView
 from rooms.handqueue import HandQueue
@@ -67,6 +69,8 @@ from rooms.talktime import TalkBalance, TalkTime
 MAX_CHAT_LENGTH = 2000
 MAX_GROUND_RULES_LENGTH = 5000
 MAX_TURN_S = 3600.0
+# How long someone whose connection dropped keeps their place before they count as gone.
+RECONNECT_GRACE_S = 30.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,8 +103,10 @@ class Room:
         ground_rules: str = "",
         settings: RoomSettings | None = None,
         schedule: Schedule | None = None,
+        reconnect_grace_s: float = RECONNECT_GRACE_S,
     ) -> None:
         self.room_id = room_id
+        self.reconnect_grace_s = reconnect_grace_s
         self.title = title
         self.ground_rules = ground_rules
         self.settings = settings or RoomSettings()
@@ -141,7 +147,9 @@ class Room:
         return (p for p in self._present.values() if p.state is ParticipantState.WAITING)
 
     def facilitators_present(self) -> bool:
-        return any(p.role.facilitates for p in self.admitted())
+        """A facilitator is in the session and reachable: one whose connection dropped is
+        still in (their place is kept) but not present for the people in the room."""
+        return any(p.role.facilitates and not p.reconnecting for p in self.admitted())
 
     @property
     def started_at(self) -> float | None:
@@ -166,6 +174,7 @@ class Room:
             hand_raised=participant.id in self.hands,
             accepted_ground_rules=participant.accepted_ground_rules,
             joined_at=participant.joined_at,
+            reconnecting=participant.reconnecting,
         )
 
     def snapshot_for(self, participant_id: str) -> RoomSnapshot:
@@ -237,13 +246,14 @@ class Room:
         self, identity: Identity, *, microphone: bool = False, camera: bool = False
     ) -> list[RoomEvent]:
         """Someone arrives with a valid token. A participant already present (a second
-        tab, a reconnect before the old connection dropped) keeps their place."""
+        tab, a reconnect within the grace period) keeps their place: capacity, the lock
+        and the waiting room never stand in their way."""
         self._ensure_open()
         pid = identity.participant_id
         if pid in self._barred:
             raise Barred("you were removed from this session and cannot rejoin it")
         if pid in self._present:
-            return []
+            return self._reconnected(self._present[pid])
         returning = pid in self._ever_admitted
         if self.settings.locked and not returning:
             raise RoomLocked("the facilitator has locked this session")
@@ -275,6 +285,46 @@ class Room:
         participant = self.participant(participant_id)
         check_permission(participant.role, Command.LEAVE)
         return self._depart(participant, ParticipantState.LEFT, reason)
+
+    def connection_lost(self, participant_id: str) -> list[RoomEvent]:
+        """Their connection (or their media) dropped without them leaving. They keep
+        everything for ``reconnect_grace_s``: a raised hand, a round turn (a timed one
+        keeps running; a facilitator can skip it), the floor, holds and admission. Only
+        when the grace period ends do they leave, as ``disconnected``."""
+        participant = self._present.get(participant_id)
+        if self.ended or participant is None or participant.reconnecting:
+            return []
+        now = self._clock.now()
+        participant.reconnecting_since = now
+        self.audit.record(now, None, participant_id, "connection_lost")
+        events: list[RoomEvent] = [self._reconnecting_event(participant)]
+        if self.talk_time.stop(participant_id, now):
+            events.append(SpeakingChanged(participant_id, speaking=False))
+        return events
+
+    def _reconnected(self, participant: Participant) -> list[RoomEvent]:
+        if not participant.reconnecting:
+            return []
+        participant.reconnecting_since = None
+        self.audit.record(self._clock.now(), None, participant.id, "reconnected")
+        return [self._reconnecting_event(participant)]
+
+    def _reconnecting_event(self, participant: Participant) -> ParticipantReconnecting:
+        # Only facilitators may learn who waits, so a waiting person's drop is theirs alone.
+        kind = (
+            WaitingParticipantReconnecting
+            if participant.state is ParticipantState.WAITING
+            else ParticipantReconnecting
+        )
+        return kind(participant.id, participant.reconnecting)
+
+    def _grace_ended(self, now: float) -> list[RoomEvent]:
+        events: list[RoomEvent] = []
+        for participant in list(self._present.values()):
+            since = participant.reconnecting_since
+            if since is not None and now - since >= self.reconnect_grace_s:
+                events += self._depart(participant, ParticipantState.LEFT, LeaveReason.DISCONNECTED)
+        return events
 
     # -- the waiting room ----------------------------------------------------
 
@@ -660,7 +710,7 @@ class Room:
         if self.ended:
             return []
         now = self._clock.now()
-        events: list[RoomEvent] = []
+        events: list[RoomEvent] = self._grace_ended(now)
         if self.round is not None:
             if self.round.time_up(now):
                 self.audit.record(now, None, self.round.current_id, "turn_timed_out")

@@ -111,6 +111,7 @@ async def create_room(request: web.Request) -> web.Response:
         ground_rules=body.ground_rules.strip(),
         settings=settings,
         schedule=schedule,
+        reconnect_grace_s=config.reconnect_grace_s,
     )
     store.add(room)
     return web.json_response(

@@ -92,7 +92,12 @@ def create_app(
         readiness.require("media plane", media_probe(media))
 
     def new_room(room_id: str) -> Room:
-        return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
+        return Room(
+            room_id,
+            clock,
+            settings=RoomSettings(capacity=config.room_capacity),
+            reconnect_grace_s=config.reconnect_grace_s,
+        )
 
     metrics = Metrics()
     app[METRICS] = metrics

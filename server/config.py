@@ -40,6 +40,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 # A secret of 32 characters drawn from fewer than this many distinct ones ("x" * 40,
 # "abababab…") is typed, not generated.
 MIN_DISTINCT_SECRET_CHARACTERS = 10
+MAX_RECONNECT_GRACE_S = 3600
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 
 
@@ -71,6 +72,8 @@ class Config:
     log_format: str = "text"
     log_level: str = "INFO"
     room_capacity: int = 16
+    # Someone whose connection drops keeps their place this long (docs/protocol.md).
+    reconnect_grace_s: int = 30
     token_ttl_s: int = 4 * 3600
     max_token_ttl_s: int = 24 * 3600
     web_dir: Path = REPO_WEB_DIST
@@ -164,6 +167,7 @@ class Config:
             log_format=get("LOG_FORMAT") or defaults.log_format,
             log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
             room_capacity=number("ROOM_CAPACITY", defaults.room_capacity),
+            reconnect_grace_s=number("RECONNECT_GRACE_S", defaults.reconnect_grace_s),
             token_ttl_s=number("TOKEN_TTL", defaults.token_ttl_s),
             web_dir=Path(get("WEB_DIR") or defaults.web_dir),
             audit_dir=Path(audit) if (audit := get("AUDIT_DIR")) else None,
@@ -240,6 +244,13 @@ def _ranges(config: Config) -> list[Problem]:
             Problem(
                 f"GROUPSESSION_ROOM_CAPACITY must be {MIN_ROOM_CAPACITY} to "
                 f"{MAX_ROOM_CAPACITY}, not {config.room_capacity}"
+            )
+        )
+    if not 0 <= config.reconnect_grace_s <= MAX_RECONNECT_GRACE_S:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_RECONNECT_GRACE_S must be 0 to {MAX_RECONNECT_GRACE_S} seconds, "
+                f"not {config.reconnect_grace_s}"
             )
         )
     if not MIN_TOKEN_TTL_S <= config.token_ttl_s <= config.max_token_ttl_s:

@@ -54,6 +54,7 @@ class ServerEvent(StrEnum):
     PARTICIPANT_WAITING = "participant_waiting"
     PARTICIPANT_ADMITTED = "participant_admitted"
     PARTICIPANT_LEFT = "participant_left"
+    PARTICIPANT_RECONNECTING = "participant_reconnecting"
     MEDIA_CHANGED = "media_changed"
     UNMUTE_REQUESTED = "unmute_requested"
     UNMUTE_REQUEST_ANSWERED = "unmute_request_answered"

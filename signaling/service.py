@@ -185,23 +185,32 @@ class Signaling:
         if connection is None:
             return
         try:
-            # Only the participant's current connection speaks for them: a superseded one
-            # was already unbound when the newer one joined.
-            seat = connection.seat
-            if seat is None or not self._connections.speaks_for(connection):
-                return
-            room_id, pid = seat
-            room = self._store.get(room_id)
             async with connection.lock:
+                # Only the participant's current connection speaks for them: a superseded
+                # one was already unbound when the newer one joined (checked under the lock,
+                # which a command in flight may hold while the newer one joins).
+                seat = connection.seat
+                if seat is None or not self._connections.speaks_for(connection):
+                    return
+                room_id, pid = seat
+                room = self._store.get(room_id)
+                # Whatever the reason the library gives: it cannot tell a closed tab from
+                # a lost network reliably (a client's goodbye races its transport's close).
+                # Leaving on purpose is the ``leave`` command.
                 if room is not None and room.is_present(pid):
-                    events = room.leave(pid, LeaveReason.DISCONNECTED)
-                    logger.info("disconnected", extra=self._ids(connection))
-                    # Also closes the participant's media and unbinds this connection.
-                    await self._deliver_and_settle(room, events)
+                    await self._connection_lost(room, pid, connection)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
             self._connections.close(sid)
+
+    async def _connection_lost(self, room: Room, pid: str, connection: Connection) -> None:
+        """A dropped connection is not a departure: the room keeps the person's place for
+        its grace period (``Room.tick`` lets them go after it); their media is dead."""
+        logger.info("connection lost", extra=self._ids(connection))
+        self._connections.unbind(connection)
+        await self._deliver_and_settle(room, room.connection_lost(pid))
+        self._tear_down_media(room.room_id, pid)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -299,6 +308,9 @@ class Signaling:
         answer = await media.publish(room_id, me, SessionDescription(payload.sdp, payload.type))
         room = self._store.get(room_id)
         if room is not None:
+            # A fresh publish (after a reconnect or a media recovery) may meet a media plane
+            # that forgot this publisher: tell it again what they may send.
+            self._forwarding.pop((room_id, me), None)
             self._sync_forwarding(room)
         return {"sdp": answer.sdp, "type": answer.type}
 
