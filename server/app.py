@@ -37,6 +37,11 @@ from signaling.tokens import TokenSigner
 
 logger = logging.getLogger(__name__)
 
+# engine.io's heartbeat, both ways: a silent connection is dropped after at most about
+# PING_INTERVAL_S + PING_TIMEOUT_S (the library's defaults would take 45 s).
+PING_INTERVAL_S = 10
+PING_TIMEOUT_S = 10
+
 MediaFactory = Callable[[Config], MediaPlane]
 
 
@@ -81,6 +86,10 @@ def create_app(
         serializer=ClientPacket,
         json=BoundedJson,
         max_http_buffer_size=MAX_FRAME_BYTES,
+        # A network that goes silent (no close) is noticed within about 20 s, inside the
+        # grace period that keeps a dropped person's place (docs/protocol.md).
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
     )
     sio.attach(app)
     app[SIO] = sio

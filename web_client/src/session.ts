@@ -58,7 +58,11 @@ export class Session {
     this.client = client;
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
-    client.onConnection((event, { willReconnect }) => {
+    client.onConnection((event, { willReconnect, attempt }) => {
+      if (event === "retrying") {
+        if (!isFinal(this.state.phase)) this.dispatch({ type: "connection", status: "reconnecting", attempt });
+        return;
+      }
       if (event === "connected") {
         this.dispatch({ type: "connection", status: "connected" });
         void this.sendJoin();

@@ -24,6 +24,8 @@ export interface ParticipantView {
   hand_raised: boolean;
   accepted_ground_rules: boolean;
   joined_at: number;
+  /** Their connection dropped; the room keeps their place while they come back. */
+  reconnecting?: boolean;
 }
 
 export interface RoomSettings {
@@ -136,6 +138,7 @@ export interface ServerEvents {
   participant_waiting: { participant: ParticipantView };
   participant_admitted: { participant: ParticipantView };
   participant_left: { participant_id: string; reason: LeaveReason };
+  participant_reconnecting: { participant_id: string; reconnecting: boolean };
   media_changed: {
     participant_id: string;
     microphone: DeviceState;
@@ -171,6 +174,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "participant_waiting",
   "participant_admitted",
   "participant_left",
+  "participant_reconnecting",
   "media_changed",
   "unmute_requested",
   "unmute_request_answered",

@@ -77,6 +77,7 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
     speaking && !micOff ? "speaking" : "",
     cameraOff ? "camera-off" : "",
     turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
+    participant.reconnecting === true ? "reconnecting" : "",
   ];
   return (
     <section class={classes.join(" ")} aria-label={name}>
@@ -92,6 +93,11 @@ export function Tile({ participant, stream, self = false, speaking, handPosition
         </p>
       )}
       {turnNote !== null && <p class="tile-turn">{turnNote}</p>}
+      {participant.reconnecting === true && (
+        <p class="tile-reconnecting" role="status">
+          Reconnecting…
+        </p>
+      )}
       <p class="tile-label">
         <span class="tile-name">
           {name}
