@@ -64,6 +64,9 @@ class InProcessLink:
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         return None
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        return None
+
     def join(self, participant_id: str, clip: Clip) -> LoadClient:
         client = self.clients[participant_id] = LoadClient(participant_id, clip, self)
         return client

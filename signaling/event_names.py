@@ -45,6 +45,7 @@ class ClientEvent(StrEnum):
     SUBSCRIBE = "subscribe"
     SUBSCRIBER_ANSWER = "subscriber_answer"
     ICE_CANDIDATE = "ice_candidate"
+    RESTART_MEDIA = "restart_media"
 
 
 class ServerEvent(StrEnum):
@@ -72,3 +73,4 @@ class ServerEvent(StrEnum):
     GROUND_RULES_CHANGED = "ground_rules_changed"
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"
+    MEDIA_FAILED = "media_failed"

@@ -98,6 +98,11 @@ class MediaSignals(Protocol):
         """A publisher started or stopped speaking (from RFC 6464 audio levels, with hysteresis)."""
         ...
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        """One of the participant's peer connections failed (ICE or DTLS) or was closed
+        under the media plane: their media is dead until they negotiate anew."""
+        ...
+
 
 class MediaPlane(Protocol):
     """The server's media plane, as signaling drives it.

@@ -101,6 +101,8 @@ class SessionActions(Protocol):
         self, connection: Connection, payload: IceCandidatePayload
     ) -> Reply: ...
 
+    async def restart_media(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
+
 
 RoomCommand = Callable[[Room, str, P], list[RoomEvent]]
 SessionAction = Callable[[SessionActions, Connection, P], Awaitable[Reply]]
@@ -342,6 +344,12 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         IceCandidatePayload,
         Senders(condition="admitted"),
         action=lambda s, c, p: s.ice_candidate(c, p),
+    ),
+    Route(
+        ClientEvent.RESTART_MEDIA,
+        EmptyPayload,
+        Senders(condition="admitted"),
+        action=lambda s, c, p: s.restart_media(c, p),
     ),
 )
 

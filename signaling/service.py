@@ -333,6 +333,16 @@ class Signaling:
         await media.add_ice_candidate(room_id, me, payload.leg, candidate)
         return {}
 
+    async def restart_media(self, connection: Connection, payload: EmptyPayload) -> Reply:
+        """The client's media failed (or its network changed): drop both of its peer
+        connections here, so that a fresh publish and subscribe start from nothing.
+        The socket, and the person's place in the room, are untouched."""
+        media, room_id, me = self._media_for(connection, publishing=False)
+        self._forwarding.pop((room_id, me), None)
+        await self._bounded_teardown(media.remove_participant(room_id, me), room_id, me)
+        logger.info("media restarted", extra=self._ids(connection))
+        return {}
+
     def _media_for(
         self, connection: Connection, *, publishing: bool
     ) -> tuple[MediaPlane, str, str]:
@@ -382,6 +392,15 @@ class Signaling:
             "tracks": plain(tracks),
         }
         await self._delivery.emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
+
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        """Drop the dead connections and tell the participant, whose client negotiates
+        new ones over the same socket (``restart_media``, then publish and subscribe)."""
+        self._tear_down_media(room_id, participant_id)
+        sid = self._connections.sid_for(room_id, participant_id)
+        logger.info("media failed", extra=self._log_ids(room_id, participant_id))
+        if sid is not None:
+            self._spawn(self._delivery.emit(ServerEvent.MEDIA_FAILED, {}, sid))
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)

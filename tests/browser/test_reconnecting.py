@@ -9,12 +9,14 @@ import pytest
 from playwright.async_api import expect
 
 from rooms import Role
-from tests.browser.conftest import OpenPage, Person
+from server.app_keys import MEDIA
+from server.sfu.plane import RtpForwardingMediaPlane
+from tests.browser.conftest import OpenPage, Person, participant_ids
 from tests.browser.test_facilitation import go_around
 from tests.browser.test_group_session import _TRACK_SOCKETS as TRACK_SOCKETS
-from tests.browser.test_group_session import join
+from tests.browser.test_group_session import join, plays_video_of, wait_until_rises
 from tests.browser.test_pages import admitted
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, wait_until
 
 pytestmark = pytest.mark.browser
 
@@ -84,8 +86,48 @@ async def test_a_dropped_member_keeps_hand_and_turn_and_comes_back_in_place(
     await expect(banner).to_have_text("Ben's turn", timeout=STEP_MS)
     assert media_server.room(room).participant(anna_id).reconnecting is False
     # Her media was negotiated again over the new connection: Fay sees her video.
-    await anna_on_fay.locator("video").evaluate(
-        "v => new Promise(r => { const f = () => v.videoWidth > 0 ? r(true) : setTimeout(f, 100); f(); })",
-        timeout=STEP_MS,
-    )
+    video = await anna_on_fay.locator("video").element_handle()
+    await fay.page.wait_for_function("(v) => v.videoWidth > 0", arg=video, timeout=STEP_MS)
     assert not [e for e in fay.console if "participant_left" in e]
+
+
+async def test_media_that_dies_under_a_live_socket_is_negotiated_again(
+    media_server: RunningServer, open_page: OpenPage
+) -> None:
+    """Only the media path breaks: the server's ICE transport of Anna's publish
+    connection is closed from here while her socket stays up. The server drops her
+    connections and says so; her page negotiates new ones over the same socket, without
+    leaving the room, and Fay sees her video again."""
+    room = "media-dies"
+    fay = await open_page(media_server, room, Role.FACILITATOR, "Fay")
+    await join(fay)
+    await in_room(fay)
+    anna = await open_page(media_server, room, Role.MEMBER, "Anna")
+    await anna.page.add_init_script(TRACK_SOCKETS)
+    await anna.page.reload()
+    await admitted(fay, anna)
+    ids = await participant_ids(fay.page)
+    await plays_video_of(fay, anna, ids["Anna"])
+
+    plane = media_server.app[MEDIA]
+    assert isinstance(plane, RtpForwardingMediaPlane)
+    publish_pc = plane._rooms[room][ids["Anna"]].publish_pc
+    assert publish_pc is not None
+    [ice] = {t.receiver.transport.transport for t in publish_pc.getTransceivers()}
+    await ice.stop()
+
+    def fresh_publish() -> bool:
+        media = plane._rooms.get(room, {}).get(ids["Anna"])
+        pc = None if media is None else media.publish_pc
+        return pc is not None and pc is not publish_pc and pc.connectionState == "connected"
+
+    # Her page negotiates a new publish connection over the same socket...
+    await wait_until(fresh_publish, timeout=30, what="Anna's new publish connection")
+    assert plane.media_failures >= 1
+    # ...and Fay sees her video again, frames decoded from it.
+    await wait_until_rises(fay.page, ids["Anna"], "video", "framesDecoded", 10)
+    # The socket never dropped: one WebSocket, and no drop in the room's record.
+    assert await anna.page.evaluate("window.__sockets.length") == 1
+    actions = {(r.target_id, r.action) for r in media_server.room(room).audit}
+    assert (ids["Anna"], "connection_lost") not in actions
+    assert media_server.room(room).participant(ids["Anna"]).reconnecting is False

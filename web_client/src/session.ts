@@ -13,8 +13,14 @@ import {
   type SettingsChange,
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice } from "./media/local";
-import { PeerMedia, type RemoteStreams } from "./media/peers";
+import { PeerMedia, type MediaHealth, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
+
+// Media recovery (docs/protocol.md): new peer connections over the same socket, after
+// 1, 2, 4, 8, 15, 15 s; then we stop and say so. A connection that connects resets it.
+const MEDIA_RETRY_BASE_MS = 1000;
+const MEDIA_RETRY_MAX_MS = 15_000;
+const MEDIA_ATTEMPTS = 6;
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -32,6 +38,9 @@ export class Session {
   private joinedOnce = false;
   /** Joined over the current socket: media may start (a reconnect must rejoin first). */
   private joinedOnSocket = false;
+  /** Media recovery: attempts since media last connected, and the pending retry. */
+  private mediaAttempts = 0;
+  private mediaRetry: ReturnType<typeof setTimeout> | null = null;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
 
@@ -58,6 +67,7 @@ export class Session {
     this.client = client;
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
+    client.on("media_failed", () => this.mediaFailed());
     client.onConnection((event, { willReconnect, attempt }) => {
       if (event === "retrying") {
         if (!isFinal(this.state.phase)) this.dispatch({ type: "connection", status: "reconnecting", attempt });
@@ -70,6 +80,7 @@ export class Session {
       }
       this.joinedOnSocket = false;
       this.stopPeers();
+      this.cancelMediaRetry(); // the rejoin starts media afresh
       if (isFinal(this.state.phase)) return;
       this.dispatch({ type: "connection", status: willReconnect ? "reconnecting" : "offline" });
     });
@@ -112,7 +123,7 @@ export class Session {
       this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
       this.local.setSending("video", me.camera.on && !this.switchingOff.camera);
     }
-    if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null) {
+    if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null && this.mediaRetry === null) {
       this.startPeers(me?.role !== "observer");
     }
     if (isFinal(state.phase) || state.phase === "refused") this.shutDown();
@@ -128,6 +139,11 @@ export class Session {
         console.warn(message);
         this.dispatch({ type: "notice", text: "We could not show everyone's video. Leaving and opening your link again may help." });
       },
+      (health: MediaHealth) => {
+        if (this.peers !== peers) return;
+        if (health === "connected") this.mediaAttempts = 0;
+        else this.mediaFailed();
+      },
     );
     this.peers = peers;
     peers.start(this.local.stream, publish).catch((error: unknown) => {
@@ -141,6 +157,46 @@ export class Session {
     });
   }
 
+  /** Our media failed (seen here, or told by the server): new connections, backed off. */
+  private mediaFailed(): void {
+    if (this.mediaRetry !== null || !this.joinedOnSocket || this.state.phase !== "in_room") return;
+    this.stopPeers();
+    if (this.mediaAttempts >= MEDIA_ATTEMPTS) {
+      this.dispatch({
+        type: "notice",
+        text: "Your video and sound were lost and could not be restored. Leaving and opening your link again may help.",
+      });
+      return;
+    }
+    const delay = Math.min(MEDIA_RETRY_MAX_MS, MEDIA_RETRY_BASE_MS * 2 ** this.mediaAttempts);
+    this.mediaAttempts += 1;
+    this.mediaRetry = setTimeout(() => void this.restartMedia(), delay);
+  }
+
+  private async restartMedia(): Promise<void> {
+    const client = this.client;
+    if (client === null || !this.joinedOnSocket || this.state.phase !== "in_room") {
+      this.mediaRetry = null;
+      return;
+    }
+    try {
+      await client.request("restart_media", {});
+    } catch (error) {
+      console.warn("media restart refused:", describe(error));
+      this.mediaRetry = null;
+      this.mediaFailed();
+      return;
+    }
+    this.mediaRetry = null;
+    if (this.peers === null && this.joinedOnSocket) this.startPeers(this.state.me?.role !== "observer");
+  }
+
+  private cancelMediaRetry(): void {
+    if (this.mediaRetry !== null) clearTimeout(this.mediaRetry);
+    this.mediaRetry = null;
+    this.mediaAttempts = 0;
+  }
+
   private stopPeers(): void {
     this.peers?.close();
     this.peers = null;
@@ -148,6 +204,7 @@ export class Session {
 
   private shutDown(): void {
     this.stopPeers();
+    this.cancelMediaRetry();
     this.local.close();
     const client = this.client;
     if (client !== null && client.connected) client.close();

@@ -350,6 +350,7 @@ class RelaySignals:
 
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     async def send_subscriber_offer(
         self,
@@ -365,6 +366,9 @@ class RelaySignals:
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         self.speaking.append((participant_id, speaking))
+
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        self.failed.append(participant_id)
 
 
 ROOM = "room-1"

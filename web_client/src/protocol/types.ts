@@ -165,6 +165,8 @@ export interface ServerEvents {
   ground_rules_changed: { ground_rules: string };
   subscriber_offer: { sdp: string; type: "offer"; revision: number; tracks: ForwardedTrack[] };
   superseded: Record<string, never>;
+  /** One of our peer connections failed; the server dropped both: negotiate anew. */
+  media_failed: Record<string, never>;
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -192,6 +194,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "ground_rules_changed",
   "subscriber_offer",
   "superseded",
+  "media_failed",
 ];
 
 export type SettingsChange = Partial<
@@ -250,6 +253,7 @@ export interface ClientCommands {
     };
     reply: object;
   };
+  restart_media: { payload: Record<string, never>; reply: object };
 }
 
 export type CommandName = keyof ClientCommands;

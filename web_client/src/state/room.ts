@@ -258,6 +258,7 @@ export function reduce(state: RoomState, action: Action): RoomState {
     case "superseded":
       return { ...state, phase: "superseded" };
     case "subscriber_offer":
+    case "media_failed":
       return state; // media, not room state
   }
 }
