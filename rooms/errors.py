@@ -25,6 +25,10 @@ class RoomFull(RoomError):
     code = "room_full"
 
 
+class WaitingRoomFull(RoomError):
+    code = "waiting_room_full"
+
+
 class RoomEnded(RoomError):
     code = "room_ended"
 

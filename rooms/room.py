@@ -28,6 +28,7 @@ from rooms.errors import (
     RoomFull,
     RoomLocked,
     UnmuteNotAllowed,
+    WaitingRoomFull,
 )
 from rooms.events import (
     ChatMessage,
@@ -71,6 +72,9 @@ MAX_GROUND_RULES_LENGTH = 5000
 MAX_TURN_S = 3600.0
 # How long someone whose connection dropped keeps their place before they count as gone.
 RECONNECT_GRACE_S = 30.0
+# How many may wait for admission at once: a flood of links must not bury the list
+# (0: no limit).
+WAITING_ROOM_SIZE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,9 +108,11 @@ class Room:
         settings: RoomSettings | None = None,
         schedule: Schedule | None = None,
         reconnect_grace_s: float = RECONNECT_GRACE_S,
+        waiting_room_size: int = WAITING_ROOM_SIZE,
     ) -> None:
         self.room_id = room_id
         self.reconnect_grace_s = reconnect_grace_s
+        self.waiting_room_size = waiting_room_size
         self.title = title
         self.ground_rules = ground_rules
         self.settings = settings or RoomSettings()
@@ -263,6 +269,8 @@ class Room:
             direct = False
         if direct and self._is_full():
             raise RoomFull(f"this session is full ({self.settings.capacity} people)")
+        if not direct and 0 < self.waiting_room_size <= sum(1 for _ in self.waiting()):
+            raise WaitingRoomFull("the waiting room is full: try again in a little while")
         self._joins += 1
         participant = Participant(
             identity=identity,

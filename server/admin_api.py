@@ -112,6 +112,7 @@ async def create_room(request: web.Request) -> web.Response:
         settings=settings,
         schedule=schedule,
         reconnect_grace_s=config.reconnect_grace_s,
+        waiting_room_size=config.waiting_room_size,
     )
     store.add(room)
     return web.json_response(

@@ -30,6 +30,7 @@ from server.monitoring.rating import QualitySource
 from server.observer import ServerObserver
 from server.readiness import Readiness, media_probe, readiness_routes
 from server.system_clock import SystemClock
+from signaling.limits import Limits
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
 from signaling.service import Signaling
@@ -106,6 +107,7 @@ def create_app(
             clock,
             settings=RoomSettings(capacity=config.room_capacity),
             reconnect_grace_s=config.reconnect_grace_s,
+            waiting_room_size=config.waiting_room_size,
         )
 
     metrics = Metrics()
@@ -123,6 +125,13 @@ def create_app(
         media=media,
         observer=observer,
         pseudonyms=pseudonyms,
+        limits=Limits(
+            messages_per_s=config.rate_limit_per_s,
+            message_burst=config.rate_burst,
+            joins_per_minute=config.joins_per_minute,
+            join_timeout_s=config.join_timeout_s,
+            max_rooms=config.max_rooms,
+        ),
     )
     signaling.register()
     app[SIGNALING] = signaling

@@ -12,6 +12,9 @@ class ErrorCode(StrEnum):
     NOT_JOINED = "not_joined"
     ALREADY_JOINED = "already_joined"
     INTERNAL_ERROR = "internal_error"
+    # limits (signaling.limits)
+    RATE_LIMITED = "rate_limited"
+    SERVER_FULL = "server_full"
     # tokens
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
@@ -29,6 +32,7 @@ class ErrorCode(StrEnum):
     INVALID_COMMAND = "invalid_command"
     CONSENT_REQUIRED = "consent_required"
     CHAT_DISABLED = "chat_disabled"
+    WAITING_ROOM_FULL = "waiting_room_full"
     ROOM_ERROR = "room_error"
     # media (signaling.media)
     MEDIA_FAILED = "media_failed"

@@ -29,6 +29,7 @@ from signaling.connections import Connection, ConnectionRegistry
 from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.event_names import ClientEvent, ServerEvent
+from signaling.limits import AttemptsPerMinute, Limits, TokenBucket
 from signaling.media import (
     ForwardedTrack,
     ForwardingPermission,
@@ -133,8 +134,11 @@ class Signaling:
         observer: SignalingObserver | None = None,
         media_teardown_s: float = MEDIA_TEARDOWN_S,
         pseudonyms: LogPseudonyms | None = None,
+        limits: Limits | None = None,
     ) -> None:
         self._sio = sio
+        self._limits = limits or Limits()
+        self._joins_by_address = AttemptsPerMinute(self._limits.joins_per_minute)
         self._store = store
         self._signer = signer
         self._clock = clock
@@ -155,6 +159,8 @@ class Signaling:
         self._media_teardown_s = media_teardown_s
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
+        # Connections closed for not joining within the limit.
+        self.unjoined_closed = 0
 
     @property
     def delivery_failures(self) -> int:
@@ -178,7 +184,23 @@ class Signaling:
     # -- connection lifecycle ----------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._connections.open(sid)
+        connection = self._connections.open(sid)
+        request = environ.get("aiohttp.request")
+        connection.address = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR", ""))
+        limits = self._limits
+        connection.budget = TokenBucket(limits.messages_per_s, limits.message_burst)
+        if limits.join_timeout_s > 0:
+            asyncio.get_running_loop().call_later(
+                limits.join_timeout_s, lambda: self._spawn(self._close_if_not_joined(sid))
+            )
+
+    async def _close_if_not_joined(self, sid: str) -> None:
+        """A socket that never joins holds a slot for nothing: it is closed."""
+        connection = self._connections.get(sid)
+        if connection is None or connection.seat is not None:
+            return
+        self.unjoined_closed += 1
+        await self._sio.disconnect(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
@@ -225,6 +247,8 @@ class Signaling:
         connection = self._connections.get(sid)
         if connection is None:
             return self._refuse(event, ErrorCode.NOT_JOINED, "this connection is closing")
+        if connection.budget is not None and not connection.budget.take():
+            return self._refuse(event, ErrorCode.RATE_LIMITED, "too many messages: slow down")
         if len(args) > 1:
             return self._refuse(event, ErrorCode.INVALID_PAYLOAD, "send one payload object")
         # No argument at all is an empty payload; an explicit null is not a payload.
@@ -269,11 +293,15 @@ class Signaling:
     async def join(self, connection: Connection, payload: JoinPayload) -> Reply:
         if connection.participant_id is not None:
             raise SignalingError(ErrorCode.ALREADY_JOINED, "this connection has joined already")
+        if not self._joins_by_address.allow(connection.address):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "too many joins from here: wait a minute")
         token = self._signer.verify_join(payload.token, self._clock.now())
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
         room = self._store.get(token.room_id)
         if room is None:
+            if 0 < self._limits.max_rooms <= sum(1 for r in self._store if not r.ended):
+                raise SignalingError(ErrorCode.SERVER_FULL, "this server holds no more sessions")
             room = self._room_factory(token.room_id)
             self._store.add(room)
         identity = Identity(token.participant_id, token.display_name, token.role)

@@ -464,3 +464,16 @@ def test_moderation_acts_only_on_admitted_people(room: Room) -> None:
             command()
         assert refused.value.code == "not_in_room"
     assert room.participant("p_wait").microphone.on
+
+
+def test_the_waiting_room_is_bounded(clock: FixedClock) -> None:
+    from rooms.errors import WaitingRoomFull
+
+    room = Room("r", clock, waiting_room_size=2)
+    room.join(identity("p_fac", Role.FACILITATOR))
+    room.join(identity("p_a"))
+    room.join(identity("p_b"))
+    with pytest.raises(WaitingRoomFull):
+        room.join(identity("p_c"))
+    room.admit("p_fac", "p_a")
+    room.join(identity("p_c"))  # a place came free
