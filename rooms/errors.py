@@ -29,6 +29,12 @@ class WaitingRoomFull(RoomError):
     code = "waiting_room_full"
 
 
+class SeatTaken(RoomError):
+    """The room refuses a second connection for someone whose first is still alive."""
+
+    code = "seat_taken"
+
+
 class RoomEnded(RoomError):
     code = "room_ended"
 

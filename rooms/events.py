@@ -57,6 +57,9 @@ class RoomSettings:
     self_unmute_allowed: bool = False
     chat_enabled: bool = True
     capacity: int = 16
+    # Whether a second connection with the same link may take over a seat whose first
+    # connection is alive (a second tab, or a leaked link). Facilitators are told.
+    takeover_allowed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,6 +122,15 @@ class ParticipantReconnecting(RoomEvent):
 @dataclass(frozen=True, slots=True)
 class WaitingParticipantReconnecting(ParticipantReconnecting):
     audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class SeatTakenOver(RoomEvent):
+    """A new connection took over the seat of someone whose connection was alive: a
+    second tab, or someone else with their link. Facilitators may revoke it."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
 
 
 @dataclass(frozen=True, slots=True)

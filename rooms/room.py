@@ -27,6 +27,7 @@ from rooms.errors import (
     RoomEnded,
     RoomFull,
     RoomLocked,
+    SeatTaken,
     UnmuteNotAllowed,
     WaitingRoomFull,
 )
@@ -48,6 +49,7 @@ from rooms.events import (
     RoomSettings,
     RoundChanged,
     ScheduleChanged,
+    SeatTakenOver,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -142,6 +144,10 @@ class Room:
         if found is None:
             raise NotInRoom(f"participant {participant_id} is not in room {self.room_id}")
         return found
+
+    def bars(self, participant_id: str) -> bool:
+        """Removed or denied: this session refuses them for good."""
+        return participant_id in self._barred
 
     def is_present(self, participant_id: str) -> bool:
         return participant_id in self._present
@@ -312,10 +318,20 @@ class Room:
 
     def _reconnected(self, participant: Participant) -> list[RoomEvent]:
         if not participant.reconnecting:
-            return []
+            return self._take_over(participant)
         participant.reconnecting_since = None
         self.audit.record(self._clock.now(), None, participant.id, "reconnected")
         return [self._reconnecting_event(participant)]
+
+    def _take_over(self, participant: Participant) -> list[RoomEvent]:
+        """The same link joins while its connection is alive. Facilitators hear of it (a
+        leaked link shows itself); the room may refuse it."""
+        if not self.settings.takeover_allowed:
+            raise SeatTaken("this link is in use in another window or on another device")
+        self.audit.record(self._clock.now(), None, participant.id, "seat_taken_over")
+        if participant.state is not ParticipantState.ADMITTED:
+            return []
+        return [SeatTakenOver(participant.id)]
 
     def _reconnecting_event(self, participant: Participant) -> ParticipantReconnecting:
         # Only facilitators may learn who waits, so a waiting person's drop is theirs alone.
@@ -401,6 +417,10 @@ class Room:
     def set_self_unmute(self, actor_id: str, allowed: bool) -> list[RoomEvent]:
         self._actor(actor_id, Command.SET_SELF_UNMUTE)
         return self._change_settings(actor_id, "set_self_unmute", self_unmute_allowed=allowed)
+
+    def set_takeover_allowed(self, actor_id: str, allowed: bool) -> list[RoomEvent]:
+        self._actor(actor_id, Command.LOCK)
+        return self._change_settings(actor_id, "set_takeover_allowed", takeover_allowed=allowed)
 
     def set_chat_enabled(self, actor_id: str, enabled: bool) -> list[RoomEvent]:
         self._actor(actor_id, Command.SET_CHAT_ENABLED)
@@ -863,8 +883,11 @@ class Room:
             raise InvalidCommand("use your own controls for yourself")
         if target.state is not ParticipantState.ADMITTED:
             raise NotAdmitted("this person is still in the waiting room: admit or deny them")
-        if target.role.rank > actor.role.rank:
-            raise PermissionDenied(f"a {actor.role} may not do that to the {target.role}")
+        # Equal rank is no rank: one facilitator never moderates another of the same role.
+        if target.role.rank > actor.role.rank or (
+            target.role.facilitates and target.role.rank == actor.role.rank
+        ):
+            raise PermissionDenied(f"a {actor.role} may not do that to a {target.role}")
         return target
 
     def _speaker(self, participant_id: str) -> Participant:

@@ -19,6 +19,7 @@ class ErrorCode(StrEnum):
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
     TOKEN_WRONG_ROOM = "token_wrong_room"
+    TOKEN_REVOKED = "token_revoked"
     # the room's rules (rooms.errors)
     PERMISSION_DENIED = "permission_denied"
     ROOM_LOCKED = "room_locked"
@@ -33,6 +34,7 @@ class ErrorCode(StrEnum):
     CONSENT_REQUIRED = "consent_required"
     CHAT_DISABLED = "chat_disabled"
     WAITING_ROOM_FULL = "waiting_room_full"
+    SEAT_TAKEN = "seat_taken"
     ROOM_ERROR = "room_error"
     # media (signaling.media)
     MEDIA_FAILED = "media_failed"

@@ -74,3 +74,4 @@ class ServerEvent(StrEnum):
     SUBSCRIBER_OFFER = "subscriber_offer"
     SUPERSEDED = "superseded"
     MEDIA_FAILED = "media_failed"
+    SEAT_TAKEN_OVER = "seat_taken_over"

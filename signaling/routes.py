@@ -119,7 +119,7 @@ class Route(Generic[P]):
 
 
 def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[RoomEvent]:
-    # All four share one permission, so either all apply or the first refuses.
+    # All share one permission, so either all apply or the first refuses.
     events: list[RoomEvent] = []
     if p.locked is not None:
         events += room.lock(me, p.locked)
@@ -129,6 +129,8 @@ def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[Room
         events += room.set_self_unmute(me, p.self_unmute_allowed)
     if p.chat_enabled is not None:
         events += room.set_chat_enabled(me, p.chat_enabled)
+    if p.takeover_allowed is not None:
+        events += room.set_takeover_allowed(me, p.takeover_allowed)
     return events[-1:]  # each carries the whole settings; the last is the newest
 
 
@@ -248,7 +250,7 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
     Route(
         ClientEvent.REMOVE,
         TargetPayload,
-        Senders(Command.REMOVE, "not on the facilitator"),
+        Senders(Command.REMOVE, "not on a facilitator of the same rank or above"),
         lambda room, me, p: room.remove(me, p.participant_id),
     ),
     Route(

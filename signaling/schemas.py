@@ -77,6 +77,7 @@ class UpdateSettingsPayload(Payload):
     auto_admit: bool | None = None
     self_unmute_allowed: bool | None = None
     chat_enabled: bool | None = None
+    takeover_allowed: bool | None = None
 
     @model_validator(mode="after")
     def _names_a_setting(self) -> UpdateSettingsPayload:

@@ -39,6 +39,7 @@ from signaling.media import (
     SessionDescription,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
+from signaling.revocation import InMemoryRevokedLinks, RevokedLinks
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
     EmptyPayload,
@@ -47,7 +48,7 @@ from signaling.schemas import (
     PublishPayload,
     SubscriberAnswerPayload,
 )
-from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
+from signaling.tokens import JoinToken, TokenError, TokenRevoked, TokenSigner, TokenWrongRoom
 from signaling.wire import encode_snapshot, plain
 
 logger = logging.getLogger(__name__)
@@ -135,8 +136,12 @@ class Signaling:
         media_teardown_s: float = MEDIA_TEARDOWN_S,
         pseudonyms: LogPseudonyms | None = None,
         limits: Limits | None = None,
+        revoked_links: RevokedLinks | None = None,
     ) -> None:
         self._sio = sio
+        self.revoked_links: RevokedLinks = revoked_links or InMemoryRevokedLinks()
+        # The link each seat was last taken with: removing someone revokes it.
+        self._link_of: dict[tuple[str, str], JoinToken] = {}
         self._limits = limits or Limits()
         self._joins_by_address = AttemptsPerMinute(self._limits.joins_per_minute)
         self._store = store
@@ -299,6 +304,10 @@ class Signaling:
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
         room = self._store.get(token.room_id)
+        # The room's own refusal ("barred") says more, where it has one.
+        barred = room is not None and room.bars(token.participant_id)
+        if token.jti and self.revoked_links.is_revoked(token.jti) and not barred:
+            raise TokenRevoked("this link was revoked; ask your facilitator for a new one")
         if room is None:
             if 0 < self._limits.max_rooms <= sum(1 for r in self._store if not r.ended):
                 raise SignalingError(ErrorCode.SERVER_FULL, "this server holds no more sessions")
@@ -307,6 +316,7 @@ class Signaling:
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
         previous = self._connections.bind(connection, room.room_id, identity.participant_id)
+        self._link_of[(room.room_id, identity.participant_id)] = token
         if previous is not None:
             # The same person opened the link again (a second tab, a reconnect before the
             # old socket timed out): the newest connection wins, the old one is told why.
@@ -463,6 +473,8 @@ class Signaling:
         if any(isinstance(event, SessionEnded) for event in events):
             self._observer.session_ended(room)
             self._tear_down_media(room.room_id, None)
+            for seat in [s for s in self._link_of if s[0] == room.room_id]:
+                del self._link_of[seat]
             for sid, _ in self._connections.in_room(room.room_id):
                 await self._drop(sid, keep_open=sid == caller)
             return
@@ -472,14 +484,23 @@ class Signaling:
             if isinstance(event, ParticipantLeft)
             and event.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
         }
+        for pid in barred:
+            self._revoke_link_of(room.room_id, pid)
         for sid, pid in self._connections.in_room(room.room_id):
             if room.is_present(pid):
                 continue
+            self._link_of.pop((room.room_id, pid), None)
             self._tear_down_media(room.room_id, pid)
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
                 self._connections.unbind_sid(sid)
+
+    def _revoke_link_of(self, room_id: str, participant_id: str) -> None:
+        """Whoever is removed (or denied) cannot use their link again, in any room."""
+        link = self._link_of.pop((room_id, participant_id), None)
+        if link is not None and link.jti:
+            self.revoked_links.revoke(link.jti, link.expires_at)
 
     def _tear_down_media(self, room_id: str, participant_id: str | None) -> None:
         """Close a departed participant's media (None: the whole room's) in the

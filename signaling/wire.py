@@ -20,6 +20,7 @@ from rooms.events import (
     RoomEvent,
     RoundChanged,
     ScheduleChanged,
+    SeatTakenOver,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -53,6 +54,7 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (ScheduleChanged, ServerEvent.SCHEDULE_CHANGED),
     (SessionClockWarning, ServerEvent.SESSION_CLOCK_WARNING),
     (GroundRulesChanged, ServerEvent.GROUND_RULES_CHANGED),
+    (SeatTakenOver, ServerEvent.SEAT_TAKEN_OVER),
 )
 
 

@@ -11,6 +11,7 @@ from rooms.events import (
     ParticipantLeft,
     ParticipantReconnecting,
     RoundChanged,
+    SeatTakenOver,
     WaitingParticipantReconnecting,
 )
 from rooms.rounds import RoundOrder, TurnOutcome
@@ -42,8 +43,8 @@ def test_coming_back_within_the_grace_period_is_the_same_person(
     assert events == [ParticipantReconnecting("p_b", reconnecting=False)]
     assert list(room.hands) == ["p_b", "p_a"]
     assert not room.snapshot_for("p_b").you.reconnecting
-    # Coming back again on a connection that never dropped changes nothing.
-    assert room.join(identity("p_b")) == []
+    # Coming back again on a connection that never dropped takes the seat over.
+    assert room.join(identity("p_b")) == [SeatTakenOver("p_b")]
 
 
 def test_after_the_grace_period_they_leave_as_disconnected(room: Room, clock: FixedClock) -> None:

@@ -35,6 +35,7 @@ from rooms.events import (
     ParticipantWaiting,
     PrivateChatPosted,
     RoomSettings,
+    SeatTakenOver,
     SessionEnded,
     SettingsChanged,
     UnmuteRequestAnswered,
@@ -297,7 +298,8 @@ class TestRemovalLockEnd:
 
     def test_a_second_join_keeps_the_place(self, room: Room) -> None:
         admitted(room, "p_m")
-        assert room.join(identity("p_m")) == []
+        # A second connection takes the seat over: facilitators are told (seat_taken_over).
+        assert room.join(identity("p_m")) == [SeatTakenOver("p_m")]
         assert room.participant("p_m").state is ParticipantState.ADMITTED
 
 

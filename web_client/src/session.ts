@@ -21,6 +21,9 @@ import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore }
 const MEDIA_RETRY_BASE_MS = 1000;
 const MEDIA_RETRY_MAX_MS = 15_000;
 const MEDIA_ATTEMPTS = 6;
+// A room that refuses takeovers refuses our rejoin until it notices our old connection
+// dropped; we ask again this often meanwhile.
+const SEAT_RETRY_MS = 3000;
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -110,6 +113,12 @@ export class Session {
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
+      if (code === "seat_taken" && this.joinedOnce && client.connected) {
+        // Our own old connection, not yet noticed as dropped (within about 20 s): retry.
+        this.dispatch({ type: "connection", status: "reconnecting" });
+        setTimeout(() => void this.sendJoin(), SEAT_RETRY_MS);
+        return;
+      }
       this.dispatch({ type: "join_refused", code, message });
     }
   }

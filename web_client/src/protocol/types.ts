@@ -34,6 +34,8 @@ export interface RoomSettings {
   self_unmute_allowed: boolean;
   chat_enabled: boolean;
   capacity: number;
+  /** Whether the same link may take over a seat whose connection is alive. */
+  takeover_allowed?: boolean;
 }
 
 export interface RoomSnapshot {
@@ -167,6 +169,8 @@ export interface ServerEvents {
   superseded: Record<string, never>;
   /** One of our peer connections failed; the server dropped both: negotiate anew. */
   media_failed: Record<string, never>;
+  /** Facilitators: a new connection took over this person's seat. */
+  seat_taken_over: { participant_id: string };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -195,6 +199,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "subscriber_offer",
   "superseded",
   "media_failed",
+  "seat_taken_over",
 ];
 
 export type SettingsChange = Partial<

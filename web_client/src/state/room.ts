@@ -260,6 +260,8 @@ export function reduce(state: RoomState, action: Action): RoomState {
     case "subscriber_offer":
     case "media_failed":
       return state; // media, not room state
+    case "seat_taken_over":
+      return { ...state, notice: `${nameOf(state, action.payload.participant_id)}'s link was opened in another place.` };
   }
 }
 
