@@ -286,6 +286,8 @@ class Room:
             accepted_ground_rules=returning or not self._needs_consent_for(identity.role),
         )
         self._present[pid] = participant
+        # Attendance: ids and times only.
+        self.audit.record(participant.joined_at, None, pid, "join")
         for device in self._holds_of_departed.pop(pid, frozenset()):
             participant.set_device(device, DeviceState(on=False, held=True))
         for device, wanted in ((Device.MICROPHONE, microphone), (Device.CAMERA, camera)):
@@ -293,6 +295,7 @@ class Room:
                 participant.set_device(device, DeviceState(on=True))
         if not direct:
             return [ParticipantWaiting(self.view(participant))]
+        self.audit.record(participant.joined_at, None, pid, "admitted")
         return self._admit(participant)
 
     def leave(self, participant_id: str, reason: LeaveReason = LeaveReason.LEFT) -> list[RoomEvent]:
@@ -848,6 +851,8 @@ class Room:
             self._holds_of_departed[participant.id] = holds
         participant.move_to(state)
         del self._present[participant.id]
+        if state is ParticipantState.LEFT:  # removals and denials are the actor's records
+            self.audit.record(self._clock.now(), None, participant.id, f"leave_{reason}")
         left = (WaitingParticipantLeft if was_waiting else ParticipantLeft)(participant.id, reason)
         events: list[RoomEvent] = [left]
         now = self._clock.now()

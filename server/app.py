@@ -15,7 +15,18 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from rooms import Clock, Room
 from rooms.events import RoomSettings
 from server.admin_api import add_admin_routes
-from server.app_keys import CLOCK, CONFIG, MEDIA, METRICS, MONITOR, SIGNALING, SIGNER, SIO, STORE
+from server.app_keys import (
+    CLOCK,
+    CONFIG,
+    MEDIA,
+    METRICS,
+    MONITOR,
+    OBSERVER,
+    SIGNALING,
+    SIGNER,
+    SIO,
+    STORE,
+)
 from server.audit_keeper import AuditKeeper
 from server.config import Config
 from server.http_security import add_http_security
@@ -42,6 +53,8 @@ logger = logging.getLogger(__name__)
 # PING_INTERVAL_S + PING_TIMEOUT_S (the library's defaults would take 45 s).
 PING_INTERVAL_S = 10
 PING_TIMEOUT_S = 10
+# How often rooms that emptied out have their audit trail written.
+AUDIT_CHECK_S = 5.0
 
 MediaFactory = Callable[[Config], MediaPlane]
 
@@ -114,6 +127,7 @@ def create_app(
     app[METRICS] = metrics
     keeper = AuditKeeper(config.audit_dir) if config.audit_dir is not None else None
     observer = ServerObserver(metrics, clock, keeper)
+    app[OBSERVER] = observer
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
     signaling = Signaling(
@@ -152,6 +166,7 @@ def create_app(
     app.cleanup_ctx.append(_signaling_lifetime)
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
+    app.cleanup_ctx.append(_audit_safekeeping)
     app.cleanup_ctx.append(lambda _: monitor.running())
     readiness_routes(app, readiness)  # last: ready once everything above has started
     return app
@@ -208,6 +223,7 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
                     continue
                 idle_since = last_seen.setdefault(room.room_id, now)
                 if now - idle_since >= config.room_retention_s:
+                    app[OBSERVER].keep_trail(room, "discarded")
                     store.discard(room.room_id)
                     last_seen.pop(room.room_id, None)
 
@@ -216,6 +232,28 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _audit_safekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Audit trails outlive more than an explicit End (when GROUPSESSION_AUDIT_DIR is
+    set): a session that empties out is written within AUDIT_CHECK_S, and whatever
+    is new in any room when the server shuts down."""
+    store, observer = app[STORE], app[OBSERVER]
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(AUDIT_CHECK_S)
+            for room in list(store):
+                if not room.ended and not any(True for _ in (*room.admitted(), *room.waiting())):
+                    observer.keep_trail(room, "emptied")
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for room in list(store):
+        observer.keep_trail(room, "shutdown")
 
 
 async def _room_clock(app: web.Application) -> AsyncIterator[None]:

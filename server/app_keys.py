@@ -9,6 +9,7 @@ from rooms import Clock, RoomStore
 from server.config import Config
 from server.metrics import Metrics
 from server.monitoring.monitor import Monitor
+from server.observer import ServerObserver
 from signaling.media import MediaPlane
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
@@ -22,3 +23,4 @@ SIGNALING = web.AppKey("signaling", Signaling)
 MEDIA = web.AppKey("media", MediaPlane)
 METRICS = web.AppKey("metrics", Metrics)
 MONITOR = web.AppKey("monitor", Monitor)
+OBSERVER = web.AppKey("observer", ServerObserver)

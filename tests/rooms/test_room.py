@@ -336,14 +336,33 @@ class TestAudit:
         room.admit("p_fac", "p_m")
         room.mute("p_fac", "p_m", MIC)
         room.remove("p_fac", "p_m")
-        records = list(room.audit)
+        records = [r for r in room.audit if r.actor_id is not None]  # attendance aside
         assert [(r.actor_id, r.target_id, r.action) for r in records] == [
             ("p_fac", "p_m", "admit"),
             ("p_fac", "p_m", "mute_microphone"),
             ("p_fac", "p_m", "remove"),
         ]
         assert records[0].at == clock.now()
-        assert "Alice" not in repr(records)
+        assert "Alice" not in repr(list(room.audit))
+
+    def test_attendance_is_recorded_with_ids_and_times(
+        self, room: Room, clock: FixedClock
+    ) -> None:
+        room.join(identity("p_m", name="Alice Example"))
+        clock.advance(5)
+        room.admit("p_fac", "p_m")
+        room.connection_lost("p_m")
+        room.join(identity("p_m"))
+        room.leave("p_m")
+        attendance = [(r.target_id, r.action) for r in room.audit if r.target_id == "p_m"]
+        assert attendance == [
+            ("p_m", "join"),
+            ("p_m", "admit"),
+            ("p_m", "connection_lost"),
+            ("p_m", "reconnected"),
+            ("p_m", "leave_left"),
+        ]
+        assert "Alice" not in repr(list(room.audit))
 
 
 # -- every command x every role, from the one permission table -------------------------
