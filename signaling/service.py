@@ -484,23 +484,20 @@ class Signaling:
             if isinstance(event, ParticipantLeft)
             and event.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
         }
-        for pid in barred:
-            self._revoke_link_of(room.room_id, pid)
+        for event in events:
+            if isinstance(event, ParticipantLeft):
+                # Whoever was removed or denied cannot use their link again.
+                link = self._link_of.pop((room.room_id, event.participant_id), None)
+                if link is not None and link.jti and event.participant_id in barred:
+                    self.revoked_links.revoke(link.jti, link.expires_at)
         for sid, pid in self._connections.in_room(room.room_id):
             if room.is_present(pid):
                 continue
-            self._link_of.pop((room.room_id, pid), None)
             self._tear_down_media(room.room_id, pid)
             if pid in barred:
                 await self._drop(sid, keep_open=sid == caller)
             else:
                 self._connections.unbind_sid(sid)
-
-    def _revoke_link_of(self, room_id: str, participant_id: str) -> None:
-        """Whoever is removed (or denied) cannot use their link again, in any room."""
-        link = self._link_of.pop((room_id, participant_id), None)
-        if link is not None and link.jti:
-            self.revoked_links.revoke(link.jti, link.expires_at)
 
     def _tear_down_media(self, room_id: str, participant_id: str | None) -> None:
         """Close a departed participant's media (None: the whole room's) in the
