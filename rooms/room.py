@@ -265,7 +265,7 @@ class Room:
         if pid in self._barred:
             raise Barred("you were removed from this session and cannot rejoin it")
         if pid in self._present:
-            return self._reconnected(self._present[pid])
+            return self._rejoined(self._present[pid])
         returning = pid in self._ever_admitted
         if self.settings.locked and not returning:
             raise RoomLocked("the facilitator has locked this session")
@@ -304,7 +304,7 @@ class Room:
         return self._depart(participant, ParticipantState.LEFT, reason)
 
     def connection_lost(self, participant_id: str) -> list[RoomEvent]:
-        """Their connection (or their media) dropped without them leaving. They keep
+        """Their connection dropped without them leaving. They keep
         everything for ``reconnect_grace_s``: a raised hand, a round turn (a timed one
         keeps running; a facilitator can skip it), the floor, holds and admission. Only
         when the grace period ends do they leave, as ``disconnected``."""
@@ -319,7 +319,8 @@ class Room:
             events.append(SpeakingChanged(participant_id, speaking=False))
         return events
 
-    def _reconnected(self, participant: Participant) -> list[RoomEvent]:
+    def _rejoined(self, participant: Participant) -> list[RoomEvent]:
+        """Someone present joins again: back from a drop, or a takeover of a live seat."""
         if not participant.reconnecting:
             return self._take_over(participant)
         participant.reconnecting_since = None
