@@ -69,6 +69,9 @@ class InProcessLink:
     ) -> None:
         return None
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        return None
+
     def join(self, participant_id: str, clip: Clip) -> LoadClient:
         client = self.clients[participant_id] = LoadClient(participant_id, clip, self)
         return client

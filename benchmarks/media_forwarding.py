@@ -104,6 +104,9 @@ class _PipeSignals:
     ) -> None:
         pass
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        pass
+
 
 def _percentile(samples: list[float], q: float) -> float:
     if not samples:

@@ -25,6 +25,16 @@ class RoomFull(RoomError):
     code = "room_full"
 
 
+class WaitingRoomFull(RoomError):
+    code = "waiting_room_full"
+
+
+class SeatTaken(RoomError):
+    """The room refuses a second connection for someone whose first is still alive."""
+
+    code = "seat_taken"
+
+
 class RoomEnded(RoomError):
     code = "room_ended"
 

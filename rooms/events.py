@@ -46,6 +46,8 @@ class ParticipantView:
     hand_raised: bool
     accepted_ground_rules: bool
     joined_at: float
+    # Their connection dropped and the room keeps their place while they come back.
+    reconnecting: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +62,9 @@ class RoomSettings:
     # Whoever holds the floor (a round's current speaker holds it) is spotlighted when a
     # facilitator has not chosen someone.
     spotlight_follows_floor: bool = False
+    # Whether a second connection with the same link may take over a seat whose first
+    # connection is alive (a second tab, or a leaked link). Facilitators are told.
+    takeover_allowed: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +113,29 @@ class ParticipantLeft(RoomEvent):
 @dataclass(frozen=True, slots=True)
 class WaitingParticipantLeft(ParticipantLeft):
     audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class ParticipantReconnecting(RoomEvent):
+    """Someone's connection dropped (``reconnecting`` true) and they keep their place for
+    the grace period, or they are back (false). Leaving for good is ``ParticipantLeft``."""
+
+    participant_id: str
+    reconnecting: bool
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingParticipantReconnecting(ParticipantReconnecting):
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+
+
+@dataclass(frozen=True, slots=True)
+class SeatTakenOver(RoomEvent):
+    """A new connection took over the seat of someone whose connection was alive: a
+    second tab, or someone else with their link. Facilitators may revoke it."""
+
+    audience: ClassVar[Audience] = Audience.FACILITATORS
+    participant_id: str
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,6 +59,13 @@ class Participant:
     camera: DeviceState = field(default_factory=DeviceState)
     unmute_requests: set[Device] = field(default_factory=set)
     accepted_ground_rules: bool = False
+    # Their connection dropped at this time and they have not come back yet: they keep
+    # their place (hand, turn, floor, holds, admission) until the room's grace period ends.
+    reconnecting_since: float | None = None
+
+    @property
+    def reconnecting(self) -> bool:
+        return self.reconnecting_since is not None
 
     @property
     def id(self) -> str:

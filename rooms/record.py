@@ -56,6 +56,7 @@ def encode_settings(settings: RoomSettings) -> dict[str, Any]:
         "chat_enabled": settings.chat_enabled,
         "capacity": settings.capacity,
         "spotlight_follows_floor": settings.spotlight_follows_floor,
+        "takeover_allowed": settings.takeover_allowed,
     }
 
 
@@ -68,6 +69,7 @@ def decode_settings(data: dict[str, Any]) -> RoomSettings:
         capacity=int(data["capacity"]),
         # Absent from records written before the setting existed.
         spotlight_follows_floor=bool(data.get("spotlight_follows_floor", False)),
+        takeover_allowed=bool(data.get("takeover_allowed", True)),
     )
 
 
@@ -109,6 +111,7 @@ def encode_participant(participant: Participant) -> dict[str, Any]:
         "camera": _encode_device(participant.camera),
         "unmute_requests": sorted(device.value for device in participant.unmute_requests),
         "accepted_ground_rules": participant.accepted_ground_rules,
+        "reconnecting_since": participant.reconnecting_since,
     }
 
 
@@ -122,6 +125,10 @@ def decode_participant(data: dict[str, Any]) -> Participant:
         camera=_decode_device(data["camera"]),
         unmute_requests={Device(d) for d in data["unmute_requests"]},
         accepted_ground_rules=bool(data["accepted_ground_rules"]),
+        # Absent from records written before the grace period existed.
+        reconnecting_since=(
+            None if data.get("reconnecting_since") is None else float(data["reconnecting_since"])
+        ),
     )
 
 

@@ -29,8 +29,10 @@ from rooms.errors import (
     RoomFull,
     RoomLocked,
     ScreenShareBusy,
+    SeatTaken,
     ShareNotAllowed,
     UnmuteNotAllowed,
+    WaitingRoomFull,
 )
 from rooms.events import (
     ChatMessage,
@@ -43,6 +45,7 @@ from rooms.events import (
     MediaChanged,
     ParticipantAdmitted,
     ParticipantLeft,
+    ParticipantReconnecting,
     ParticipantView,
     ParticipantWaiting,
     PrivateChatPosted,
@@ -52,6 +55,7 @@ from rooms.events import (
     ScheduleChanged,
     ScreenShareChanged,
     ScreenSharePermissionChanged,
+    SeatTakenOver,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -63,6 +67,7 @@ from rooms.events import (
     UnmuteRequestAnswered,
     UnmuteRequested,
     WaitingParticipantLeft,
+    WaitingParticipantReconnecting,
 )
 from rooms.floor import Floor, FloorView
 from rooms.handqueue import HandQueue
@@ -101,6 +106,11 @@ MAX_CHAT_LENGTH = 2000
 MAX_GROUND_RULES_LENGTH = 5000
 MAX_TURN_S = 3600.0
 MAX_SIDE_ROOM_SIZE = 8
+# How long someone whose connection dropped keeps their place before they count as gone.
+RECONNECT_GRACE_S = 30.0
+# How many may wait for admission at once: a flood of links must not bury the list
+# (0: no limit).
+WAITING_ROOM_SIZE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,8 +150,12 @@ class Room:
         ground_rules: str = "",
         settings: RoomSettings | None = None,
         schedule: Schedule | None = None,
+        reconnect_grace_s: float = RECONNECT_GRACE_S,
+        waiting_room_size: int = WAITING_ROOM_SIZE,
     ) -> None:
         self.room_id = room_id
+        self.reconnect_grace_s = reconnect_grace_s
+        self.waiting_room_size = waiting_room_size
         self.title = title
         self.ground_rules = ground_rules
         self.settings = settings or RoomSettings()
@@ -177,6 +191,10 @@ class Room:
             raise NotInRoom(f"participant {participant_id} is not in room {self.room_id}")
         return found
 
+    def bars(self, participant_id: str) -> bool:
+        """Removed or denied: this session refuses them for good."""
+        return participant_id in self._barred
+
     def is_present(self, participant_id: str) -> bool:
         return participant_id in self._present
 
@@ -187,7 +205,9 @@ class Room:
         return (p for p in self._present.values() if p.state is ParticipantState.WAITING)
 
     def facilitators_present(self) -> bool:
-        return any(p.role.facilitates for p in self.admitted())
+        """A facilitator is in the session and reachable: one whose connection dropped is
+        still in (their place is kept) but not present for the people in the room."""
+        return any(p.role.facilitates and not p.reconnecting for p in self.admitted())
 
     @property
     def started_at(self) -> float | None:
@@ -212,6 +232,7 @@ class Room:
             hand_raised=participant.id in self.hands,
             accepted_ground_rules=participant.accepted_ground_rules,
             joined_at=participant.joined_at,
+            reconnecting=participant.reconnecting,
         )
 
     def snapshot_for(self, participant_id: str) -> RoomSnapshot:
@@ -299,13 +320,14 @@ class Room:
         self, identity: Identity, *, microphone: bool = False, camera: bool = False
     ) -> list[RoomEvent]:
         """Someone arrives with a valid token. A participant already present (a second
-        tab, a reconnect before the old connection dropped) keeps their place."""
+        tab, a reconnect within the grace period) keeps their place: capacity, the lock
+        and the waiting room never stand in their way."""
         self._ensure_open()
         pid = identity.participant_id
         if pid in self._barred:
             raise Barred("you were removed from this session and cannot rejoin it")
         if pid in self._present:
-            return []
+            return self._rejoined(self._present[pid])
         returning = pid in self._ever_admitted
         if self.settings.locked and not returning:
             raise RoomLocked("the facilitator has locked this session")
@@ -315,6 +337,8 @@ class Room:
             direct = False
         if direct and self._is_full():
             raise RoomFull(f"this session is full ({self.settings.capacity} people)")
+        if not direct and 0 < self.waiting_room_size <= sum(1 for _ in self.waiting()):
+            raise WaitingRoomFull("the waiting room is full: try again in a little while")
         self._joins += 1
         participant = Participant(
             identity=identity,
@@ -324,6 +348,8 @@ class Room:
             accepted_ground_rules=returning or not self._needs_consent_for(identity.role),
         )
         self._present[pid] = participant
+        # Attendance: ids and times only.
+        self.audit.record(participant.joined_at, None, pid, "join")
         for device in self._holds_of_departed.pop(pid, frozenset()):
             participant.set_device(device, DeviceState(on=False, held=True))
         for device, wanted in ((Device.MICROPHONE, microphone), (Device.CAMERA, camera)):
@@ -331,12 +357,64 @@ class Room:
                 participant.set_device(device, DeviceState(on=True))
         if not direct:
             return [ParticipantWaiting(self.view(participant))]
+        self.audit.record(participant.joined_at, None, pid, "admitted")
         return self._admit(participant)
 
     def leave(self, participant_id: str, reason: LeaveReason = LeaveReason.LEFT) -> list[RoomEvent]:
         participant = self.participant(participant_id)
         check_permission(participant.role, Command.LEAVE)
         return self._depart(participant, ParticipantState.LEFT, reason)
+
+    def connection_lost(self, participant_id: str) -> list[RoomEvent]:
+        """Their connection dropped without them leaving. They keep
+        everything for ``reconnect_grace_s``: a raised hand, a round turn (a timed one
+        keeps running; a facilitator can skip it), the floor, holds and admission. Only
+        when the grace period ends do they leave, as ``disconnected``."""
+        participant = self._present.get(participant_id)
+        if self.ended or participant is None or participant.reconnecting:
+            return []
+        now = self._clock.now()
+        participant.reconnecting_since = now
+        self.audit.record(now, None, participant_id, "connection_lost")
+        events: list[RoomEvent] = [self._reconnecting_event(participant)]
+        if self.talk_time.stop(participant_id, now):
+            events.append(SpeakingChanged(participant_id, speaking=False))
+        return events
+
+    def _rejoined(self, participant: Participant) -> list[RoomEvent]:
+        """Someone present joins again: back from a drop, or a takeover of a live seat."""
+        if not participant.reconnecting:
+            return self._take_over(participant)
+        participant.reconnecting_since = None
+        self.audit.record(self._clock.now(), None, participant.id, "reconnected")
+        return [self._reconnecting_event(participant)]
+
+    def _take_over(self, participant: Participant) -> list[RoomEvent]:
+        """The same link joins while its connection is alive. Facilitators hear of it (a
+        leaked link shows itself); the room may refuse it."""
+        if not self.settings.takeover_allowed:
+            raise SeatTaken("this link is in use in another window or on another device")
+        self.audit.record(self._clock.now(), None, participant.id, "seat_taken_over")
+        if participant.state is not ParticipantState.ADMITTED:
+            return []
+        return [SeatTakenOver(participant.id)]
+
+    def _reconnecting_event(self, participant: Participant) -> ParticipantReconnecting:
+        # Only facilitators may learn who waits, so a waiting person's drop is theirs alone.
+        kind = (
+            WaitingParticipantReconnecting
+            if participant.state is ParticipantState.WAITING
+            else ParticipantReconnecting
+        )
+        return kind(participant.id, participant.reconnecting)
+
+    def _grace_ended(self, now: float) -> list[RoomEvent]:
+        events: list[RoomEvent] = []
+        for participant in list(self._present.values()):
+            since = participant.reconnecting_since
+            if since is not None and now - since >= self.reconnect_grace_s:
+                events += self._depart(participant, ParticipantState.LEFT, LeaveReason.DISCONNECTED)
+        return events
 
     # -- the waiting room ----------------------------------------------------
 
@@ -405,6 +483,10 @@ class Room:
     def set_self_unmute(self, actor_id: str, allowed: bool) -> list[RoomEvent]:
         self._actor(actor_id, Command.SET_SELF_UNMUTE)
         return self._change_settings(actor_id, "set_self_unmute", self_unmute_allowed=allowed)
+
+    def set_takeover_allowed(self, actor_id: str, allowed: bool) -> list[RoomEvent]:
+        self._actor(actor_id, Command.LOCK)
+        return self._change_settings(actor_id, "set_takeover_allowed", takeover_allowed=allowed)
 
     def set_chat_enabled(self, actor_id: str, enabled: bool) -> list[RoomEvent]:
         self._actor(actor_id, Command.SET_CHAT_ENABLED)
@@ -911,7 +993,7 @@ class Room:
         if self.ended:
             return []
         now = self._clock.now()
-        events: list[RoomEvent] = []
+        events: list[RoomEvent] = self._grace_ended(now)
         if self.round is not None:
             if self.round.time_up(now):
                 self.audit.record(now, None, self.round.current_id, "turn_timed_out")
@@ -1107,6 +1189,8 @@ class Room:
             self._holds_of_departed[participant.id] = holds
         participant.move_to(state)
         del self._present[participant.id]
+        if state is ParticipantState.LEFT:  # removals and denials are the actor's records
+            self.audit.record(self._clock.now(), None, participant.id, f"leave_{reason}")
         left = (WaitingParticipantLeft if was_waiting else ParticipantLeft)(participant.id, reason)
         events: list[RoomEvent] = [left]
         now = self._clock.now()
@@ -1153,8 +1237,11 @@ class Room:
             raise InvalidCommand("use your own controls for yourself")
         if target.state is not ParticipantState.ADMITTED:
             raise NotAdmitted("this person is still in the waiting room: admit or deny them")
-        if target.role.rank > actor.role.rank:
-            raise PermissionDenied(f"a {actor.role} may not do that to the {target.role}")
+        # Equal rank is no rank: one facilitator never moderates another of the same role.
+        if target.role.rank > actor.role.rank or (
+            target.role.facilitates and target.role.rank == actor.role.rank
+        ):
+            raise PermissionDenied(f"a {actor.role} may not do that to a {target.role}")
         return target
 
     def _speaker(self, participant_id: str) -> Participant:

@@ -18,7 +18,7 @@ from rooms.events import RoomSettings
 from rooms.schedule import Schedule
 from server.app_keys import CLOCK, CONFIG, SIGNALING, SIGNER
 from server.links import mint_join_link, mint_operator_link
-from signaling.tokens import MAX_NAME_LENGTH, valid_room_id
+from signaling.tokens import MAX_NAME_LENGTH, TokenError, TokenExpired, valid_room_id
 
 
 class CreateRoomRequest(BaseModel):
@@ -111,6 +111,8 @@ async def create_room(request: web.Request) -> web.Response:
         ground_rules=body.ground_rules.strip(),
         settings=settings,
         schedule=schedule,
+        reconnect_grace_s=config.reconnect_grace_s,
+        waiting_room_size=config.waiting_room_size,
     )
     try:
         await signaling.add_room(room)
@@ -154,6 +156,7 @@ async def mint_token(request: web.Request) -> web.Response:
             "token": link.token,
             "participant_id": link.participant_id,
             "expires_at": link.expires_at,
+            "jti": link.jti,
         },
         status=201,
     )
@@ -173,6 +176,27 @@ def _store_down() -> web.HTTPException:
         "service_unavailable",
         "the server cannot reach its session store just now; try again in a moment",
     )
+class RevokeLinkRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    token: str = Field(min_length=1, max_length=4096)
+
+
+async def revoke_link(request: web.Request) -> web.Response:
+    """Refuse a join link from now on (until it would have expired). Whoever is in a
+    session with it stays until removed; their next join is refused."""
+    require_admin(request)
+    body: RevokeLinkRequest = await _body(request, RevokeLinkRequest)
+    try:
+        token = request.app[SIGNER].verify_join(body.token, request.app[CLOCK].now())
+    except TokenExpired:
+        return web.json_response({"revoked": False, "reason": "the link has expired already"})
+    except TokenError as error:
+        raise api_error(web.HTTPBadRequest, "invalid_token", str(error)) from error
+    if not token.jti:
+        raise api_error(web.HTTPBadRequest, "invalid_token", "this link has no id to revoke")
+    request.app[SIGNALING].revoked_links.revoke(token.jti, token.expires_at)
+    return web.json_response({"revoked": True, "jti": token.jti, "until": token.expires_at})
 
 
 class MintOperatorTokenRequest(BaseModel):
@@ -206,3 +230,4 @@ def add_admin_routes(app: web.Application) -> None:
     app.router.add_post("/api/rooms", create_room)
     app.router.add_post("/api/operator-tokens", mint_operator_token)
     app.router.add_post("/api/rooms/{room}/tokens", mint_token)
+    app.router.add_post("/api/revocations", revoke_link)

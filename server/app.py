@@ -22,6 +22,7 @@ from server.app_keys import (
     MEDIA,
     METRICS,
     MONITOR,
+    OBSERVER,
     RECORDS,
     SIGNALING,
     SIGNER,
@@ -46,12 +47,20 @@ from server.readiness import Readiness, media_probe, readiness_routes
 from server.redis_keys import RedisKeys
 from server.redis_store import RedisRoomRecords
 from server.system_clock import SystemClock
+from signaling.limits import Limits
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
 
 logger = logging.getLogger(__name__)
+
+# engine.io's heartbeat, both ways: a silent connection is dropped after at most about
+# PING_INTERVAL_S + PING_TIMEOUT_S (the library's defaults would take 45 s).
+PING_INTERVAL_S = 10
+PING_TIMEOUT_S = 10
+# How often rooms that emptied out have their audit trail written.
+AUDIT_CHECK_S = 5.0
 
 MediaFactory = Callable[[Config], MediaPlane]
 
@@ -167,6 +176,10 @@ def create_app(
         serializer=ClientPacket,
         json=BoundedJson,
         max_http_buffer_size=MAX_FRAME_BYTES,
+        # A network that goes silent (no close) is noticed within about 20 s, inside the
+        # grace period that keeps a dropped person's place (docs/protocol.md).
+        ping_interval=PING_INTERVAL_S,
+        ping_timeout=PING_TIMEOUT_S,
     )
     sio.attach(app)
     app[SIO] = sio
@@ -180,7 +193,13 @@ def create_app(
         readiness.require("room store", records.health_problem)
 
     def new_room(room_id: str) -> Room:
-        return Room(room_id, clock, settings=RoomSettings(capacity=config.room_capacity))
+        return Room(
+            room_id,
+            clock,
+            settings=RoomSettings(capacity=config.room_capacity),
+            reconnect_grace_s=config.reconnect_grace_s,
+            waiting_room_size=config.waiting_room_size,
+        )
 
     metrics = Metrics()
     app[METRICS] = metrics
@@ -188,6 +207,7 @@ def create_app(
     # One set of pseudonyms: logs and the operators' view name rooms and people alike.
     pseudonyms = Pseudonyms(config.signing_secret())
     observer = ServerObserver(metrics, clock, keeper, pseudonyms)
+    app[OBSERVER] = observer
     registry = node_registry(config, app[STORE], lambda room_id: signaling.room_moved(room_id))
     signaling = Signaling(
         sio,
@@ -201,6 +221,13 @@ def create_app(
         turn=config.turn(),
         records=records,
         placement=registry,
+        limits=Limits(
+            messages_per_s=config.rate_limit_per_s,
+            message_burst=config.rate_burst,
+            joins_per_minute=config.joins_per_minute,
+            join_timeout_s=config.join_timeout_s,
+            max_rooms=config.max_rooms,
+        ),
     )
     signaling.register()
     app[SIGNALING] = signaling
@@ -234,6 +261,7 @@ def create_app(
         app.cleanup_ctx.append(lambda _: _node_lease(registry))
     app.cleanup_ctx.append(_room_retention)
     app.cleanup_ctx.append(_room_clock)
+    app.cleanup_ctx.append(_audit_safekeeping)
     app.cleanup_ctx.append(lambda _: monitor.running())
     readiness_routes(app, readiness)  # last: ready once everything above has started
     return app
@@ -312,6 +340,7 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
                     continue
                 idle_since = last_seen.setdefault(room.room_id, now)
                 if now - idle_since >= config.room_retention_s:
+                    app[OBSERVER].keep_trail(room, "discarded")
                     store.discard(room.room_id)
                     if (persistence := app[SIGNALING].persistence) is not None:
                         persistence.forget(room.room_id)
@@ -322,6 +351,28 @@ async def _room_retention(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _audit_safekeeping(app: web.Application) -> AsyncIterator[None]:
+    """Audit trails outlive more than an explicit End (when GROUPSESSION_AUDIT_DIR is
+    set): a session that empties out is written within AUDIT_CHECK_S, and whatever
+    is new in any room when the server shuts down."""
+    store, observer = app[STORE], app[OBSERVER]
+
+    async def watch() -> None:
+        while True:
+            await asyncio.sleep(AUDIT_CHECK_S)
+            for room in list(store):
+                if not room.ended and not any(True for _ in (*room.admitted(), *room.waiting())):
+                    observer.keep_trail(room, "emptied")
+
+    task = asyncio.create_task(watch())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    for room in list(store):
+        observer.keep_trail(room, "shutdown")
 
 
 async def _room_clock(app: web.Application) -> AsyncIterator[None]:

@@ -10,6 +10,7 @@ from server.cluster import NodeRegistry
 from server.config import Config
 from server.metrics import Metrics
 from server.monitoring.monitor import Monitor
+from server.observer import ServerObserver
 from signaling.media import MediaPlane
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
@@ -26,3 +27,4 @@ SIGNALING = web.AppKey("signaling", Signaling)
 MEDIA = web.AppKey("media", MediaPlane)
 METRICS = web.AppKey("metrics", Metrics)
 MONITOR = web.AppKey("monitor", Monitor)
+OBSERVER = web.AppKey("observer", ServerObserver)

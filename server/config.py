@@ -51,6 +51,7 @@ KNOWN_DEFAULT_SECRETS = frozenset(
 # A secret of 32 characters drawn from fewer than this many distinct ones ("x" * 40,
 # "abababab…") is typed, not generated.
 MIN_DISTINCT_SECRET_CHARACTERS = 10
+MAX_RECONNECT_GRACE_S = 3600
 _LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 _REDIS_PREFIX = re.compile(r"[A-Za-z0-9_-]{1,32}")
 
@@ -83,6 +84,15 @@ class Config:
     log_format: str = "text"
     log_level: str = "INFO"
     room_capacity: int = 16
+    # Someone whose connection drops keeps their place this long (docs/protocol.md).
+    reconnect_grace_s: int = 30
+    # Abuse limits (docs/protocol.md, "Limits"); 0 turns one off.
+    rate_limit_per_s: int = 20
+    rate_burst: int = 60
+    joins_per_minute: int = 30
+    join_timeout_s: int = 10
+    max_rooms: int = 200
+    waiting_room_size: int = 50
     token_ttl_s: int = 4 * 3600
     max_token_ttl_s: int = 24 * 3600
     web_dir: Path = REPO_WEB_DIST
@@ -212,6 +222,13 @@ class Config:
             log_format=get("LOG_FORMAT") or defaults.log_format,
             log_level=(get("LOG_LEVEL") or defaults.log_level).upper(),
             room_capacity=number("ROOM_CAPACITY", defaults.room_capacity),
+            reconnect_grace_s=number("RECONNECT_GRACE_S", defaults.reconnect_grace_s),
+            rate_limit_per_s=number("RATE_LIMIT", defaults.rate_limit_per_s),
+            rate_burst=number("RATE_BURST", defaults.rate_burst),
+            joins_per_minute=number("JOINS_PER_MINUTE", defaults.joins_per_minute),
+            join_timeout_s=number("JOIN_TIMEOUT_S", defaults.join_timeout_s),
+            max_rooms=number("MAX_ROOMS", defaults.max_rooms),
+            waiting_room_size=number("WAITING_ROOM_SIZE", defaults.waiting_room_size),
             token_ttl_s=number("TOKEN_TTL", defaults.token_ttl_s),
             web_dir=Path(get("WEB_DIR") or defaults.web_dir),
             audit_dir=Path(audit) if (audit := get("AUDIT_DIR")) else None,
@@ -301,6 +318,24 @@ def _ranges(config: Config) -> list[Problem]:
                 f"{MAX_ROOM_CAPACITY}, not {config.room_capacity}"
             )
         )
+    if not 0 <= config.reconnect_grace_s <= MAX_RECONNECT_GRACE_S:
+        problems.append(
+            Problem(
+                f"GROUPSESSION_RECONNECT_GRACE_S must be 0 to {MAX_RECONNECT_GRACE_S} seconds, "
+                f"not {config.reconnect_grace_s}"
+            )
+        )
+    limits = {
+        "RATE_LIMIT": config.rate_limit_per_s,
+        "RATE_BURST": config.rate_burst,
+        "JOINS_PER_MINUTE": config.joins_per_minute,
+        "JOIN_TIMEOUT_S": config.join_timeout_s,
+        "MAX_ROOMS": config.max_rooms,
+        "WAITING_ROOM_SIZE": config.waiting_room_size,
+    }
+    for name, value in limits.items():
+        if value < 0:
+            problems.append(Problem(f"GROUPSESSION_{name} must be 0 (off) or more, not {value}"))
     if not MIN_TOKEN_TTL_S <= config.token_ttl_s <= config.max_token_ttl_s:
         problems.append(
             Problem(

@@ -25,6 +25,7 @@ class JoinLink:
     token: str
     participant_id: str
     expires_at: int
+    jti: str = ""  # what revokes it
 
 
 def mint_join_link(
@@ -50,6 +51,7 @@ def mint_join_link(
         token=raw,
         participant_id=token.participant_id,
         expires_at=token.expires_at,
+        jti=token.jti,
     )
 
 

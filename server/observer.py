@@ -35,11 +35,16 @@ class ServerObserver:
         self._metrics.signaling_messages.labels(event=label, error_code=error_code or "").inc()
 
     def session_ended(self, room: Room) -> None:
-        if self._audit_keeper is None:
+        self.keep_trail(room, "ended")
+
+    def keep_trail(self, room: Room, why: str) -> None:
+        """Write the room's trail if configured and it has records not written yet."""
+        keeper = self._audit_keeper
+        if keeper is None or not keeper.has_news(room):
             return
         logged = {"room_id": self._pseudonyms.room(room.room_id)}
         try:
-            self._audit_keeper.keep(room, self._clock.now())
+            keeper.keep(room, self._clock.now(), why)
         except OSError:
             # The session must still end for everyone (their media closed, their
             # connections dropped): a trail that cannot be written is logged, not raised.

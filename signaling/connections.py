@@ -12,6 +12,8 @@ import asyncio
 import time
 from dataclasses import dataclass, field
 
+from signaling.limits import TokenBucket
+
 # (room id, participant id)
 Seat = tuple[str, str]
 
@@ -24,6 +26,10 @@ class Connection:
     connected_at: float = field(default_factory=time.monotonic)
     room_id: str | None = None
     participant_id: str | None = None
+    # Where it came from (the peer's IP address), for the joins-per-address limit.
+    address: str = ""
+    # Its message budget (signaling.limits.TokenBucket); None: unlimited.
+    budget: TokenBucket | None = None
     # One message at a time per connection, in arrival order: Socket.IO runs each
     # handler as its own task, and room commands must not overtake each other.
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)

@@ -17,10 +17,14 @@ class ErrorCode(StrEnum):
     SERVER_SHUTTING_DOWN = "server_shutting_down"
     # the room lives on another node: reconnect to ``node_url`` and join there
     WRONG_NODE = "wrong_node"
+    # limits (signaling.limits)
+    RATE_LIMITED = "rate_limited"
+    SERVER_FULL = "server_full"
     # tokens
     INVALID_TOKEN = "invalid_token"
     TOKEN_EXPIRED = "token_expired"
     TOKEN_WRONG_ROOM = "token_wrong_room"
+    TOKEN_REVOKED = "token_revoked"
     # the room's rules (rooms.errors)
     PERMISSION_DENIED = "permission_denied"
     ROOM_LOCKED = "room_locked"
@@ -36,6 +40,8 @@ class ErrorCode(StrEnum):
     CHAT_DISABLED = "chat_disabled"
     SHARE_NOT_ALLOWED = "share_not_allowed"
     SCREEN_SHARE_BUSY = "screen_share_busy"
+    WAITING_ROOM_FULL = "waiting_room_full"
+    SEAT_TAKEN = "seat_taken"
     ROOM_ERROR = "room_error"
     # media (signaling.media)
     MEDIA_FAILED = "media_failed"

@@ -58,6 +58,7 @@ class ClientEvent(StrEnum):
     SUBSCRIBER_ANSWER = "subscriber_answer"
     ICE_CANDIDATE = "ice_candidate"
     REFRESH_ICE_SERVERS = "refresh_ice_servers"
+    RESTART_MEDIA = "restart_media"
 
 
 class ServerEvent(StrEnum):
@@ -67,6 +68,7 @@ class ServerEvent(StrEnum):
     PARTICIPANT_WAITING = "participant_waiting"
     PARTICIPANT_ADMITTED = "participant_admitted"
     PARTICIPANT_LEFT = "participant_left"
+    PARTICIPANT_RECONNECTING = "participant_reconnecting"
     MEDIA_CHANGED = "media_changed"
     UNMUTE_REQUESTED = "unmute_requested"
     UNMUTE_REQUEST_ANSWERED = "unmute_request_answered"
@@ -91,3 +93,5 @@ class ServerEvent(StrEnum):
     SUPERSEDED = "superseded"
     CONNECTION_PROBLEM = "connection_problem"
     SERVER_SHUTTING_DOWN = "server_shutting_down"
+    MEDIA_FAILED = "media_failed"
+    SEAT_TAKEN_OVER = "seat_taken_over"

@@ -118,6 +118,10 @@ class MediaSignals(Protocol):
 
         Told at most once per half minute per participant while it lasts.
         """
+
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        """One of the participant's peer connections failed (ICE or DTLS) or was closed
+        under the media plane: their media is dead until they negotiate anew."""
         ...
 
 

@@ -107,6 +107,7 @@ class SessionActions(Protocol):
     ) -> Reply: ...
 
     async def refresh_ice_servers(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
+    async def restart_media(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
 
 
 RoomCommand = Callable[[Room, str, P], list[RoomEvent]]
@@ -136,6 +137,8 @@ def _update_settings(room: Room, me: str, p: UpdateSettingsPayload) -> list[Room
         events += room.set_chat_enabled(me, p.chat_enabled)
     if p.spotlight_follows_floor is not None:
         events += room.set_spotlight_follows_floor(me, p.spotlight_follows_floor)
+    if p.takeover_allowed is not None:
+        events += room.set_takeover_allowed(me, p.takeover_allowed)
     return events[-1:]  # each carries the whole settings; the last is the newest
 
 
@@ -279,7 +282,7 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
     Route(
         ClientEvent.REMOVE,
         TargetPayload,
-        Senders(Command.REMOVE, "not on the facilitator"),
+        Senders(Command.REMOVE, "not on a facilitator of the same rank or above"),
         lambda room, me, p: room.remove(me, p.participant_id),
     ),
     Route(
@@ -429,6 +432,12 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         EmptyPayload,
         Senders(),
         action=lambda s, c, p: s.refresh_ice_servers(c, p),
+    ),
+    Route(
+        ClientEvent.RESTART_MEDIA,
+        EmptyPayload,
+        Senders(condition="admitted"),
+        action=lambda s, c, p: s.restart_media(c, p),
     ),
 )
 

@@ -78,6 +78,7 @@ class UpdateSettingsPayload(Payload):
     self_unmute_allowed: bool | None = None
     chat_enabled: bool | None = None
     spotlight_follows_floor: bool | None = None
+    takeover_allowed: bool | None = None
 
     @model_validator(mode="after")
     def _names_a_setting(self) -> UpdateSettingsPayload:

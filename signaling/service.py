@@ -40,6 +40,7 @@ from signaling.connections import Connection, ConnectionRegistry
 from signaling.delivery import RateLimitedLog, RoomDelivery
 from signaling.errors import ErrorCode, SignalingError, error_reply
 from signaling.event_names import ClientEvent, ServerEvent
+from signaling.limits import AttemptsPerMinute, Limits, TokenBucket
 from signaling.media import (
     ConnectionProblem,
     ForwardedTrack,
@@ -53,6 +54,7 @@ from signaling.packets import CLIENT_MESSAGE, MalformedFrame
 from signaling.persistence import RoomPersistence
 from signaling.placement import RoomPlacement
 from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
+from signaling.revocation import InMemoryRevokedLinks, RevokedLinks
 from signaling.routes import ROUTES, Reply, Route
 from signaling.schemas import (
     EmptyPayload,
@@ -61,7 +63,7 @@ from signaling.schemas import (
     PublishPayload,
     SubscriberAnswerPayload,
 )
-from signaling.tokens import TokenError, TokenSigner, TokenWrongRoom
+from signaling.tokens import JoinToken, TokenError, TokenRevoked, TokenSigner, TokenWrongRoom
 from signaling.turn import TurnSettings, no_ice_servers
 from signaling.wire import encode_snapshot, plain
 
@@ -133,10 +135,17 @@ class Signaling:
         records: RoomRecordStore | None = None,
         rejoin_window_s: float = REJOIN_WINDOW_S,
         placement: RoomPlacement | None = None,
+        limits: Limits | None = None,
+        revoked_links: RevokedLinks | None = None,
     ) -> None:
         """``records``: where rooms' records are written before commands are acknowledged
         (signaling.persistence); None keeps rooms in memory only (protocol tests)."""
         self._sio = sio
+        self.revoked_links: RevokedLinks = revoked_links or InMemoryRevokedLinks()
+        # The link each seat was last taken with: removing someone revokes it.
+        self._link_of: dict[tuple[str, str], JoinToken] = {}
+        self._limits = limits or Limits()
+        self._joins_by_address = AttemptsPerMinute(self._limits.joins_per_minute)
         self._store = store
         self._signer = signer
         self._clock = clock
@@ -177,6 +186,8 @@ class Signaling:
         self._handing_off = False
         # Media closes that did not finish in time (the participant was removed anyway).
         self.media_teardowns_timed_out = 0
+        # Connections closed for not joining within the limit.
+        self.unjoined_closed = 0
 
     @property
     def delivery_failures(self) -> int:
@@ -206,33 +217,58 @@ class Signaling:
     # -- connection lifecycle ----------------------------------------------------
 
     async def _on_connect(self, sid: str, environ: dict[str, Any], auth: Any = None) -> None:
-        self._connections.open(sid)
+        connection = self._connections.open(sid)
+        request = environ.get("aiohttp.request")
+        connection.address = str(getattr(request, "remote", None) or environ.get("REMOTE_ADDR", ""))
+        limits = self._limits
+        connection.budget = TokenBucket(limits.messages_per_s, limits.message_burst)
+        if limits.join_timeout_s > 0:
+            asyncio.get_running_loop().call_later(
+                limits.join_timeout_s, lambda: self._spawn(self._close_if_not_joined(sid))
+            )
+
+    async def _close_if_not_joined(self, sid: str) -> None:
+        """A socket that never joins holds a slot for nothing: it is closed."""
+        connection = self._connections.get(sid)
+        if connection is None or connection.seat is not None:
+            return
+        self.unjoined_closed += 1
+        await self._sio.disconnect(sid)
 
     async def _on_disconnect(self, sid: str, reason: Any = None) -> None:
         connection = self._connections.get(sid)
         if connection is None:
             return
         try:
-            # Only the participant's current connection speaks for them: a superseded one
-            # was already unbound when the newer one joined.
-            seat = connection.seat
-            if seat is None or not self._connections.speaks_for(connection):
-                return
-            room_id, pid = seat
-            if self._handing_off:
-                return  # they come back to the restarted node, or another, as themselves
-            room = self._store.get(room_id)
             async with connection.lock:
+                # Only the participant's current connection speaks for them: a superseded
+                # one was already unbound when the newer one joined (checked under the lock,
+                # which a command in flight may hold while the newer one joins).
+                seat = connection.seat
+                if seat is None or not self._connections.speaks_for(connection):
+                    return
+                room_id, pid = seat
+                if self._handing_off:
+                    return  # they come back to the restarted node, or another, as themselves
+                room = self._store.get(room_id)
+                # Whatever the reason the library gives: it cannot tell a closed tab from
+                # a lost network reliably (a client's goodbye races its transport's close).
+                # Leaving on purpose is the ``leave`` command.
                 if room is not None and room.is_present(pid):
-                    events = room.leave(pid, LeaveReason.DISCONNECTED)
-                    logger.info("disconnected", extra=self._ids(connection))
-                    # Also closes the participant's media and unbinds this connection.
                     with contextlib.suppress(SignalingError):  # the room moved away
-                        await self._deliver_and_settle(room, events)
+                        await self._connection_lost(room, pid, connection)
         finally:
             # Even if the delivery failed or was cancelled (shutdown): no binding may
             # outlive its connection.
             self._connections.close(sid)
+
+    async def _connection_lost(self, room: Room, pid: str, connection: Connection) -> None:
+        """A dropped connection is not a departure: the room keeps the person's place for
+        its grace period (``Room.tick`` lets them go after it); their media is dead."""
+        logger.info("connection lost", extra=self._ids(connection))
+        self._connections.unbind(connection)
+        await self._deliver_and_settle(room, room.connection_lost(pid))
+        self._tear_down_media(room.room_id, pid)
 
     # -- dispatch ------------------------------------------------------------------
 
@@ -247,6 +283,8 @@ class Signaling:
         connection = self._connections.get(sid)
         if connection is None:
             return self._refuse(event, ErrorCode.NOT_JOINED, "this connection is closing")
+        if connection.budget is not None and not connection.budget.take():
+            return self._refuse(event, ErrorCode.RATE_LIMITED, "too many messages: slow down")
         if len(args) > 1:
             return self._refuse(event, ErrorCode.INVALID_PAYLOAD, "send one payload object")
         # No argument at all is an empty payload; an explicit null is not a payload.
@@ -298,13 +336,25 @@ class Signaling:
                 ErrorCode.SERVER_SHUTTING_DOWN,
                 "this server is shutting down and takes no new sessions; try again in a moment",
             )
+        if not self._joins_by_address.allow(connection.address):
+            raise SignalingError(ErrorCode.RATE_LIMITED, "too many joins from here: wait a minute")
         token = self._signer.verify_join(payload.token, self._clock.now())
         if payload.room_id is not None and payload.room_id != token.room_id:
             raise TokenWrongRoom("this link is for a different session")
+        live = self._store.get(token.room_id)
+        # The room's own refusal ("barred") says more, where it has one.
+        barred = live is not None and live.bars(token.participant_id)
+        if token.jti and self.revoked_links.is_revoked(token.jti) and not barred:
+            raise TokenRevoked("this link was revoked; ask your facilitator for a new one")
+        if live is None and 0 < self._limits.max_rooms <= sum(
+            1 for r in self._store if not r.ended
+        ):
+            raise SignalingError(ErrorCode.SERVER_FULL, "this server holds no more sessions")
         room = await self._live_room(token.room_id)
         identity = Identity(token.participant_id, token.display_name, token.role)
         events = room.join(identity, microphone=payload.microphone, camera=payload.camera)
         previous = self._connections.bind(connection, room.room_id, identity.participant_id)
+        self._link_of[(room.room_id, identity.participant_id)] = token
         if previous is not None:
             # The same person opened the link again (a second tab, a reconnect before the
             # old socket timed out): the newest connection wins, the old one is told why.
@@ -353,6 +403,9 @@ class Signaling:
         )
         room = self._store.get(room_id)
         if room is not None:
+            # A fresh publish (after a reconnect or a media recovery) may meet a media plane
+            # that forgot this publisher: tell it again what they may send.
+            self._forwarding.pop((room_id, me), None)
             self._sync_forwarding(room)
         return {"sdp": answer.sdp, "type": answer.type}
 
@@ -373,6 +426,16 @@ class Signaling:
         media, room_id, me = self._media_for(connection, publishing=False)
         candidate = IceCandidate(payload.candidate, payload.sdp_mid, payload.sdp_mline_index)
         await media.add_ice_candidate(room_id, me, payload.leg, candidate)
+        return {}
+
+    async def restart_media(self, connection: Connection, payload: EmptyPayload) -> Reply:
+        """The client's media failed (or its network changed): drop both of its peer
+        connections here, so that a fresh publish and subscribe start from nothing.
+        The socket, and the person's place in the room, are untouched."""
+        media, room_id, me = self._media_for(connection, publishing=False)
+        self._forwarding.pop((room_id, me), None)
+        await self._bounded_teardown(media.remove_participant(room_id, me), room_id, me)
+        logger.info("media restarted", extra=self._ids(connection))
         return {}
 
     def _media_for(
@@ -407,6 +470,12 @@ class Signaling:
             raise SignalingError(
                 ErrorCode.INTERNAL_ERROR, "this session's saved state cannot be read"
             ) from None
+        # How long a dropped connection keeps its place and how many may wait are this
+        # node's policy (its configuration), not the room's record: take them from a
+        # room this node would make.
+        policy = self._room_factory(room_id)
+        room.reconnect_grace_s = policy.reconnect_grace_s
+        room.waiting_room_size = policy.waiting_room_size
         self._store.add(room)
         logger.info("room taken on from its record", extra=self._log_ids(room_id, None))
         if not room.ended:
@@ -569,6 +638,15 @@ class Signaling:
         }
         await self._delivery.emit(ServerEvent.SUBSCRIBER_OFFER, payload, sid)
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        """Drop the dead connections and tell the participant, whose client negotiates
+        new ones over the same socket (``restart_media``, then publish and subscribe)."""
+        self._tear_down_media(room_id, participant_id)
+        sid = self._connections.sid_for(room_id, participant_id)
+        logger.info("media failed", extra=self._log_ids(room_id, participant_id))
+        if sid is not None:
+            self._spawn(self._delivery.emit(ServerEvent.MEDIA_FAILED, {}, sid))
+
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
         if room is None:
@@ -615,6 +693,8 @@ class Signaling:
         if any(isinstance(event, SessionEnded) for event in events):
             self._observer.session_ended(room)
             self._tear_down_media(room.room_id, None)
+            for seat in [s for s in self._link_of if s[0] == room.room_id]:
+                del self._link_of[seat]
             for sid, _ in self._connections.in_room(room.room_id):
                 await self._drop(sid, keep_open=sid == caller)
             return
@@ -624,6 +704,12 @@ class Signaling:
             if isinstance(event, ParticipantLeft)
             and event.reason in (LeaveReason.REMOVED, LeaveReason.DENIED)
         }
+        for event in events:
+            if isinstance(event, ParticipantLeft):
+                # Whoever was removed or denied cannot use their link again.
+                link = self._link_of.pop((room.room_id, event.participant_id), None)
+                if link is not None and link.jti and event.participant_id in barred:
+                    self.revoked_links.revoke(link.jti, link.expires_at)
         for sid, pid in self._connections.in_room(room.room_id):
             if room.is_present(pid):
                 continue

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import secrets
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import jwt
@@ -43,6 +43,15 @@ class TokenWrongRoom(TokenError):
     code = "token_wrong_room"
 
 
+class TokenRevoked(TokenError):
+    code = "token_revoked"
+
+
+def new_link_id() -> str:
+    """A join token's ``jti``: what revocation names."""
+    return secrets.token_hex(12)
+
+
 def new_participant_id() -> str:
     """Pseudonymous and unguessable: operators and logs see only this."""
     return "p_" + secrets.token_hex(8)
@@ -72,6 +81,8 @@ class JoinToken:
     display_name: str
     role: Role
     expires_at: int
+    # The link's own id, for revocation ("" for a token minted before links had one).
+    jti: str = field(default_factory=new_link_id)
 
     def __post_init__(self) -> None:
         if not valid_room_id(self.room_id):
@@ -105,6 +116,7 @@ class TokenSigner:
             "role": token.role.value,
             "iat": int(now),
             "exp": token.expires_at,
+            "jti": token.jti,
         }
         return jwt.encode(claims, self._secret, algorithm="HS256")
 
@@ -127,6 +139,7 @@ class TokenSigner:
                 display_name=clean_display_name(str(claims["name"])),
                 role=Role(claims["role"]),
                 expires_at=int(claims["exp"]),
+                jti=str(claims.get("jti", "")),
             )
         except (KeyError, ValueError, TypeError) as error:
             raise TokenError("the join token does not carry a valid room, name and role") from error

@@ -16,12 +16,14 @@ from rooms.events import (
     MediaChanged,
     ParticipantAdmitted,
     ParticipantLeft,
+    ParticipantReconnecting,
     ParticipantWaiting,
     RoomEvent,
     RoundChanged,
     ScheduleChanged,
     ScreenShareChanged,
     ScreenSharePermissionChanged,
+    SeatTakenOver,
     SessionClockWarning,
     SessionEnded,
     SettingsChanged,
@@ -41,6 +43,7 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (ParticipantWaiting, ServerEvent.PARTICIPANT_WAITING),
     (ParticipantAdmitted, ServerEvent.PARTICIPANT_ADMITTED),
     (ParticipantLeft, ServerEvent.PARTICIPANT_LEFT),
+    (ParticipantReconnecting, ServerEvent.PARTICIPANT_RECONNECTING),
     (MediaChanged, ServerEvent.MEDIA_CHANGED),
     (UnmuteRequested, ServerEvent.UNMUTE_REQUESTED),
     (UnmuteRequestAnswered, ServerEvent.UNMUTE_REQUEST_ANSWERED),
@@ -61,6 +64,7 @@ _EVENT_NAMES: tuple[tuple[type[RoomEvent], ServerEvent], ...] = (
     (ScreenShareChanged, ServerEvent.SCREEN_SHARE_CHANGED),
     (ScreenSharePermissionChanged, ServerEvent.SCREEN_SHARE_PERMISSION_CHANGED),
     (SideRoomsChanged, ServerEvent.SIDE_ROOMS_CHANGED),
+    (SeatTakenOver, ServerEvent.SEAT_TAKEN_OVER),
 )
 
 

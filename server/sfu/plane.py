@@ -135,6 +135,8 @@ class RtpForwardingMediaPlane:
         self._places: dict[str, dict[str, str]] = {}
         self.stats = ForwardingStats()
         self._pseudonyms = pseudonyms or EphemeralPseudonyms()
+        # Peer connections that failed or closed under us (each reported to signaling).
+        self.media_failures = 0
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -197,6 +199,8 @@ class RtpForwardingMediaPlane:
             await self._close_publish_pc(participant, pc)
             raise MediaNotReady(f"{participant_id} left room {room_id} while publishing")
         participant.publish_pc = pc
+        if is_new:
+            self._watch(room_id, participant, pc)
         self._announce_changes(room_id, participant)
         local = pc.localDescription
         return SessionDescription(sdp=local.sdp, type=local.type)
@@ -221,6 +225,7 @@ class RtpForwardingMediaPlane:
             drops=self.stats.drops,
             budget=participant.budget,
         )
+        self._watch(room_id, participant, pc)
         for other in self._rooms.get(room_id, {}).values():
             if other is not participant and self._same_place(room_id, other, participant):
                 for track in other.announced_tracks():
@@ -605,6 +610,29 @@ class RtpForwardingMediaPlane:
             self._require_signals().connection_problem(
                 room_id, participant.participant_id, ConnectionProblem.UNSTABLE_MEDIA
             )
+
+    def _watch(self, room_id: str, participant: ParticipantMedia, pc: RTCPeerConnection) -> None:
+        """Tell signaling when this connection dies under us: ICE or DTLS failed, or its
+        transports were closed by anything but our own teardown (which lets go of the
+        connection before closing it). aiortc has no ICE restart: the participant
+        negotiates new connections, and signaling drops these."""
+
+        def changed() -> None:
+            if pc.connectionState not in ("failed", "closed"):
+                return
+            subscription = participant.subscription
+            current = participant.publish_pc is pc or (
+                subscription is not None and subscription.pc is pc
+            )
+            known = self._existing_participant(room_id, participant.participant_id)
+            if not current or known is not participant:
+                return
+            self.media_failures += 1
+            logger.info("media connection %s", pc.connectionState)
+            if self._signals is not None:
+                self._signals.media_failed(room_id, participant.participant_id)
+
+        pc.on("connectionstatechange", changed)
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if self._signals is not None:

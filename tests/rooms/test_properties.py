@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 
 from rooms import Device, FixedClock, Identity, ParticipantState, Role, Room, RoomError
-from rooms.events import LeaveReason
+from rooms.events import LeaveReason, ParticipantLeft
 
 PEOPLE = ["p_fac", "p_co", "p_a", "p_b", "p_c", "p_obs"]
 ROLES = {
@@ -41,7 +41,30 @@ class RoomMachine(RuleBasedStateMachine):
     @rule(who=people, mic=st.booleans(), cam=st.booleans())
     def join(self, who: str, mic: bool, cam: bool) -> None:
         identity = Identity(who, who, ROLES[who])
-        self.attempt(lambda: self.room.join(identity, microphone=mic, camera=cam))
+        present = self.room.is_present(who)
+        state = self.room.participant(who).state if present else None
+        joined = self.attempt(lambda: self.room.join(identity, microphone=mic, camera=cam))
+        if present and not self.room.ended:
+            # Coming back (a reconnect, a second tab) is never refused, by capacity, the
+            # lock or anything else, and never loses admission.
+            assert joined
+            assert self.room.participant(who).state is state
+            assert not self.room.participant(who).reconnecting
+
+    @rule(who=people)
+    def connection_drops(self, who: str) -> None:
+        present = self.room.is_present(who)
+        events = self.room.connection_lost(who)
+        if present and not self.room.ended:
+            assert self.room.is_present(who) and self.room.participant(who).reconnecting
+        if not present:
+            assert events == []
+        assert not any(isinstance(e, ParticipantLeft) for e in events)
+
+    @rule(seconds=st.sampled_from([1.0, 10.0, 29.0, 31.0]))
+    def time_passes(self, seconds: float) -> None:
+        self.clock.advance(seconds)
+        self.room.tick()
 
     @rule(who=people, disconnected=st.booleans())
     def leave(self, who: str, disconnected: bool) -> None:
@@ -135,6 +158,14 @@ class RoomMachine(RuleBasedStateMachine):
             if self.room.may_be_heard(pid):
                 assert self.room.participant(pid).state is ParticipantState.ADMITTED
                 assert ROLES[pid] is not Role.OBSERVER
+
+    @invariant()
+    def nobody_stays_reconnecting_past_the_grace_period(self) -> None:
+        now = self.clock.now()
+        for participant in self.room.admitted():
+            since = participant.reconnecting_since
+            # tick() runs only in time_passes: allow one step of lag, never more.
+            assert since is None or now - since < self.room.reconnect_grace_s + 31.0
 
     @invariant()
     def capacity_is_never_exceeded(self) -> None:

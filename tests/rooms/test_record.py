@@ -145,7 +145,8 @@ def test_the_in_room_state_survives_the_record_too() -> None:
     # Check-ins, the spotlight, screen sharing and side rooms are room state like any
     # other: a restart must not drop a member's request to be checked in with.
     clock = FixedClock()
-    room = Room("r_in_room", clock, settings=RoomSettings(spotlight_follows_floor=True))
+    settings = RoomSettings(spotlight_follows_floor=True, takeover_allowed=False)
+    room = Room("r_in_room", clock, settings=settings)
     room.join(identity("p_fac", Role.FACILITATOR))
     for pid in ("p_ann", "p_bo", "p_cy"):
         room.join(identity(pid))
@@ -157,6 +158,7 @@ def test_the_in_room_state_survives_the_record_too() -> None:
     room.allow_screen_share("p_fac", "p_bo", True)
     room.start_screen_share("p_bo")
     room.open_side_room("p_fac", ["p_fac", "p_ann"], seconds=300)
+    room.connection_lost("p_cy")
     record = room.to_record()
     restored = Room.from_record(json.loads(json.dumps(record)), clock)
     assert restored.to_record() == record
@@ -177,5 +179,17 @@ def test_a_record_from_before_the_in_room_state_still_restores() -> None:
     for key in ("check_ins", "spotlight_id", "screen_sharer_id", "may_share_screen", "side_rooms"):
         del record[key]
     del record["settings"]["spotlight_follows_floor"]
+    del record["settings"]["takeover_allowed"]
+    for participant in record["participants"]:
+        del participant["reconnecting_since"]
     restored = Room.from_record(record, clock)
     assert restored.spotlight_id is None and not restored.side_rooms.ids()
+
+
+def test_someone_reconnecting_is_still_reconnecting_after_a_restore() -> None:
+    clock = FixedClock()
+    room = busy_room(clock)
+    room.connection_lost("p_bo")
+    restored = Room.from_record(json.loads(json.dumps(room.to_record())), clock)
+    assert restored.participant("p_bo").reconnecting
+    assert restored.participant("p_bo").reconnecting_since == clock.now()

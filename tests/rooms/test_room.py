@@ -35,6 +35,7 @@ from rooms.events import (
     ParticipantWaiting,
     PrivateChatPosted,
     RoomSettings,
+    SeatTakenOver,
     SessionEnded,
     SettingsChanged,
     UnmuteRequestAnswered,
@@ -297,7 +298,8 @@ class TestRemovalLockEnd:
 
     def test_a_second_join_keeps_the_place(self, room: Room) -> None:
         admitted(room, "p_m")
-        assert room.join(identity("p_m")) == []
+        # A second connection takes the seat over: facilitators are told (seat_taken_over).
+        assert room.join(identity("p_m")) == [SeatTakenOver("p_m")]
         assert room.participant("p_m").state is ParticipantState.ADMITTED
 
 
@@ -334,14 +336,33 @@ class TestAudit:
         room.admit("p_fac", "p_m")
         room.mute("p_fac", "p_m", MIC)
         room.remove("p_fac", "p_m")
-        records = list(room.audit)
+        records = [r for r in room.audit if r.actor_id is not None]  # attendance aside
         assert [(r.actor_id, r.target_id, r.action) for r in records] == [
             ("p_fac", "p_m", "admit"),
             ("p_fac", "p_m", "mute_microphone"),
             ("p_fac", "p_m", "remove"),
         ]
         assert records[0].at == clock.now()
-        assert "Alice" not in repr(records)
+        assert "Alice" not in repr(list(room.audit))
+
+    def test_attendance_is_recorded_with_ids_and_times(
+        self, room: Room, clock: FixedClock
+    ) -> None:
+        room.join(identity("p_m", name="Alice Example"))
+        clock.advance(5)
+        room.admit("p_fac", "p_m")
+        room.connection_lost("p_m")
+        room.join(identity("p_m"))
+        room.leave("p_m")
+        attendance = [(r.target_id, r.action) for r in room.audit if r.target_id == "p_m"]
+        assert attendance == [
+            ("p_m", "join"),
+            ("p_m", "admit"),
+            ("p_m", "connection_lost"),
+            ("p_m", "reconnected"),
+            ("p_m", "leave_left"),
+        ]
+        assert "Alice" not in repr(list(room.audit))
 
 
 # -- every command x every role, from the one permission table -------------------------
@@ -470,3 +491,16 @@ def test_moderation_acts_only_on_admitted_people(room: Room) -> None:
             command()
         assert refused.value.code == "not_in_room"
     assert room.participant("p_wait").microphone.on
+
+
+def test_the_waiting_room_is_bounded(clock: FixedClock) -> None:
+    from rooms.errors import WaitingRoomFull
+
+    room = Room("r", clock, waiting_room_size=2)
+    room.join(identity("p_fac", Role.FACILITATOR))
+    room.join(identity("p_a"))
+    room.join(identity("p_b"))
+    with pytest.raises(WaitingRoomFull):
+        room.join(identity("p_c"))
+    room.admit("p_fac", "p_a")
+    room.join(identity("p_c"))  # a place came free

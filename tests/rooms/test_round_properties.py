@@ -29,6 +29,8 @@ class RoundMachine(RuleBasedStateMachine):
         self.present_throughout: set[str] = set()
         self.last_order: tuple[str, ...] = ()
         self.hands_seen: list[str] = []
+        # Members whose connection dropped while their turn was still to come (or theirs).
+        self.dropped_in_round: set[str] = set()
 
     def attempt(self, command: object) -> bool:
         try:
@@ -53,6 +55,7 @@ class RoundMachine(RuleBasedStateMachine):
             self.round = self.room.round
             assert self.round is not None
             self.present_throughout = set(self.round.view().order)
+            self.dropped_in_round.clear()
             self.last_order = self.round.view().order
 
     @precondition(lambda self: self.room.round is not None)
@@ -79,6 +82,8 @@ class RoundMachine(RuleBasedStateMachine):
     def time_passes(self, seconds: int) -> None:
         self.clock.advance(seconds)
         self.room.tick()
+        # Whoever stayed away past the grace period has left.
+        self.present_throughout &= {p.id for p in self.room.admitted()}
         self.check_completed_round()
 
     @precondition(lambda self: self.room.round is not None)
@@ -96,7 +101,25 @@ class RoundMachine(RuleBasedStateMachine):
             self.check_completed_round()
 
     @rule(who=members)
+    def connection_drops(self, who: str) -> None:
+        had_hand = who in self.room.hands
+        in_round = (
+            self.room.is_present(who)
+            and self.room.round is not None
+            and who in self.room.round.view().order
+            and (who, TurnOutcome.LEFT) not in self.room.round.view().outcomes
+        )
+        self.room.connection_lost(who)
+        # A drop is not a departure: the hand and the turn stay theirs.
+        assert (who in self.room.hands) == had_hand
+        if in_round:
+            self.dropped_in_round.add(who)
+            assert self.room.round is not None and who in self.room.round.view().order
+            assert (who, TurnOutcome.LEFT) not in self.room.round.view().outcomes
+
+    @rule(who=members)
     def arrive(self, who: str) -> None:
+        self.dropped_in_round.discard(who)
         self.attempt(lambda: self.room.join(Identity(who, who, Role.MEMBER), microphone=True))
 
     @rule(who=members)
@@ -158,6 +181,15 @@ class RoundMachine(RuleBasedStateMachine):
                 assert participant.id in FACILITATORS or participant.id == (
                     self.room.floor.holder_id
                 )
+
+    @invariant()
+    def reconnecting_people_never_have_left_the_round(self) -> None:
+        if self.room.round is None:
+            return
+        left = {pid for pid, o in self.room.round.view().outcomes if o is TurnOutcome.LEFT}
+        for participant in self.room.admitted():
+            if participant.reconnecting and participant.id in self.dropped_in_round:
+                assert participant.id not in left
 
     @invariant()
     def the_round_speaker_holds_the_floor(self) -> None:

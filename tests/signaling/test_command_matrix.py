@@ -19,6 +19,7 @@ MEDIA_EVENTS = {
     ClientEvent.SUBSCRIBE,
     ClientEvent.SUBSCRIBER_ANSWER,
     ClientEvent.ICE_CANDIDATE,
+    ClientEvent.RESTART_MEDIA,
 }
 
 

@@ -127,7 +127,11 @@ async def test_session_clock_and_kept_audit(
     kept = list((tmp_path / "audit").glob("r1-*.json"))
     assert len(kept) == 1
     document = json.loads(kept[0].read_text())
-    assert [r["action"] for r in document["records"]] == ["set_schedule", "end_session"]
+    moderation = [r["action"] for r in document["records"] if r["actor_id"] is not None]
+    assert moderation == ["set_schedule"]
+    assert [r["action"] for r in document["records"]][-1] == "end_session"
+    assert {r["action"] for r in document["records"]} >= {"join", "admitted"}  # attendance
+    assert document["kept_because"] == "ended"
     assert "Fac" not in kept[0].read_text()
 
 

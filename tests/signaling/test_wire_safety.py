@@ -99,9 +99,9 @@ async def test_a_waiting_member_replaying_connect_learns_nothing_and_breaks_noth
     received = {name for name, _ in spy.events}
     assert received <= {"ground_rules_changed", "session_ended"}, spy.events
 
-    # Her leaving afterwards leaves the room working for everyone.
+    # Her going afterwards leaves the room working for everyone.
     await spy.sio.disconnect()
-    await wait_until(lambda: not server.room("r1").is_present(spy.participant_id or ""))
+    await wait_until(lambda: server.room("r1").participant(spy.participant_id or "").reconnecting)
     assert (await fac.call("send_chat", {"text": "still here"}))["ok"]
     await ben.wait_for("chat_message", lambda d: d["message"]["text"] == "still here")
     assert (await ben.call("lower_hand"))["ok"]
@@ -201,8 +201,8 @@ async def test_an_oversize_frame_closes_that_connection_only(
     ana, _ = await joined(connect, server, "r1", Role.MEMBER, "Ana")
     await ana.sio.eio.send("2" + json.dumps(["send_chat", {"text": "x" * MAX_FRAME_BYTES}]))
     await wait_until(lambda: not ana.sio.connected, what="the oversize sender's disconnection")
-    left = await fac.wait_for("participant_left")
-    assert left == {"participant_id": ana.participant_id, "reason": "disconnected"}
+    dropped = await fac.wait_for("participant_reconnecting")
+    assert dropped == {"participant_id": ana.participant_id, "reconnecting": True}
     assert (await fac.call("raise_hand"))["ok"]
     _again, snapshot = await joined(connect, server, "r1", Role.MEMBER, "Ana")
     assert snapshot["you"]["state"] == "admitted"

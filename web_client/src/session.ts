@@ -15,13 +15,22 @@ import {
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
 import { IceServerRefresh } from "./media/iceServers";
-import { PeerMedia, type RemoteStreams } from "./media/peers";
+import { PeerMedia, type MediaHealth, type RemoteStreams } from "./media/peers";
 import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
 
 /** Join refusals that say "not now" rather than "not you" (docs/protocol.md). */
 const RETRY_JOIN_CODES = new Set(["service_unavailable", "server_shutting_down"]);
 const JOIN_RETRY_FIRST_MS = 1000;
 const JOIN_RETRY_MAX_MS = 8000;
+
+// Media recovery (docs/protocol.md): new peer connections over the same socket, after
+// 1, 2, 4, 8, 15, 15 s; then we stop and say so. A connection that connects resets it.
+const MEDIA_RETRY_BASE_MS = 1000;
+const MEDIA_RETRY_MAX_MS = 15_000;
+const MEDIA_ATTEMPTS = 6;
+// A room that refuses takeovers refuses our rejoin until it notices our old connection
+// dropped; we ask again this often meanwhile.
+const SEAT_RETRY_MS = 3000;
 
 export interface JoinChoice extends DeviceChoice {
   microphone: boolean;
@@ -43,6 +52,9 @@ export class Session {
   private joinedOnce = false;
   /** Joined over the current socket: media may start (a reconnect must rejoin first). */
   private joinedOnSocket = false;
+  /** Media recovery: attempts since media last connected, and the pending retry. */
+  private mediaAttempts = 0;
+  private mediaRetry: ReturnType<typeof setTimeout> | null = null;
   /** Switched off here and not yet confirmed by the server: keep it off meanwhile. */
   private switchingOff = { microphone: false, camera: false };
   /** Where remote sound plays (an audiooutput device id); null: the default. */
@@ -105,8 +117,13 @@ export class Session {
     }
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
-    client.onConnection((event, { willReconnect }) => {
+    client.on("media_failed", () => this.mediaFailed());
+    client.onConnection((event, { willReconnect, attempt }) => {
       if (this.client !== client) return;
+      if (event === "retrying") {
+        if (!isFinal(this.state.phase)) this.dispatch({ type: "connection", status: "reconnecting", attempt });
+        return;
+      }
       if (event === "connected") {
         this.dispatch({ type: "connection", status: "connected" });
         void this.sendJoin();
@@ -114,6 +131,7 @@ export class Session {
       }
       this.joinedOnSocket = false;
       this.stopPeers();
+      this.cancelMediaRetry(); // the rejoin starts media afresh
       if (isFinal(this.state.phase)) return;
       this.dispatch({ type: "connection", status: willReconnect ? "reconnecting" : "offline" });
       // The room's node went away (restart, failure): go back to the entry address,
@@ -161,6 +179,12 @@ export class Session {
         window.setTimeout(() => void this.sendJoin(), delay);
         return;
       }
+      if (code === "seat_taken" && this.joinedOnce && client.connected) {
+        // Our own old connection, not yet noticed as dropped (within about 20 s): retry.
+        this.dispatch({ type: "connection", status: "reconnecting" });
+        setTimeout(() => void this.sendJoin(), SEAT_RETRY_MS);
+        return;
+      }
       this.dispatch({ type: "join_refused", code, message });
     }
   }
@@ -183,7 +207,7 @@ export class Session {
     }
     // The room stopped our share (a facilitator, or the permission was taken back).
     if (this.screen !== null && state.screenSharerId !== me?.participant_id) this.stopLocalScreen();
-    if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null) {
+    if (state.phase === "in_room" && this.joinedOnSocket && this.peers === null && this.mediaRetry === null) {
       this.startPeers(me?.role !== "observer");
     }
     if (isFinal(state.phase) || state.phase === "refused") this.shutDown();
@@ -204,6 +228,11 @@ export class Session {
         this.localChanged();
       },
       this.iceServers,
+      (health: MediaHealth) => {
+        if (this.peers !== peers) return;
+        if (health === "connected") this.mediaAttempts = 0;
+        else this.mediaFailed();
+      },
     );
     this.peers = peers;
     peers.start(this.local.stream, publish).catch((error: unknown) => {
@@ -215,6 +244,46 @@ export class Session {
         });
       }
     });
+  }
+
+  /** Our media failed (seen here, or told by the server): new connections, backed off. */
+  private mediaFailed(): void {
+    if (this.mediaRetry !== null || !this.joinedOnSocket || this.state.phase !== "in_room") return;
+    this.stopPeers();
+    if (this.mediaAttempts >= MEDIA_ATTEMPTS) {
+      this.dispatch({
+        type: "notice",
+        text: "Your video and sound were lost and could not be restored. Leaving and opening your link again may help.",
+      });
+      return;
+    }
+    const delay = Math.min(MEDIA_RETRY_MAX_MS, MEDIA_RETRY_BASE_MS * 2 ** this.mediaAttempts);
+    this.mediaAttempts += 1;
+    this.mediaRetry = setTimeout(() => void this.restartMedia(), delay);
+  }
+
+  private async restartMedia(): Promise<void> {
+    const client = this.client;
+    if (client === null || !this.joinedOnSocket || this.state.phase !== "in_room") {
+      this.mediaRetry = null;
+      return;
+    }
+    try {
+      await client.request("restart_media", {});
+    } catch (error) {
+      console.warn("media restart refused:", describe(error));
+      this.mediaRetry = null;
+      this.mediaFailed();
+      return;
+    }
+    this.mediaRetry = null;
+    if (this.peers === null && this.joinedOnSocket) this.startPeers(this.state.me?.role !== "observer");
+  }
+
+  private cancelMediaRetry(): void {
+    if (this.mediaRetry !== null) clearTimeout(this.mediaRetry);
+    this.mediaRetry = null;
+    this.mediaAttempts = 0;
   }
 
   private stopPeers(): void {
@@ -231,6 +300,7 @@ export class Session {
     }
     this.iceRefresh.stop();
     this.stopPeers();
+    this.cancelMediaRetry();
     this.local.close();
     const client = this.client;
     if (client !== null && client.connected) client.close();

@@ -363,6 +363,7 @@ class RelaySignals:
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
     problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
 
     async def send_subscriber_offer(
         self,
@@ -383,6 +384,9 @@ class RelaySignals:
         self, room_id: str, participant_id: str, problem: ConnectionProblem
     ) -> None:
         self.problems.append((participant_id, problem))
+
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        self.failed.append(participant_id)
 
 
 ROOM = "room-1"

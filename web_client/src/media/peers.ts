@@ -6,6 +6,11 @@ import type { SignalingClient } from "../protocol/client";
 import type { ForwardedTrack, ServerEvents } from "../protocol/types";
 
 const ICE_GATHERING_TIMEOUT_MS = 4000;
+// "disconnected" often heals by itself; this long and it counts as failed.
+const DISCONNECTED_MS = 5000;
+
+/** How our peer connections are doing: one failed, or one is connected. */
+export type MediaHealth = "failed" | "connected";
 
 export type RemoteStreams = ReadonlyMap<string, MediaStream>;
 
@@ -41,6 +46,7 @@ export class PeerMedia {
     /** Everyone's shared screen (at most one at a time), by participant. */
     private readonly onScreens: (screens: RemoteStreams) => void = () => undefined,
     private iceServers: RTCIceServer[] = [],
+    private readonly onHealth: (health: MediaHealth) => void = () => undefined,
   ) {}
 
   private configuration(): RTCConfiguration {
@@ -65,6 +71,7 @@ export class PeerMedia {
   async start(local: MediaStream | null, publish: boolean): Promise<void> {
     const subscribe = new RTCPeerConnection(this.configuration());
     this.subscribePc = subscribe;
+    this.watch(subscribe);
     subscribe.ontrack = () => this.remap();
     // The first offer may arrive before the subscribe ack: the connection exists first.
     await this.client.request("subscribe", {});
@@ -82,6 +89,7 @@ export class PeerMedia {
   private async publish(local: MediaStream): Promise<void> {
     const pc = new RTCPeerConnection(this.configuration());
     this.publishPc = pc;
+    this.watch(pc);
     for (const track of local.getTracks()) {
       // The stream id tells the server nothing: it labels forwarded tracks with our id.
       pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
@@ -150,6 +158,23 @@ export class PeerMedia {
     if (transceiver === undefined) return false;
     await transceiver.sender.replaceTrack(track);
     return true;
+  }
+
+  /** Report a connection that failed, or stayed disconnected too long, or connected. */
+  private watch(pc: RTCPeerConnection): void {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    pc.addEventListener("connectionstatechange", () => {
+      clearTimeout(timer);
+      if (this.closed) return;
+      const state = pc.connectionState;
+      if (state === "failed") this.onHealth("failed");
+      if (state === "connected") this.onHealth("connected");
+      if (state === "disconnected") {
+        timer = setTimeout(() => {
+          if (!this.closed && pc.connectionState === "disconnected") this.onHealth("failed");
+        }, DISCONNECTED_MS);
+      }
+    });
   }
 
   /** Answer one subscriber offer; offers are answered strictly in order. */

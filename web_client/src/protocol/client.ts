@@ -26,8 +26,8 @@ export class ProtocolError extends Error {
 }
 
 export type ConnectionListener = (
-  event: "connected" | "disconnected",
-  detail: { reason?: string; willReconnect: boolean },
+  event: "connected" | "disconnected" | "retrying",
+  detail: { reason?: string; willReconnect: boolean; attempt?: number },
 ) => void;
 
 type Handler<K extends ServerEventName> = (payload: ServerEvents[K]) => void;
@@ -44,9 +44,16 @@ export class SignalingClient {
       path: "/socket.io/",
       transports: ["websocket"],
       autoConnect: false,
+      // Retries forever, backing off from 0.5 s to 5 s with jitter: the server keeps a
+      // dropped person's place for its grace period, and comes back after a restart.
       reconnection: true,
+      reconnectionAttempts: Infinity,
       reconnectionDelay: 500,
-      reconnectionDelayMax: 4000,
+      reconnectionDelayMax: 5000,
+      randomizationFactor: 0.5,
+    });
+    this.socket.io.on("reconnect_attempt", (attempt) => {
+      for (const listener of this.connectionListeners) listener("retrying", { willReconnect: true, attempt });
     });
     for (const name of SERVER_EVENTS) {
       this.socket.on(name as string, (payload: unknown) => this.deliver(name, payload));

@@ -24,6 +24,8 @@ export interface ParticipantView {
   hand_raised: boolean;
   accepted_ground_rules: boolean;
   joined_at: number;
+  /** Their connection dropped; the room keeps their place while they come back. */
+  reconnecting?: boolean;
 }
 
 export interface RoomSettings {
@@ -34,6 +36,8 @@ export interface RoomSettings {
   capacity: number;
   /** Without a facilitator's choice, whoever holds the floor is spotlighted. */
   spotlight_follows_floor: boolean;
+  /** Whether the same link may take over a seat whose connection is alive. */
+  takeover_allowed?: boolean;
 }
 
 /** rooms/siderooms.py: people aside see and hear only each other. */
@@ -166,6 +170,7 @@ export interface ServerEvents {
   participant_waiting: { participant: ParticipantView };
   participant_admitted: { participant: ParticipantView };
   participant_left: { participant_id: string; reason: LeaveReason };
+  participant_reconnecting: { participant_id: string; reconnecting: boolean };
   media_changed: {
     participant_id: string;
     microphone: DeviceState;
@@ -204,6 +209,10 @@ export interface ServerEvents {
   connection_problem: { participant_id: string; problem: "unstable_media" };
   /** The server is stopping. sessions_continue: reconnect (Socket.IO does) and rejoin. */
   server_shutting_down: { retry_after_s: number; sessions_continue: boolean };
+  /** One of our peer connections failed; the server dropped both: negotiate anew. */
+  media_failed: Record<string, never>;
+  /** Facilitators: a new connection took over this person's seat. */
+  seat_taken_over: { participant_id: string };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -213,6 +222,7 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "participant_waiting",
   "participant_admitted",
   "participant_left",
+  "participant_reconnecting",
   "media_changed",
   "unmute_requested",
   "unmute_request_answered",
@@ -237,6 +247,8 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "superseded",
   "connection_problem",
   "server_shutting_down",
+  "media_failed",
+  "seat_taken_over",
 ];
 
 export type SettingsChange = Partial<
@@ -317,6 +329,7 @@ export interface ClientCommands {
     reply: object;
   };
   refresh_ice_servers: { payload: Record<string, never>; reply: IceServers };
+  restart_media: { payload: Record<string, never>; reply: object };
 }
 
 export type CommandName = keyof ClientCommands;

@@ -136,6 +136,34 @@ describe("joining", () => {
   });
 });
 
+describe("dropped connections", () => {
+  const inRoom = run([{ type: "joined", snapshot: snapshot(ANNA, { participants: [FAY, ANNA, BEN] }) }]);
+
+  it("marks someone else's tile as reconnecting, and back", () => {
+    const dropped = reduce(inRoom, { type: "participant_reconnecting", payload: { participant_id: "p_ben", reconnecting: true } });
+    expect(dropped.participants.find((p) => p.participant_id === "p_ben")?.reconnecting).toBe(true);
+    expect(others(dropped).map((p) => p.display_name)).toEqual(["Fay", "Ben"]); // still in the room
+    const back = reduce(dropped, { type: "participant_reconnecting", payload: { participant_id: "p_ben", reconnecting: false } });
+    expect(back.participants.find((p) => p.participant_id === "p_ben")?.reconnecting).toBe(false);
+  });
+
+  it("counts our own attempts while reconnecting, and forgets them once connected", () => {
+    const retrying = run(
+      [
+        { type: "connection", status: "reconnecting" },
+        { type: "connection", status: "reconnecting", attempt: 1 },
+        { type: "connection", status: "reconnecting", attempt: 2 },
+      ],
+      inRoom,
+    );
+    expect(retrying.connection).toBe("reconnecting");
+    expect(retrying.reconnectAttempts).toBe(2);
+    expect(retrying.phase).toBe("in_room"); // we keep our place meanwhile
+    const back = reduce(retrying, { type: "connection", status: "connected" });
+    expect(back.reconnectAttempts).toBe(0);
+  });
+});
+
 describe("the facilitator's lists", () => {
   const fay = run([{ type: "joined", snapshot: snapshot(FAY, { participants: [FAY] }) }]);
 

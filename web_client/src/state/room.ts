@@ -42,6 +42,8 @@ export interface ChatEntry extends ChatMessage {
 export interface RoomState {
   phase: Phase;
   connection: ConnectionStatus;
+  /** While reconnecting: how many times we have tried to reach the server again. */
+  reconnectAttempts: number;
   error: { code: string; message: string } | null;
   roomId: string;
   title: string;
@@ -104,6 +106,7 @@ export function initialState(hasLink: boolean): RoomState {
   return {
     phase: hasLink ? "device_check" : "no_link",
     connection: "offline",
+    reconnectAttempts: 0,
     error: null,
     roomId: "",
     title: "",
@@ -147,7 +150,7 @@ export type Action =
   | { type: "ground_rules_accepted" }
   | { type: "unmute_request_answered_by_me" }
   | { type: "left_room" }
-  | { type: "connection"; status: ConnectionStatus }
+  | { type: "connection"; status: ConnectionStatus; attempt?: number }
   | { type: "notice"; text: string }
   | { type: "notice_dismissed" }
   | { type: "clock_warning_dismissed" };
@@ -237,8 +240,12 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
       return { ...state, unmuteRequest: null };
     case "left_room":
       return { ...state, phase: "left", unmuteRequest: null };
-    case "connection":
-      return state.connection === action.status ? state : { ...state, connection: action.status };
+    case "connection": {
+      const reconnectAttempts =
+        action.status === "connected" ? 0 : Math.max(state.reconnectAttempts, action.attempt ?? 0);
+      if (state.connection === action.status && state.reconnectAttempts === reconnectAttempts) return state;
+      return { ...state, connection: action.status, reconnectAttempts };
+    }
     case "notice":
       return { ...state, notice: action.text };
     case "notice_dismissed":
@@ -258,6 +265,14 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
     }
     case "participant_left":
       return participantLeft(state, action.payload);
+    case "participant_reconnecting": {
+      const { participant_id, reconnecting } = action.payload;
+      // About us: an old connection's drop; we are here, and the snapshot says so.
+      if (participant_id === state.me?.participant_id) return state;
+      const mark = (p: ParticipantView): ParticipantView =>
+        p.participant_id === participant_id ? { ...p, reconnecting } : p;
+      return { ...state, participants: state.participants.map(mark), waiting: state.waiting.map(mark) };
+    }
     case "media_changed":
       return mediaChanged(state, action.payload);
     case "unmute_requested": {
@@ -358,12 +373,15 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
         ? { ...state, notice: "The server is restarting. You will be back in the session in a moment." }
         : { ...state, notice: "The server is shutting down, so this session is ending." };
     case "subscriber_offer":
+    case "media_failed":
       return state; // media, not room state
     case "connection_problem": {
       // Sent to facilitators only. Worded as a connection problem, never as blame.
       const name = nameOf(state, action.payload.participant_id);
       return { ...state, notice: `${name}'s connection is unstable: they may stutter for a while.` };
     }
+    case "seat_taken_over":
+      return { ...state, notice: `${nameOf(state, action.payload.participant_id)}'s link was opened in another place.` };
   }
 }
 

@@ -13,6 +13,26 @@ const REFUSALS: Record<string, { title: string; body: string }> = {
     title: "This link is for a different session",
     body: "Please check your invitation, or ask your facilitator for the right link.",
   },
+  token_revoked: {
+    title: "This link no longer works",
+    body: "It was withdrawn. Please ask your facilitator for a new one.",
+  },
+  seat_taken: {
+    title: "This link is open somewhere else",
+    body: "The session does not allow the same link in two places. Close the other window, then open your link again.",
+  },
+  waiting_room_full: {
+    title: "The waiting room is full",
+    body: "Too many people are waiting right now. Please try again in a few minutes.",
+  },
+  server_full: {
+    title: "The server is busy",
+    body: "It cannot open another session right now. Please try again in a few minutes, or contact your facilitator.",
+  },
+  rate_limited: {
+    title: "Too many attempts",
+    body: "Please wait a minute, then open your link again.",
+  },
   barred: {
     title: "You cannot rejoin this session",
     body: "The facilitator has asked you to leave this session. If you think this is a mistake, please contact them.",

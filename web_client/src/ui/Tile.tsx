@@ -98,6 +98,7 @@ export function Tile({
     cameraOff ? "camera-off" : "",
     turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
     spotlighted ? "spotlighted" : "",
+    participant.reconnecting === true ? "reconnecting" : "",
   ];
   return (
     <section class={classes.join(" ")} aria-label={name}>
@@ -113,6 +114,11 @@ export function Tile({
         </p>
       )}
       {turnNote !== null && <p class="tile-turn">{turnNote}</p>}
+      {participant.reconnecting === true && (
+        <p class="tile-reconnecting" role="status">
+          Reconnecting…
+        </p>
+      )}
       <p class="tile-label">
         <span class="tile-name">
           {name}

@@ -47,9 +47,10 @@ export function WaitingRoom({ session, state }: { session: Session; state: RoomS
 
 export function ConnectionBanner({ state }: { state: RoomState }) {
   if (state.connection !== "reconnecting") return null;
+  const attempts = state.reconnectAttempts;
   return (
     <p class="callout warning reconnecting" role="status">
-      Connection lost. Reconnecting… You will keep your place.
+      Connection lost. Reconnecting…{attempts > 0 ? ` (attempt ${attempts})` : ""} You will keep your place.
     </p>
   );
 }
