@@ -54,6 +54,10 @@ from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
 
 logger = logging.getLogger(__name__)
 
+# How long after a publish found every media port taken /readyz says so (unless a
+# publish gets its ports first): long enough for a load balancer to notice.
+PORTS_FULL_REPORTED_S = 30.0
+
 _SDP_ERRORS = (ValueError, InvalidStateError, OperationError, InternalError)
 _RECEIVING = ("recvonly", "sendrecv")
 # A facilitator hears of a participant's media problem at most this often.
@@ -135,6 +139,9 @@ class RtpForwardingMediaPlane:
         self._places: dict[str, dict[str, str]] = {}
         self.stats = ForwardingStats()
         self._pseudonyms = pseudonyms or EphemeralPseudonyms()
+        # When a publish last found the media port range full (None: not since the last
+        # publish that got its ports); /readyz reports it while it is recent.
+        self._ports_full_at: float | None = None
         # Peer connections that failed or closed under us (each reported to signaling).
         self.media_failures = 0
 
@@ -190,6 +197,7 @@ class RtpForwardingMediaPlane:
                 if not was_known:
                     self._forget(room_id, participant)
             if isinstance(exc, internals.NoFreeMediaPort):
+                self._ports_full_at = self._clock()
                 logger.warning("publish refused: %s", exc)
                 raise MediaError("the server has no free media port; try again later") from exc
             raise InvalidSessionDescription(f"publish offer rejected: {exc}") from exc
@@ -199,6 +207,7 @@ class RtpForwardingMediaPlane:
             await self._close_publish_pc(participant, pc)
             raise MediaNotReady(f"{participant_id} left room {room_id} while publishing")
         participant.publish_pc = pc
+        self._ports_full_at = None  # a connection got its ports: the range has room again
         if is_new:
             self._watch(room_id, participant, pc)
         self._announce_changes(room_id, participant)
@@ -378,6 +387,14 @@ class RtpForwardingMediaPlane:
             media_budget_exceeded=participant.budget is not None
             and participant.budget.exceeded_within(_BUDGET_ALERT_HOLD_S),
         )
+
+    def health_problem(self) -> str | None:
+        """What keeps this plane from serving new participants (server.readiness reads
+        it for /readyz), or None: a publish found the media port range full lately."""
+        full_at = self._ports_full_at
+        if full_at is not None and self._clock() - full_at < PORTS_FULL_REPORTED_S:
+            return "the media port range is full: new participants would get no media"
+        return None
 
     def forwarding_totals(self) -> ForwardingTotals:
         stats = self.stats

@@ -7,14 +7,17 @@ from __future__ import annotations
 import ipaddress
 import secrets
 import shutil
+import socket
 import subprocess
 from collections.abc import AsyncIterator, Callable
 from functools import partial
 
 import pytest
 
+from server.readiness import media_probe
 from server.sfu import IcePolicy, RtpForwardingMediaPlane
 from server.sfu import aiortc_internals as internals
+from signaling.media import MediaError
 from tests.coturn import relay_address
 from tests.netns import NetworkNamespace
 from tests.server.sfu.ice_peers import (
@@ -25,7 +28,7 @@ from tests.server.sfu.ice_peers import (
     room_of_two,
     without_candidates,
 )
-from tests.server.sfu.peers import eventually, sees_and_hears
+from tests.server.sfu.peers import ROOM, ClientPeer, eventually, sees_and_hears
 
 MakePlane = Callable[[IcePolicy | None], tuple[RtpForwardingMediaPlane, SdpRecordingSignals]]
 
@@ -135,3 +138,24 @@ def test_behind_a_one_to_one_nat_media_flows_to_the_announced_address(
             assert low <= port <= low + 63, found
     assert outcome["selected_local"], outcome
     assert all(host == PUBLIC_ADDRESS for host, _ in outcome["selected_local"]), outcome
+
+
+async def test_a_full_port_range_refuses_media_and_makes_the_server_not_ready(
+    planes: MakePlane,
+) -> None:
+    # One port in the range, and the test holds it: the publish cannot bind anything.
+    taken = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    taken.bind(("0.0.0.0", 0))
+    port = taken.getsockname()[1]
+    try:
+        plane, signals = planes(IcePolicy(ports=(port, port)))
+        assert plane.health_problem() is None
+        assert media_probe(plane)() is None
+        client = ClientPeer(ROOM, "p-0", 0, plane)
+        signals.clients[client.participant_id] = client
+        with pytest.raises(MediaError, match="no free media port"):
+            await client.publish()
+        problem = media_probe(plane)()
+        assert problem is not None and "port range is full" in problem
+    finally:
+        taken.close()
