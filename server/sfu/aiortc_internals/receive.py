@@ -50,6 +50,7 @@ from server.sfu.ingress import (
     DropCounts,
     DropReason,
     PublishBudget,
+    RateLimitedLog,
     SequenceCheck,
 )
 from server.sfu.rates import WindowRate
@@ -510,28 +511,7 @@ _LOST_MAX = 0x7FFFFF
 # losses 16 or more apart SRTCP refuses), and only the last of aiortc's sorted
 # list are asked for: a sender keeps a few hundred packets, no more.
 _NACKS_PER_PACKET = 128
-
-
 _MAX_NACKED = 4 * _NACKS_PER_PACKET
-
-
-# A fault on a peer's RTCP is logged at most this often per connection or receiver.
-_FAULT_LOG_INTERVAL_S = 60.0
-
-
-class _RateLimitedLog:
-    """At most one warning per interval, for one connection or receiver."""
-
-    __slots__ = ("_last",)
-
-    def __init__(self) -> None:
-        self._last: float | None = None
-
-    def warning(self, message: str, *args: object) -> None:
-        now = time.monotonic()
-        if self._last is None or now - self._last >= _FAULT_LOG_INTERVAL_S:
-            self._last = now
-            logger.warning(message, *args)
 
 
 def _report_block(ssrc: int, stream: StreamStatistics, lsr: int, dlsr: int) -> RtcpReceiverInfo:
@@ -598,7 +578,7 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
     than raised in the task that sends it. Must run before ``receive()``.
     """
     target: Any = receiver
-    log = _RateLimitedLog()
+    log = RateLimitedLog(time.monotonic)
 
     async def send_rtcp(packet: AnyRtcpPacket) -> None:
         for part in _bounded_nacks(packet):
@@ -608,7 +588,8 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
                 return  # not connected (yet, or any more): as aiortc's _send_rtcp
             except Exception as error:  # a peer's figures must not end the sending task
                 stats.rtcp_send_failed += 1
-                log.warning("RTCP not sent: %s", type(error).__name__)
+                if log.ready():
+                    logger.warning("RTCP not sent: %s", type(error).__name__)
 
     async def run_rtcp() -> None:
         target._RTCRtpReceiver__rtcp_started.set()
@@ -633,7 +614,8 @@ def take_over_receiver_reports(receiver: RTCRtpReceiver, stats: ForwardingStats)
                     continue  # not connected (yet, or any more): as aiortc's _send_rtcp
                 except Exception as error:  # a peer's figures must never end the loop
                     stats.rtcp_send_failed += 1
-                    log.warning("receiver report skipped: %s", type(error).__name__)
+                    if log.ready():
+                        logger.warning("receiver report skipped: %s", type(error).__name__)
         except asyncio.CancelledError:
             pass
         finally:
@@ -700,12 +682,13 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
     if transport is None or getattr(transport, _RTCP_GUARDED, False):
         return
     router = transport._rtp_router
-    log = _RateLimitedLog()
+    log = RateLimitedLog(time.monotonic)
 
     def dropped(error: BaseException | None) -> None:
         stats.rtcp_dropped += 1
-        reason = "inconsistent lengths" if error is None else type(error).__name__
-        log.warning("received RTCP dropped: %s", reason)
+        if log.ready():
+            reason = "inconsistent lengths" if error is None else type(error).__name__
+            logger.warning("received RTCP dropped: %s", reason)
 
     async def handle_rtcp_data(data: bytes) -> None:
         try:
