@@ -17,65 +17,21 @@ import argparse
 import asyncio
 import json
 import multiprocessing
-import os
-import socket
 import statistics
-import subprocess
-import sys
-import tempfile
 import time
-from pathlib import Path
 from typing import Any
 
-import socketio
-
+from benchmarks.signaling_server import connected_client, join_token, serving
 from rooms import Role
-from server.links import mint_join_link
-from signaling.tokens import TokenSigner
 
-SECRET = "benchmark-secret-" + "k" * 40
-ROOM = "flood-bench"
 IN_FLIGHT = 64  # the flooder's outstanding messages
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-def _token(url: str, role: Role, name: str) -> str:
-    link = mint_join_link(
-        TokenSigner(SECRET),
-        url,
-        room_id=ROOM,
-        role=role,
-        display_name=name,
-        ttl_s=3600,
-        now=time.time(),
-    )
-    return link.token
-
-
-async def _client(url: str) -> socketio.AsyncClient:
-    client = socketio.AsyncClient(reconnection=False)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            await client.connect(url, transports=["websocket"], wait_timeout=5)
-            return client
-        except socketio.exceptions.ConnectionError:
-            if time.monotonic() > deadline:
-                raise
-            await asyncio.sleep(0.1)
 
 
 def _flood(url: str, token: str, seconds: float, counts: Any) -> None:
     """In its own process: send as fast as the server answers, IN_FLIGHT at a time."""
 
     async def run() -> None:
-        client = await _client(url)
+        client = await connected_client(url)
         assert (await client.call("join", {"token": token}, timeout=10))["ok"]
         stop = time.monotonic() + seconds
 
@@ -92,11 +48,11 @@ def _flood(url: str, token: str, seconds: float, counts: Any) -> None:
 
 
 async def _measure(url: str, seconds: float) -> list[float]:
-    fac = await _client(url)
-    assert (await fac.call("join", {"token": _token(url, Role.FACILITATOR, "Fac")}))["ok"]
+    fac = await connected_client(url)
+    assert (await fac.call("join", {"token": join_token(url, Role.FACILITATOR, "Fac")}))["ok"]
     await fac.call("update_settings", {"auto_admit": True})
-    member = await _client(url)
-    assert (await member.call("join", {"token": _token(url, Role.MEMBER, "Calm")}))["ok"]
+    member = await connected_client(url)
+    assert (await member.call("join", {"token": join_token(url, Role.MEMBER, "Calm")}))["ok"]
     latencies: list[float] = []
     stop = time.monotonic() + seconds
     i = 0
@@ -118,45 +74,21 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _run(seconds: float, flood: bool, rate_limit: int | None) -> dict[str, Any]:
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as state:
-        env = {
-            **os.environ,
-            "GROUPSESSION_SECRET": SECRET,
-            "GROUPSESSION_STATE_DIR": state,
-            "GROUPSESSION_WEB_DIR": str(Path(state) / "web"),
-            "GROUPSESSION_LOG_LEVEL": "WARNING",
-        }
-        if rate_limit is not None:
-            env["GROUPSESSION_RATE_LIMIT"] = str(rate_limit)
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
-            counts = multiprocessing.get_context("spawn").Array("l", [0, 0, 0])
-            flooder = None
-            if flood:
-                flooder = multiprocessing.get_context("spawn").Process(
-                    target=_flood,
-                    # A co-facilitator's link: admitted at once, so its commands really run.
-                    args=(url, _token(url, Role.COFACILITATOR, "Flood"), seconds + 2, counts),
-                )
-                flooder.start()
-                time.sleep(1.0)  # the flood is running before measuring starts
-            latencies = asyncio.run(_measure(url, seconds))
-            if flooder is not None:
-                flooder.join(timeout=seconds + 30)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+    settings = {} if rate_limit is None else {"GROUPSESSION_RATE_LIMIT": str(rate_limit)}
+    with serving(settings) as (url, _server):
+        counts = multiprocessing.get_context("spawn").Array("l", [0, 0, 0])
+        flooder = None
+        if flood:
+            flooder = multiprocessing.get_context("spawn").Process(
+                target=_flood,
+                # A co-facilitator's link: admitted at once, so its commands really run.
+                args=(url, join_token(url, Role.COFACILITATOR, "Flood"), seconds + 2, counts),
+            )
+            flooder.start()
+            time.sleep(1.0)  # the flood is running before measuring starts
+        latencies = asyncio.run(_measure(url, seconds))
+        if flooder is not None:
+            flooder.join(timeout=seconds + 30)
     return {
         "acks": len(latencies),
         "ack_ms_p50": round(statistics.median(latencies), 2),

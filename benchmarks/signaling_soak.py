@@ -17,16 +17,13 @@ import argparse
 import asyncio
 import json
 import os
-import subprocess
-import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import socketio
 
-from benchmarks.signaling_flood import SECRET, _client, _free_port, _token
+from benchmarks.signaling_server import connected_client, join_token, serving
 from rooms import Role
 
 
@@ -37,22 +34,22 @@ def _process_figures(pid: int) -> dict[str, int]:
 
 
 async def _cycles(url: str, joins: int, drops: int) -> dict[str, Any]:
-    fac = await _client(url)
-    assert (await fac.call("join", {"token": _token(url, Role.FACILITATOR, "Fac")}))["ok"]
+    fac = await connected_client(url)
+    assert (await fac.call("join", {"token": join_token(url, Role.FACILITATOR, "Fac")}))["ok"]
     await fac.call("update_settings", {"auto_admit": True})
     errors = 0
     started = time.monotonic()
     for i in range(joins):
-        client = await _client(url)
-        reply = await client.call("join", {"token": _token(url, Role.MEMBER, f"M{i}")})
+        client = await connected_client(url)
+        reply = await client.call("join", {"token": join_token(url, Role.MEMBER, f"M{i}")})
         errors += not reply["ok"]
         errors += not (await client.call("leave", {}))["ok"]
         await client.disconnect()
     join_s = time.monotonic() - started
-    token = _token(url, Role.MEMBER, "Returning")
+    token = join_token(url, Role.MEMBER, "Returning")
     started = time.monotonic()
     for _ in range(drops):
-        client = await _client(url)
+        client = await connected_client(url)
         gone = asyncio.Event()
         client.on("disconnect", gone.set)
         reply = await client.call("join", {"token": token})
@@ -60,7 +57,7 @@ async def _cycles(url: str, joins: int, drops: int) -> dict[str, Any]:
         await client.eio.ws.close()  # the network goes: no goodbye
         await asyncio.wait_for(gone.wait(), 5)
     drop_s = time.monotonic() - started
-    returning = await _client(url)
+    returning = await connected_client(url)
     errors += not (await returning.call("join", {"token": token}))["ok"]
     await returning.call("leave", {})
     await returning.disconnect()
@@ -74,42 +71,18 @@ def main() -> None:
     parser.add_argument("--drops", type=int, default=200)
     args = parser.parse_args()
     joins, drops = min(max(args.joins, 1), 5000), min(max(args.drops, 1), 1000)
-    port = _free_port()
-    url = f"http://127.0.0.1:{port}"
-    with tempfile.TemporaryDirectory() as state:
-        env = {
-            **os.environ,
-            "GROUPSESSION_SECRET": SECRET,
-            "GROUPSESSION_STATE_DIR": state,
-            "GROUPSESSION_WEB_DIR": str(Path(state) / "web"),
-            "GROUPSESSION_LOG_LEVEL": "WARNING",
-            # One address makes every join here: the per-address limit would refuse them.
-            "GROUPSESSION_JOINS_PER_MINUTE": "0",
-        }
-        server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port)],
-            env=env,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        try:
+    # One address makes every join here: the per-address limit would refuse them.
+    with serving({"GROUPSESSION_JOINS_PER_MINUTE": "0"}) as (url, server):
 
-            async def warm_up() -> None:
-                client: socketio.AsyncClient = await _client(url)
-                await client.disconnect()
+        async def warm_up() -> None:
+            client: socketio.AsyncClient = await connected_client(url)
+            await client.disconnect()
 
-            asyncio.run(warm_up())
-            before = _process_figures(server.pid)
-            cycles = asyncio.run(_cycles(url, joins, drops))
-            time.sleep(1.0)  # let the server close what the last cycles opened
-            after = _process_figures(server.pid)
-        finally:
-            server.terminate()
-            try:
-                server.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                server.kill()
-                server.wait()
+        asyncio.run(warm_up())
+        before = _process_figures(server.pid)
+        cycles = asyncio.run(_cycles(url, joins, drops))
+        time.sleep(1.0)  # let the server close what the last cycles opened
+        after = _process_figures(server.pid)
     print(
         json.dumps(
             {
