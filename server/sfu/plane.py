@@ -231,7 +231,6 @@ class RtpForwardingMediaPlane:
             answer_timeout_s=self._answer_timeout_s,
             stats=self.stats,
             log_name=participant.log_name,
-            drops=self.stats.drops,
             budget=participant.budget,
         )
         self._watch(room_id, participant, pc)

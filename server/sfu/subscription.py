@@ -16,7 +16,7 @@ from av.frame import Frame
 from server.sfu import aiortc_internals as internals
 from server.sfu.codecs import subscribe_codec_preferences
 from server.sfu.forwarding_stats import ForwardingStats
-from server.sfu.ingress import DropCounts, PublishBudget
+from server.sfu.ingress import PublishBudget
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.sdp_checks import parse_usable
 from server.sfu.teardown import close_connection
@@ -84,16 +84,14 @@ class Subscription:
         clock: Callable[[], float],
         *,
         stats: ForwardingStats,
+        log_name: str,
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
-        drops: DropCounts | None = None,
         budget: PublishBudget | None = None,
-        log_name: str = "peer_?",
     ) -> None:
         self._clock = clock
         self._stats = stats
-        # Where the connection's datagram guard counts what it drops, and the
-        # participant's budget, shared with her publish connection.
-        self._drops = drops or DropCounts()
+        # The participant's budget, shared with her publish connection (the datagram
+        # guard counts what it drops in ``stats.drops``).
         self._budget = budget
         self._answer_timeout_s = answer_timeout_s
         self._answer_deadline: asyncio.TimerHandle | None = None
@@ -297,7 +295,7 @@ class Subscription:
             slot.transceiver.direction = "sendonly" if slot.leg is not None else "inactive"
         await self.pc.setLocalDescription(await self.pc.createOffer())
         # Its sockets exist once gathered.
-        internals.guard_media_ports(self.pc, self._drops, budget=self._budget)
+        internals.guard_media_ports(self.pc, self._stats.drops, budget=self._budget)
         self.revision += 1
         pending = PendingOffer(self.revision, tuple(leg for _, leg in offered))
         tracks = [
