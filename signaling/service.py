@@ -73,11 +73,6 @@ logger = logging.getLogger(__name__)
 # waiting (and logs it); their signaling state is gone either way.
 MEDIA_TEARDOWN_S = 2.0
 
-# After a room is taken on from its record (a restart, another node's failure), how
-# long the people it remembers as present have to reconnect before they are let go
-# (as if they had disconnected: their holds and their place as admitted are kept).
-REJOIN_WINDOW_S = 60.0
-
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
 _UNKNOWN = "unknown"
@@ -133,7 +128,6 @@ class Signaling:
         pseudonyms: LogPseudonyms | None = None,
         turn: TurnSettings | None = None,
         records: RoomRecordStore | None = None,
-        rejoin_window_s: float = REJOIN_WINDOW_S,
         placement: RoomPlacement | None = None,
         limits: Limits | None = None,
         revoked_links: RevokedLinks | None = None,
@@ -178,7 +172,6 @@ class Signaling:
                 on_moved=self._room_moved,
             )
         )
-        self._rejoin_window_s = rejoin_window_s
         self._placement = placement
         # After SIGTERM: no new joins. While handing off (a durable store): a closed
         # connection is the server going away, not its participant leaving.
@@ -407,12 +400,26 @@ class Signaling:
             # that forgot this publisher: tell it again what they may send.
             self._forwarding.pop((room_id, me), None)
             self._sync_forwarding(room)
+            await self._media_negotiated(room, me)
         return {"sdp": answer.sdp, "type": answer.type}
 
     async def subscribe(self, connection: Connection, payload: EmptyPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
         await media.subscribe(room_id, me)
+        room = self._store.get(room_id)
+        if room is not None:
+            await self._media_negotiated(room, me)  # observers publish nothing
         return {}
+
+    async def _media_negotiated(self, room: Room, participant_id: str) -> None:
+        """A new media connection of theirs was negotiated: if their media had failed,
+        they are present again (their first new connection counts: the publish one,
+        or the subscribe one of those who publish nothing)."""
+        events = room.media_restored(participant_id)
+        if events:
+            logger.info("media back", extra=self._log_ids(room.room_id, participant_id))
+            # Live state only (rooms.record): nothing durable changed.
+            await self._deliver_and_settle(room, events, persist=False)
 
     async def subscriber_answer(
         self, connection: Connection, payload: SubscriberAnswerPayload
@@ -476,10 +483,13 @@ class Signaling:
         policy = self._room_factory(room_id)
         room.reconnect_grace_s = policy.reconnect_grace_s
         room.waiting_room_size = policy.waiting_room_size
+        # Nobody is connected to a room just taken on: everyone it remembers is
+        # reconnecting under the grace period of a dropped connection (one rule), and
+        # ``tick`` lets go of whoever does not rejoin within it. No one is here to be
+        # told; the rejoiners' snapshots show it.
+        room.restored()
         self._store.add(room)
         logger.info("room taken on from its record", extra=self._log_ids(room_id, None))
-        if not room.ended:
-            self._spawn(self._let_go_of_absent(room))
         return room
 
     async def add_room(self, room: Room) -> None:
@@ -520,19 +530,6 @@ class Signaling:
             if self._store.get(room_id) is None:
                 self._store.add(room)
         return room
-
-    async def _let_go_of_absent(self, room: Room) -> None:
-        """After the rejoin window, whoever the record remembered as present and who has
-        not reconnected leaves as if disconnected (holds and admission kept)."""
-        await asyncio.sleep(self._rejoin_window_s)
-        if self._store.get(room.room_id) is not room or room.ended:
-            return
-        events: list[RoomEvent] = []
-        for participant in [*room.admitted(), *room.waiting()]:
-            if self._connections.sid_for(room.room_id, participant.id) is None:
-                events += room.leave(participant.id, LeaveReason.DISCONNECTED)
-        if events:
-            await self._deliver_and_settle(room, events)
 
     # -- shutting down (SIGTERM; server.cli) ------------------------------------------
 
@@ -640,12 +637,19 @@ class Signaling:
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
         """Drop the dead connections and tell the participant, whose client negotiates
-        new ones over the same socket (``restart_media``, then publish and subscribe)."""
+        new ones over the same socket (``restart_media``, then publish and subscribe).
+        The room sees them as reconnecting until then (``Room.media_lost``)."""
         self._tear_down_media(room_id, participant_id)
         sid = self._connections.sid_for(room_id, participant_id)
         logger.info("media failed", extra=self._log_ids(room_id, participant_id))
         if sid is not None:
             self._spawn(self._delivery.emit(ServerEvent.MEDIA_FAILED, {}, sid))
+        room = self._store.get(room_id)
+        if room is not None:
+            events = room.media_lost(participant_id)
+            if events:
+                # Live state only (rooms.record): nothing durable changed.
+                self._spawn(self._deliver_and_settle(room, events, persist=False))
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
