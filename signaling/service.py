@@ -170,6 +170,7 @@ class Signaling:
                 lambda room_id: self._log_ids(room_id, None),
                 live_rooms=lambda: [room for room in self._store if not room.ended],
                 on_moved=self._room_moved,
+                write_back=self.revoked_links.write_back,
             )
         )
         self._placement = placement
@@ -337,7 +338,7 @@ class Signaling:
         live = self._store.get(token.room_id)
         # The room's own refusal ("barred") says more, where it has one.
         barred = live is not None and live.bars(token.participant_id)
-        if token.jti and self.revoked_links.is_revoked(token.jti) and not barred:
+        if token.jti and not barred and await self.revoked_links.is_revoked(token.jti):
             raise TokenRevoked("this link was revoked; ask your facilitator for a new one")
         if live is None and 0 < self._limits.max_rooms <= sum(
             1 for r in self._store if not r.ended
@@ -713,7 +714,10 @@ class Signaling:
                 # Whoever was removed or denied cannot use their link again.
                 link = self._link_of.pop((room.room_id, event.participant_id), None)
                 if link is not None and link.jti and event.participant_id in barred:
-                    self.revoked_links.revoke(link.jti, link.expires_at)
+                    kept = await self.revoked_links.keep(link.jti, link.expires_at)
+                    if not kept and self._persistence is not None:
+                        # Refused here already; written when the store answers again.
+                        self._persistence.store_went_down()
         for sid, pid in self._connections.in_room(room.room_id):
             if room.is_present(pid):
                 continue
