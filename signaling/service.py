@@ -46,6 +46,7 @@ from signaling.media import (
     ForwardedTrack,
     ForwardingPermission,
     IceCandidate,
+    Leg,
     MediaError,
     MediaPlane,
     SessionDescription,
@@ -156,6 +157,11 @@ class Signaling:
             on_failure=lambda: self._observer.delivery_problem("emit_failed"),
         )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
+        # Who has a publish connection (negotiated since their media last started), and,
+        # for those whose media failed, which new connection brings them back: the
+        # publish one if they published, else the subscribe one (no devices, observers).
+        self._publishing: set[tuple[str, str]] = set()
+        self._media_back_on: dict[tuple[str, str], Leg] = {}
         # Per room, who is in which side room, as last told to the media plane.
         self._places: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -401,7 +407,8 @@ class Signaling:
             # that forgot this publisher: tell it again what they may send.
             self._forwarding.pop((room_id, me), None)
             self._sync_forwarding(room)
-            await self._media_negotiated(room, me)
+            self._publishing.add((room_id, me))
+            await self._media_negotiated(room, me, Leg.PUBLISH)
         return {"sdp": answer.sdp, "type": answer.type}
 
     async def subscribe(self, connection: Connection, payload: EmptyPayload) -> Reply:
@@ -409,13 +416,20 @@ class Signaling:
         await media.subscribe(room_id, me)
         room = self._store.get(room_id)
         if room is not None:
-            await self._media_negotiated(room, me)  # observers publish nothing
+            await self._media_negotiated(room, me, Leg.SUBSCRIBE)
         return {}
 
-    async def _media_negotiated(self, room: Room, participant_id: str) -> None:
+    async def _media_negotiated(self, room: Room, participant_id: str, leg: Leg) -> None:
         """A new media connection of theirs was negotiated: if their media had failed,
-        they are present again (their first new connection counts: the publish one,
-        or the subscribe one of those who publish nothing)."""
+        they are present again once it is the one that brings them back (the publish
+        connection of someone who published; else the subscribe one). The media plane
+        tells of failures, not of connections made: negotiated is the signal there is."""
+        key = (room.room_id, participant_id)
+        # Unknown (their media restarted on a connection that took their seat over):
+        # the first connection back counts.
+        if leg is Leg.SUBSCRIBE and self._media_back_on.get(key, Leg.SUBSCRIBE) is Leg.PUBLISH:
+            return
+        self._media_back_on.pop(key, None)
         events = room.media_restored(participant_id)
         if events:
             logger.info("media back", extra=self._log_ids(room.room_id, participant_id))
@@ -442,6 +456,7 @@ class Signaling:
         The socket, and the person's place in the room, are untouched."""
         media, room_id, me = self._media_for(connection, publishing=False)
         self._forwarding.pop((room_id, me), None)
+        self._publishing.discard((room_id, me))
         await self._bounded_teardown(media.remove_participant(room_id, me), room_id, me)
         logger.info("media restarted", extra=self._ids(connection))
         return {}
@@ -640,13 +655,20 @@ class Signaling:
         """Drop the dead connections and tell the participant, whose client negotiates
         new ones over the same socket (``restart_media``, then publish and subscribe).
         The room sees them as reconnecting until then (``Room.media_lost``)."""
+        key = (room_id, participant_id)
+        # Decided at the first failure: a second report (the other connection) finds
+        # the publish connection dropped already.
+        back_on = self._media_back_on.get(key) or (
+            Leg.PUBLISH if key in self._publishing else Leg.SUBSCRIBE
+        )
         self._tear_down_media(room_id, participant_id)
         sid = self._connections.sid_for(room_id, participant_id)
         logger.info("media failed", extra=self._log_ids(room_id, participant_id))
         if sid is not None:
             self._spawn(self._delivery.emit(ServerEvent.MEDIA_FAILED, {}, sid))
         room = self._store.get(room_id)
-        if room is not None:
+        if room is not None and room.is_present(participant_id):
+            self._media_back_on[key] = back_on
             events = room.media_lost(participant_id)
             if events:
                 # Live state only (rooms.record): nothing durable changed.
@@ -735,8 +757,12 @@ class Signaling:
             for key in [k for k in self._forwarding if k[0] == room_id]:
                 del self._forwarding[key]
             self._places.pop(room_id, None)
+            self._publishing = {k for k in self._publishing if k[0] != room_id}
+            self._media_back_on = {k: v for k, v in self._media_back_on.items() if k[0] != room_id}
         else:
             self._forwarding.pop((room_id, participant_id), None)
+            self._publishing.discard((room_id, participant_id))
+            self._media_back_on.pop((room_id, participant_id), None)
         if self._media is None:
             return
         closing = (

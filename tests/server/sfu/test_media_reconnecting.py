@@ -95,10 +95,14 @@ async def test_a_media_failure_shows_reconnecting_until_the_client_publishes_aga
             (r["action"], r["target_id"]) for r in fran_view["records"]
         }
 
-        # What the client does on media_failed: drop both connections, negotiate anew.
+        # What the client does on media_failed: drop both connections, negotiate anew,
+        # the subscribe connection first. She is back with her publish connection.
         await ann.call("restart_media")
         await ann.publish_pc.close()
         ann.publish_pc = client_peer_connection()
+        ann.answer_offers = False  # her old subscribe connection here: only the call matters
+        await ann.subscribe()
+        assert room.participant(ann.participant_id).reconnecting
         seen = fran.reception(ann.participant_id, TrackKind.AUDIO).matching
         await ann.publish()
         await eventually(
@@ -113,6 +117,41 @@ async def test_a_media_failure_shows_reconnecting_until_the_client_publishes_aga
             "Ann heard again",
         )
         assert room.floor.holder_id == ann.participant_id
+    finally:
+        for peer in peers:
+            await peer.close()
+
+
+async def test_someone_who_publishes_nothing_is_back_with_their_subscribe_connection(
+    server: RunningServer,
+) -> None:
+    fran = await enter(server, "Fran", 0, Role.FACILITATOR)
+    olga = await enter(server, "Olga", 1, Role.OBSERVER)
+    peers = [fran, olga]
+    try:
+        olga.identities[fran.participant_id] = fran.index
+        await fran.publish()
+        await olga.subscribe()
+        await eventually(lambda: olga.sees_and_hears([fran]), MEDIA_TIMEOUT_S, "Olga receiving")
+        plane = server.app[MEDIA]
+        assert isinstance(plane, RtpForwardingMediaPlane)
+        media = plane._existing_participant(ROOM, olga.participant_id)
+        assert media is not None and media.subscription is not None
+        [ice] = {t.sender.transport.transport for t in media.subscription.pc.getTransceivers()}
+        await ice.stop()
+        await eventually(
+            lambda: reconnecting_told(fran, olga.participant_id) == [True],
+            15,
+            "Fran told that Olga is reconnecting",
+        )
+        await olga.call("restart_media")
+        olga.answer_offers = False  # the new offer would meet her old connection here
+        await olga.subscribe()
+        await eventually(
+            lambda: reconnecting_told(fran, olga.participant_id) == [True, False],
+            15,
+            "Fran told that Olga is back",
+        )
     finally:
         for peer in peers:
             await peer.close()
