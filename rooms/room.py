@@ -1170,7 +1170,7 @@ class Room:
     @classmethod
     def from_record(cls, data: RoomRecord, clock: Clock) -> Room:
         """The room as its record left it. Who was present is present again: a restored
-        room waits for them to reconnect (signaling lets go of those who do not)."""
+        room waits for them to reconnect (``restored`` puts them under the grace period)."""
         check_version(data)
         try:
             room = cls(
