@@ -62,10 +62,20 @@ class Participant:
     # Their connection dropped at this time and they have not come back yet: they keep
     # their place (hand, turn, floor, holds, admission) until the room's grace period ends.
     reconnecting_since: float | None = None
+    # Their media failed while their connection lives: their client is negotiating it
+    # again. Shown as reconnecting with no time limit (the room's media is this node's
+    # to restore, not theirs to lose their place over); live only, never in the record.
+    media_lost: bool = False
+
+    @property
+    def connection_lost(self) -> bool:
+        """Their connection dropped (or the room was restored): the grace period runs."""
+        return self.reconnecting_since is not None
 
     @property
     def reconnecting(self) -> bool:
-        return self.reconnecting_since is not None
+        """What the room sees: a dropped connection, or media being negotiated again."""
+        return self.reconnecting_since is not None or self.media_lost
 
     @property
     def id(self) -> str:

@@ -207,7 +207,7 @@ class Room:
     def facilitators_present(self) -> bool:
         """A facilitator is in the session and reachable: one whose connection dropped is
         still in (their place is kept) but not present for the people in the room."""
-        return any(p.role.facilitates and not p.reconnecting for p in self.admitted())
+        return any(p.role.facilitates and not p.connection_lost for p in self.admitted())
 
     @property
     def started_at(self) -> float | None:
@@ -371,21 +371,78 @@ class Room:
         keeps running; a facilitator can skip it), the floor, holds and admission. Only
         when the grace period ends do they leave, as ``disconnected``."""
         participant = self._present.get(participant_id)
-        if self.ended or participant is None or participant.reconnecting:
+        if self.ended or participant is None or participant.connection_lost:
             return []
         now = self._clock.now()
+        shown = participant.reconnecting  # already shown as reconnecting (media lost)
         participant.reconnecting_since = now
         self.audit.record(now, None, participant_id, "connection_lost")
-        events: list[RoomEvent] = [self._reconnecting_event(participant)]
+        events: list[RoomEvent] = [] if shown else [self._reconnecting_event(participant)]
         if self.talk_time.stop(participant_id, now):
             events.append(SpeakingChanged(participant_id, speaking=False))
         return events
 
+    def media_lost(self, participant_id: str) -> list[RoomEvent]:
+        """Their media failed while their connection lives: the room sees them as
+        reconnecting (the same state and event as a drop) until their media is
+        negotiated again (``media_restored``), and they keep everything as in a drop.
+        No grace period runs: their client is alive and retrying, so their place is
+        kept for as long as it tries; if the connection drops too, the drop's grace
+        period starts then."""
+        participant = self._present.get(participant_id)
+        if (
+            self.ended
+            or participant is None
+            or participant.state is not ParticipantState.ADMITTED
+            or participant.media_lost
+        ):
+            return []
+        shown = participant.reconnecting
+        participant.media_lost = True
+        now = self._clock.now()
+        self.audit.record(now, None, participant_id, "media_lost")
+        events: list[RoomEvent] = [] if shown else [self._reconnecting_event(participant)]
+        if self.talk_time.stop(participant_id, now):
+            events.append(SpeakingChanged(participant_id, speaking=False))
+        return events
+
+    def media_restored(self, participant_id: str) -> list[RoomEvent]:
+        """Their media is negotiated again after ``media_lost``: present again."""
+        participant = self._present.get(participant_id)
+        if self.ended or participant is None or not participant.media_lost:
+            return []
+        participant.media_lost = False
+        self.audit.record(self._clock.now(), None, participant_id, "media_restored")
+        if participant.reconnecting:
+            return []  # their connection dropped meanwhile: the rejoin says they are back
+        return [self._reconnecting_event(participant)]
+
+    def restored(self) -> list[RoomEvent]:
+        """The room was just taken on from its record (a restart, a failover): nobody is
+        connected to it yet. Everyone it remembers is reconnecting under the same grace
+        period as a dropped connection (a drop that began before keeps its start), and
+        leaves as ``disconnected`` if they do not rejoin within it. Returns the events
+        (no one is connected to receive them; snapshots carry the state)."""
+        if self.ended:
+            return []
+        now = self._clock.now()
+        events: list[RoomEvent] = []
+        for participant in self._present.values():
+            participant.media_lost = False
+            if participant.connection_lost:
+                continue
+            participant.reconnecting_since = now
+            self.audit.record(now, None, participant.id, "connection_lost")
+            events.append(self._reconnecting_event(participant))
+        return events
+
     def _rejoined(self, participant: Participant) -> list[RoomEvent]:
         """Someone present joins again: back from a drop, or a takeover of a live seat."""
-        if not participant.reconnecting:
+        if not participant.connection_lost:
             return self._take_over(participant)
         participant.reconnecting_since = None
+        # A new connection negotiates its media from scratch: nothing is left to wait for.
+        participant.media_lost = False
         self.audit.record(self._clock.now(), None, participant.id, "reconnected")
         return [self._reconnecting_event(participant)]
 
@@ -1113,7 +1170,7 @@ class Room:
     @classmethod
     def from_record(cls, data: RoomRecord, clock: Clock) -> Room:
         """The room as its record left it. Who was present is present again: a restored
-        room waits for them to reconnect (signaling lets go of those who do not)."""
+        room waits for them to reconnect (``restored`` puts them under the grace period)."""
         check_version(data)
         try:
             room = cls(

@@ -195,7 +195,12 @@ async def revoke_link(request: web.Request) -> web.Response:
         raise api_error(web.HTTPBadRequest, "invalid_token", str(error)) from error
     if not token.jti:
         raise api_error(web.HTTPBadRequest, "invalid_token", "this link has no id to revoke")
-    request.app[SIGNALING].revoked_links.revoke(token.jti, token.expires_at)
+    try:
+        # On every node, and after a restart: refused rather than half-kept while the
+        # store is down (signaling.revocation).
+        await request.app[SIGNALING].revoked_links.revoke(token.jti, token.expires_at)
+    except StoreUnavailable as error:
+        raise _store_down() from error
     return web.json_response({"revoked": True, "jti": token.jti, "until": token.expires_at})
 
 

@@ -45,11 +45,13 @@ from server.monitoring.views import MonitorSnapshot
 from server.observer import ServerObserver
 from server.readiness import Readiness, media_probe, readiness_routes
 from server.redis_keys import RedisKeys
+from server.redis_revocations import RedisRevokedLinks
 from server.redis_store import RedisRoomRecords
 from server.system_clock import SystemClock
 from signaling.limits import Limits
 from signaling.media import MediaPlane
 from signaling.packets import MAX_FRAME_BYTES, BoundedJson, ClientPacket
+from signaling.revocation import InMemoryRevokedLinks, RevokedLinks
 from signaling.service import Signaling
 from signaling.tokens import TokenSigner
 
@@ -97,6 +99,14 @@ def room_records(config: Config) -> RoomRecordStore:
         timeout_s=config.redis_timeout_ms / 1000,
         node_id=node_id_for(node_url(config)),
     )
+
+
+def revoked_links(records: RoomRecordStore, clock: Clock) -> RevokedLinks:
+    """Beside the rooms' records: in Redis (every node, and after a restart), or in this
+    process's memory (for its life)."""
+    if isinstance(records, RedisRoomRecords):
+        return RedisRevokedLinks(records, clock.now)
+    return InMemoryRevokedLinks(clock.now)
 
 
 def node_url(config: Config) -> str:
@@ -221,6 +231,7 @@ def create_app(
         turn=config.turn(),
         records=records,
         placement=registry,
+        revoked_links=revoked_links(records, clock),
         limits=Limits(
             messages_per_s=config.rate_limit_per_s,
             message_burst=config.rate_burst,

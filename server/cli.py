@@ -340,7 +340,7 @@ async def _bounded(step: str, work: Awaitable[object]) -> None:
 def _anyone_connected(app: web.Application) -> bool:
     # Whoever's connection dropped cannot come back to a draining server: not waited for.
     return any(
-        any(not p.reconnecting for p in (*room.admitted(), *room.waiting()))
+        any(not p.connection_lost for p in (*room.admitted(), *room.waiting()))
         for room in app[STORE]
         if not room.ended
     )

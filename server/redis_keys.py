@@ -3,7 +3,8 @@
 All keys start with a deployment prefix (``GROUPSESSION_REDIS_PREFIX``, default
 ``gs``) so several deployments can share one Redis. Every key carries a TTL: none
 outlives its room by more than the configured retention (``room_retention_s``),
-even if no process is left to delete it.
+even if no process is left to delete it; a revoked link's key lives exactly as long
+as the link would have.
 """
 
 from __future__ import annotations
@@ -53,3 +54,10 @@ class RedisKeys:
         MonitorSnapshot) as JSON: pseudonymous ids only. TTL: a few monitor intervals,
         so a dead node's rooms leave the operators' view with it."""
         return f"{self.prefix}:monitor:{node_id}"
+
+    def revoked_link(self, jti: str) -> str:
+        """STRING: present while the join link with this ``jti`` is revoked (the value
+        is only a marker). TTL: the link's remaining lifetime when it was revoked, so
+        no revocation outlives its link. Read with PTTL, so a node that finds one
+        also learns how long to remember it."""
+        return f"{self.prefix}:revoked:{jti}"

@@ -81,6 +81,12 @@ class RedisRoomRecords:
     def keys(self) -> RedisKeys:
         return self._keys
 
+    @property
+    def client(self) -> aioredis.Redis:
+        """The connection pool, for the other state kept beside the rooms (revoked
+        links: server.redis_revocations); call it through ``bounded``."""
+        return self._redis
+
     def health_problem(self) -> str | None:
         """None when the last call answered; otherwise what went wrong (no names)."""
         return self._problem
@@ -88,13 +94,13 @@ class RedisRoomRecords:
     async def ping(self) -> bool:
         """Check the connection now (the readiness watcher calls this while idle)."""
         try:
-            await self._bounded(self._redis.ping())
+            await self.bounded(self._redis.ping())
         except StoreUnavailable:
             return False
         return True
 
     async def load(self, room_id: str) -> RoomRecord | None:
-        stored = await self._bounded(self._redis.get(self._keys.room_record(room_id)))
+        stored = await self.bounded(self._redis.get(self._keys.room_record(room_id)))
         if stored is None:
             return None
         loaded = json.loads(stored)
@@ -107,7 +113,7 @@ class RedisRoomRecords:
         encoded = json.dumps(record, separators=(",", ":"))
         expires_at = time.time() + self._retention_s
         if self._node_id is not None:
-            owner = await self._bounded(
+            owner = await self.bounded(
                 self._save_if_owner(
                     keys=[
                         self._keys.room_record(room_id),
@@ -124,26 +130,28 @@ class RedisRoomRecords:
         pipe.set(self._keys.room_record(room_id), encoded, ex=self._retention_s)
         pipe.zadd(self._keys.room_index(), {room_id: expires_at})
         pipe.expire(self._keys.room_index(), self._retention_s)
-        await self._bounded(pipe.execute())
+        await self.bounded(pipe.execute())
 
     async def delete(self, room_id: str) -> None:
         pipe = self._redis.pipeline(transaction=True)
         pipe.delete(self._keys.room_record(room_id))
         pipe.zrem(self._keys.room_index(), room_id)
-        await self._bounded(pipe.execute())
+        await self.bounded(pipe.execute())
 
     async def room_ids(self) -> list[str]:
         index = self._keys.room_index()
         pipe = self._redis.pipeline(transaction=True)
         pipe.zremrangebyscore(index, "-inf", time.time())
         pipe.zrange(index, 0, -1)
-        results: list[Any] = await self._bounded(pipe.execute())
+        results: list[Any] = await self.bounded(pipe.execute())
         return sorted(str(room_id) for room_id in results[1])
 
     async def close(self) -> None:
         await self._redis.aclose()
 
-    async def _bounded(self, call: Awaitable[T]) -> T:
+    async def bounded(self, call: Awaitable[T]) -> T:
+        """Run one Redis call within the store's bound; StoreUnavailable when it fails.
+        Every call made through it counts towards ``health_problem``."""
         try:
             result = await asyncio.wait_for(call, self._timeout_s)
         except (RedisError, OSError, TimeoutError) as error:

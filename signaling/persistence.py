@@ -16,7 +16,8 @@ in-memory state is the truth and "reconciling" is writing it. What that costs: i
 this node also dies before the store returns, the changes made during the outage
 are lost. What needs the store is refused with ``service_unavailable`` instead:
 taking on a room that is not live here (a first join, a join after a restart), and
-creating rooms.
+creating rooms. Revoked links follow the same rule (signaling.revocation): those a
+live room's command made are kept here and written by the same reconciler.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 
 from rooms import Room, RoomMoved, RoomRecord, RoomRecordStore, StoreUnavailable
 
@@ -42,9 +43,13 @@ class RoomPersistence:
         live_rooms: Callable[[], Iterable[Room]],
         on_moved: Callable[[Room], None],
         retry_s: float = RETRY_S,
+        write_back: Callable[[], Awaitable[bool]] | None = None,
     ) -> None:
         """``on_moved``: a room found placed on another node while writing it (this node
-        lost its lease); the caller lets go of it. ``save`` raises RoomMoved instead."""
+        lost its lease); the caller lets go of it. ``save`` raises RoomMoved instead.
+        ``write_back``: what else was kept while the store was down (revoked links),
+        written by each flush after the rooms; True when nothing is left."""
+        self._write_back = write_back
         self._records = records
         self._live_rooms = live_rooms
         self._on_moved = on_moved
@@ -119,6 +124,9 @@ class RoomPersistence:
                 continue
             if self._unsaved.get(room_id) is room:
                 del self._unsaved[room_id]
+        if self._write_back is not None and not await self._write_back():
+            self._store_down = True
+            return False
         self._store_down = False
         return True
 

@@ -46,6 +46,7 @@ from signaling.media import (
     ForwardedTrack,
     ForwardingPermission,
     IceCandidate,
+    Leg,
     MediaError,
     MediaPlane,
     SessionDescription,
@@ -72,11 +73,6 @@ logger = logging.getLogger(__name__)
 # How long a departed participant's media may take to close before signaling gives up
 # waiting (and logs it); their signaling state is gone either way.
 MEDIA_TEARDOWN_S = 2.0
-
-# After a room is taken on from its record (a restart, another node's failure), how
-# long the people it remembers as present have to reconnect before they are let go
-# (as if they had disconnected: their holds and their place as admitted are kept).
-REJOIN_WINDOW_S = 60.0
 
 # How refusals of names outside the protocol are counted: never the name itself,
 # which the client chose.
@@ -133,7 +129,6 @@ class Signaling:
         pseudonyms: LogPseudonyms | None = None,
         turn: TurnSettings | None = None,
         records: RoomRecordStore | None = None,
-        rejoin_window_s: float = REJOIN_WINDOW_S,
         placement: RoomPlacement | None = None,
         limits: Limits | None = None,
         revoked_links: RevokedLinks | None = None,
@@ -162,6 +157,11 @@ class Signaling:
             on_failure=lambda: self._observer.delivery_problem("emit_failed"),
         )
         self._forwarding: dict[tuple[str, str], ForwardingPermission] = {}
+        # Who has a publish connection (negotiated since their media last started), and,
+        # for those whose media failed, which new connection brings them back: the
+        # publish one if they published, else the subscribe one (no devices, observers).
+        self._publishing: set[tuple[str, str]] = set()
+        self._media_back_on: dict[tuple[str, str], Leg] = {}
         # Per room, who is in which side room, as last told to the media plane.
         self._places: dict[str, dict[str, str]] = {}
         self._background: set[asyncio.Task[None]] = set()
@@ -176,9 +176,9 @@ class Signaling:
                 lambda room_id: self._log_ids(room_id, None),
                 live_rooms=lambda: [room for room in self._store if not room.ended],
                 on_moved=self._room_moved,
+                write_back=self.revoked_links.write_back,
             )
         )
-        self._rejoin_window_s = rejoin_window_s
         self._placement = placement
         # After SIGTERM: no new joins. While handing off (a durable store): a closed
         # connection is the server going away, not its participant leaving.
@@ -344,7 +344,7 @@ class Signaling:
         live = self._store.get(token.room_id)
         # The room's own refusal ("barred") says more, where it has one.
         barred = live is not None and live.bars(token.participant_id)
-        if token.jti and self.revoked_links.is_revoked(token.jti) and not barred:
+        if token.jti and not barred and await self.revoked_links.is_revoked(token.jti):
             raise TokenRevoked("this link was revoked; ask your facilitator for a new one")
         if live is None and 0 < self._limits.max_rooms <= sum(
             1 for r in self._store if not r.ended
@@ -407,12 +407,34 @@ class Signaling:
             # that forgot this publisher: tell it again what they may send.
             self._forwarding.pop((room_id, me), None)
             self._sync_forwarding(room)
+            self._publishing.add((room_id, me))
+            await self._media_negotiated(room, me, Leg.PUBLISH)
         return {"sdp": answer.sdp, "type": answer.type}
 
     async def subscribe(self, connection: Connection, payload: EmptyPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
         await media.subscribe(room_id, me)
+        room = self._store.get(room_id)
+        if room is not None:
+            await self._media_negotiated(room, me, Leg.SUBSCRIBE)
         return {}
+
+    async def _media_negotiated(self, room: Room, participant_id: str, leg: Leg) -> None:
+        """A new media connection of theirs was negotiated: if their media had failed,
+        they are present again once it is the one that brings them back (the publish
+        connection of someone who published; else the subscribe one). The media plane
+        tells of failures, not of connections made: negotiated is the signal there is."""
+        key = (room.room_id, participant_id)
+        # Unknown (their media restarted on a connection that took their seat over):
+        # the first connection back counts.
+        if leg is Leg.SUBSCRIBE and self._media_back_on.get(key, Leg.SUBSCRIBE) is Leg.PUBLISH:
+            return
+        self._media_back_on.pop(key, None)
+        events = room.media_restored(participant_id)
+        if events:
+            logger.info("media back", extra=self._log_ids(room.room_id, participant_id))
+            # Live state only (rooms.record): nothing durable changed.
+            await self._deliver_and_settle(room, events, persist=False)
 
     async def subscriber_answer(
         self, connection: Connection, payload: SubscriberAnswerPayload
@@ -434,6 +456,7 @@ class Signaling:
         The socket, and the person's place in the room, are untouched."""
         media, room_id, me = self._media_for(connection, publishing=False)
         self._forwarding.pop((room_id, me), None)
+        self._publishing.discard((room_id, me))
         await self._bounded_teardown(media.remove_participant(room_id, me), room_id, me)
         logger.info("media restarted", extra=self._ids(connection))
         return {}
@@ -476,10 +499,13 @@ class Signaling:
         policy = self._room_factory(room_id)
         room.reconnect_grace_s = policy.reconnect_grace_s
         room.waiting_room_size = policy.waiting_room_size
+        # Nobody is connected to a room just taken on: everyone it remembers is
+        # reconnecting under the grace period of a dropped connection (one rule), and
+        # ``tick`` lets go of whoever does not rejoin within it. No one is here to be
+        # told; the rejoiners' snapshots show it.
+        room.restored()
         self._store.add(room)
         logger.info("room taken on from its record", extra=self._log_ids(room_id, None))
-        if not room.ended:
-            self._spawn(self._let_go_of_absent(room))
         return room
 
     async def add_room(self, room: Room) -> None:
@@ -520,19 +546,6 @@ class Signaling:
             if self._store.get(room_id) is None:
                 self._store.add(room)
         return room
-
-    async def _let_go_of_absent(self, room: Room) -> None:
-        """After the rejoin window, whoever the record remembered as present and who has
-        not reconnected leaves as if disconnected (holds and admission kept)."""
-        await asyncio.sleep(self._rejoin_window_s)
-        if self._store.get(room.room_id) is not room or room.ended:
-            return
-        events: list[RoomEvent] = []
-        for participant in [*room.admitted(), *room.waiting()]:
-            if self._connections.sid_for(room.room_id, participant.id) is None:
-                events += room.leave(participant.id, LeaveReason.DISCONNECTED)
-        if events:
-            await self._deliver_and_settle(room, events)
 
     # -- shutting down (SIGTERM; server.cli) ------------------------------------------
 
@@ -640,12 +653,26 @@ class Signaling:
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
         """Drop the dead connections and tell the participant, whose client negotiates
-        new ones over the same socket (``restart_media``, then publish and subscribe)."""
+        new ones over the same socket (``restart_media``, then publish and subscribe).
+        The room sees them as reconnecting until then (``Room.media_lost``)."""
+        key = (room_id, participant_id)
+        # Decided at the first failure: a second report (the other connection) finds
+        # the publish connection dropped already.
+        back_on = self._media_back_on.get(key) or (
+            Leg.PUBLISH if key in self._publishing else Leg.SUBSCRIBE
+        )
         self._tear_down_media(room_id, participant_id)
         sid = self._connections.sid_for(room_id, participant_id)
         logger.info("media failed", extra=self._log_ids(room_id, participant_id))
         if sid is not None:
             self._spawn(self._delivery.emit(ServerEvent.MEDIA_FAILED, {}, sid))
+        room = self._store.get(room_id)
+        if room is not None and room.is_present(participant_id):
+            self._media_back_on[key] = back_on
+            events = room.media_lost(participant_id)
+            if events:
+                # Live state only (rooms.record): nothing durable changed.
+                self._spawn(self._deliver_and_settle(room, events, persist=False))
 
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
@@ -709,7 +736,10 @@ class Signaling:
                 # Whoever was removed or denied cannot use their link again.
                 link = self._link_of.pop((room.room_id, event.participant_id), None)
                 if link is not None and link.jti and event.participant_id in barred:
-                    self.revoked_links.revoke(link.jti, link.expires_at)
+                    kept = await self.revoked_links.keep(link.jti, link.expires_at)
+                    if not kept and self._persistence is not None:
+                        # Refused here already; written when the store answers again.
+                        self._persistence.store_went_down()
         for sid, pid in self._connections.in_room(room.room_id):
             if room.is_present(pid):
                 continue
@@ -727,8 +757,12 @@ class Signaling:
             for key in [k for k in self._forwarding if k[0] == room_id]:
                 del self._forwarding[key]
             self._places.pop(room_id, None)
+            self._publishing = {k for k in self._publishing if k[0] != room_id}
+            self._media_back_on = {k: v for k, v in self._media_back_on.items() if k[0] != room_id}
         else:
             self._forwarding.pop((room_id, participant_id), None)
+            self._publishing.discard((room_id, participant_id))
+            self._media_back_on.pop((room_id, participant_id), None)
         if self._media is None:
             return
         closing = (

@@ -130,4 +130,8 @@ async def test_media_that_dies_under_a_live_socket_is_negotiated_again(
     assert await anna.page.evaluate("window.__sockets.length") == 1
     actions = {(r.target_id, r.action) for r in media_server.room(room).audit}
     assert (ids["Anna"], "connection_lost") not in actions
+    # The room saw her reconnecting meanwhile, and sees her present again now.
+    assert (ids["Anna"], "media_lost") in actions and (ids["Anna"], "media_restored") in actions
     assert media_server.room(room).participant(ids["Anna"]).reconnecting is False
+    anna_on_fay = fay.page.get_by_role("region", name="Anna", exact=True)
+    await expect(anna_on_fay.get_by_text("Reconnecting…")).to_have_count(0, timeout=STEP_MS)

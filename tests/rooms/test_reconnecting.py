@@ -144,3 +144,82 @@ def test_nothing_happens_for_someone_not_here_or_after_the_end(room: Room) -> No
     admitted(room, "p_a")
     room.end_session("p_fac")
     assert room.connection_lost("p_a") == []
+
+
+def test_media_lost_shows_reconnecting_and_keeps_the_place_with_no_time_limit(
+    room: Room, clock: FixedClock
+) -> None:
+    admitted(room, "p_a", microphone=True)
+    admitted(room, "p_b")
+    room.give_floor("p_fac", "p_a")
+    room.raise_hand("p_b")
+    room.raise_hand("p_a")
+    room.mute("p_fac", "p_a", Device.MICROPHONE)
+    assert room.media_lost("p_a") == [ParticipantReconnecting("p_a", reconnecting=True)]
+    assert room.media_lost("p_a") == []  # told once
+    assert room.snapshot_for("p_b").participants[1].reconnecting
+    # Their connection lives and their client retries: no grace period runs.
+    clock.advance(room.reconnect_grace_s * 10)
+    assert room.tick() == []
+    assert room.media_restored("p_a") == [ParticipantReconnecting("p_a", reconnecting=False)]
+    assert room.media_restored("p_a") == []
+    me = room.participant("p_a")
+    assert not me.reconnecting and me.microphone.held
+    assert list(room.hands) == ["p_b", "p_a"] and room.floor.holder_id == "p_a"
+    actions = [(r.target_id, r.action) for r in room.audit_records("p_fac")]
+    assert ("p_a", "media_lost") in actions and ("p_a", "media_restored") in actions
+
+
+def test_a_facilitator_whose_media_failed_still_facilitates(room: Room) -> None:
+    admitted(room, "p_a")
+    room.media_lost("p_fac")
+    assert room.facilitators_present()
+    # Joining again on a live connection is a takeover, not a return.
+    assert room.join(identity("p_fac", Role.FACILITATOR)) == [SeatTakenOver("p_fac")]
+
+
+def test_a_drop_during_media_loss_starts_the_grace_period(room: Room, clock: FixedClock) -> None:
+    admitted(room, "p_a")
+    room.media_lost("p_a")
+    assert room.connection_lost("p_a") == []  # the room sees them reconnecting already
+    clock.advance(room.reconnect_grace_s - 1)
+    assert room.tick() == []
+    assert room.join(identity("p_a")) == [ParticipantReconnecting("p_a", reconnecting=False)]
+    assert not room.participant("p_a").reconnecting
+    room.media_lost("p_a")
+    room.connection_lost("p_a")
+    clock.advance(room.reconnect_grace_s)
+    assert ParticipantLeft("p_a", LeaveReason.DISCONNECTED) in room.tick()
+
+
+def test_media_of_someone_waiting_or_absent_is_not_tracked(room: Room) -> None:
+    room.join(identity("p_w"))
+    assert room.media_lost("p_w") == []
+    assert room.media_lost("p_nobody") == []
+    assert room.media_restored("p_nobody") == []
+
+
+def test_a_restored_room_waits_for_everyone_under_the_grace_period(clock: FixedClock) -> None:
+    room = Room("r", clock, reconnect_grace_s=10)
+    room.join(identity("p_fac", Role.FACILITATOR))
+    room.set_auto_admit("p_fac", True)
+    room.join(identity("p_a"))
+    room.join(identity("p_b"))
+    room.raise_hand("p_a")
+    room.media_lost("p_b")
+    restored = Room.from_record(room.to_record(), clock)
+    restored.reconnect_grace_s = 10
+    events = restored.restored()
+    assert set(events) == {
+        ParticipantReconnecting(pid, reconnecting=True) for pid in ("p_fac", "p_a", "p_b")
+    }
+    assert all(p.reconnecting for p in restored.admitted())
+    assert not restored.participant("p_b").media_lost  # a fresh start for everyone's media
+    clock.advance(9)
+    assert restored.tick() == []
+    assert restored.join(identity("p_a")) == [ParticipantReconnecting("p_a", reconnecting=False)]
+    assert list(restored.hands) == ["p_a"]
+    clock.advance(1)
+    left = [e for e in restored.tick() if isinstance(e, ParticipantLeft)]
+    assert set(left) == {ParticipantLeft(pid, LeaveReason.DISCONNECTED) for pid in ("p_fac", "p_b")}
+    assert restored.is_present("p_a")
