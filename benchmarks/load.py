@@ -47,8 +47,9 @@ class ServerLink(Protocol):
         """Hand the publish offer over; returns the server's answer SDP."""
         ...
 
-    async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
-        ...
+    async def subscriber_answer(
+        self, participant_id: str, answer_sdp: str, revision: int
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -130,19 +131,34 @@ class ReplayTrack(MediaStreamTrack):
 
 @dataclass
 class StreamCount:
-    """Packets one client received on one forwarded track."""
+    """Packets one client received on one forwarded track.
+
+    With ``clock_rate`` set it also keeps each counted packet's transit: arrival
+    (perf_counter) minus media time (its RTP timestamp over the clock rate). The
+    server keeps a publisher's timestamps up to a constant per run, and a replayed
+    track stamps each packet with the time it is due, so a packet's transit less
+    the smallest transit seen on the stream is how much later than the fastest
+    packet it arrived: what the path (publisher, server, subscriber) added.
+    """
 
     first_at: float | None = None
     counting: bool = False
     received: int = 0
     base: int | None = None
     highest: int = 0
+    clock_rate: int | None = None
+    transits: list[float] = field(default_factory=list)
+    fastest: float = math.inf
     _cycles: int = 0
     _last_seq: int | None = None
+    _timestamp_cycles: int = 0
+    _last_timestamp: int | None = None
 
-    def add(self, seq: int) -> None:
+    def add(self, seq: int, timestamp: int = 0) -> None:
         if self.first_at is None:
             self.first_at = time.monotonic()
+        if self.clock_rate is not None:
+            self._transit(timestamp)
         if self._last_seq is not None and seq < 0x4000 and self._last_seq > 0xC000:
             self._cycles += 0x10000
         self._last_seq = seq
@@ -153,6 +169,21 @@ class StreamCount:
             self.base = extended
         self.received += 1
         self.highest = max(self.highest, extended)
+
+    def _transit(self, timestamp: int) -> None:
+        last = self._last_timestamp
+        if last is not None and timestamp < last and last - timestamp > 0x80000000:
+            self._timestamp_cycles += 0x100000000
+        self._last_timestamp = timestamp
+        assert self.clock_rate is not None
+        transit = time.perf_counter() - (self._timestamp_cycles + timestamp) / self.clock_rate
+        self.fastest = min(self.fastest, transit)
+        if self.counting:
+            self.transits.append(transit)
+
+    def added_delays_ms(self) -> list[float]:
+        """Each counted packet's transit over the stream's fastest, in ms."""
+        return [(transit - self.fastest) * 1000 for transit in self.transits]
 
     @property
     def expected(self) -> int:
@@ -175,6 +206,8 @@ class LoadClient:
     tracks: dict[str, ForwardedTrack] = field(default_factory=dict)
     streams: dict[str, StreamCount] = field(default_factory=dict)
     _hooked: set[int] = field(default_factory=set)
+    # Keep each packet's transit (StreamCount): what benchmarks/workers.py measures.
+    measure_transit: bool = False
 
     async def publish(self) -> None:
         video = ReplayTrack(TrackKind.VIDEO, self.clip.video)
@@ -198,9 +231,12 @@ class LoadClient:
 
     def _count(self, receiver: RTCRtpReceiver, mid: str) -> None:
         stream = self.streams.setdefault(mid, StreamCount())
+        track = self.tracks.get(mid)
+        if self.measure_transit and track is not None:
+            stream.clock_rate = 90000 if track.kind is TrackKind.VIDEO else 48000
 
         async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            stream.add(packet.sequence_number)
+            stream.add(packet.sequence_number, packet.timestamp)
 
         internals.run_without_decoder(receiver, lambda parameters: None)
         internals.intercept_received_rtp(receiver, count, then_aiortc=False)
@@ -231,5 +267,3 @@ async def until(
             raise TimeoutError(f"benchmark: timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(interval_s)
     return time.monotonic() - started
-
-
