@@ -29,8 +29,11 @@ those before it), at ``--max-rooms`` or after ``--time-limit`` seconds.
 
 The load clients run on the same 2 cores as the server. Their CPU, and the server
 workers', are measured over each window (``clients_cpu_cores_per_room``,
-``server_cpu_cores``), and ``cpu_bound_rooms`` is what 2 cores could hold at
-those rates: the clients' own CPU caps the ratio this machine can show.
+``server_cpu_cores``); ``cpu_bound_rooms`` is what the machine's cores could hold
+at those rates, server and clients together: the clients' own CPU caps the ratio
+this machine can show. ``server_only_bound_rooms`` projects what N workers would
+hold with a core each and the clients elsewhere. Each window also records the
+machine's load average: it is shared, and other work there shows in the latency.
 
 Then the moderation latency with the Redis store and with the in-memory one
 (benchmarks/moderation_latency.py, on loopback) is added to the output.
@@ -209,6 +212,7 @@ async def _room(
             if command == "start":
                 for stream in streams:
                     stream.transits.clear()
+                    stream.server_transits.clear()
                     stream.received = stream.highest = 0
                     stream.base = None
                     stream.counting = True
@@ -220,7 +224,8 @@ async def _room(
                 cpu = (ended[1].user - started[1].user) + (ended[1].system - started[1].system)
                 received = sum(s.received for s in streams)
                 expected = sum(s.expected for s in streams)
-                delays = [d for s in streams for d in s.added_delays_ms()]
+                delays = [d for s in streams for d in s.server_added_delays_ms()]
+                end_to_end = [d for s in streams for d in s.added_delays_ms()]
                 commands.send(
                     (
                         "measured",
@@ -228,6 +233,7 @@ async def _room(
                             "received": received,
                             "lost": max(expected - received, 0),
                             "added_ms": [percentile(delays, q) for q in (0.5, 0.95, 0.99)],
+                            "end_to_end_ms": [percentile(end_to_end, q) for q in (0.5, 0.95, 0.99)],
                             "clients_cpu_cores": cpu / (ended[0] - started[0]),
                         },
                     )
@@ -459,6 +465,10 @@ async def _window(rooms: list[Room], pids: dict[str, int], duration_s: float) ->
                 name: round(value, 2)
                 for name, value in zip(("p50", "p95", "p99"), m["added_ms"], strict=True)
             },
+            "end_to_end_added_ms": {
+                name: round(value, 2)
+                for name, value in zip(("p50", "p95", "p99"), m["end_to_end_ms"], strict=True)
+            },
             "clients_cpu_cores": round(m["clients_cpu_cores"], 3),
         }
         for m in measured
@@ -470,6 +480,8 @@ async def _window(rooms: list[Room], pids: dict[str, int], duration_s: float) ->
     return {
         "rooms": len(rooms),
         "held": held,
+        # The machine is shared: how busy it was (1-minute load average, all processes).
+        "load_average": round(os.getloadavg()[0], 2),
         "worst_added_latency_p95_ms": max(r["added_latency_ms"]["p95"] for r in per_room),
         "lost": sum(r["lost"] for r in per_room),
         "server_cpu_cores": {url: round(cores, 3) for url, cores in server_cpu.items()},
@@ -522,6 +534,12 @@ def run_benchmark(
             round(sum(held[-1]["server_cpu_cores"].values()) / held[-1]["rooms"], 3)
             if held
             else None
+        )
+        # A projection, not a measurement: the rooms N workers would hold if each had a
+        # core of its own and the clients ran elsewhere (one core per worker process).
+        per_room = result["server_cpu_cores_per_room"]
+        result["server_only_bound_rooms"] = (
+            round(result["workers"] / per_room, 1) if per_room else None
         )
     counts = [str(n) for n in worker_counts]
     ratio = None
