@@ -47,8 +47,9 @@ class ServerLink(Protocol):
         """Hand the publish offer over; returns the server's answer SDP."""
         ...
 
-    async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
-        ...
+    async def subscriber_answer(
+        self, participant_id: str, answer_sdp: str, revision: int
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -130,19 +131,41 @@ class ReplayTrack(MediaStreamTrack):
 
 @dataclass
 class StreamCount:
-    """Packets one client received on one forwarded track."""
+    """Packets one client received on one forwarded track.
+
+    With ``clock_rate`` set it also keeps each counted packet's transit: arrival
+    (perf_counter) minus media time (its RTP timestamp over the clock rate). The
+    server keeps a publisher's timestamps up to a constant per run, and a replayed
+    track stamps each packet with the time it is due, so a packet's transit less
+    the smallest transit seen on the stream is how much later than the fastest
+    packet it arrived: what the path (publisher, server, subscriber) added.
+    Video copies also carry the server's abs-send-time, stamped as it starts
+    sending the copies of a packet: the same with that time in place of the
+    arrival (``server_transits``) leaves out the subscriber's own delays.
+    """
 
     first_at: float | None = None
     counting: bool = False
     received: int = 0
     base: int | None = None
     highest: int = 0
+    clock_rate: int | None = None
+    transits: list[float] = field(default_factory=list)
+    fastest: float = math.inf
+    server_transits: list[float] = field(default_factory=list)
+    server_fastest: float = math.inf
     _cycles: int = 0
     _last_seq: int | None = None
+    _timestamp_cycles: int = 0
+    _last_timestamp: int | None = None
+    _sent_cycles: int = 0
+    _last_sent: int | None = None
 
-    def add(self, seq: int) -> None:
+    def add(self, seq: int, timestamp: int = 0, abs_send_time: int | None = None) -> None:
         if self.first_at is None:
             self.first_at = time.monotonic()
+        if self.clock_rate is not None:
+            self._transit(timestamp, abs_send_time)
         if self._last_seq is not None and seq < 0x4000 and self._last_seq > 0xC000:
             self._cycles += 0x10000
         self._last_seq = seq
@@ -153,6 +176,37 @@ class StreamCount:
             self.base = extended
         self.received += 1
         self.highest = max(self.highest, extended)
+
+    def _transit(self, timestamp: int, abs_send_time: int | None) -> None:
+        last = self._last_timestamp
+        if last is not None and timestamp < last and last - timestamp > 0x80000000:
+            self._timestamp_cycles += 0x100000000
+        self._last_timestamp = timestamp
+        assert self.clock_rate is not None
+        media_time = (self._timestamp_cycles + timestamp) / self.clock_rate
+        transit = time.perf_counter() - media_time
+        self.fastest = min(self.fastest, transit)
+        if self.counting:
+            self.transits.append(transit)
+        if abs_send_time is None:
+            return
+        # abs-send-time: seconds in 6.18 fixed point, 24 bits (it wraps every 64 s).
+        sent = self._last_sent
+        if sent is not None and abs_send_time < sent and sent - abs_send_time > 0x800000:
+            self._sent_cycles += 0x1000000
+        self._last_sent = abs_send_time
+        server_transit = (self._sent_cycles + abs_send_time) / (1 << 18) - media_time
+        self.server_fastest = min(self.server_fastest, server_transit)
+        if self.counting:
+            self.server_transits.append(server_transit)
+
+    def added_delays_ms(self) -> list[float]:
+        """Each counted packet's transit over the stream's fastest, in ms."""
+        return [(transit - self.fastest) * 1000 for transit in self.transits]
+
+    def server_added_delays_ms(self) -> list[float]:
+        """The same up to the server's sending of each copy (video only), in ms."""
+        return [(transit - self.server_fastest) * 1000 for transit in self.server_transits]
 
     @property
     def expected(self) -> int:
@@ -175,6 +229,8 @@ class LoadClient:
     tracks: dict[str, ForwardedTrack] = field(default_factory=dict)
     streams: dict[str, StreamCount] = field(default_factory=dict)
     _hooked: set[int] = field(default_factory=set)
+    # Keep each packet's transit (StreamCount): what benchmarks/workers.py measures.
+    measure_transit: bool = False
 
     async def publish(self) -> None:
         video = ReplayTrack(TrackKind.VIDEO, self.clip.video)
@@ -198,9 +254,12 @@ class LoadClient:
 
     def _count(self, receiver: RTCRtpReceiver, mid: str) -> None:
         stream = self.streams.setdefault(mid, StreamCount())
+        track = self.tracks.get(mid)
+        if self.measure_transit and track is not None:
+            stream.clock_rate = 90000 if track.kind is TrackKind.VIDEO else 48000
 
         async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            stream.add(packet.sequence_number)
+            stream.add(packet.sequence_number, packet.timestamp, packet.extensions.abs_send_time)
 
         internals.run_without_decoder(receiver, lambda parameters: None)
         internals.intercept_received_rtp(receiver, count, then_aiortc=False)
@@ -231,5 +290,3 @@ async def until(
             raise TimeoutError(f"benchmark: timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(interval_s)
     return time.monotonic() - started
-
-

@@ -16,12 +16,13 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
+from benchmarks.measures import bounded, percentile, udp_receive_buffer_errors
 from benchmarks.relay_baseline import MediaRelayBaseline
 from server.sfu.plane import RtpForwardingMediaPlane
 from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
@@ -108,13 +109,6 @@ class _PipeSignals:
         pass
 
 
-def _percentile(samples: list[float], q: float) -> float:
-    if not samples:
-        return float("nan")
-    ordered = sorted(samples)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
-
-
 def _serve(mode: str, requests: Connection, events_pipe: Connection) -> None:
     events = _PipeWriter(events_pipe)
     try:
@@ -170,7 +164,7 @@ async def _serve_async(mode: str, requests: Connection, events: _PipeWriter) -> 
                         "system_cpu_s": system,
                         "packets_in": plane.stats.packets_in,
                         "packets_out": plane.stats.packets_out,
-                        "latency_ms": [_percentile(latencies, q) for q in (0.5, 0.95, 0.99)],
+                        "latency_ms": [percentile(latencies, q) for q in (0.5, 0.95, 0.99)],
                         # Publisher -> server gaps, before retransmission: loss the
                         # server did not cause (clients' sends, or its own socket).
                         "ingress_loss_pct": ingress_loss_pct,
@@ -181,21 +175,6 @@ async def _serve_async(mode: str, requests: Connection, events: _PipeWriter) -> 
             await plane.close()
             events.send(("bye",))
             return
-
-
-def _udp_receive_buffer_errors() -> int | None:
-    """Datagrams the kernel dropped because a socket's receive buffer was full.
-
-    System-wide (Linux /proc/net/snmp): other processes' UDP counts too.
-    """
-    try:
-        with open("/proc/net/snmp") as snmp:
-            udp = [line.split() for line in snmp if line.startswith("Udp:")]
-    except OSError:
-        return None
-    if len(udp) < 2 or "RcvbufErrors" not in udp[0]:
-        return None
-    return int(udp[1][udp[0].index("RcvbufErrors")])
 
 
 async def _drive(
@@ -245,13 +224,13 @@ async def _drive(
     for client in clients.values():
         for stream in client.streams.values():
             stream.counting = True
-    drops_before = _udp_receive_buffer_errors()
+    drops_before = udp_receive_buffer_errors()
     load_started = (time.perf_counter(), os.times())
     requests.send(("measure_start",))
     await asyncio.sleep(duration_s)
     requests.send(("measure_stop",))
     load_times = os.times()
-    drops_after = _udp_receive_buffer_errors()
+    drops_after = udp_receive_buffer_errors()
     for client in clients.values():
         for stream in client.streams.values():
             stream.counting = False
@@ -351,21 +330,6 @@ def run_benchmark(
     }
 
 
-def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
-    """An argparse type: a number from ``lowest`` to ``highest``."""
-
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"{text} is not between {lowest:g} and {highest:g}")
-        return value
-
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
     arguments = argparse.ArgumentParser(
         prog="python -m benchmarks.media_forwarding",
@@ -373,19 +337,19 @@ def parser() -> argparse.ArgumentParser:
     )
     arguments.add_argument(
         "--participants",
-        type=_bounded(int, *PARTICIPANTS_RANGE),
+        type=bounded(int, *PARTICIPANTS_RANGE),
         default=8,
         help="participants in the room, 2-30 (default 8)",
     )
     arguments.add_argument(
         "--duration",
-        type=_bounded(float, *DURATION_RANGE_S),
+        type=bounded(float, *DURATION_RANGE_S),
         default=10.0,
         help="seconds of steady load, 1-600 (default 10)",
     )
     arguments.add_argument(
         "--baseline-participants",
-        type=_bounded(int, 2, 4),
+        type=bounded(int, 2, 4),
         default=3,
         help="participants for the MediaRelay baseline, 2-4 (default 3: it transcodes)",
     )

@@ -6,9 +6,12 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -122,3 +125,69 @@ class ServerProcess:
 
     def output(self) -> str:
         return "" if self.log_path is None else self.log_path.read_text(errors="replace")
+
+
+def children_of(pid: int) -> list[int]:
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so read after the last ")".
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found
+
+
+def free_port_run(count: int) -> int:
+    """A port with the ``count - 1`` ports above it free too (the workers' own)."""
+    while True:
+        first = free_port()
+        probes = [socket.socket() for _ in range(count - 1)]
+        try:
+            for offset, probe in enumerate(probes, start=1):
+                probe.bind(("127.0.0.1", first + offset))
+            return first
+        except OSError:
+            continue
+        finally:
+            for probe in probes:
+                probe.close()
+
+
+@contextmanager
+def serve_workers(
+    state_dir: Path, redis_url: str, workers: int, web_dir: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
+    """``groupsession serve --workers N`` on a free run of ports: the process, the public
+    port (worker i's own is port + 1 + i) and its log. Killed, with its workers, after."""
+    port = free_port_run(workers + 1)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPSESSION_")}
+    env |= {
+        "GROUPSESSION_SECRET": TEST_SECRET,
+        "GROUPSESSION_STATE_DIR": str(state_dir),
+        "GROUPSESSION_WEB_DIR": str(web_dir or state_dir / "web"),
+    }
+    state_dir.mkdir(parents=True, exist_ok=True)
+    log = state_dir / "workers.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "server", "serve", "--workers", str(workers),
+             "--port", str(port), "--redis-url", redis_url],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        yield process, port, log
+    finally:
+        children = children_of(process.pid)
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=10)
+        for child in children + children_of(process.pid):
+            with suppress(ProcessLookupError):
+                os.kill(child, signal.SIGKILL)

@@ -9,9 +9,7 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,45 +22,13 @@ import socketio
 
 from rooms import Role
 from server.cluster import node_id_for
-from tests.conftest import TEST_SECRET
-from tests.redis_server import RedisServer, free_port
+from tests.redis_server import RedisServer
 from tests.server.durable.test_cluster import join_following_redirects
-from tests.server.processes import ServerProcess
+from tests.server.processes import ServerProcess, children_of, serve_workers
 from tests.server.sfu.peers import eventually_async
 from tests.server.test_cli import _env, groupsession
 
 WORKERS = 2
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so read after the last ")".
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
-
-
-def free_port_run(count: int) -> int:
-    """A port with the ``count - 1`` ports above it free too (the workers' own)."""
-    while True:
-        first = free_port()
-        probes = [socket.socket() for _ in range(count - 1)]
-        try:
-            for offset, probe in enumerate(probes, start=1):
-                probe.bind(("127.0.0.1", first + offset))
-            return first
-        except OSError:
-            continue
-        finally:
-            for probe in probes:
-                probe.close()
 
 
 async def ready(url: str) -> bool:
@@ -77,28 +43,8 @@ async def ready(url: str) -> bool:
 def workers(
     tmp_path: Path, redis_server: RedisServer
 ) -> Iterator[tuple[subprocess.Popen[bytes], int, Path]]:
-    port = free_port_run(WORKERS + 1)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("GROUPSESSION_")}
-    env |= {
-        "GROUPSESSION_SECRET": TEST_SECRET,
-        "GROUPSESSION_STATE_DIR": str(tmp_path),
-        "GROUPSESSION_WEB_DIR": str(tmp_path / "web"),
-    }
-    log = tmp_path / "workers.log"
-    with log.open("wb") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--workers", str(WORKERS),
-             "--port", str(port), "--redis-url", redis_server.url],
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    yield process, port, log
-    if process.poll() is None:
-        process.kill()
-        process.wait(timeout=10)
-    for child in children_of(process.pid):
-        os.kill(child, signal.SIGKILL)
+    with serve_workers(tmp_path, redis_server.url, WORKERS) as started:
+        yield started
 
 
 async def test_workers_share_a_port_and_spread_rooms(
