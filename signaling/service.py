@@ -442,10 +442,12 @@ class Signaling:
         self, connection: Connection, *, publishing: bool
     ) -> tuple[MediaPlane, str, str]:
         room, participant = self._room_and_participant(connection)
-        if participant.state is not ParticipantState.ADMITTED:
-            raise SignalingError(ErrorCode.NOT_IN_ROOM, "media starts once you are admitted")
+        # The role first, then the state, as the room checks its commands: someone
+        # waiting learns what their role may never do, not that they should wait for it.
         if publishing and participant.role is Role.OBSERVER:
             raise SignalingError(ErrorCode.PERMISSION_DENIED, "observers do not publish media")
+        if participant.state is not ParticipantState.ADMITTED:
+            raise SignalingError(ErrorCode.NOT_IN_ROOM, "media starts once you are admitted")
         if self._media is None:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id
