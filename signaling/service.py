@@ -49,6 +49,8 @@ from signaling.media import (
     MediaError,
     MediaPlane,
     SessionDescription,
+    check_candidate,
+    check_sdp_candidates,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
 from signaling.persistence import RoomPersistence
@@ -393,6 +395,7 @@ class Signaling:
 
     async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=True)
+        check_sdp_candidates(payload.sdp)
         offer = SessionDescription(payload.sdp, payload.type)
         # The screen section is named only when there is one: planes without screen
         # sharing keep their three-argument publish.
@@ -418,12 +421,14 @@ class Signaling:
         self, connection: Connection, payload: SubscriberAnswerPayload
     ) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
+        check_sdp_candidates(payload.sdp)
         answer = SessionDescription(payload.sdp, payload.type)
         await media.accept_subscriber_answer(room_id, me, answer, payload.revision)
         return {}
 
     async def ice_candidate(self, connection: Connection, payload: IceCandidatePayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
+        check_candidate(payload.candidate)
         candidate = IceCandidate(payload.candidate, payload.sdp_mid, payload.sdp_mline_index)
         await media.add_ice_candidate(room_id, me, payload.leg, candidate)
         return {}

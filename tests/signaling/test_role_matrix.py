@@ -665,21 +665,23 @@ async def dismiss(cast: Cast) -> None:
     )
 
 
+def media_held(plane: RtpForwardingMediaPlane, room_id: str, participant_id: str) -> Any:
+    """What the media plane holds for someone: their connections and tracks, or None.
+    (It keeps what each may send for everyone admitted, media or not: that is no media.)"""
+    held = plane._existing_participant(room_id, participant_id)
+    if held is None:
+        return None
+    view = (held.publish_pc is not None, held.subscription is not None, sorted(held.tracks))
+    return None if view == (False, False, []) else view
+
+
 def state(cast: Cast) -> Any:
     """The room as its record keeps it, and what the media plane holds for each person."""
     room = cast.server.room(cast.room_id)
-    media = {}
-    for key, person in cast.people.items():
-        held = cast.plane._existing_participant(cast.room_id, person.participant_id)
-        media[key] = (
-            None
-            if held is None
-            else (
-                held.publish_pc is not None,
-                held.subscription is not None,
-                sorted(held.tracks),
-            )
-        )
+    media = {
+        key: media_held(cast.plane, cast.room_id, person.participant_id)
+        for key, person in cast.people.items()
+    }
     return room.to_record(), media
 
 
