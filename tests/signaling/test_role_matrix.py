@@ -59,6 +59,7 @@ MEDIA_NOISE = {
     ServerEvent.TALK_TIME_CHANGED,
     ServerEvent.SUBSCRIBER_OFFER,
     ServerEvent.CONNECTION_PROBLEM,
+    ServerEvent.MEDIA_FAILED,
 }
 _rooms = itertools.count()
 _ports = itertools.count(40000)
@@ -413,7 +414,7 @@ async def actor_publishes_to_witness(cast: Cast, actor: str) -> None:
 async def media_restarted(cast: Cast, actor: str, reply: dict[str, Any]) -> None:
     """The server dropped the actor's connections: whoever received them is offered the
     session again without them."""
-    assert cast.plane._existing_participant(cast.room_id, cast.pid(actor)) is None
+    assert media_held(cast.plane, cast.room_id, cast.pid(actor)) is None
     if ACTORS[actor] is Role.OBSERVER:
         return  # they published nothing for anyone to lose
     witness: WirePeer = cast[WITNESS]
