@@ -20,7 +20,7 @@ import asyncio
 import itertools
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -63,12 +63,6 @@ MEDIA_NOISE = {
 }
 _rooms = itertools.count()
 _ports = itertools.count(40000)
-
-
-class Person(Protocol):
-    sio: socketio.AsyncClient
-    events: list[tuple[str, Any]]
-    participant_id: Any
 
 
 @dataclass
@@ -171,9 +165,17 @@ async def attempt(cast: Cast, key: str, event: str, payload: Any = None) -> None
 
 
 @dataclass(frozen=True)
+class WaitingOrAdmitted:
+    """An effect that shows differently for someone waiting (to facilitators only)."""
+
+    waiting: Check
+    admitted: Check
+
+
+@dataclass(frozen=True)
 class Case:
     event: ClientEvent
-    effect: Check | Callable[[str], Check]  # per actor when it differs
+    effect: Check | WaitingOrAdmitted
     payload: Payload = NO_PAYLOAD
     setup: Setup = nothing
     variant: str | None = None  # a use the docs' "(variant: roles)" note names
@@ -188,22 +190,10 @@ class Case:
         return self.event.value + (f"[{self.variant}]" if self.variant else "")
 
     def effect_for(self, actor: str) -> Check:
-        effect = self.effect
-        if isinstance(effect, _PerActor):
-            return effect(actor)
-        return effect  # type: ignore[return-value]
-
-
-class _PerActor:
-    def __init__(self, choose: Callable[[str], Check]) -> None:
-        self._choose = choose
-
-    def __call__(self, actor: str) -> Check:
-        return self._choose(actor)
-
-
-def waiting_or_admitted(waiting: Check, admitted: Check) -> _PerActor:
-    return _PerActor(lambda actor: waiting if actor.startswith("waiting_") else admitted)
+        if isinstance(self.effect, WaitingOrAdmitted):
+            waiting = actor.startswith("waiting_")
+            return self.effect.waiting if waiting else self.effect.admitted
+        return self.effect
 
 
 # Setups ------------------------------------------------------------------------------
@@ -432,14 +422,14 @@ FACILITATORS_ONLY = "nobody outranks a facilitator, so nobody may ask one (docs:
 CASES = [
     Case(
         ClientEvent.LEAVE,
-        waiting_or_admitted(
+        WaitingOrAdmitted(
             seen(ServerEvent.PARTICIPANT_LEFT, WATCHER), seen(ServerEvent.PARTICIPANT_LEFT)
         ),
     ),
     Case(
         ClientEvent.ACCEPT_GROUND_RULES,
         # Whoever is admitted has accepted them already (or needs not).
-        waiting_or_admitted(seen(ServerEvent.PARTICIPANT_WAITING, WATCHER), changes_nothing),
+        WaitingOrAdmitted(seen(ServerEvent.PARTICIPANT_WAITING, WATCHER), changes_nothing),
     ),
     Case(
         ClientEvent.SET_MEDIA,

@@ -110,7 +110,9 @@ class Arena:
         seen = encode_snapshot(room.snapshot_for(self.witness.participant_id))
         seen.pop("speaking")  # the witness's tone, as detected moment to moment
         people = (self.fuzzer, self.witness, self.early)
-        media = {p.participant_id: media_held(self.plane, FUZZED, p.participant_id) for p in people}
+        media = {
+            p.participant_id: media_held(self.plane, FUZZED, p.participant_id or "") for p in people
+        }
         return room.to_record(), seen, media
 
     async def settle(self) -> None:
@@ -388,7 +390,7 @@ async def test_malformed_payloads_of_every_event(arena: Arena, sent: Any) -> Non
     before = arena.state()
     # Framed by hand: python-socketio's client sends no argument for a None payload.
     body = sent.body if isinstance(sent, Raw) else json.dumps([sent[0].value, sent[1]])
-    reply = await raw_call(arena.fuzzer, body)
+    reply = await raw_call(Client(arena.fuzzer.sio), body)
     if isinstance(sent, Raw):
         refused(reply, "invalid_payload", "unknown_event")
     else:
