@@ -93,6 +93,35 @@ class MediaNotReady(MediaError):
     code = "media_not_ready"
 
 
+# A transport address's port (RFC 8839's candidate grammar, RFC 768).
+MAX_PORT = 65535
+
+
+def check_candidate(candidate: str) -> None:
+    """Refuse an ICE candidate (``candidate:...``, as trickled or after ``a=`` in SDP)
+    whose port no socket has. Handed on, the media plane's ICE agent fails when it
+    sends its first check there: the socket call raises OverflowError, which is not
+    an OSError, so asyncio logs a traceback and closes the connection's socket. A port
+    that is not a number at all is left to the media plane's parser, which refuses it."""
+    fields = candidate.removeprefix("candidate:").split()
+    if len(fields) < 6:
+        return
+    try:
+        port = int(fields[5])  # as the parser reads it
+    except ValueError:
+        return
+    if not 0 <= port <= MAX_PORT:
+        raise InvalidSessionDescription(f"an ICE candidate's port is 0 to {MAX_PORT}")
+
+
+def check_sdp_candidates(sdp: str) -> None:
+    """``check_candidate`` for each candidate of an offer or answer, split into lines as
+    the media plane's SDP parser splits them."""
+    for line in sdp.splitlines():
+        if line.startswith("a=candidate:"):
+            check_candidate(line.removeprefix("a="))
+
+
 class MediaSignals(Protocol):
     """What the media plane tells signaling; signaling implements it."""
 

@@ -50,6 +50,8 @@ from signaling.media import (
     MediaError,
     MediaPlane,
     SessionDescription,
+    check_candidate,
+    check_sdp_candidates,
 )
 from signaling.packets import CLIENT_MESSAGE, MalformedFrame
 from signaling.persistence import RoomPersistence
@@ -393,6 +395,7 @@ class Signaling:
 
     async def publish(self, connection: Connection, payload: PublishPayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=True)
+        check_sdp_candidates(payload.sdp)
         offer = SessionDescription(payload.sdp, payload.type)
         # The screen section is named only when there is one: planes without screen
         # sharing keep their three-argument publish.
@@ -440,12 +443,14 @@ class Signaling:
         self, connection: Connection, payload: SubscriberAnswerPayload
     ) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
+        check_sdp_candidates(payload.sdp)
         answer = SessionDescription(payload.sdp, payload.type)
         await media.accept_subscriber_answer(room_id, me, answer, payload.revision)
         return {}
 
     async def ice_candidate(self, connection: Connection, payload: IceCandidatePayload) -> Reply:
         media, room_id, me = self._media_for(connection, publishing=False)
+        check_candidate(payload.candidate)
         candidate = IceCandidate(payload.candidate, payload.sdp_mid, payload.sdp_mline_index)
         await media.add_ice_candidate(room_id, me, payload.leg, candidate)
         return {}
@@ -465,10 +470,12 @@ class Signaling:
         self, connection: Connection, *, publishing: bool
     ) -> tuple[MediaPlane, str, str]:
         room, participant = self._room_and_participant(connection)
-        if participant.state is not ParticipantState.ADMITTED:
-            raise SignalingError(ErrorCode.NOT_IN_ROOM, "media starts once you are admitted")
+        # The role first, then the state, as the room checks its commands: someone
+        # waiting learns what their role may never do, not that they should wait for it.
         if publishing and participant.role is Role.OBSERVER:
             raise SignalingError(ErrorCode.PERMISSION_DENIED, "observers do not publish media")
+        if participant.state is not ParticipantState.ADMITTED:
+            raise SignalingError(ErrorCode.NOT_IN_ROOM, "media starts once you are admitted")
         if self._media is None:
             raise SignalingError(ErrorCode.MEDIA_UNAVAILABLE, "this server relays no media")
         return self._media, room.room_id, participant.id

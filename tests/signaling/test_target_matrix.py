@@ -1,14 +1,13 @@
 """Every command aimed at someone x every actor x every kind of target, over real
-sockets, against docs/protocol.md: its "who" column (parsed here), and its written
-rules — someone waiting runs nothing; moderation of a facilitating target needs a
+sockets, against docs/protocol.md: its "who" column (parsed by test_protocol_doc), and
+its written rules — someone waiting runs nothing; moderation of a facilitating target needs a
 higher rank ("Equal rank"); someone waiting can only be admitted or denied; your own
 controls are for yourself. An allowed command must succeed and its effect reach
-someone else; a refused one must change nothing. (Media events are not aimed at
-anyone; they are in test_command_matrix.py.)"""
+someone else; a refused one must change nothing. (The events not aimed at anyone,
+media ones included, are in test_role_matrix.py.)"""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -17,33 +16,9 @@ import pytest
 
 from rooms import Role
 from tests.conftest import Client, ClientFactory, RunningServer, joined
-from tests.signaling.test_protocol_doc import PROTOCOL, client_event_rows
+from tests.signaling.test_protocol_doc import documented_senders, documented_uses
 
-_LETTERS = {"F": Role.FACILITATOR, "C": Role.COFACILITATOR, "M": Role.MEMBER, "O": Role.OBSERVER}
 _RANK = {Role.FACILITATOR: 3, Role.COFACILITATOR: 2, Role.MEMBER: 1, Role.OBSERVER: 0}
-
-
-def _roles(letters: str) -> frozenset[Role]:
-    letters = letters.strip()
-    if letters == "anyone":
-        return frozenset(Role)
-    return frozenset(_LETTERS[letter] for letter in letters.split())
-
-
-def documented_senders(event: str, *, on_someone_else: bool) -> frozenset[Role]:
-    """The roles docs/protocol.md's "who" cell names (its bracketed condition aside),
-    narrowed by a "(someone else's: ...)" note in the payload cell where there is one."""
-    roles = _roles(client_event_rows()[event].split("(", 1)[0])
-    section = PROTOCOL.read_text().split("## Client → server", 1)[1].split("\n## ", 1)[0]
-    row = next(
-        line
-        for line in section.splitlines()
-        if line.startswith("| `") and f"`{event}`" in line.split("|")[1]
-    )
-    note = re.search(r"someone else's: ([FCMO ]+)\)", row)
-    if on_someone_else and note is not None:
-        roles &= _roles(note[1])
-    return roles
 
 
 @dataclass(frozen=True)
@@ -108,7 +83,9 @@ def expected(command: Aimed, actor: str, target: str) -> bool:
     if actor == "waiting":
         return False  # someone waiting may only leave and accept the ground rules
     actor_role = Role(actor)
-    if actor_role not in documented_senders(command.event, on_someone_else=target != "self"):
+    on_else = target != "self" and "someone else's" in documented_uses(command.event)
+    use = "someone else's" if on_else else None
+    if actor_role not in documented_senders(command.event, use):
         return False
     if command.on_waiting:
         return target == "waiting"
