@@ -47,8 +47,9 @@ class ServerLink(Protocol):
         """Hand the publish offer over; returns the server's answer SDP."""
         ...
 
-    async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
-        ...
+    async def subscriber_answer(
+        self, participant_id: str, answer_sdp: str, revision: int
+    ) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -133,6 +134,7 @@ class StreamCount:
     """Packets one client received on one forwarded track."""
 
     first_at: float | None = None
+    seen: int = 0  # every packet, counting or not
     counting: bool = False
     received: int = 0
     base: int | None = None
@@ -143,6 +145,7 @@ class StreamCount:
     def add(self, seq: int) -> None:
         if self.first_at is None:
             self.first_at = time.monotonic()
+        self.seen += 1
         if self._last_seq is not None and seq < 0x4000 and self._last_seq > 0xC000:
             self._cycles += 0x10000
         self._last_seq = seq
@@ -186,7 +189,14 @@ class LoadClient:
         await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
     async def take_offer(self, sdp: str, revision: int, tracks: list[ForwardedTrack]) -> None:
-        self.tracks = {t.mid: t for t in tracks}
+        new = {t.mid: t for t in tracks}
+        # A departed publisher's transceiver is reused for the next one: what its mid
+        # received so far was someone else's, so the newcomer's count starts afresh.
+        for mid, track in new.items():
+            previous = self.tracks.get(mid)
+            if previous is not None and previous.participant_id != track.participant_id:
+                self.streams[mid] = StreamCount(counting=self.streams[mid].counting)
+        self.tracks = new
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         for transceiver in self.subscribe_pc.getTransceivers():
             if id(transceiver.receiver) not in self._hooked and transceiver.mid is not None:
@@ -197,10 +207,10 @@ class LoadClient:
         await self.server.subscriber_answer(self.participant_id, local, revision)
 
     def _count(self, receiver: RTCRtpReceiver, mid: str) -> None:
-        stream = self.streams.setdefault(mid, StreamCount())
+        self.streams.setdefault(mid, StreamCount())
 
         async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            stream.add(packet.sequence_number)
+            self.streams[mid].add(packet.sequence_number)
 
         internals.run_without_decoder(receiver, lambda parameters: None)
         internals.intercept_received_rtp(receiver, count, then_aiortc=False)
@@ -231,5 +241,3 @@ async def until(
             raise TimeoutError(f"benchmark: timed out after {within_s} s waiting for {what}")
         await asyncio.sleep(interval_s)
     return time.monotonic() - started
-
-
