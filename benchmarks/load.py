@@ -190,11 +190,14 @@ class LoadClient:
 
     async def take_offer(self, sdp: str, revision: int, tracks: list[ForwardedTrack]) -> None:
         new = {t.mid: t for t in tracks}
-        # A departed publisher's transceiver is reused for the next one: what its mid
-        # received so far was someone else's, so the newcomer's count starts afresh.
+        # A departed publisher's transceiver is reused for the next one (or for the
+        # same one come back): what its mid received so far came before, so the
+        # count starts afresh whenever a mid is (re)assigned.
         for mid, track in new.items():
             previous = self.tracks.get(mid)
-            if previous is not None and previous.participant_id != track.participant_id:
+            if mid in self.streams and (
+                previous is None or previous.participant_id != track.participant_id
+            ):
                 self.streams[mid] = StreamCount(counting=self.streams[mid].counting)
         self.tracks = new
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))

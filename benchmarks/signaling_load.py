@@ -37,19 +37,24 @@ import argparse
 import asyncio
 import contextlib
 import json
+import multiprocessing
 import os
 import random
 import sys
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import socketio
 
-from benchmarks.load import Clip, encode_clip, until
+from benchmarks.load import encode_clip, until
 from benchmarks.netns import network_namespace
 from benchmarks.signaling_server import connected_client, join_token, serving
 from benchmarks.socket_media import SocketMediaClient
@@ -63,6 +68,7 @@ INTERVAL_RANGE_S = (0.2, 30.0)
 CALL_TIMEOUT_S = 30.0
 MEDIA_FLOWING_TIMEOUT_S = 90.0
 SETTLE_TIMEOUT_S = 20.0
+SETUP_TIMEOUT_S = 300.0  # every group joined and its media flowing
 
 # (microphone on, microphone held, camera on, camera held) per participant.
 DeviceRow = tuple[bool, bool, bool, bool]
@@ -101,6 +107,8 @@ class Pending:
 class Measures:
     acks_ms: dict[str, list[float]] = field(default_factory=dict)
     fanout_ms: dict[str, list[float]] = field(default_factory=dict)
+    # How late the load's event loop ran (ms), sampled every half second.
+    load_loop_lag_ms: list[float] = field(default_factory=list)
     errors: Counter[str] = field(default_factory=Counter)
     pending: dict[tuple[str, ...], Pending] = field(default_factory=dict)
     recording: bool = False
@@ -282,6 +290,13 @@ def _percentiles(samples: list[float]) -> dict[str, Any]:
     return {"count": len(ordered), "p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 2)}
 
 
+def _gauge(metrics: str, name: str) -> float | None:
+    for line in metrics.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    return None
+
+
 def _cpu_seconds(pid: int) -> float:
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
@@ -302,14 +317,26 @@ class Load:
     seed: int
 
 
-async def _run(url: str, server_pid: int, load: Load, clip: Clip | None) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Group:
+    """Rooms one load process drives: media rooms get a process of their own, so that
+    their peers' work (aiortc hands every outgoing frame to a thread) does not delay
+    the other rooms' signaling clients, as it would not on real clients' machines."""
+
+    rooms: tuple[str, ...]
+    media: bool
+
+
+async def _drive(url: str, group: Group, load: Load, start: Barrier) -> dict[str, Any]:
+    """Set the group's rooms up, wait for the others, run the mix, check every view."""
     measures = Measures()
-    rng = random.Random(load.seed)
+    rng = random.Random(f"{load.seed}-{group.rooms[0]}")
     rooms: dict[str, list[Client]] = {}
     chats = iter(range(10**9))
+    # Encoding takes seconds of this loop: before any connection has to be served.
+    clip = encode_clip() if group.media else None
     setup_started = time.monotonic()
-    for r in range(load.rooms):
-        room = f"load-{r}"
+    for room in group.rooms:
         facilitator = Client(room, Role.FACILITATOR, "Facilitator", measures)
         await facilitator.join(url)
         assert await facilitator.command("update_settings", {"auto_admit": True})
@@ -330,20 +357,21 @@ async def _run(url: str, server_pid: int, load: Load, clip: Clip | None) -> dict
     )
     media_clients: list[tuple[SocketMediaClient, set[str]]] = []
     if clip is not None:
-        for room in list(rooms)[: load.media_rooms]:
-            for client in rooms[room]:
+        for clients in rooms.values():
+            for client in clients:
                 assert client.sio is not None
                 client.media = SocketMediaClient(client.sio, client.participant_id, clip)
                 media_clients.append((client.media, client.others))
-            await asyncio.gather(*(c.media.start() for c in rooms[room] if c.media is not None))
+            await asyncio.gather(*(c.media.start() for c in clients if c.media is not None))
         await until(
             lambda: all(all(m.receives_from(p) for p in others) for m, others in media_clients),
             MEDIA_FLOWING_TIMEOUT_S,
             "every media client receiving every other's video",
         )
     setup_s = time.monotonic() - setup_started
+    # Everyone starts together; the loop keeps running (and media flowing) meanwhile.
+    await asyncio.get_running_loop().run_in_executor(None, start.wait)
     packets_before = [m.packets_received() for m, _ in media_clients]
-
     stop_at = time.monotonic() + load.duration_s
 
     async def keep_acting(client: Client, client_rng: random.Random) -> None:
@@ -353,10 +381,17 @@ async def _run(url: str, server_pid: int, load: Load, clip: Clip | None) -> dict
             await client.act(client_rng, lambda: next(chats))
             await asyncio.sleep(client_rng.uniform(0.5, 1.5) * load.interval_s)
 
+    async def watch_loop() -> None:
+        while time.monotonic() < stop_at:
+            asked = time.monotonic()
+            await asyncio.sleep(0.5)
+            measures.load_loop_lag_ms.append((time.monotonic() - asked - 0.5) * 1000)
+
     measures.recording = True
-    cpu_before, wall_before, load_before = _cpu_seconds(server_pid), time.monotonic(), os.times()
-    await asyncio.gather(*(keep_acting(c, random.Random(rng.getrandbits(32))) for c in everyone))
-    server_cpu = _cpu_seconds(server_pid) - cpu_before
+    wall_before, load_before = time.monotonic(), os.times()
+    await asyncio.gather(
+        watch_loop(), *(keep_acting(c, random.Random(rng.getrandbits(32))) for c in everyone)
+    )
     load_times = os.times()
     wall = time.monotonic() - wall_before
     load_cpu = (load_times.user - load_before.user) + (load_times.system - load_before.system)
@@ -387,51 +422,105 @@ async def _run(url: str, server_pid: int, load: Load, clip: Clip | None) -> dict
             lost_state += sum(views[c] != truth.projection() for c in clients)
         await fresh.disconnect()
 
-    media_stalled = sum(
-        after <= before for before, after in zip(packets_before, packets_after, strict=True)
-    )
+    pairs = list(zip(packets_before, packets_after, strict=True))
+    media_stalled = sum(after <= before for before, after in pairs)
     media_failures = sum(len(m.failures) + len(m.link.refusals) for m, _ in media_clients)
     if media_stalled:
         measures.errors["media stopped arriving"] += media_stalled
     if media_failures:
         measures.errors["media negotiation failed"] += media_failures
-    rss = _rss_kib(server_pid)
     await asyncio.gather(*(c.close() for c in everyone))
+    return {
+        "clients": len(everyone),
+        "media_clients": len(media_clients),
+        "setup_s": setup_s,
+        "wall_s": wall,
+        "load_cpu_s": load_cpu,
+        "acks_ms": measures.acks_ms,
+        "fanout_ms": measures.fanout_ms,
+        "load_loop_lag_ms": measures.load_loop_lag_ms,
+        "errors": dict(measures.errors),
+        "lost_events": lost_events,
+        "lost_state": lost_state,
+        "media_packets_received": sum(after - before for before, after in pairs),
+    }
 
-    every_ack = [ms for samples in measures.acks_ms.values() for ms in samples]
-    ack = _percentiles(every_ack)
-    mute = _percentiles(measures.fanout_ms.get("mute", []))
-    errors = sum(measures.errors.values())
+
+def _group_process(url: str, group: Group, load: Load, start: Barrier, results: Connection) -> None:
+    try:
+        results.send(asyncio.run(_drive(url, group, load, start)))
+    except BaseException as error:
+        start.abort()  # the others must not wait for a group that will never start
+        results.send({"failed": f"{group.rooms[0]}...: {error!r}"})
+        raise
+
+
+async def _watch_server(url: str, server_pid: int, load: Load, start: Barrier) -> dict[str, Any]:
+    """In the parent, during the run: the server's CPU and event-loop lag."""
+    await asyncio.get_running_loop().run_in_executor(None, start.wait)
+    lags: list[float] = []
+    cpu_before, wall_before = _cpu_seconds(server_pid), time.monotonic()
+    stop_at = wall_before + load.duration_s
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < stop_at:
+            await asyncio.sleep(1.0)
+            async with session.get(f"{url}/metrics") as response:
+                lag = _gauge(await response.text(), "groupsession_event_loop_lag_seconds")
+            if lag is not None:
+                lags.append(lag * 1000)
+    cpu = _cpu_seconds(server_pid) - cpu_before
+    return {
+        "server_cpu_cores": round(cpu / (time.monotonic() - wall_before), 3),
+        "server_rss_kib": _rss_kib(server_pid),
+        "server_loop_lag_ms": _percentiles(lags),
+    }
+
+
+def _figures(load: Load, server: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    acks: dict[str, list[float]] = {}
+    fanout: dict[str, list[float]] = {}
+    errors: Counter[str] = Counter()
+    for part in parts:
+        for name, samples in part["acks_ms"].items():
+            acks.setdefault(name, []).extend(samples)
+        for kind, samples in part["fanout_ms"].items():
+            fanout.setdefault(kind, []).extend(samples)
+        errors.update(part["errors"])
+    ack = _percentiles([ms for samples in acks.values() for ms in samples])
+    mute = _percentiles(fanout.get("mute", []))
+    wall = max(part["wall_s"] for part in parts)
     return {
         "rooms": load.rooms,
         "clients_per_room": load.clients,
-        "clients": len(everyone),
-        "media_rooms": load.media_rooms if clip is not None else 0,
-        "media_clients": len(media_clients),
+        "clients": sum(part["clients"] for part in parts),
+        "media_rooms": load.media_rooms,
+        "media_clients": sum(part["media_clients"] for part in parts),
         "duration_s": load.duration_s,
         "interval_s": load.interval_s,
-        "setup_s": round(setup_s, 1),
+        "setup_s": round(max(part["setup_s"] for part in parts), 1),
         "commands": ack["count"],
         "commands_per_s": round(ack["count"] / wall, 1),
         "command_ack_ms": ack,
+        "command_ack_ms_by_room_kind": {
+            "media_rooms" if part["media_clients"] else "signaling_rooms": _percentiles(
+                [ms for samples in part["acks_ms"].values() for ms in samples]
+            )
+            for part in parts
+        },
         "command_ack_ms_by_command": {
-            name: _percentiles(samples) for name, samples in sorted(measures.acks_ms.items())
+            name: _percentiles(samples) for name, samples in sorted(acks.items())
         },
-        "fanout_ms": {
-            "mute": mute,
-            "chat": _percentiles(measures.fanout_ms.get("chat", [])),
-        },
+        "fanout_ms": {"mute": mute, "chat": _percentiles(fanout.get("chat", []))},
         "fanout_measured_to": "the last of the room's other clients",
-        "errors": errors,
-        "error_kinds": dict(measures.errors),
-        "lost_events": lost_events,
-        "lost_state": lost_state,
-        "media_packets_received": sum(
-            a - b for a, b in zip(packets_after, packets_before, strict=True)
-        ),
-        "server_cpu_cores": round(server_cpu / wall, 3),
-        "server_rss_kib": rss,
-        "load_cpu_cores": round(load_cpu / wall, 3),
+        "errors": sum(errors.values()),
+        "error_kinds": dict(errors),
+        "lost_events": sum(part["lost_events"] for part in parts),
+        "lost_state": sum(part["lost_state"] for part in parts),
+        "media_packets_received": sum(part["media_packets_received"] for part in parts),
+        **server,
+        "load_processes": len(parts),
+        "load_cpu_cores": round(sum(part["load_cpu_s"] for part in parts) / wall, 3),
+        "load_loop_lag_ms": _percentiles([ms for part in parts for ms in part["load_loop_lag_ms"]]),
         "goal": {
             "p99_ms": GOAL_P99_MS,
             "command_ack_met": ack["p99"] is not None and ack["p99"] <= GOAL_P99_MS,
@@ -442,10 +531,37 @@ async def _run(url: str, server_pid: int, load: Load, clip: Clip | None) -> dict
 
 def run_here(load: Load) -> dict[str, Any]:
     """The run itself, in this process's network namespace."""
-    clip = encode_clip() if load.media_rooms else None
+    names = [f"load-{r}" for r in range(load.rooms)]
+    groups = [
+        group
+        for group in (
+            Group(tuple(names[: load.media_rooms]), media=True),
+            Group(tuple(names[load.media_rooms :]), media=False),
+        )
+        if group.rooms
+    ]
+    context = multiprocessing.get_context("spawn")
+    start = context.Barrier(len(groups) + 1, timeout=SETUP_TIMEOUT_S)
     # One address makes every join here: the per-address limit would refuse them.
     with serving({"GROUPSESSION_JOINS_PER_MINUTE": "0"}) as (url, server):
-        return asyncio.run(_run(url, server.pid, load, clip))
+        pipes = [context.Pipe(duplex=False) for _ in groups]
+        processes = [
+            context.Process(target=_group_process, args=(url, group, load, start, sending))
+            for group, (_, sending) in zip(groups, pipes, strict=True)
+        ]
+        for process in processes:
+            process.start()
+        try:
+            watched = asyncio.run(_watch_server(url, server.pid, load, start))
+        except threading.BrokenBarrierError:
+            watched = {}
+        parts = [receiving.recv() for receiving, _ in pipes]
+        for process in processes:
+            process.join(timeout=30)
+    failed = [part["failed"] for part in parts if "failed" in part]
+    if failed:
+        raise RuntimeError(f"benchmark: a load process failed: {failed}")
+    return _figures(load, watched, parts)
 
 
 def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
