@@ -53,6 +53,7 @@ JOINS_RANGE = (1, 5000)
 DROPS_RANGE = (0, 1000)
 RESIDENTS_RANGE = (1, 8)
 SETTLE_RANGE_S = (0.0, 120.0)
+MAX_MINUTES_RANGE = (1.0, 600.0)
 MEDIA_FLOWING_TIMEOUT_S = 30.0
 SETTLE_TIMEOUT_S = 30.0
 SNAPSHOT_TIMEOUT_S = 120.0
@@ -106,12 +107,33 @@ def _flowing_both_ways(newcomer: Participant, residents: list[Participant]) -> C
     return flowing
 
 
+def _progress(done: int, total: int, kind: str, pid: int) -> None:
+    """A line on stderr every 100 cycles: a long soak shows it is moving, and how RSS goes."""
+    if done % 100 == 0 or done == total:
+        rss = _process_figures(pid)["rss_kib"]
+        print(f"media_soak: {done}/{total} {kind} cycles, server RSS {rss} KiB", file=sys.stderr)
+
+
 def _answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(f"{url}/healthz", timeout=2) as response:
             return bool(response.status == 200)
     except OSError:
         return False
+
+
+def _missing(newcomer: Participant, residents: list[Participant]) -> str:
+    """Which way media did not flow, for the log of a cycle that timed out."""
+    missing = [
+        f"{r.participant_id} to newcomer"
+        for r in residents
+        if not newcomer.media.receives_from(r.participant_id)
+    ] + [
+        f"newcomer to {r.participant_id}"
+        for r in residents
+        if not r.media.receives_from(newcomer.participant_id)
+    ]
+    return "media did not flow: " + ", ".join(missing)
 
 
 def _udp_inodes(pid: int) -> set[str]:
@@ -198,7 +220,13 @@ def _top_growth(before: Path, after: Path) -> list[dict[str, Any]]:
 
 
 async def _soak(
-    server: _Server, joins: int, drops: int, residents_n: int, settle_s: float, clip: Clip
+    server: _Server,
+    joins: int,
+    drops: int,
+    residents_n: int,
+    settle_s: float,
+    max_s: float,
+    clip: Clip,
 ) -> dict[str, Any]:
     url = server.url
     errors: dict[str, int] = {}
@@ -241,6 +269,7 @@ async def _soak(
             )
         except TimeoutError:
             error("media did not flow both ways")
+            print(f"media_soak: {_missing(newcomer, residents)}", file=sys.stderr)
         flowing_s = time.monotonic() - started
         if newcomer.media.failures or newcomer.media.link.refusals:
             error("newcomer's media refused or failed")
@@ -262,22 +291,41 @@ async def _soak(
 
     flowing: list[float] = []
     started = time.monotonic()
-    for i in range(joins):
-        flowing.append(await cycle(join_token(url, Role.MEMBER, f"M{i}", "soak"), "leave"))
+    # The time limit is shared in proportion: the drop/return cycles get theirs too.
+    joins_until = started + max_s * joins / (joins + drops)
+    joins_done = drops_done = 0
+    while joins_done < joins and time.monotonic() < joins_until:
+        token = join_token(url, Role.MEMBER, f"M{joins_done}", "soak")
+        flowing.append(await cycle(token, "leave"))
+        joins_done += 1
+        _progress(joins_done, joins, "join/leave", server.pid)
     join_s = time.monotonic() - started
     returning = join_token(url, Role.MEMBER, "Returning", "soak")
+    drops_until = started + max_s
     started = time.monotonic()
-    for _ in range(drops):
+    while drops_done < drops and time.monotonic() < drops_until:
         flowing.append(await cycle(returning, "drop"))
+        drops_done += 1
+        _progress(drops_done, drops, "drop/return", server.pid)
     drop_s = time.monotonic() - started
-    if drops:
+    if drops_done:
         # The returning member comes back one last time and leaves for good.
         last = await Participant.enter(url, returning, clip)
         if not await last.leave():
             error("leave refused")
-    resident_failures = sum(len(r.media.failures) + len(r.media.link.refusals) for r in residents)
-    if resident_failures:
-        errors["residents' media refused or failed"] = resident_failures
+    # A resident's media that failed (under load, say) was recovered as a browser
+    # would: counted apart from the errors, which are what did not work.
+    resident_failures = [f for r in residents for f in r.media.failures]
+    resident_recoveries = sum(r.media.recoveries for r in residents)
+    unrecovered = [f for f in resident_failures if f.startswith("recovery:")]
+    if unrecovered:
+        errors["residents' media could not recover"] = len(unrecovered)
+    # An answer later than the server's 10 s is refused (media_not_ready) and the
+    # newer offer answered: slow, not wrong. Any other refusal is an error.
+    refused = [code for r in residents for code in r.media.link.refusals]
+    late_answers = refused.count("media_not_ready")
+    if len(refused) > late_answers:
+        errors["residents' media requests refused"] = len(refused) - late_answers
 
     await _back_to_residents(server, residents_n)
     await server.collect()
@@ -290,8 +338,14 @@ async def _soak(
 
     ordered = sorted(f for f in flowing if f)
     figures: dict[str, Any] = {
+        "join_leave_cycles_done": joins_done,
+        "drop_return_cycles_done": drops_done,
+        "stopped_by_time_limit": (joins_done, drops_done) != (joins, drops),
         "errors": sum(errors.values()),
         "error_kinds": errors,
+        "resident_media_failures": len(resident_failures),
+        "resident_media_recoveries": resident_recoveries,
+        "resident_late_answers": late_answers,
         "join_leave_s": round(join_s, 1),
         "drop_return_s": round(drop_s, 1),
         "media_both_ways_s": {
@@ -330,7 +384,7 @@ async def _back_to_residents(server: _Server, residents: int) -> None:
 
 
 def run_here(
-    joins: int, drops: int, residents: int, settle_s: float, trace: bool
+    joins: int, drops: int, residents: int, settle_s: float, max_s: float, trace: bool
 ) -> dict[str, Any]:
     clip = encode_clip()
     with tempfile.TemporaryDirectory() as snapshots:
@@ -349,7 +403,8 @@ def run_here(
                 "residents": residents,
                 "settle_s": settle_s,
                 "tracemalloc": trace,
-                **asyncio.run(_soak(server, joins, drops, residents, settle_s, clip)),
+                "max_minutes": max_s / 60,
+                **asyncio.run(_soak(server, joins, drops, residents, settle_s, max_s, clip)),
             }
 
 
@@ -396,6 +451,12 @@ def parser() -> argparse.ArgumentParser:
         help="idle seconds before the last figures, 0-120 (default 10)",
     )
     arguments.add_argument(
+        "--max-minutes",
+        type=_bounded(float, *MAX_MINUTES_RANGE),
+        default=90.0,
+        help="stop cycling after this long, whatever is done (reported), 1-600 (default 90)",
+    )
+    arguments.add_argument(
         "--tracemalloc", action="store_true", help="trace the server's allocations (slower)"
     )
     arguments.add_argument("--here", action="store_true", help=argparse.SUPPRESS)
@@ -406,12 +467,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser().parse_args(argv)
     joins, drops, residents = int(args.joins), int(args.drops), int(args.residents)
     if args.here:
-        figures = run_here(joins, drops, residents, float(args.settle), bool(args.tracemalloc))
+        figures = run_here(
+            joins,
+            drops,
+            residents,
+            float(args.settle),
+            float(args.max_minutes) * 60,
+            bool(args.tracemalloc),
+        )
     else:
         # Media needs real interfaces: run again inside a namespace of our own.
         passed = sys.argv[1:] if argv is None else list(argv)
-        # About 2 s a cycle on a loaded machine, and the settling: bounded all the same.
-        timeout_s = 600 + 5 * (joins + drops) + float(args.settle)
+        # The cycles' limit, then setting up and settling: bounded all the same.
+        timeout_s = 900 + float(args.max_minutes) * 60 + float(args.settle)
         with network_namespace() as namespace:
             figures = namespace.run_module(
                 "benchmarks.media_soak", *passed, "--here", timeout_s=timeout_s

@@ -8,9 +8,11 @@ Runs only inside a network namespace (benchmarks.netns): aioice skips loopback.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import socketio
+from aiortc import RTCPeerConnection
 
 from benchmarks.load import Clip, LoadClient, StreamCount
 from signaling.media import ForwardedTrack, TrackKind
@@ -50,13 +52,23 @@ class SocketLink:
 
 
 class SocketMediaClient:
-    """Publishes the clip and subscribes to everyone else, over ``sio``."""
+    """Publishes the clip and subscribes to everyone else, over ``sio``.
+
+    When the server reports ``media_failed``, or one of its own peer connections
+    fails, it recovers as the protocol says a client does (docs/protocol.md, "Media
+    recovery"): new peer connections, ``restart_media``, then publish and subscribe
+    anew. Each failure is kept in ``failures``, each recovery counted.
+    """
 
     def __init__(self, sio: socketio.AsyncClient, participant_id: str, clip: Clip) -> None:
         self.sio = sio
         self.link = SocketLink(sio)
+        self._clip = clip
         self.load = LoadClient(participant_id, clip, self.link)
         self.failures: list[str] = []
+        self.recoveries = 0
+        self._recovering: asyncio.Task[None] | None = None
+        self._closed = False
         self._offers: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self._answering: asyncio.Task[None] | None = None
         sio.on("subscriber_offer", self._offered)
@@ -64,11 +76,45 @@ class SocketMediaClient:
 
     async def start(self) -> None:
         """Publish, then subscribe; offers are answered one at a time, in order."""
-        self._answering = asyncio.get_running_loop().create_task(self._answer_offers())
+        if self._answering is None:
+            self._answering = asyncio.get_running_loop().create_task(self._answer_offers())
+        for pc in (self.load.publish_pc, self.load.subscribe_pc):
+            pc.on("connectionstatechange", self._state_changed(pc))
         await self.load.publish()
         reply = await self.sio.call("subscribe", {}, timeout=NEGOTIATION_TIMEOUT_S)
         if not reply["ok"]:
             raise MediaRefused(reply["error"]["code"])
+
+    def _state_changed(self, pc: RTCPeerConnection) -> Callable[[], None]:
+        def changed() -> None:
+            if pc.connectionState == "failed" and pc in self._current_pcs():
+                self.failures.append("peer connection failed")
+                self._recover()
+
+        return changed
+
+    def _current_pcs(self) -> tuple[RTCPeerConnection, RTCPeerConnection]:
+        return (self.load.publish_pc, self.load.subscribe_pc)
+
+    def _recover(self) -> None:
+        if self._closed or (self._recovering is not None and not self._recovering.done()):
+            return
+        self._recovering = asyncio.get_running_loop().create_task(self._restart())
+
+    async def _restart(self) -> None:
+        self.recoveries += 1
+        old = self.load
+        self.load = LoadClient(old.participant_id, self._clip, self.link)
+        while not self._offers.empty():  # offers for the old connection
+            self._offers.get_nowait()
+        await old.close()
+        try:
+            reply = await self.sio.call("restart_media", {}, timeout=NEGOTIATION_TIMEOUT_S)
+            if not reply["ok"]:
+                raise MediaRefused(reply["error"]["code"])
+            await self.start()
+        except Exception as error:  # reported, and the benchmark counts it
+            self.failures.append(f"recovery: {error!r}")
 
     async def _offered(self, data: dict[str, Any]) -> None:
         # Handlers run in the connection's read loop: answering there would wait on
@@ -77,6 +123,7 @@ class SocketMediaClient:
 
     async def _failed(self, data: dict[str, Any]) -> None:
         self.failures.append("media_failed")
+        self._recover()
 
     async def _answer_offers(self) -> None:
         while True:
@@ -105,6 +152,9 @@ class SocketMediaClient:
         return sum(s.seen for s in self.load.streams.values())
 
     async def close(self) -> None:
+        self._closed = True
         if self._answering is not None:
             self._answering.cancel()
+        if self._recovering is not None:
+            self._recovering.cancel()
         await self.load.close()
