@@ -273,11 +273,17 @@ async def _soak(
         flowing_s = time.monotonic() - started
         if newcomer.media.failures or newcomer.media.link.refusals:
             error("newcomer's media refused or failed")
-        if then == "leave":
-            if not await newcomer.leave():
-                error("leave refused")
-        else:
-            await newcomer.drop()
+        try:
+            if then == "leave":
+                if not await newcomer.leave():
+                    error("leave refused")
+            else:
+                await newcomer.drop()
+        except Exception as failure:  # its connection went (a starved machine): counted
+            error(f"{then}: {type(failure).__name__}")
+            with contextlib.suppress(Exception):
+                await newcomer.media.close()
+                await newcomer.sio.disconnect()
         return flowing_s
 
     # One warm-up cycle: what the first media session allocates once is not growth.
