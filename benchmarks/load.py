@@ -145,6 +145,7 @@ class StreamCount:
     """
 
     first_at: float | None = None
+    seen: int = 0  # every packet, counting or not
     counting: bool = False
     received: int = 0
     base: int | None = None
@@ -164,6 +165,7 @@ class StreamCount:
     def add(self, seq: int, timestamp: int = 0, abs_send_time: int | None = None) -> None:
         if self.first_at is None:
             self.first_at = time.monotonic()
+        self.seen += 1
         if self.clock_rate is not None:
             self._transit(timestamp, abs_send_time)
         if self._last_seq is not None and seq < 0x4000 and self._last_seq > 0xC000:
@@ -242,7 +244,19 @@ class LoadClient:
         await self.publish_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="answer"))
 
     async def take_offer(self, sdp: str, revision: int, tracks: list[ForwardedTrack]) -> None:
-        self.tracks = {t.mid: t for t in tracks}
+        new = {t.mid: t for t in tracks}
+        # A departed publisher's transceiver is reused for the next one (or for the
+        # same one come back): what its mid received so far came before, so the
+        # count starts afresh whenever a mid is (re)assigned.
+        for mid, track in new.items():
+            previous = self.tracks.get(mid)
+            if mid in self.streams and (
+                previous is None or previous.participant_id != track.participant_id
+            ):
+                self.streams[mid] = StreamCount(
+                    counting=self.streams[mid].counting, clock_rate=self.streams[mid].clock_rate
+                )
+        self.tracks = new
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         for transceiver in self.subscribe_pc.getTransceivers():
             if id(transceiver.receiver) not in self._hooked and transceiver.mid is not None:
@@ -259,7 +273,10 @@ class LoadClient:
             stream.clock_rate = 90000 if track.kind is TrackKind.VIDEO else 48000
 
         async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
-            stream.add(packet.sequence_number, packet.timestamp, packet.extensions.abs_send_time)
+            # Looked up per packet: a reused mid's count starts again (take_offer).
+            self.streams[mid].add(
+                packet.sequence_number, packet.timestamp, packet.extensions.abs_send_time
+            )
 
         internals.run_without_decoder(receiver, lambda parameters: None)
         internals.intercept_received_rtp(receiver, count, then_aiortc=False)

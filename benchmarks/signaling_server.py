@@ -34,12 +34,13 @@ def free_port() -> int:
         return port
 
 
-def join_token(url: str, role: Role, name: str) -> str:
-    """A join link's token for the benchmark's room, signed as the server expects."""
+def join_token(url: str, role: Role, name: str, room: str = ROOM) -> str:
+    """A join link's token for ``room`` (the benchmark's own by default), signed as the
+    server expects."""
     link = mint_join_link(
         TokenSigner(SECRET),
         url,
-        room_id=ROOM,
+        room_id=room,
         role=role,
         display_name=name,
         ttl_s=3600,
@@ -63,9 +64,12 @@ async def connected_client(url: str) -> socketio.AsyncClient:
 
 
 @contextmanager
-def serving(settings: Mapping[str, str] = {}) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
+def serving(
+    settings: Mapping[str, str] = {}, module: str = "server"
+) -> Iterator[tuple[str, subprocess.Popen[bytes]]]:
     """Run a server on a free loopback port with ``settings`` (GROUPSESSION_* variables)
-    added to its environment; yields its URL and process."""
+    added to its environment; yields its URL and process. ``module`` is what
+    ``python -m`` runs: the server itself, or a benchmark's wrapper around it."""
     port = free_port()
     with tempfile.TemporaryDirectory() as state:
         env = {
@@ -77,7 +81,7 @@ def serving(settings: Mapping[str, str] = {}) -> Iterator[tuple[str, subprocess.
             **settings,
         }
         server = subprocess.Popen(
-            [sys.executable, "-m", "server", "serve", "--port", str(port)],
+            [sys.executable, "-m", module, "serve", "--port", str(port)],
             env=env,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
