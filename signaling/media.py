@@ -247,6 +247,13 @@ class MediaPlane(Protocol):
         never sees side rooms need not implement it."""
         ...
 
+    def set_video_priority(self, room_id: str, participant_ids: Sequence[str]) -> None:
+        """Whose camera is paused last when a subscriber's downlink cannot carry every
+        video: the room's facilitators and co-facilitators and the spotlighted person
+        (the current speaker is kept too; the media plane knows who speaks). Each call
+        replaces the previous one; signaling calls it when roles or the spotlight change."""
+        ...
+
     def set_view(self, room_id: str, participant_id: str, tiles: Sequence[TileView]) -> None:
         """Replace what the subscriber shows of others' cameras (``report_view``).
 
