@@ -19,12 +19,18 @@ import json
 import os
 import resource
 import time
+from collections.abc import Mapping, Sequence
 
 from aiortc import RTCPeerConnection
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from server.sfu import RtpForwardingMediaPlane
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription
+from signaling.media import (
+    ConnectionProblem,
+    ForwardedTrack,
+    ReceivedVideo,
+    SessionDescription,
+)
 
 ROOM = "memory"
 
@@ -70,6 +76,16 @@ class InProcessLink:
         return None
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
+        return None
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        return None
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
         return None
 
     def join(self, participant_id: str, clip: Clip) -> LoadClient:

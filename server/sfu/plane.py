@@ -32,13 +32,16 @@ from server.sfu.connection_quality import (
 from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
 from server.sfu.ingress import DropReason, PublishBudget, RateLimitedLog
 from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
+from server.sfu.layer_choice import UP_HEADROOM, LayerOption, VideoSource, choose
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
 from server.sfu.sdp_checks import parse_usable
+from server.sfu.simulcast_sdp import SimulcastSection, complete_answer, offered_simulcast
 from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from server.sfu.teardown import close_connection
 from signaling.media import (
+    SIMULCAST_RIDS,
     ConnectionProblem,
     ForwardingPermission,
     IceCandidate,
@@ -47,7 +50,9 @@ from signaling.media import (
     MediaError,
     MediaNotReady,
     MediaSignals,
+    ReceivedVideo,
     SessionDescription,
+    TileView,
     TrackKind,
 )
 from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
@@ -65,6 +70,13 @@ _PROBLEM_REPEAT_S = 30.0
 # How long after its last excess a publish connection still shows as over
 # budget to operators (monitoring samples once a second).
 _BUDGET_ALERT_HOLD_S = 10.0
+# How often each subscriber's layers are chosen again (and dynacast reviewed).
+ADAPT_INTERVAL_S = 0.5
+# A simulcast layer nobody wants is paused at the publisher after this long.
+DEFAULT_LAYER_OFF_AFTER_S = 5.0
+# At most this many tiles of a view, and priority ids of a room, are kept.
+_MAX_TILES = 64
+_MAX_PRIORITY_IDS = 64
 
 
 @dataclass(eq=False)
@@ -88,6 +100,13 @@ class ParticipantMedia:
     problem_told_at: float | None = None
     # Packets the receive path refused: logged once a minute at most.
     refusals: RateLimitedLog | None = None
+    # How she shows others' cameras (report_view), by publisher; None: never reported.
+    view: dict[str, TileView] | None = None
+    # The last video_forwarding picture she was told (None: none yet).
+    told_videos: tuple[ReceivedVideo, ...] | None = None
+    # What is sent to her: a (time, bytes) sample and the rate since the one before.
+    sent_sample: tuple[float, int] | None = None
+    sending_bps: float = 0.0
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -111,6 +130,7 @@ class RtpForwardingMediaPlane:
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
         pseudonyms: LogPseudonyms | None = None,
         ice_policy: internals.IcePolicy | None = None,
+        layer_off_after_s: float = DEFAULT_LAYER_OFF_AFTER_S,
     ) -> None:
         """
         :param ice_servers: STUN/TURN servers for the server's candidates. Empty
@@ -126,6 +146,8 @@ class RtpForwardingMediaPlane:
         :param ice_policy: the announced address and port range of the server's
             host candidates, and how long to wait for the checks of a browser
             whose candidates give no pair (mDNS names, none). See docs/media-plane.md.
+        :param layer_off_after_s: a simulcast layer nobody wants is paused at its
+            publisher after this long (dynacast).
         """
         self._ice_policy = ice_policy or internals.IcePolicy()
         self._answer_timeout_s = answer_timeout_s
@@ -144,6 +166,11 @@ class RtpForwardingMediaPlane:
         self._ports_full_at: float | None = None
         # Peer connections that failed or closed under us (each reported to signaling).
         self.media_failures = 0
+        # Per room: whose video is paused last (set_video_priority), and who spoke last.
+        self._priority: dict[str, frozenset[str]] = {}
+        self._speaker: dict[str, str] = {}
+        self._layer_off_after_s = layer_off_after_s
+        self._adapting: asyncio.Task[None] | None = None
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -166,6 +193,14 @@ class RtpForwardingMediaPlane:
         if pc is None:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
             internals.install_ice_policy(pc, self._ice_policy)
+        offered = offered_simulcast(offer.sdp, skip_mid=screen_mid)
+        # A section keeps what it was first negotiated as: a camera that was not
+        # simulcast is not made one later, nor a screen ever.
+        answered: dict[str, SimulcastSection] = {}
+        for mid, section in offered.items():
+            known = participant.tracks.get(mid)
+            if known is None or (known.simulcast and known.layer_rids() == section.rids):
+                answered[mid] = section
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             for transceiver in pc.getTransceivers():
@@ -174,9 +209,18 @@ class RtpForwardingMediaPlane:
                 internals.restrict_negotiated_codecs(
                     transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
                 )
+                accepted = answered.get(transceiver.mid or "")
+                if accepted is not None:
+                    internals.accept_simulcast(transceiver, accepted.extension_ids)
                 # Hook receivers before the answer: aiortc starts them once it is set.
                 screen = screen_mid is not None and transceiver.mid == screen_mid
-                self._adopt_transceiver(room_id, participant, transceiver, screen=screen)
+                self._adopt_transceiver(
+                    room_id,
+                    participant,
+                    transceiver,
+                    screen=screen,
+                    rids=accepted.rids if accepted is not None else (),
+                )
             await pc.setLocalDescription(await pc.createAnswer())
             # Its sockets exist once gathered: from here every datagram is checked.
             internals.guard_media_ports(
@@ -212,12 +256,15 @@ class RtpForwardingMediaPlane:
             self._watch(room_id, participant, pc)
         self._announce_changes(room_id, participant)
         local = pc.localDescription
-        return SessionDescription(sdp=local.sdp, type=local.type)
+        # aiortc writes no a=rid / a=simulcast: the answer says which layers are received.
+        return SessionDescription(sdp=complete_answer(local.sdp, answered), type=local.type)
 
     async def subscribe(self, room_id: str, participant_id: str) -> None:
         participant = self._participant(room_id, participant_id)
         if participant.subscription is not None:
             return
+        if self._adapting is None or self._adapting.done():
+            self._adapting = asyncio.get_running_loop().create_task(self._adapt_forever())
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -328,7 +375,161 @@ class RtpForwardingMediaPlane:
         await asyncio.gather(*(self._close_participant(p) for p in participants))
 
     async def close(self) -> None:
+        if self._adapting is not None:
+            self._adapting.cancel()
         await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
+
+    def set_video_priority(self, room_id: str, participant_ids: Sequence[str]) -> None:
+        if room_id not in self._rooms:
+            return  # no media in the room yet: signaling calls again on join
+        self._priority[room_id] = frozenset(list(participant_ids)[:_MAX_PRIORITY_IDS])
+
+    def set_view(self, room_id: str, participant_id: str, tiles: Sequence[TileView]) -> None:
+        participant = self._existing_participant(room_id, participant_id)
+        if participant is None:
+            return
+        room = self._rooms[room_id]
+        participant.view = {
+            tile.participant_id: tile
+            for tile in list(tiles)[:_MAX_TILES]
+            if tile.participant_id in room and tile.participant_id != participant_id
+        }
+        # A tile hidden or shown takes effect now, not at the next round.
+        self._adapt_subscriber(room_id, participant, self._clock())
+
+    # -- bandwidth adaptation (docs/media-plane.md, "Choosing layers") ----------
+
+    async def _adapt_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ADAPT_INTERVAL_S)
+            try:
+                self.adapt_now()
+            except Exception:  # one bad round must not end adaptation for everyone
+                logger.exception("choosing video layers failed")
+
+    def adapt_now(self) -> None:
+        """Choose every subscriber's layers again, and review what publishers are asked to send."""
+        now = self._clock()
+        for room_id, room in list(self._rooms.items()):
+            participants = list(room.values())
+            for participant in participants:
+                for track in participant.tracks.values():
+                    for layer in track.layers:
+                        layer.measure(now)
+            for participant in participants:
+                self._adapt_subscriber(room_id, participant, now)
+            for participant in participants:
+                self._dynacast(room_id, participant, now)
+
+    def _adapt_subscriber(self, room_id: str, subscriber: ParticipantMedia, now: float) -> None:
+        subscription = subscriber.subscription
+        if subscription is None:
+            return
+        sent = subscription.bytes_sent()
+        sample = subscriber.sent_sample
+        if sample is None:
+            subscriber.sent_sample = (now, sent)
+        elif now - sample[0] >= ADAPT_INTERVAL_S / 2:
+            subscriber.sending_bps = (sent - sample[1]) * 8 / (now - sample[0])
+            subscriber.sent_sample = (now, sent)
+        room = self._rooms.get(room_id, {})
+        cameras: dict[str, tuple[PublishedTrack, ForwardingLeg]] = {}
+        fixed_bps = 0.0  # audio and screens: never cut for bandwidth, budgeted first
+        for publisher in room.values():
+            if publisher is subscriber:
+                continue
+            for track in publisher.announced_tracks():
+                leg = track.legs.get(subscriber.participant_id)
+                if leg is None:
+                    continue
+                if track.kind is TrackKind.AUDIO or track.screen:
+                    fixed_bps += sum(layer.measure(now) for layer in track.layers)
+                else:
+                    cameras[publisher.participant_id] = (track, leg)
+        if not cameras:
+            return
+        speaker = self._speaker.get(room_id)
+        priority = self._priority.get(room_id, frozenset())
+        view = subscriber.view
+        sources = []
+        for publisher_id, (track, leg) in cameras.items():
+            sources.append(
+                VideoSource(
+                    participant_id=publisher_id,
+                    layers=tuple(
+                        LayerOption(
+                            layer.rid,
+                            layer.height,
+                            layer.expected_bitrate(),
+                            layer.live(now),
+                            layer.temporal,
+                        )
+                        for layer in track.layers
+                    ),
+                    tile=None if view is None else view.get(publisher_id),
+                    speaker=publisher_id == speaker,
+                    priority=publisher_id in priority,
+                    current=None if leg.current is None else leg.current.rid,
+                    current_temporal=leg.max_temporal,
+                )
+            )
+        downlink = subscription.downlink
+        budget = downlink.budget(subscriber.sending_bps, subscription.loss())
+        video_budget = None if budget is None else budget - fixed_bps
+        if video_budget is not None and downlink.loss_only:
+            # Loss without a queue: down to the lowest layers, but no pause (NACKs repair it).
+            floor = sum(min(o.bitrate_bps for o in s.layers) for s in sources if s.layers)
+            video_budget = max(video_budget, floor / (1 - UP_HEADROOM))
+        videos = []
+        for choice in choose(sources, video_budget):
+            track, leg = cameras[choice.participant_id]
+            if choice.paused is not None:
+                leg.set_target(None)
+            elif choice.layer is not None:
+                leg.set_target(track.layer(choice.layer), choice.temporal)
+            elif leg.target is None:
+                # Nothing is being sent now (muted, not started): wait on the lowest layer.
+                leg.set_target(track.first_layer())
+            if choice.wanted is not None:
+                track.wanted_at[choice.wanted] = now
+            shown = leg.current or leg.target
+            videos.append(
+                ReceivedVideo(
+                    choice.participant_id,
+                    shown.rid if track.simulcast and shown is not None else None,
+                    choice.paused,
+                )
+            )
+        told = tuple(sorted(videos, key=lambda video: video.participant_id))
+        if told != subscriber.told_videos and self._signals is not None:
+            subscriber.told_videos = told
+            self._signals.video_forwarding_changed(room_id, subscriber.participant_id, told)
+
+    def _dynacast(self, room_id: str, publisher: ParticipantMedia, now: float) -> None:
+        """Ask the publisher to send only the layers someone wants (the lowest always: a
+        late joiner's first picture), turning one off only after it has been unwanted
+        for a while and on at once, with a keyframe request."""
+        for track in publisher.tracks.values():
+            if not track.simulcast:
+                continue
+            active = {}
+            for layer in track.layers:
+                wanted_at = track.wanted_at.get(layer.rid)
+                on = layer.index == 0 or (
+                    wanted_at is not None and now - wanted_at < self._layer_off_after_s
+                )
+                active[layer.rid] = on
+                if on and not track.active.get(layer.rid, True):
+                    track.request_keyframe(layer)
+            if active == track.active:
+                continue
+            track.active = active
+            if self._signals is not None:
+                self._signals.publish_layers_changed(
+                    room_id,
+                    publisher.participant_id,
+                    {rid: active.get(rid, False) for rid in SIMULCAST_RIDS},
+                )
 
     # -- QualitySource ---------------------------------------------------------
 
@@ -498,6 +699,7 @@ class RtpForwardingMediaPlane:
         transceiver: RTCRtpTransceiver,
         *,
         screen: bool = False,
+        rids: tuple[str, ...] = (),
     ) -> None:
         mid: str | None = transceiver.mid
         if mid is None:
@@ -523,6 +725,7 @@ class RtpForwardingMediaPlane:
             keyframe_interval_s=self._keyframe_interval_s,
             stats=self.stats,
             on_audio_level=on_audio_level,
+            rids=() if screen else rids,
         )
         track.screen = screen
         track.set_allowed(_allowed(participant.permission, track))
@@ -580,17 +783,13 @@ class RtpForwardingMediaPlane:
         if participant.subscription is not None:
             closing.append(participant.subscription.close())
         if participant.publish_pc is not None:
-            closing.append(
-                self._close_publish_pc(participant, participant.publish_pc)
-            )
+            closing.append(self._close_publish_pc(participant, participant.publish_pc))
         participant.subscription = None
         participant.publish_pc = None
         await asyncio.gather(*closing)
 
     async def _close_publish_pc(self, participant: ParticipantMedia, pc: RTCPeerConnection) -> None:
-        await close_connection(
-            pc, log_name=participant.log_name, leg="publish", stats=self.stats
-        )
+        await close_connection(pc, log_name=participant.log_name, leg="publish", stats=self.stats)
 
     def _refused(
         self,
@@ -651,6 +850,8 @@ class RtpForwardingMediaPlane:
         pc.on("connectionstatechange", changed)
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        if speaking:
+            self._speaker[room_id] = participant_id  # the speaker's video is paused last
         if self._signals is not None:
             self._signals.speaking_changed(room_id, participant_id, speaking)
 

@@ -171,6 +171,33 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
     target.receive = receive
 
 
+# The attribute of an RTCRtpReceiver that names the simulcast rids it receives.
+_SIMULCAST_RIDS = "_groupsession_simulcast_rids"
+
+
+def expect_simulcast(receiver: RTCRtpReceiver, rids: tuple[str, ...]) -> None:
+    """``receiver`` gets the layers ``rids`` on SSRCs it never signalled (Chrome sends no
+    ``a=ssrc`` for rid simulcast): its transport's guard learns each layer's media and
+    RTX SSRC from the first packet carrying the section's mid and the rid (or repaired
+    rid), one of each per rid. Call before ``receive()``."""
+    setattr(receiver, _SIMULCAST_RIDS, tuple(rids))
+
+
+class _SimulcastSection:
+    """What a guard may still learn of one simulcast section: per rid, a media and an RTX SSRC."""
+
+    __slots__ = ("media", "receiver", "rids", "rtx")
+
+    def __init__(self, receiver: RTCRtpReceiver, rids: tuple[str, ...]) -> None:
+        self.receiver = receiver
+        self.rids = frozenset(rids)
+        self.media: set[str] = set()  # rids whose media SSRC was learnt
+        self.rtx: set[str] = set()
+
+    def open_slots(self) -> int:
+        return 2 * len(self.rids) - len(self.media) - len(self.rtx)
+
+
 # The attribute of an RTCDtlsTransport that holds its DatagramGuard.
 _GUARD = "_groupsession_guard"
 
@@ -259,6 +286,7 @@ class DatagramGuard:
         "_router",
         "_rtp_path_guarded",
         "_sequences",
+        "_simulcast",
         "_ssrcs",
         "_unprotector",
         "_unsignalled_granted",
@@ -279,6 +307,8 @@ class DatagramGuard:
         self._sequences: dict[int, SequenceCheck] = {}
         self._unsignalled_left = 0
         self._unsignalled_granted: set[int] = set()  # id() of receivers given their allowance
+        # Simulcast sections by mid: their layers' SSRCs are learnt from mid and rid.
+        self._simulcast: dict[str, _SimulcastSection] = {}
         self._hooked: set[int] = set()
         self._rtp_path_guarded = False
         self._loop = asyncio.get_running_loop()
@@ -296,6 +326,11 @@ class DatagramGuard:
         Called on every (re)negotiation: a receiver is given its few
         unsignalled SSRCs once, however often its publisher renegotiates.
         """
+        rids: tuple[str, ...] = getattr(receiver, _SIMULCAST_RIDS, ())
+        if rids and parameters.muxId and not parameters.encodings:
+            if parameters.muxId not in self._simulcast:
+                self._simulcast[parameters.muxId] = _SimulcastSection(receiver, rids)
+            return
         signalled = 0
         for encoding in parameters.encodings:
             if encoding.ssrc is not None:
@@ -409,7 +444,7 @@ class DatagramGuard:
         dtls = self._dtls
         ssrc = int.from_bytes(data[8:12], "big")
         learning = ssrc not in self._ssrcs
-        if learning and self._unsignalled_left <= 0:
+        if learning and self._unsignalled_left <= 0 and not self._simulcast_slots_open():
             self._drops.drop(DropReason.UNKNOWN_SSRC)
             return
         seq = (data[2] << 8) | data[3]
@@ -436,13 +471,21 @@ class DatagramGuard:
         except Exception as error:  # struct.error, ValueError, IndexError...
             self._refuse(DropReason.MALFORMED, error)
             return
-        receiver = self._router.route_rtp(packet)
-        if receiver is None:
-            self._drops.drop(DropReason.UNKNOWN_SSRC)
-            return
-        if learning:
+        if learning and not self._learn_layer(packet):
+            if self._unsignalled_left <= 0:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
+            receiver = self._router.route_rtp(packet)
+            if receiver is None:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
             self._ssrcs.add(ssrc)
             self._unsignalled_left -= 1
+        else:
+            receiver = self._router.route_rtp(packet)
+            if receiver is None:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
         if check is None:
             check = self._sequences[ssrc] = SequenceCheck()
         check.check(seq)  # authenticated: the stream's numbering moves
@@ -456,6 +499,35 @@ class DatagramGuard:
                 )
         except Exception as error:  # one bad packet must not end the receive path
             self._refuse(DropReason.HANDLER_ERROR, error)
+
+    def _simulcast_slots_open(self) -> bool:
+        return any(section.open_slots() for section in self._simulcast.values())
+
+    def _learn_layer(self, packet: RtpPacket) -> bool:
+        """Admit ``packet``'s SSRC if it names a simulcast section's mid and one of its rids
+        (media) or repaired rids (RTX) not learnt yet; True if admitted.
+
+        aiortc's router matches an unknown SSRC by payload type only, which
+        fails when two video sections share VP8 (a camera and a screen): the
+        SSRC is entered in its table for the section's receiver by mid, as
+        BUNDLE says (RFC 8843 section 9.2).
+        """
+        extensions = packet.extensions
+        section = self._simulcast.get(extensions.mid) if extensions.mid else None
+        if section is None:
+            return False
+        rid = extensions.rtp_stream_id
+        if rid is not None:
+            learnt = section.media
+        else:
+            rid = extensions.repaired_rtp_stream_id
+            learnt = section.rtx
+        if rid not in section.rids or rid in learnt:
+            return False
+        learnt.add(rid)
+        self._ssrcs.add(packet.ssrc)
+        self._router.ssrc_table[packet.ssrc] = section.receiver
+        return True
 
     def _refuse(self, reason: DropReason, error: Exception) -> None:
         self._drops.drop(reason)
@@ -729,6 +801,7 @@ class ReceiveBookkeeping:
         "_codecs",
         "_estimator",
         "_nacks",
+        "_nacks_by_ssrc",
         "_receiver",
         "_streams",
         "_target",
@@ -748,6 +821,19 @@ class ReceiveBookkeeping:
             self._estimator.incoming_bitrate = WindowRate(_INCOMING_BITRATE_WINDOW_MS)
         # (expected, received) of streams that restarted their numbering.
         self._carried: dict[int, tuple[int, int]] = {}
+        # aiortc keeps one NACK generator per receiver, for one media SSRC; a
+        # simulcast track has one per layer (the first layer uses aiortc's).
+        # Bounded by the SSRCs the track admits (PublishedTrack).
+        self._nacks_by_ssrc: dict[int, NackGenerator] = {}
+
+    def _nacks_for(self, ssrc: int) -> NackGenerator | None:
+        nacks = self._nacks_by_ssrc.get(ssrc)
+        if nacks is None:
+            if self._nacks is None:
+                return None
+            nacks = self._nacks if not self._nacks_by_ssrc else NackGenerator()
+            self._nacks_by_ssrc[ssrc] = nacks
+        return nacks
 
     def observe(self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None) -> None:
         """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable).
@@ -781,8 +867,10 @@ class ReceiveBookkeeping:
                 return
             stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(packet)
-        nacks = self._nacks
-        if media is not None and nacks is not None:
+        if media is None:
+            return
+        nacks = self._nacks_for(media.ssrc)
+        if nacks is not None:
             last = nacks.max_seq
             if last is not None and NACK_WINDOW < (media.sequence_number - last) & 0xFFFF < 0x8000:
                 # aiortc walks every number of a gap (and then forgets all but
@@ -804,9 +892,10 @@ class ReceiveBookkeeping:
                 expected + stream.packets_expected,
                 received + stream.packets_received,
             )
-        if self._nacks is not None:
-            self._nacks.max_seq = None
-            self._nacks.missing.clear()
+        nacks = self._nacks_by_ssrc.get(ssrc)
+        if nacks is not None:
+            nacks.max_seq = None
+            nacks.missing.clear()
 
     def stream_count(self) -> int:
         """SSRC-keyed entries kept: statistics and the bitrate estimator's (for tests)."""

@@ -13,7 +13,7 @@ import fractions
 import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +30,13 @@ from av import AudioFrame, VideoFrame
 
 from server.sfu import RtpForwardingMediaPlane
 from server.sfu.subscription import Subscription
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import (
+    ConnectionProblem,
+    ForwardedTrack,
+    ReceivedVideo,
+    SessionDescription,
+    TrackKind,
+)
 
 VIDEO_WIDTH = 160
 VIDEO_HEIGHT = 120
@@ -364,6 +370,9 @@ class RelaySignals:
     speaking: list[tuple[str, bool]] = field(default_factory=list)
     problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # The last video_forwarding picture and publish_layers each participant was told.
+    forwarding: dict[str, tuple[ReceivedVideo, ...]] = field(default_factory=dict)
+    publish_layers: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
 
     async def send_subscriber_offer(
         self,
@@ -387,6 +396,16 @@ class RelaySignals:
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
         self.failed.append(participant_id)
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        self.forwarding[participant_id] = tuple(videos)
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        self.publish_layers.setdefault(participant_id, []).append(dict(active))
 
 
 ROOM = "room-1"
