@@ -16,7 +16,7 @@ import logging
 import multiprocessing
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.connection import Connection
 from typing import Any
@@ -24,7 +24,13 @@ from typing import Any
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from benchmarks.relay_baseline import MediaRelayBaseline
 from server.sfu.plane import RtpForwardingMediaPlane
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import (
+    ConnectionProblem,
+    ForwardedTrack,
+    ReceivedVideo,
+    SessionDescription,
+    TrackKind,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +111,18 @@ class _PipeSignals:
         pass
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
+        pass
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        # The load clients count what arrives; the plane's account of it is not measured.
+        pass
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        # The load clients send one pre-encoded stream (no simulcast): nothing to pause.
         pass
 
 
