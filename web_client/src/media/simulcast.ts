@@ -10,7 +10,8 @@ export type Rid = (typeof SIMULCAST_RIDS)[number];
 /** lib.dom has no scalabilityMode yet (WebRTC-SVC). */
 export type Encoding = RTCRtpEncodingParameters & { scalabilityMode?: string };
 
-// A quarter, a half and the whole camera picture (640x360: 160x90, 320x180, 640x360).
+// A quarter, a half and the whole camera picture (from 960x540: 240x135, 480x270,
+// 960x540; media/local.ts asks the camera for that size).
 // Temporal layers (L1T3) let the server drop frame rate before it drops a layer.
 const LAYERS: readonly Encoding[] = [
   { rid: "q", scaleResolutionDownBy: 4, maxBitrate: 150_000, scalabilityMode: "L1T3" },
