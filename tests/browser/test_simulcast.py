@@ -11,15 +11,20 @@ sends, from her getStats per rid.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 from playwright.async_api import Page, expect
 
 from rooms import Role
+from server.app_keys import SIGNALING
+from signaling.media import ReceivedVideo, VideoPause
+from tests.browser.accessibility import assert_accessible
 from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
 from tests.browser.test_group_session import join, wait_until_rises
-from tests.conftest import RunningServer
+from tests.conftest import RunningServer, start_server
 
 pytestmark = pytest.mark.browser
 
@@ -185,3 +190,43 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     await wait_until_rises(small.page, pid, "video", "framesDecoded", 10)
     # Audio was never touched.
     await wait_until_rises(small.page, pid, "audio", "packetsReceived", 20)
+
+
+@pytest.fixture
+async def signaling_server(tmp_path: Path, web_dist: Path) -> AsyncIterator[RunningServer]:
+    """No media plane: what a tile says of a paused video comes from signaling alone,
+    and nothing else changes it meanwhile."""
+    runner, running = await start_server(tmp_path, web_dir=web_dist)
+    yield running
+    await runner.cleanup()
+
+
+async def test_a_video_paused_for_bandwidth_says_so_in_words(
+    signaling_server: RunningServer, open_page: OpenPage
+) -> None:
+    room = "r-paused"
+    pat = await open_page(signaling_server, room, Role.FACILITATOR, "Pat")
+    await join(pat)
+    ana = await open_page(signaling_server, room, Role.MEMBER, "Ana")
+    await join(ana)
+    await admitted_all(pat, ana)
+    ids = await participant_ids(ana.page)
+    tile = ana.page.get_by_role("region", name="Pat", exact=True)
+    await expect(tile).to_be_visible()
+    signaling = signaling_server.app[SIGNALING]
+
+    # As the media plane tells it when Ana's downlink cannot carry Pat's video.
+    signaling.video_forwarding_changed(
+        room, ids["Ana"], [ReceivedVideo(ids["Pat"], None, VideoPause.BANDWIDTH)]
+    )
+    await expect(tile).to_contain_text("Video paused to keep audio clear")
+    # Her initials instead of the last frame.
+    await expect(tile.locator(".tile-placeholder")).to_be_visible()
+    await ana.screenshot("simulcast-03-paused-for-bandwidth")
+    await assert_accessible(ana.page, "the room with a video paused for bandwidth")
+    # Only Ana was told.
+    await expect(pat.page.get_by_text("Video paused to keep audio clear")).to_have_count(0)
+
+    # Back: the words go.
+    signaling.video_forwarding_changed(room, ids["Ana"], [ReceivedVideo(ids["Pat"], "q", None)])
+    await expect(tile).not_to_contain_text("Video paused to keep audio clear")
