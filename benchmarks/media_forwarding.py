@@ -116,11 +116,13 @@ class _PipeSignals:
     def video_forwarding_changed(
         self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
     ) -> None:
+        # The load clients count what arrives; the plane's account of it is not measured.
         pass
 
     def publish_layers_changed(
         self, room_id: str, participant_id: str, active: Mapping[str, bool]
     ) -> None:
+        # The load clients send one pre-encoded stream (no simulcast): nothing to pause.
         pass
 
 

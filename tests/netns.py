@@ -28,6 +28,9 @@ from typing import Any
 _IP_TIMEOUT_S = 10.0
 # Addresses used inside the namespace only.
 _ADDRESSES = ("10.203.0.1", "10.203.0.2")
+# A shaped link's subnet: 10.204.N.0/24, N chosen at random per link (this side .1, the
+# far side .2), so that links made at once by different tests do not collide.
+_LINK_PREFIX = "10.204"
 
 
 class NamespaceUnavailable(Exception):
@@ -88,6 +91,101 @@ def network_namespace(prefix: str = "gs") -> Iterator[NetworkNamespace]:
         yield NetworkNamespace(name, _ADDRESSES)
     finally:
         # Deleting the namespace deletes the veth pair inside it.
+        subprocess.run(
+            ["ip", "netns", "delete", name], capture_output=True, timeout=_IP_TIMEOUT_S, check=False
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ShapedLink:
+    """A namespace joined to this one by a veth pair: ``near`` (here) and ``far`` (inside)
+    addresses. What this side sends towards the namespace leaves through ``device``,
+    whose root qdisc may limit it (``limit``): the far side's downlink."""
+
+    name: str
+    device: str
+    near: str
+    far: str
+
+    def command(self, *argv: str) -> list[str]:
+        """A command line that runs ``argv`` inside the namespace."""
+        return ["ip", "netns", "exec", self.name, *argv]
+
+    def limit(self, rate_kbit: int, burst_bytes: int = 16_000, latency_ms: int = 100) -> None:
+        """Limit the far side's downlink with a token bucket (tbf: netem is not available
+        on these machines). Replaces any earlier limit."""
+        self.unlimit()
+        _ip_tool(
+            "tc", "qdisc", "add", "dev", self.device, "root", "tbf",
+            "rate", f"{rate_kbit}kbit", "burst", str(burst_bytes), "latency", f"{latency_ms}ms",
+        )  # fmt: skip
+
+    def unlimit(self) -> None:
+        subprocess.run(
+            ["tc", "qdisc", "del", "dev", self.device, "root"],
+            capture_output=True,
+            timeout=_IP_TIMEOUT_S,
+            check=False,
+        )
+
+    def sent_bytes(self) -> int:
+        """Bytes this side has put on the wire towards the namespace (after the qdisc)."""
+        path = f"/sys/class/net/{self.device}/statistics/tx_bytes"
+        with open(path) as counter:
+            return int(counter.read())
+
+    def qdisc_drops(self) -> int:
+        """Packets the limit dropped (its queue was full)."""
+        shown = subprocess.run(
+            ["tc", "-s", "qdisc", "show", "dev", self.device],
+            capture_output=True, text=True, timeout=_IP_TIMEOUT_S, check=True,
+        ).stdout  # fmt: skip
+        words = shown.split()
+        return int(words[words.index("dropped") + 1].rstrip(",")) if "dropped" in words else 0
+
+
+def _ip_tool(*argv: str) -> None:
+    try:
+        subprocess.run(
+            list(argv), check=True, capture_output=True, text=True, timeout=_IP_TIMEOUT_S
+        )
+    except subprocess.CalledProcessError as exc:
+        raise NamespaceUnavailable(f"{' '.join(argv)}: {exc.stderr.strip()}") from exc
+
+
+@contextmanager
+def shaped_link(prefix: str = "gs") -> Iterator[ShapedLink]:
+    """A fresh namespace reached from this one over a veth pair (unlike
+    ``network_namespace``, whose two ends are both inside and so talk over loopback,
+    which no qdisc shapes). Always deleted after, with the pair."""
+    if shutil.which("ip") is None or shutil.which("tc") is None:
+        raise NamespaceUnavailable("iproute2's ip and tc are needed")
+    if os.geteuid() != 0:
+        raise NamespaceUnavailable("making a network namespace needs root")
+    tag = secrets.token_hex(3)
+    name = f"{prefix}-{os.getpid()}-{tag}"
+    near_device, far_device = f"{prefix}n{tag}", f"{prefix}f{tag}"
+    _ip("netns", "add", name)
+    try:
+        _ip("link", "add", near_device, "type", "veth", "peer", "name", far_device)
+        try:
+            _ip("link", "set", far_device, "netns", name)
+            subnet = f"{_LINK_PREFIX}.{secrets.randbelow(256)}"
+            near, far = f"{subnet}.1", f"{subnet}.2"
+            _ip("addr", "add", f"{near}/24", "dev", near_device)
+            _ip("link", "set", near_device, "up")
+            _ip("-n", name, "addr", "add", f"{far}/24", "dev", far_device)
+            _ip("-n", name, "link", "set", far_device, "up")
+            _ip("-n", name, "link", "set", "lo", "up")
+            yield ShapedLink(name, near_device, near, far)
+        finally:
+            subprocess.run(
+                ["ip", "link", "delete", near_device],
+                capture_output=True,
+                timeout=_IP_TIMEOUT_S,
+                check=False,
+            )
+    finally:
         subprocess.run(
             ["ip", "netns", "delete", name], capture_output=True, timeout=_IP_TIMEOUT_S, check=False
         )

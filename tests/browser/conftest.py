@@ -203,10 +203,12 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
         *,
         token: str | None = None,
         viewport: dict[str, int] | None = None,
+        device_scale_factor: float | None = None,
     ) -> Person:
         context = await browser.new_context(
             viewport=viewport or {"width": 1280, "height": 800},
             permissions=["camera", "microphone"],
+            device_scale_factor=device_scale_factor,
         )
         contexts.append(context)
         page = await context.new_page()

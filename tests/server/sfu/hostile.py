@@ -36,12 +36,7 @@ from pylibsrtp import Policy, Session
 
 from server.sfu import aiortc_internals as internals
 from server.sfu.plane import RtpForwardingMediaPlane
-from signaling.media import (
-    ConnectionProblem,
-    ForwardedTrack,
-    ReceivedVideo,
-    SessionDescription,
-)
+from signaling.media import ConnectionProblem, ForwardedTrack, ReceivedVideo, SessionDescription
 from tests.server.sfu.peers import ROOM, ClientPeer, RelaySignals
 
 T = TypeVar("T")
@@ -137,18 +132,21 @@ class ThreadSignals:
             self._relay.connection_problem, room_id, participant_id, problem
         )
 
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        self._loop.call_soon_threadsafe(self._relay.media_failed, room_id, participant_id)
+
     def video_forwarding_changed(
         self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
     ) -> None:
         self._loop.call_soon_threadsafe(
-            self._relay.video_forwarding_changed, room_id, participant_id, videos
+            self._relay.video_forwarding_changed, room_id, participant_id, list(videos)
         )
 
     def publish_layers_changed(
         self, room_id: str, participant_id: str, active: Mapping[str, bool]
     ) -> None:
         self._loop.call_soon_threadsafe(
-            self._relay.publish_layers_changed, room_id, participant_id, active
+            self._relay.publish_layers_changed, room_id, participant_id, dict(active)
         )
 
 

@@ -364,15 +364,31 @@ class ClientPeer(ReceivingPeer):
 
 @dataclass
 class RelaySignals:
-    """MediaSignals for tests: hands subscriber offers to the client peers, records speaking."""
+    """MediaSignals for tests: hands subscriber offers to the client peers, records speaking,
+    problems, failures, and what each subscriber receives and each publisher should send."""
 
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
     problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
-    # The last video_forwarding picture and publish_layers each participant was told.
-    forwarding: dict[str, tuple[ReceivedVideo, ...]] = field(default_factory=dict)
-    publish_layers: dict[str, list[dict[str, bool]]] = field(default_factory=dict)
+    # In the order reported: (subscriber, the whole picture of what it receives).
+    forwarding: list[tuple[str, list[ReceivedVideo]]] = field(default_factory=list)
+    # In the order reported: (publisher, rid -> wanted).
+    publish_layers: list[tuple[str, dict[str, bool]]] = field(default_factory=list)
+
+    def received_videos(self, subscriber_id: str) -> dict[str, ReceivedVideo] | None:
+        """The latest video_forwarding report for this subscriber, by publisher (None: none yet)."""
+        for pid, videos in reversed(self.forwarding):
+            if pid == subscriber_id:
+                return {video.participant_id: video for video in videos}
+        return None
+
+    def wanted_layers(self, publisher_id: str) -> dict[str, bool] | None:
+        """The latest publish_layers report for this publisher (None: none yet)."""
+        for pid, active in reversed(self.publish_layers):
+            if pid == publisher_id:
+                return active
+        return None
 
     async def send_subscriber_offer(
         self,
@@ -400,12 +416,12 @@ class RelaySignals:
     def video_forwarding_changed(
         self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
     ) -> None:
-        self.forwarding[participant_id] = tuple(videos)
+        self.forwarding.append((participant_id, list(videos)))
 
     def publish_layers_changed(
         self, room_id: str, participant_id: str, active: Mapping[str, bool]
     ) -> None:
-        self.publish_layers.setdefault(participant_id, []).append(dict(active))
+        self.publish_layers.append((participant_id, dict(active)))
 
 
 ROOM = "room-1"
