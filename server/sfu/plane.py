@@ -632,6 +632,19 @@ class RtpForwardingMediaPlane:
 
     def forwarding_totals(self) -> ForwardingTotals:
         stats = self.stats
+        layers: dict[str, int] = {"q": 0, "h": 0, "f": 0, "single": 0}
+        paused: dict[str, int] = {"hidden": 0, "bandwidth": 0}
+        for room in self._rooms.values():
+            for participant in room.values():
+                for video in participant.told_videos or ():
+                    if video.paused is not None:
+                        paused[video.paused.value] = paused.get(video.paused.value, 0) + 1
+                for track in participant.tracks.values():
+                    if track.kind is not TrackKind.VIDEO or track.screen:
+                        continue
+                    for leg in track.legs.values():
+                        if leg.current is not None:
+                            layers[leg.current.rid] = layers.get(leg.current.rid, 0) + 1
         consumers = sum(
             1
             for room in self._rooms.values()
@@ -652,6 +665,9 @@ class RtpForwardingMediaPlane:
             closes_forced=stats.closes_forced,
             oversize_dropped=stats.oversize_dropped,
             datagrams_dropped={reason.value: n for reason, n in stats.drops.counts.items()},
+            video_layer_forwards=layers,
+            videos_paused=paused,
+            layer_switches=stats.layer_switches,
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -791,7 +807,7 @@ class RtpForwardingMediaPlane:
         subscriber_id = subscriber.participant_id
 
         def new_leg(slot: SubscriberSlot) -> ForwardingLeg:
-            return ForwardingLeg(track, subscriber_id, slot)
+            return ForwardingLeg(track, subscriber_id, slot, self._count_switch)
 
         track.add_leg(subscriber.subscription.assign(new_leg, track.kind))
 
@@ -882,6 +898,9 @@ class RtpForwardingMediaPlane:
                 self._signals.media_failed(room_id, participant.participant_id)
 
         pc.on("connectionstatechange", changed)
+
+    def _count_switch(self) -> None:
+        self.stats.layer_switches += 1
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if speaking:
