@@ -553,12 +553,17 @@ async def _drive_simulcast(
         "every participant receiving every other's video",
     )
     await asyncio.sleep(SIMULCAST_SETTLE_S)  # dynacast pauses the unwanted layers
+    drops_before = _udp_receive_buffer_errors()
     load_started = (time.perf_counter(), os.times())
     requests.send(("measure_start",))
     await asyncio.sleep(duration_s)
     requests.send(("measure_stop",))
     load_times = os.times()
+    drops_after = _udp_receive_buffer_errors()
     server = await measured
+    server["udp_receive_buffer_drops"] = (
+        None if drops_before is None or drops_after is None else drops_after - drops_before
+    )
     load_cpu = (load_times.user - load_started[1].user) + (
         load_times.system - load_started[1].system
     )
@@ -651,6 +656,7 @@ def run_simulcast_benchmark(participants: int = 15, duration_s: float = 10.0) ->
         "late_joiner_first_video_ms": round(server["late_joiner_first_video_ms"], 1),
         "late_joiner_goal_ms": LATE_JOINER_GOAL_MS,
         "ingress_loss_pct": round(server["ingress_loss_pct"], 3),
+        "udp_receive_buffer_drops": server["udp_receive_buffer_drops"],
         "load_cpu_cores": round(server["load_cpu_cores"], 4),
         "note": "bytes per subscriber are RTP before SRTP, audio included; the load process "
         "shares the machine (load_cpu_cores near 1: it cannot keep up)",
