@@ -95,7 +95,8 @@ class _PipeLink:
         answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
         self.answers[participant_id] = answer
         self._requests.send(("publish", participant_id, offer_sdp))
-        return await answer
+        # Bounded: a server that died must end the run, not hang it.
+        return await asyncio.wait_for(answer, CONNECT_TIMEOUT_S)
 
     async def subscriber_answer(self, participant_id: str, answer_sdp: str, revision: int) -> None:
         self._requests.send(("subscriber_answer", participant_id, answer_sdp, revision))
@@ -560,7 +561,7 @@ async def _drive_simulcast(
     requests.send(("measure_stop",))
     load_times = os.times()
     drops_after = _udp_receive_buffer_errors()
-    server = await measured
+    server = await asyncio.wait_for(measured, CONNECT_TIMEOUT_S)
     server["udp_receive_buffer_drops"] = (
         None if drops_before is None or drops_after is None else drops_after - drops_before
     )

@@ -833,6 +833,11 @@ class RtpForwardingMediaPlane:
 
     def _connect_leg(self, track: PublishedTrack, subscriber: ParticipantMedia) -> None:
         assert subscriber.subscription is not None
+        if not subscriber.subscription.usable:
+            # Her connection died under us (aiortc closes a connection whose DTLS
+            # transports all closed): signaling was told and drops her; meanwhile her
+            # dead connection must not fail everyone else's publish.
+            return
         subscriber_id = subscriber.participant_id
 
         def new_leg(slot: SubscriberSlot) -> ForwardingLeg:
