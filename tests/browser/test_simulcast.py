@@ -63,6 +63,19 @@ _SHOW_PAT = """(display) => {
 }"""
 
 
+async def diagnose(page: Page, pid: str) -> dict[str, Any]:
+    """What a page receives of ``pid`` and why: for failure messages."""
+    found: dict[str, Any] = await page.evaluate(
+        """async (pid) => ({
+          video: ((await window.groupsession.inboundStats())[pid] || {}).video,
+          forwarding: window.groupsession.state().videoForwarding[pid],
+          view: window.groupsession.view().find((t) => t.participant_id === pid),
+        })""",
+        pid,
+    )
+    return found
+
+
 async def video_of(page: Page, pid: str) -> dict[str, Any]:
     video: dict[str, Any] | None = await page.evaluate(_VIDEO, pid)
     assert video is not None, "no video stats"
@@ -83,8 +96,11 @@ async def layer_runs(page: Page, rid: str, running: bool) -> None:
 
 async def join_camera_off(person: Person) -> None:
     """Join with the camera off: the subscribers only watch (and the machine has two cores)."""
-    await person.page.get_by_label("Camera on when I join").uncheck()
-    await join(person)
+    page = person.page
+    join_button = page.get_by_role("button", name="Join", exact=True)
+    await expect(join_button).to_be_enabled(timeout=10_000)
+    await page.get_by_label("Camera on when I join").uncheck()
+    await join_button.click()
 
 
 async def admitted_all(fac: Person, *members: Person) -> None:
@@ -136,10 +152,17 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     await wait_until_rises(small.page, pid, "video", "framesDecoded", 20)
     wide = await video_of(big.page, pid)
     narrow = await video_of(small.page, pid)
-    assert wide["frameWidth"] >= 2 * narrow["frameWidth"], (wide, narrow)
-    view: list[dict[str, Any]] = await big.page.evaluate("window.groupsession.view()")
-    pat_row = next(row for row in view if row["participant_id"] == pid)
-    assert pat_row["visible"] and pat_row["width"] >= 800, view
+    assert wide["frameWidth"] >= 2 * narrow["frameWidth"], (
+        await diagnose(big.page, pid),
+        await diagnose(small.page, pid),
+    )
+    # What each page reported of Pat's tile (device pixels).
+    big_row, small_row = (
+        (await diagnose(big.page, pid))["view"],
+        (await diagnose(small.page, pid))["view"],
+    )
+    assert big_row["visible"] and small_row["visible"], (big_row, small_row)
+    assert big_row["height"] > 270 >= small_row["height"] > 0, (big_row, small_row)
     await big.screenshot("simulcast-01-big")
     await small.screenshot("simulcast-02-small")
 
