@@ -132,6 +132,15 @@ async def test_a_firefox_member_and_a_chromium_facilitator_see_and_hear_each_oth
     )
     assert held is True, held
 
+    # Firefox takes the camera's simulcast encodings too (rid simulcast): three layers
+    # offered, the lower ones encoded, and the server forwards Fay one of them.
+    layers: Any = await fiona.evaluate("window.groupsession.outboundLayers()")
+    assert sorted(layer["rid"] for layer in layers) == ["f", "h", "q"], layers
+    assert any(layer["framesEncoded"] > 0 for layer in layers if layer["rid"] == "q"), layers
+    forwarded: Any = await fay.page.evaluate(
+        "(pid) => window.groupsession.state().videoForwarding[pid]", ids["Fiona"]
+    )
+    assert forwarded is not None and forwarded["layer"] in ("q", "h", "f"), forwarded
     violations: Any = await fiona.evaluate("window.__cspViolations")
     assert violations == [], violations
 
