@@ -11,12 +11,17 @@ per subscriber. Loss is read from the receiver reports the server already
 keeps per slot.
 
 A receive-side estimate never says much more than it receives (Chrome caps
-REMB near 1.5x the incoming rate), so it shows congestion rather than
-capacity: when the estimate falls below what is being sent, or loss passes
-10 %, the budget comes down to it (and stays down for ``HOLD_S``); when it
-does not, the budget is what is sent plus a step (``STEP_UP_SHARE`` of it, at
-least ``MIN_STEP_BPS``), so layers go up a step at a time while the
-estimate keeps up.
+REMB near 1.5x the incoming rate, aiortc likewise), so it shows congestion
+rather than capacity, and without probing (padding) it can never justify a
+step from one layer to the next (h to f is more than double). So:
+
+- while the estimate keeps up with what is sent (and loss stays under 10 %),
+  there is no cap, and layers go up, one camera per round (``probing``);
+- when it falls below what is sent (``CONGESTED_SHARE``), or loss passes 10 %,
+  the budget comes down to the estimate (loss: what is sent, less half the
+  loss) and stays there for ``HOLD_S``; a step up that brings congestion back
+  soon after doubles the hold (up to ``MAX_HOLD_S``), so a link that cannot
+  carry the next layer is not tried every few seconds.
 """
 
 from __future__ import annotations
@@ -29,11 +34,12 @@ REMB_FRESH_S = 5.0
 CONGESTED_SHARE = 0.85
 # Loss (fraction) at which the link counts as congested whatever REMB says.
 CONGESTED_LOSS = 0.10
-# After congestion, the budget is not raised for this long.
+# After congestion, the budget is not raised for this long (doubled, up to the
+# maximum, when the step up after a hold brings congestion back).
 HOLD_S = 8.0
-# Room to go up when the link keeps up: a share of the rate sent, at least this.
-STEP_UP_SHARE = 0.3
-MIN_STEP_BPS = 400_000.0
+MAX_HOLD_S = 64.0
+# An estimate this far below what is sent is believed at once.
+_FAR_BELOW = 0.5
 # Sending less than this tells nothing about the link.
 _MIN_MEANINGFUL_BPS = 100_000.0
 
@@ -41,7 +47,18 @@ _MIN_MEANINGFUL_BPS = 100_000.0
 class DownlinkEstimate:
     """What one subscriber reports about its downlink, and the budget it implies."""
 
-    __slots__ = ("_cap", "_capped_at", "_clock", "_remb", "_remb_at", "loss_only")
+    __slots__ = (
+        "_below_before",
+        "_cap",
+        "_capped_at",
+        "_clock",
+        "_hold_s",
+        "_released_at",
+        "_remb",
+        "_remb_at",
+        "loss_only",
+        "probing",
+    )
 
     def __init__(self, clock: Callable[[], float]) -> None:
         self._clock = clock
@@ -52,6 +69,11 @@ class DownlinkEstimate:
         # The budget is down for loss alone (the delay estimate shows no queue):
         # layers may go down, but no video is paused for it (NACKs repair loss).
         self.loss_only = False
+        self._hold_s = HOLD_S
+        self._released_at: float | None = None
+        # Reports say the link keeps up: no cap, layers go up a camera at a time.
+        self.probing = False
+        self._below_before = False
 
     def remb(self, bitrate_bps: float) -> None:
         """A REMB from the subscriber (its estimate of what it can receive)."""
@@ -66,34 +88,48 @@ class DownlinkEstimate:
         return self._remb
 
     def budget(self, sending_bps: float, loss: float | None) -> float | None:
-        """What may be sent from now on (bits per second), or None: no limit known.
+        """What may be sent from now on (bits per second), or None: no cap.
 
         ``sending_bps``: what the server sends the subscriber now; ``loss``:
         the fraction its receiver reports say is lost (None: no reports).
+        Sets ``probing`` (no cap, but go up gradually) and ``loss_only``.
         """
         now = self._clock()
         remb = self.estimate_bps()
         if remb is None and loss is None:
+            self.probing = False
             return None
         lossy = loss is not None and loss >= CONGESTED_LOSS
-        full = (
+        below = (
             remb is not None
             and sending_bps >= _MIN_MEANINGFUL_BPS
             and remb < CONGESTED_SHARE * sending_bps
         )
+        # Once is noise (a keyframe in the rate, a late REMB); twice running, or far
+        # below, is a full link.
+        full = below and (
+            self._below_before or (remb is not None and remb < _FAR_BELOW * sending_bps)
+        )
+        self._below_before = below
         if lossy or full:
+            if self._capped_at is None:
+                # Congested again soon after a hold ended: the step up failed, wait longer.
+                recent = self._released_at is not None and now - self._released_at < self._hold_s
+                self._hold_s = min(self._hold_s * 2, MAX_HOLD_S) if recent else HOLD_S
             self.loss_only = not full
             cap = remb if remb is not None and full else sending_bps
             if lossy and loss is not None:
                 cap = min(cap, sending_bps * (1 - loss / 2))
             self._cap = cap
             self._capped_at = now
-            return self._cap
-        if self._capped_at is not None and now - self._capped_at < HOLD_S and self._cap is not None:
-            # loss_only stays as it was when the cap was set.
-            return max(self._cap, min(remb or 0.0, sending_bps))
+            self.probing = False
+            return cap
+        if self._capped_at is not None and self._cap is not None:
+            if now - self._capped_at < self._hold_s:
+                return self._cap  # loss_only stays as it was when the cap was set
+            self._released_at = now
         self._cap = None
         self._capped_at = None
         self.loss_only = False
-        base = max(remb or 0.0, sending_bps)
-        return base + max(STEP_UP_SHARE * sending_bps, MIN_STEP_BPS)
+        self.probing = True
+        return None

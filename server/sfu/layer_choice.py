@@ -19,7 +19,8 @@ The rule (docs/media-plane.md, "Choosing layers"):
    each gets its lowest layer if it fits, else only its base temporal layer
    (when the layer has temporal layers), else nothing (``bandwidth``), so
    the least relevant are paused first. Then, in the same order, layers go
-   up towards the size's choice, one layer per publisher per round.
+   up towards the size's choice, one layer per publisher per round (and, while
+   the downlink is being probed, only one publisher above what it forwards now).
 5. Hysteresis: what is forwarded now is kept while it fits the budget; going
    up (or resuming) needs the budget with ``UP_HEADROOM`` to spare.
 """
@@ -108,8 +109,17 @@ def relevance_order(sources: Sequence[VideoSource]) -> list[VideoSource]:
     return sorted(sources, key=key)
 
 
-def choose(sources: Sequence[VideoSource], video_budget_bps: float | None) -> list[Choice]:
-    """Each source's choice for one subscriber, under ``video_budget_bps`` (None: no cap)."""
+def choose(
+    sources: Sequence[VideoSource],
+    video_budget_bps: float | None,
+    max_raises: int | None = None,
+) -> list[Choice]:
+    """Each source's choice for one subscriber, under ``video_budget_bps`` (None: no cap).
+
+    ``max_raises``: how many sources may go above the layer they are forwarded
+    now in this round (None: any), so that a downlink whose estimate cannot
+    show capacity (a receive-side estimate) is stepped up gradually.
+    """
     wanted_index = {s.participant_id: size_choice(s) for s in sources}
     budget = float("inf") if video_budget_bps is None else max(video_budget_bps, 0.0)
     # Per source: index of the chosen live layer, its temporal cap, and its cost.
@@ -123,12 +133,14 @@ def choose(sources: Sequence[VideoSource], video_budget_bps: float | None) -> li
         room = budget - spent
         return cost <= room if current else cost <= room - UP_HEADROOM * budget
 
-    # Round 1: the lowest live layer for each, most relevant first.
+    # Round 1: the lowest live layer for each, most relevant first; once one does not
+    # fit, the less relevant are paused too (relevance decides, not who happens to fit).
+    full = False
     for source in ordered:
         if wanted_index[source.participant_id] is None:
             continue
         live = [i for i, layer in enumerate(source.layers) if layer.live]
-        if not live:
+        if not live or full:
             continue
         base = live[0]
         layer = source.layers[base]
@@ -141,8 +153,11 @@ def choose(sources: Sequence[VideoSource], video_budget_bps: float | None) -> li
             cost = layer.bitrate_bps * BASE_TEMPORAL_SHARE
             chosen[source.participant_id] = (base, 0, cost)
             spent += cost
+        else:
+            full = True
 
     # Round 2 onwards: up one layer per source per round, towards the size's choice.
+    raised: set[str] = set()
     moved = True
     while moved:
         moved = False
@@ -156,12 +171,17 @@ def choose(sources: Sequence[VideoSource], video_budget_bps: float | None) -> li
             if not above or above[0] > target:
                 continue
             step = above[0]
+            raising = step > _current_index(source) and source.participant_id not in raised
+            if raising and max_raises is not None and len(raised) >= max_raises:
+                continue
             extra = source.layers[step].bitrate_bps - cost
             # Keeping (or going back to) what is forwarded now needs no headroom.
             if fits(extra, _current_index(source) >= step):
                 chosen[source.participant_id] = (step, None, source.layers[step].bitrate_bps)
                 spent += extra
                 moved = True
+                if raising:
+                    raised.add(source.participant_id)
     choices = []
     for source in sources:
         target = wanted_index[source.participant_id]
@@ -169,6 +189,9 @@ def choose(sources: Sequence[VideoSource], video_budget_bps: float | None) -> li
         pick = chosen.get(source.participant_id)
         if target is None:
             choices.append(Choice(source.participant_id, None, VideoPause.HIDDEN))
+        elif not any(layer.live for layer in source.layers):
+            # Nothing is being sent (a muted camera, one not started): no pause to explain.
+            choices.append(Choice(source.participant_id, None, None, None, wanted))
         elif pick is None:
             choices.append(Choice(source.participant_id, None, VideoPause.BANDWIDTH, None, wanted))
         else:

@@ -132,8 +132,15 @@ class SubscriberSlot:
 class ForwardingLeg:
     """One published track forwarded to one subscriber through one slot."""
 
-    def __init__(self, track: TrackSource, subscriber_id: str, slot: SubscriberSlot) -> None:
+    def __init__(
+        self,
+        track: TrackSource,
+        subscriber_id: str,
+        slot: SubscriberSlot,
+        on_switch: Callable[[], None] | None = None,
+    ) -> None:
         self.track = track
+        self._on_switch = on_switch
         self.subscriber_id = subscriber_id
         self.slot = slot
         self.negotiated = False
@@ -303,6 +310,8 @@ class ForwardingLeg:
         slot = self.slot
         if self.current is not None:
             self.switches += 1
+            if self._on_switch is not None:
+                self._on_switch()
         self._run_start = seq
         self._waiting_since = None
         self._drop_fence = None

@@ -72,6 +72,8 @@ _PROBLEM_REPEAT_S = 30.0
 _BUDGET_ALERT_HOLD_S = 10.0
 # How often each subscriber's layers are chosen again (and dynacast reviewed).
 ADAPT_INTERVAL_S = 0.5
+# What is sent to a subscriber is measured over windows this long.
+_RATE_WINDOW_S = 1.0
 # A simulcast layer nobody wants is paused at the publisher after this long.
 DEFAULT_LAYER_OFF_AFTER_S = 5.0
 # At most this many tiles of a view, and priority ids of a room, are kept.
@@ -429,12 +431,15 @@ class RtpForwardingMediaPlane:
         sample = subscriber.sent_sample
         if sample is None:
             subscriber.sent_sample = (now, sent)
-        elif now - sample[0] >= ADAPT_INTERVAL_S / 2:
-            subscriber.sending_bps = (sent - sample[1]) * 8 / (now - sample[0])
+        elif now - sample[0] >= _RATE_WINDOW_S:
+            # Smoothed: over half a second the rate swings with every keyframe.
+            rate = (sent - sample[1]) * 8 / (now - sample[0])
+            subscriber.sending_bps = 0.5 * subscriber.sending_bps + 0.5 * rate
             subscriber.sent_sample = (now, sent)
         room = self._rooms.get(room_id, {})
         cameras: dict[str, tuple[PublishedTrack, ForwardingLeg]] = {}
-        fixed_bps = 0.0  # audio and screens: never cut for bandwidth, budgeted first
+        # Audio and screens are never cut for bandwidth: budgeted first.
+        audio_bps = screen_bps = 0.0
         for publisher in room.values():
             if publisher is subscriber:
                 continue
@@ -443,7 +448,11 @@ class RtpForwardingMediaPlane:
                 if leg is None:
                     continue
                 if track.kind is TrackKind.AUDIO or track.screen:
-                    fixed_bps += sum(layer.measure(now) for layer in track.layers)
+                    rate = sum(layer.measure(now) for layer in track.layers)
+                    if track.kind is TrackKind.AUDIO:
+                        audio_bps += rate
+                    else:
+                        screen_bps += rate
                 else:
                     cameras[publisher.participant_id] = (track, leg)
         if not cameras:
@@ -474,14 +483,18 @@ class RtpForwardingMediaPlane:
                 )
             )
         downlink = subscription.downlink
-        budget = downlink.budget(subscriber.sending_bps, subscription.loss())
-        video_budget = None if budget is None else budget - fixed_bps
+        # REMB covers what carries abs-send-time: the video copies (audio has none on a
+        # subscribe connection), so it is compared with, and caps, the video sent.
+        video_sending = max(subscriber.sending_bps - audio_bps, 0.0)
+        budget = downlink.budget(video_sending, subscription.loss())
+        video_budget = None if budget is None else budget - screen_bps
         if video_budget is not None and downlink.loss_only:
             # Loss without a queue: down to the lowest layers, but no pause (NACKs repair it).
             floor = sum(min(o.bitrate_bps for o in s.layers) for s in sources if s.layers)
             video_budget = max(video_budget, floor / (1 - UP_HEADROOM))
         videos = []
-        for choice in choose(sources, video_budget):
+        raises = 1 if downlink.probing else None
+        for choice in choose(sources, video_budget, raises):
             track, leg = cameras[choice.participant_id]
             if choice.paused is not None:
                 leg.set_target(None)
@@ -576,7 +589,28 @@ class RtpForwardingMediaPlane:
             (t for pc in pcs if pc is not None and (t := internals.selected_candidate_types(pc))),
             None,
         )
+        layers_received = {"q": 0, "h": 0, "f": 0, "single": 0}
+        paused = {"hidden": 0, "bandwidth": 0}
+        for video in participant.told_videos or ():
+            if video.paused is not None:
+                paused[video.paused.value] = paused.get(video.paused.value, 0) + 1
+        room = self._rooms.get(room_id, {})
+        for other in room.values():
+            for track in other.announced_tracks():
+                leg = track.legs.get(participant_id)
+                camera = track.kind is TrackKind.VIDEO and not track.screen
+                if camera and leg is not None and leg.current is not None:
+                    rid = leg.current.rid
+                    layers_received[rid] = layers_received.get(rid, 0) + 1
+        published = [
+            rid for track in tracks if track.simulcast for rid, on in track.active.items() if on
+        ]
+        estimate = None if subscription is None else subscription.downlink.estimate_bps()
         return ConnectionQuality(
+            video_layers_received=layers_received,
+            videos_paused=paused,
+            layers_published=published,
+            downlink_estimate_kbps=None if estimate is None else estimate / 1000,
             rtt_ms=sum(rtts_ms) / len(rtts_ms) if rtts_ms else None,
             jitter_ms=max(jitters_ms) if jitters_ms else None,
             loss_up_pct=up_loss(now, then),
@@ -598,6 +632,19 @@ class RtpForwardingMediaPlane:
 
     def forwarding_totals(self) -> ForwardingTotals:
         stats = self.stats
+        layers: dict[str, int] = {"q": 0, "h": 0, "f": 0, "single": 0}
+        paused: dict[str, int] = {"hidden": 0, "bandwidth": 0}
+        for room in self._rooms.values():
+            for participant in room.values():
+                for video in participant.told_videos or ():
+                    if video.paused is not None:
+                        paused[video.paused.value] = paused.get(video.paused.value, 0) + 1
+                for track in participant.tracks.values():
+                    if track.kind is not TrackKind.VIDEO or track.screen:
+                        continue
+                    for leg in track.legs.values():
+                        if leg.current is not None:
+                            layers[leg.current.rid] = layers.get(leg.current.rid, 0) + 1
         consumers = sum(
             1
             for room in self._rooms.values()
@@ -618,6 +665,9 @@ class RtpForwardingMediaPlane:
             closes_forced=stats.closes_forced,
             oversize_dropped=stats.oversize_dropped,
             datagrams_dropped={reason.value: n for reason, n in stats.drops.counts.items()},
+            video_layer_forwards=layers,
+            videos_paused=paused,
+            layer_switches=stats.layer_switches,
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -757,7 +807,7 @@ class RtpForwardingMediaPlane:
         subscriber_id = subscriber.participant_id
 
         def new_leg(slot: SubscriberSlot) -> ForwardingLeg:
-            return ForwardingLeg(track, subscriber_id, slot)
+            return ForwardingLeg(track, subscriber_id, slot, self._count_switch)
 
         track.add_leg(subscriber.subscription.assign(new_leg, track.kind))
 
@@ -848,6 +898,9 @@ class RtpForwardingMediaPlane:
                 self._signals.media_failed(room_id, participant.participant_id)
 
         pc.on("connectionstatechange", changed)
+
+    def _count_switch(self) -> None:
+        self.stats.layer_switches += 1
 
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
         if speaking:
