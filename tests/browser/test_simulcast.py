@@ -22,7 +22,13 @@ from rooms import Role
 from server.app_keys import SIGNALING
 from signaling.media import ReceivedVideo, VideoPause
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
+from tests.browser.conftest import (
+    MEDIA_TIMEOUT_MS,
+    OpenPage,
+    Person,
+    participant_ids,
+    wait_for_async,
+)
 from tests.browser.test_group_session import join, wait_until_rises
 from tests.conftest import RunningServer, start_server
 
@@ -83,15 +89,11 @@ async def video_of(page: Page, pid: str) -> dict[str, Any]:
 
 
 async def receives(page: Page, pid: str, low: int, high: int, layers: list[str]) -> None:
-    await page.wait_for_function(
-        _RECEIVES, arg=[pid, low, high, layers], timeout=MEDIA_TIMEOUT_MS, polling=250
-    )
+    await wait_for_async(page, _RECEIVES, [pid, low, high, layers])
 
 
 async def layer_runs(page: Page, rid: str, running: bool) -> None:
-    await page.wait_for_function(
-        _LAYER_RUNS, arg=[rid, running], timeout=MEDIA_TIMEOUT_MS, polling=1000
-    )
+    await wait_for_async(page, _LAYER_RUNS, [rid, running], polling_ms=1000)
 
 
 async def join_camera_off(person: Person) -> None:
@@ -137,9 +139,8 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     pid = ids["Pat"]
 
     # Pat's camera goes out as three layers.
-    await pat.page.wait_for_function(
-        "() => window.groupsession.outboundLayers().then((l) => l.length === 3)",
-        timeout=MEDIA_TIMEOUT_MS,
+    await wait_for_async(
+        pat.page, "() => window.groupsession.outboundLayers().then((l) => l.length === 3)"
     )
     sent: list[dict[str, Any]] = await pat.page.evaluate(_OUTBOUND)
     assert sorted(layer["rid"] for layer in sent) == ["f", "h", "q"], sent
@@ -192,7 +193,8 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
         arg=pid,
         timeout=MEDIA_TIMEOUT_MS,
     )
-    await small.page.wait_for_function(
+    await wait_for_async(
+        small.page,
         """async ([pid, quiet]) => {
           const video = (await window.groupsession.inboundStats())[pid].video;
           const seen = window.__quiet;
@@ -202,9 +204,7 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
           }
           return Date.now() - seen.since >= quiet;
         }""",
-        arg=[pid, 2000],
-        timeout=MEDIA_TIMEOUT_MS,
-        polling=250,
+        [pid, 2000],
     )
     # A hidden tile needs no message: nobody sees it.
     await expect(small.page.get_by_text("Video paused to keep audio clear")).to_have_count(0)
