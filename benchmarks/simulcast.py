@@ -54,6 +54,8 @@ from aiortc.rtp import (
 from aiortc.sdp import SessionDescription as ParsedSessionDescription
 
 from benchmarks.load import ReplayTrack, client_peer_connection, encode_audio
+from server.sfu import aiortc_internals as internals
+from server.sfu.copy_sender import PacketCopies
 from signaling.media import SIMULCAST_RIDS, TrackKind
 
 # (rid, width, height, bits per second), lowest first: Chrome's 1/4, 1/2, full.
@@ -386,3 +388,89 @@ class SimulcastPublisher:
                 await transport.send(rtx.serialize(self._extensions))
             except ConnectionError:
                 return
+
+
+@dataclass
+class LayerWatch:
+    """What one subscriber receives of one publisher's camera, without decoding."""
+
+    bytes: int = 0
+    # Width of the last keyframe received, and when a keyframe of each width first came
+    # after ``watch_from`` was set.
+    width: int = 0
+    watch_from: float | None = None
+    first_at_width: dict[int, float] = field(default_factory=dict)
+    first_packet_at: float | None = None
+
+
+@dataclass
+class CountingSubscriber:
+    """A subscribe connection that counts bytes per publisher and reads the width of each
+    VP8 keyframe it receives (the server's C descriptor reader), never decoding."""
+
+    participant_id: str
+    answer: Callable[[str, int], Awaitable[None]]
+    pc: RTCPeerConnection = field(default_factory=client_peer_connection)
+    tracks: dict[str, tuple[str, str]] = field(default_factory=dict)  # mid -> (publisher, kind)
+    video: dict[str, LayerWatch] = field(default_factory=dict)
+    audio_bytes: dict[str, int] = field(default_factory=dict)
+    _hooked: set[int] = field(default_factory=set)
+
+    async def take_offer(self, sdp: str, revision: int, tracks: dict[str, tuple[str, str]]) -> None:
+        self.tracks = tracks
+        await self.pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
+        for transceiver in self.pc.getTransceivers():
+            mid = transceiver.mid
+            if mid is not None and id(transceiver.receiver) not in self._hooked:
+                self._hooked.add(id(transceiver.receiver))
+                self._count(transceiver.receiver, mid)
+        await self.pc.setLocalDescription(await self.pc.createAnswer())
+        await self.answer(self.pc.localDescription.sdp, revision)
+
+    def watch(self, publisher: str) -> LayerWatch:
+        return self.video.setdefault(publisher, LayerWatch())
+
+    def _count(self, receiver: Any, mid: str) -> None:
+        async def count(packet: RtpPacket, arrival_time_ms: int) -> None:
+            publisher, kind = self.tracks.get(mid, ("", ""))
+            if not publisher:
+                return
+            size = len(packet.payload) + 12
+            if kind == "audio":
+                self.audio_bytes[publisher] = self.audio_bytes.get(publisher, 0) + size
+                return
+            watch = self.watch(publisher)
+            watch.bytes += size
+            now = time.monotonic()
+            if watch.first_packet_at is None:
+                watch.first_packet_at = now
+            copies = PacketCopies(
+                marker=False,
+                payload=packet.payload,
+                padding_size=0,
+                abs_send_time=0,
+                audio_level=None,
+                vp8=True,
+            )
+            if copies.keyframe and copies.width:
+                watch.width = copies.width
+                if watch.watch_from is not None and copies.width not in watch.first_at_width:
+                    watch.first_at_width[copies.width] = now
+
+        internals.run_without_decoder(receiver, lambda parameters: None)
+        internals.intercept_received_rtp(receiver, count, then_aiortc=False)
+
+    def video_bytes(self) -> int:
+        return sum(watch.bytes for watch in self.video.values())
+
+    def total_bytes(self) -> int:
+        return self.video_bytes() + sum(self.audio_bytes.values())
+
+    def receiving_from(self, publishers: list[str]) -> bool:
+        return all(
+            (w := self.video.get(p)) is not None and w.first_packet_at is not None
+            for p in publishers
+        )
+
+    async def close(self) -> None:
+        await self.pc.close()

@@ -396,8 +396,15 @@ class RtpForwardingMediaPlane:
             for tile in list(tiles)[:_MAX_TILES]
             if tile.participant_id in room and tile.participant_id != participant_id
         }
-        # A tile hidden or shown takes effect now, not at the next round.
-        self._adapt_subscriber(room_id, participant, self._clock())
+        # A tile hidden or shown takes effect now, not at the next round; so does a
+        # layer it wants that its publisher was asked to pause.
+        now = self._clock()
+        self._adapt_subscriber(room_id, participant, now)
+        for publisher in room.values():
+            self._dynacast(room_id, publisher, now)
+        # Again, now that a paused layer it wants is asked for: the leg waits for that
+        # layer's first keyframe rather than for the next round.
+        self._adapt_subscriber(room_id, participant, now)
 
     # -- bandwidth adaptation (docs/media-plane.md, "Choosing layers") ----------
 
@@ -499,7 +506,21 @@ class RtpForwardingMediaPlane:
             if choice.paused is not None:
                 leg.set_target(None)
             elif choice.layer is not None:
-                leg.set_target(track.layer(choice.layer), choice.temporal)
+                target = track.layer(choice.layer)
+                wanted = None if choice.wanted is None else track.layer(choice.wanted)
+                if (
+                    video_budget is None
+                    and not downlink.probing
+                    and wanted is not None
+                    and target is not None
+                    and wanted.index > target.index
+                    and track.active.get(wanted.rid, False)
+                    and leg.current is not None
+                ):
+                    # Uncapped, and the publisher was asked to send the layer the tile
+                    # wants: wait for its first keyframe (the current one goes on meanwhile).
+                    target = wanted
+                leg.set_target(target, choice.temporal)
             elif leg.target is None:
                 # Nothing is being sent now (muted, not started): wait on the lowest layer.
                 leg.set_target(track.first_layer())
@@ -700,6 +721,14 @@ class RtpForwardingMediaPlane:
                         received += counts.received
         return expected, received
 
+    def bytes_sent_to(self, room_id: str) -> dict[str, int]:
+        """RTP bytes forwarded so far to each subscriber of a room (for benchmarks)."""
+        return {
+            pid: participant.subscription.bytes_sent()
+            for pid, participant in self._rooms.get(room_id, {}).items()
+            if participant.subscription is not None
+        }
+
     def room_ids(self) -> list[str]:
         return list(self._rooms)
 
@@ -804,6 +833,11 @@ class RtpForwardingMediaPlane:
 
     def _connect_leg(self, track: PublishedTrack, subscriber: ParticipantMedia) -> None:
         assert subscriber.subscription is not None
+        if not subscriber.subscription.usable:
+            # Her connection died under us (aiortc closes a connection whose DTLS
+            # transports all closed): signaling was told and drops her; meanwhile her
+            # dead connection must not fail everyone else's publish.
+            return
         subscriber_id = subscriber.participant_id
 
         def new_leg(slot: SubscriberSlot) -> ForwardingLeg:

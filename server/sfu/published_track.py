@@ -31,6 +31,8 @@ _RTP_HEADER_SIZE = 12
 # and a spare. The datagram guard admits only negotiated SSRCs on the direct
 # path; this bounds what arrives through aiortc's own (a TURN relay).
 _MAX_SSRCS_PER_TRACK = 8
+# The lowest simulcast layer's keyframe requests are paced this much tighter.
+_LOW_LAYER_KEYFRAME_SHARE = 0.2
 
 
 class PublishedTrack:
@@ -82,8 +84,18 @@ class PublishedTrack:
         # SSRCs, sender report, keyframe requests and rate (server/sfu/layers.py).
         self.simulcast = bool(rids) and self._video
         names = rids if self.simulcast else (SINGLE_LAYER,)
+        # A simulcast camera's lowest layer has small keyframes: asked for at once (a late
+        # joiner's first picture, a resume), they cost its encoder little.
         self.layers: tuple[Layer, ...] = tuple(
-            Layer(rid, index, self._send_pli, clock, keyframe_interval_s)
+            Layer(
+                rid,
+                index,
+                self._send_pli,
+                clock,
+                keyframe_interval_s * _LOW_LAYER_KEYFRAME_SHARE
+                if self.simulcast and index == 0
+                else keyframe_interval_s,
+            )
             for index, rid in enumerate(names)
         )
         self._layer_by_rid = {layer.rid: layer for layer in self.layers}

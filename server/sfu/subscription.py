@@ -116,6 +116,12 @@ class Subscription:
         self._reports: asyncio.Task[None] | None = None
 
     @property
+    def usable(self) -> bool:
+        """Whether slots can still be added: not closed, by us or under us."""
+        state: str = self.pc.connectionState
+        return not self._closed and state != "closed"
+
+    @property
     def pending_revision(self) -> int | None:
         return None if self._pending is None else self._pending.revision
 

@@ -55,6 +55,7 @@ from server.sfu.ingress import (
 )
 from server.sfu.rates import WindowRate
 from server.sfu.reports import ReceiveCounts
+from signaling.media import SIMULCAST_RIDS
 
 logger = logging.getLogger(__name__)
 
@@ -169,6 +170,10 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
             _guard_of(dtls).allow(receiver, parameters)
 
     target.receive = receive
+
+
+# Unknown SSRCs a guard unprotects, per layer SSRC still to learn, looking for a rid.
+_SIMULCAST_TRIES_PER_SLOT = 2
 
 
 # The attribute of an RTCRtpReceiver that names the simulcast rids it receives.
@@ -287,6 +292,7 @@ class DatagramGuard:
         "_rtp_path_guarded",
         "_sequences",
         "_simulcast",
+        "_simulcast_tried",
         "_ssrcs",
         "_unprotector",
         "_unsignalled_granted",
@@ -309,6 +315,8 @@ class DatagramGuard:
         self._unsignalled_granted: set[int] = set()  # id() of receivers given their allowance
         # Simulcast sections by mid: their layers' SSRCs are learnt from mid and rid.
         self._simulcast: dict[str, _SimulcastSection] = {}
+        # Unknown SSRCs unprotected to look for a layer's rid (bounded, see _may_learn_layer).
+        self._simulcast_tried: set[int] = set()
         self._hooked: set[int] = set()
         self._rtp_path_guarded = False
         self._loop = asyncio.get_running_loop()
@@ -444,7 +452,7 @@ class DatagramGuard:
         dtls = self._dtls
         ssrc = int.from_bytes(data[8:12], "big")
         learning = ssrc not in self._ssrcs
-        if learning and self._unsignalled_left <= 0 and not self._simulcast_slots_open():
+        if learning and self._unsignalled_left <= 0 and not self._may_learn_layer(ssrc):
             self._drops.drop(DropReason.UNKNOWN_SSRC)
             return
         seq = (data[2] << 8) | data[3]
@@ -500,8 +508,25 @@ class DatagramGuard:
         except Exception as error:  # one bad packet must not end the receive path
             self._refuse(DropReason.HANDLER_ERROR, error)
 
-    def _simulcast_slots_open(self) -> bool:
-        return any(section.open_slots() for section in self._simulcast.values())
+    def _may_learn_layer(self, ssrc: int) -> bool:
+        """Whether an unknown SSRC may be unprotected to see if it names a simulcast layer.
+
+        libsrtp keeps a stream for every SSRC whose packet authenticates, so the
+        SSRCs tried are bounded too (a few per layer still to learn), not only
+        those learnt: a publisher sending on ever new SSRCs without a rid would
+        otherwise grow libsrtp's state without end.
+        """
+        if not any(section.open_slots() for section in self._simulcast.values()):
+            return False
+        tried = self._simulcast_tried
+        if ssrc in tried:
+            return True
+        if len(tried) >= _SIMULCAST_TRIES_PER_SLOT * 2 * len(SIMULCAST_RIDS) * len(
+            self._simulcast
+        ):
+            return False
+        tried.add(ssrc)
+        return True
 
     def _learn_layer(self, packet: RtpPacket) -> bool:
         """Admit ``packet``'s SSRC if it names a simulcast section's mid and one of its rids
