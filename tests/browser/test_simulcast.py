@@ -22,7 +22,13 @@ from rooms import Role
 from server.app_keys import SIGNALING
 from signaling.media import ReceivedVideo, VideoPause
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
+from tests.browser.conftest import (
+    MEDIA_TIMEOUT_MS,
+    OpenPage,
+    Person,
+    participant_ids,
+    wait_for_async,
+)
 from tests.browser.test_group_session import join, wait_until_rises
 from tests.conftest import RunningServer, start_server
 
@@ -63,6 +69,19 @@ _SHOW_PAT = """(display) => {
 }"""
 
 
+async def diagnose(page: Page, pid: str) -> dict[str, Any]:
+    """What a page receives of ``pid`` and why: for failure messages."""
+    found: dict[str, Any] = await page.evaluate(
+        """async (pid) => ({
+          video: ((await window.groupsession.inboundStats())[pid] || {}).video,
+          forwarding: window.groupsession.state().videoForwarding[pid],
+          view: window.groupsession.view().find((t) => t.participant_id === pid),
+        })""",
+        pid,
+    )
+    return found
+
+
 async def video_of(page: Page, pid: str) -> dict[str, Any]:
     video: dict[str, Any] | None = await page.evaluate(_VIDEO, pid)
     assert video is not None, "no video stats"
@@ -70,21 +89,20 @@ async def video_of(page: Page, pid: str) -> dict[str, Any]:
 
 
 async def receives(page: Page, pid: str, low: int, high: int, layers: list[str]) -> None:
-    await page.wait_for_function(
-        _RECEIVES, arg=[pid, low, high, layers], timeout=MEDIA_TIMEOUT_MS, polling=250
-    )
+    await wait_for_async(page, _RECEIVES, [pid, low, high, layers])
 
 
 async def layer_runs(page: Page, rid: str, running: bool) -> None:
-    await page.wait_for_function(
-        _LAYER_RUNS, arg=[rid, running], timeout=MEDIA_TIMEOUT_MS, polling=1000
-    )
+    await wait_for_async(page, _LAYER_RUNS, [rid, running], polling_ms=1000)
 
 
 async def join_camera_off(person: Person) -> None:
     """Join with the camera off: the subscribers only watch (and the machine has two cores)."""
-    await person.page.get_by_label("Camera on when I join").uncheck()
-    await join(person)
+    page = person.page
+    join_button = page.get_by_role("button", name="Join", exact=True)
+    await expect(join_button).to_be_enabled(timeout=10_000)
+    await page.get_by_label("Camera on when I join").uncheck()
+    await join_button.click()
 
 
 async def admitted_all(fac: Person, *members: Person) -> None:
@@ -121,9 +139,8 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     pid = ids["Pat"]
 
     # Pat's camera goes out as three layers.
-    await pat.page.wait_for_function(
-        "() => window.groupsession.outboundLayers().then((l) => l.length === 3)",
-        timeout=MEDIA_TIMEOUT_MS,
+    await wait_for_async(
+        pat.page, "() => window.groupsession.outboundLayers().then((l) => l.length === 3)"
     )
     sent: list[dict[str, Any]] = await pat.page.evaluate(_OUTBOUND)
     assert sorted(layer["rid"] for layer in sent) == ["f", "h", "q"], sent
@@ -136,10 +153,17 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     await wait_until_rises(small.page, pid, "video", "framesDecoded", 20)
     wide = await video_of(big.page, pid)
     narrow = await video_of(small.page, pid)
-    assert wide["frameWidth"] >= 2 * narrow["frameWidth"], (wide, narrow)
-    view: list[dict[str, Any]] = await big.page.evaluate("window.groupsession.view()")
-    pat_row = next(row for row in view if row["participant_id"] == pid)
-    assert pat_row["visible"] and pat_row["width"] >= 800, view
+    assert wide["frameWidth"] >= 2 * narrow["frameWidth"], (
+        await diagnose(big.page, pid),
+        await diagnose(small.page, pid),
+    )
+    # What each page reported of Pat's tile (device pixels).
+    big_row, small_row = (
+        (await diagnose(big.page, pid))["view"],
+        (await diagnose(small.page, pid))["view"],
+    )
+    assert big_row["visible"] and small_row["visible"], (big_row, small_row)
+    assert big_row["height"] > 270 >= small_row["height"] > 0, (big_row, small_row)
     await big.screenshot("simulcast-01-big")
     await small.screenshot("simulcast-02-small")
 
@@ -169,7 +193,8 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
         arg=pid,
         timeout=MEDIA_TIMEOUT_MS,
     )
-    await small.page.wait_for_function(
+    await wait_for_async(
+        small.page,
         """async ([pid, quiet]) => {
           const video = (await window.groupsession.inboundStats())[pid].video;
           const seen = window.__quiet;
@@ -179,9 +204,7 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
           }
           return Date.now() - seen.since >= quiet;
         }""",
-        arg=[pid, 2000],
-        timeout=MEDIA_TIMEOUT_MS,
-        polling=250,
+        [pid, 2000],
     )
     # A hidden tile needs no message: nobody sees it.
     await expect(small.page.get_by_text("Video paused to keep audio clear")).to_have_count(0)

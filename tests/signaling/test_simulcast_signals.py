@@ -54,7 +54,10 @@ def plane() -> RecordingPlane:
 
 
 @pytest.fixture
-async def media_server(tmp_path: Path, plane: RecordingPlane) -> AsyncIterator[RunningServer]:
+async def server(tmp_path: Path, plane: RecordingPlane) -> AsyncIterator[RunningServer]:
+    """Every test here talks to a server with the (recording) real media plane; nobody
+    publishes, so the plane itself reports nothing to the clients."""
+
     def factory(config: Config) -> RecordingPlane:
         return plane
 
@@ -92,13 +95,13 @@ BAD_VIEWS: list[tuple[str, Any]] = [
 
 @pytest.mark.parametrize(("why", "payload"), BAD_VIEWS, ids=[why for why, _ in BAD_VIEWS])
 async def test_a_malformed_view_is_refused_and_changes_nothing(
-    media_server: RunningServer,
+    server: RunningServer,
     connect: ClientFactory,
     plane: RecordingPlane,
     why: str,
     payload: Any,
 ) -> None:
-    fac, _ = await joined(connect, media_server, "r1", Role.FACILITATOR, "Fac")
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
     reply = await fac.call("report_view", payload)
     assert not reply["ok"]
     assert reply["error"]["code"] == "invalid_payload", reply
@@ -109,11 +112,11 @@ async def test_a_malformed_view_is_refused_and_changes_nothing(
 
 
 async def test_a_view_reaches_the_media_plane_whole_and_replaces_the_last(
-    media_server: RunningServer, connect: ClientFactory, plane: RecordingPlane
+    server: RunningServer, connect: ClientFactory, plane: RecordingPlane
 ) -> None:
-    fac, _ = await joined(connect, media_server, "r1", Role.FACILITATOR, "Fac")
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
     await fac.call("update_settings", {"auto_admit": True})
-    observer, _ = await joined(connect, media_server, "r1", Role.OBSERVER, "Watcher")
+    observer, _ = await joined(connect, server, "r1", Role.OBSERVER, "Watcher")
     assert fac.participant_id is not None and observer.participant_id is not None
     most = [tile(f"p_{i:02}", visible=i % 2 == 0, width=16384, height=0) for i in range(64)]
 
@@ -131,10 +134,10 @@ async def test_a_view_reaches_the_media_plane_whole_and_replaces_the_last(
 
 
 async def test_only_the_admitted_report_a_view(
-    media_server: RunningServer, connect: ClientFactory, plane: RecordingPlane
+    server: RunningServer, connect: ClientFactory, plane: RecordingPlane
 ) -> None:
-    await joined(connect, media_server, "r1", Role.FACILITATOR, "Fac")
-    waiting, _ = await joined(connect, media_server, "r1", Role.MEMBER, "Waiting")
+    await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
+    waiting, _ = await joined(connect, server, "r1", Role.MEMBER, "Waiting")
     stranger = await connect()
 
     refused = await waiting.call("report_view", {"tiles": [tile("p_1")]})
@@ -210,18 +213,18 @@ async def test_reports_about_someone_not_connected_go_nowhere(
 
 
 async def test_the_media_plane_learns_whose_video_goes_last(
-    media_server: RunningServer, connect: ClientFactory, plane: RecordingPlane
+    server: RunningServer, connect: ClientFactory, plane: RecordingPlane
 ) -> None:
-    fac, _ = await joined(connect, media_server, "r1", Role.FACILITATOR, "Fac")
+    fac, _ = await joined(connect, server, "r1", Role.FACILITATOR, "Fac")
     assert fac.participant_id is not None
     assert plane.priority("r1") == [fac.participant_id]
     await fac.call("update_settings", {"auto_admit": True})
-    co, _ = await joined(connect, media_server, "r1", Role.COFACILITATOR, "Co")
+    co, _ = await joined(connect, server, "r1", Role.COFACILITATOR, "Co")
     assert plane.priority("r1") == [fac.participant_id, co.participant_id]
     told = len(plane.priorities)
     # Members joining change nothing: the plane is not told again.
-    ana, _ = await joined(connect, media_server, "r1", Role.MEMBER, "Ana")
-    ben, _ = await joined(connect, media_server, "r1", Role.MEMBER, "Ben")
+    ana, _ = await joined(connect, server, "r1", Role.MEMBER, "Ana")
+    ben, _ = await joined(connect, server, "r1", Role.MEMBER, "Ben")
     assert ana.participant_id and ben.participant_id
     assert len(plane.priorities) == told
 
@@ -242,6 +245,6 @@ async def test_the_media_plane_learns_whose_video_goes_last(
     assert (await co.call("leave"))["ok"]
     assert plane.priority("r1") == [fac.participant_id, ana.participant_id]
     # Another room's priority is its own.
-    other, _ = await joined(connect, media_server, "r2", Role.COFACILITATOR, "Other")
+    other, _ = await joined(connect, server, "r2", Role.COFACILITATOR, "Other")
     assert plane.priority("r2") == [other.participant_id]
     assert plane.priority("r1") == [fac.participant_id, ana.participant_id]
