@@ -267,7 +267,14 @@ class ReceivingPeer:
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
         local: RTCSessionDescription = self.subscribe_pc.localDescription
-        return local
+        # Without abs-send-time the server's copies carry none, so aiortc's receive-side
+        # estimator sends no REMB: it lags the rate far more than a browser's, and on a
+        # loaded machine its estimate would have the plane pause these peers' video for
+        # bandwidth (tests/server/sfu/test_simulcast.py sends the REMBs it tests).
+        answer = "\r\n".join(
+            line for line in local.sdp.split("\r\n") if "abs-send-time" not in line
+        )
+        return RTCSessionDescription(sdp=answer, type=local.type)
 
     def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
         return self.received.setdefault((publisher_id, kind), Reception())
