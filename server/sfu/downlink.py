@@ -38,6 +38,8 @@ CONGESTED_LOSS = 0.10
 # maximum, when the step up after a hold brings congestion back).
 HOLD_S = 8.0
 MAX_HOLD_S = 64.0
+# Rounds in a row the estimate must stay under CONGESTED_SHARE of what is sent.
+_ROUNDS_BELOW = 3
 # An estimate this far below what is sent is believed at once.
 _FAR_BELOW = 0.5
 # Sending less than this tells nothing about the link.
@@ -73,7 +75,7 @@ class DownlinkEstimate:
         self._released_at: float | None = None
         # Reports say the link keeps up: no cap, layers go up a camera at a time.
         self.probing = False
-        self._below_before = False
+        self._below_before = 0
 
     def remb(self, bitrate_bps: float) -> None:
         """A REMB from the subscriber (its estimate of what it can receive)."""
@@ -107,10 +109,13 @@ class DownlinkEstimate:
         )
         # Once is noise (a keyframe in the rate, a late REMB); twice running, or far
         # below, is a full link.
+        # A few rounds running (a keyframe's burst, a late REMB, a browser's estimate
+        # ramping up are brief), or far below at once, is a full link.
+        self._below_before = self._below_before + 1 if below else 0
         full = below and (
-            self._below_before or (remb is not None and remb < _FAR_BELOW * sending_bps)
+            self._below_before >= _ROUNDS_BELOW
+            or (remb is not None and remb < _FAR_BELOW * sending_bps)
         )
-        self._below_before = below
         if lossy or full:
             if self._capped_at is None:
                 # Congested again soon after a hold ended: the step up failed, wait longer.

@@ -72,8 +72,6 @@ _PROBLEM_REPEAT_S = 30.0
 _BUDGET_ALERT_HOLD_S = 10.0
 # How often each subscriber's layers are chosen again (and dynacast reviewed).
 ADAPT_INTERVAL_S = 0.5
-# What is sent to a subscriber is measured over windows this long.
-_RATE_WINDOW_S = 1.0
 # A simulcast layer nobody wants is paused at the publisher after this long.
 DEFAULT_LAYER_OFF_AFTER_S = 5.0
 # At most this many tiles of a view, and priority ids of a room, are kept.
@@ -106,9 +104,6 @@ class ParticipantMedia:
     view: dict[str, TileView] | None = None
     # The last video_forwarding picture she was told (None: none yet).
     told_videos: tuple[ReceivedVideo, ...] | None = None
-    # What is sent to her: a (time, bytes) sample and the rate since the one before.
-    sent_sample: tuple[float, int] | None = None
-    sending_bps: float = 0.0
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -434,15 +429,6 @@ class RtpForwardingMediaPlane:
         subscription = subscriber.subscription
         if subscription is None:
             return
-        sent = subscription.bytes_sent()
-        sample = subscriber.sent_sample
-        if sample is None:
-            subscriber.sent_sample = (now, sent)
-        elif now - sample[0] >= _RATE_WINDOW_S:
-            # Smoothed: over half a second the rate swings with every keyframe.
-            rate = (sent - sample[1]) * 8 / (now - sample[0])
-            subscriber.sending_bps = 0.5 * subscriber.sending_bps + 0.5 * rate
-            subscriber.sent_sample = (now, sent)
         room = self._rooms.get(room_id, {})
         cameras: dict[str, tuple[PublishedTrack, ForwardingLeg]] = {}
         # Audio and screens are never cut for bandwidth: budgeted first.
@@ -492,7 +478,13 @@ class RtpForwardingMediaPlane:
         downlink = subscription.downlink
         # REMB covers what carries abs-send-time: the video copies (audio has none on a
         # subscribe connection), so it is compared with, and caps, the video sent.
-        video_sending = max(subscriber.sending_bps - audio_bps, 0.0)
+        # What the chosen layers send (their measured rates), not the bytes of the last
+        # second: a keyframe after a switch is a burst, not a rate the link must carry.
+        video_sending = sum(
+            leg.current.expected_bitrate()
+            for _, leg in cameras.values()
+            if leg.current is not None
+        ) + max(screen_bps, 0.0)
         budget = downlink.budget(video_sending, subscription.loss())
         video_budget = None if budget is None else budget - screen_bps
         if video_budget is not None and downlink.loss_only:

@@ -31,6 +31,9 @@ _RTP_HEADER_SIZE = 12
 # and a spare. The datagram guard admits only negotiated SSRCs on the direct
 # path; this bounds what arrives through aiortc's own (a TURN relay).
 _MAX_SSRCS_PER_TRACK = 8
+# The least REMB a simulcast publisher is sent: room for its three layers at
+# Chrome's highest settings (720p 2.5, 360p 0.6, 180p 0.2 Mbit/s).
+SIMULCAST_REMB_FLOOR_BPS = 3_300_000
 # The lowest simulcast layer's keyframe requests are paced this much tighter.
 _LOW_LAYER_KEYFRAME_SHARE = 0.2
 
@@ -109,7 +112,14 @@ class PublishedTrack:
         now = clock()
         self.wanted_at: dict[str, float] = {layer.rid: now for layer in self.layers}
         self.active: dict[str, bool] = {layer.rid: True for layer in self.layers}
-        self._bookkeeping = internals.ReceiveBookkeeping(receiver)
+        # A receive-side estimate stays near 1.5x what arrives, so a simulcast
+        # publisher told it would never get the room to turn on its upper layers
+        # (its lowest alone arrives): it is told at least what all three need, as
+        # Janus's videoroom tells publishers its configured bitrate. Its own
+        # loss-based control still backs off on a lossy uplink.
+        self._bookkeeping = internals.ReceiveBookkeeping(
+            receiver, SIMULCAST_REMB_FLOOR_BPS if self.simulcast else 0
+        )
         # Before receive() starts it: aiortc's own report loop dies on a bad report.
         internals.take_over_receiver_reports(receiver, stats)
         internals.guard_received_rtcp(receiver.transport, stats)

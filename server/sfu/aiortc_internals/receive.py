@@ -828,12 +828,15 @@ class ReceiveBookkeeping:
         "_nacks",
         "_nacks_by_ssrc",
         "_receiver",
+        "_remb_floor_bps",
         "_streams",
         "_target",
     )
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, remb_floor_bps: int = 0) -> None:
         target: Any = receiver
+        # The least REMB tells the publisher (see PublishedTrack: a simulcast camera).
+        self._remb_floor_bps = remb_floor_bps
         self._receiver = receiver
         self._target = target
         self._codecs: dict[int, RTCRtpCodecParameters] = target._RTCRtpReceiver__codecs
@@ -875,6 +878,8 @@ class ReceiveBookkeeping:
             )
             rtcp_ssrc = self._target._RTCRtpReceiver__rtcp_ssrc
             if rtcp_ssrc is not None and remb is not None:
+                if remb[0] < self._remb_floor_bps:
+                    remb = (self._remb_floor_bps, remb[1])
                 run_soon(
                     self._target._send_rtcp(
                         RtcpPsfbPacket(

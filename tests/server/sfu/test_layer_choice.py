@@ -169,6 +169,7 @@ def test_the_budget_follows_remb_and_loss_and_holds_longer_after_a_failed_step()
     # It falls below what is sent: the budget comes down to it, and stays down a while.
     downlink.remb(700_000)
     assert downlink.budget(1_000_000, 0.0) is None  # once may be noise (a keyframe)
+    assert downlink.budget(1_000_000, 0.0) is None
     assert downlink.budget(1_000_000, 0.0) == 700_000 and not downlink.probing
     clock.now += 1
     downlink.remb(1_000_000)
