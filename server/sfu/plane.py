@@ -476,18 +476,17 @@ class RtpForwardingMediaPlane:
                 )
             )
         downlink = subscription.downlink
-        # REMB is the subscriber's estimate of her link, which audio shares with video
-        # (though only video carries abs-send-time): it is compared with all that is
-        # sent, and audio (never cut) and screens are taken off it first. What is sent
-        # is the chosen layers' measured rates, not the bytes of the last second: a
-        # keyframe after a switch is a burst, not a rate the link must carry.
-        sending = (
-            sum(leg.current.expected_bitrate() for _, leg in cameras.values() if leg.current)
-            + audio_bps
-            + screen_bps
-        )
-        budget = downlink.budget(sending, subscription.loss())
-        video_budget = None if budget is None else budget - audio_bps - screen_bps
+        # REMB covers what carries abs-send-time: the video copies (audio has none on a
+        # subscribe connection), so it is compared with, and caps, the video sent.
+        # What the chosen layers send (their measured rates), not the bytes of the last
+        # second: a keyframe after a switch is a burst, not a rate the link must carry.
+        video_sending = sum(
+            leg.current.expected_bitrate()
+            for _, leg in cameras.values()
+            if leg.current is not None
+        ) + max(screen_bps, 0.0)
+        budget = downlink.budget(video_sending, subscription.loss())
+        video_budget = None if budget is None else budget - screen_bps
         if video_budget is not None and downlink.loss_only:
             # Loss without a queue: down to the lowest layers, but no pause (NACKs repair it).
             floor = sum(min(o.bitrate_bps for o in s.layers) for s in sources if s.layers)

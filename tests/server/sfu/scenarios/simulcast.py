@@ -354,14 +354,8 @@ async def main() -> dict[str, Any]:
             for t in plane.published_tracks(ROOM, pid)
             if t.kind is TrackKind.VIDEO
         )
-        audio_bps = sum(
-            t.layers[0].expected_bitrate()
-            for pid in ("A", "B")
-            for t in plane.published_tracks(ROOM, pid)
-            if t.kind is TrackKind.AUDIO
-        )
-        # The link: both audio streams (taken off first) and room for one q and a half.
-        limit = int(audio_bps + 1.5 * q_bps)
+        # REMB covers the video copies (they carry abs-send-time): room for one q and a half.
+        limit = int(1.5 * q_bps)
         result["limit_bps"] = limit
         limited_at = time.monotonic()
         audio_before = dict(limited.audio_packets)
