@@ -518,6 +518,11 @@ class RtpForwardingMediaPlane:
                 leg.set_target(track.first_layer())
             if choice.wanted is not None:
                 track.wanted_at[choice.wanted] = now
+            # What is forwarded (or switched to) is wanted too: a layer the size asks
+            # for may not be sent yet, and the one standing in for it must stay on.
+            for layer in (leg.current, leg.target):
+                if layer is not None:
+                    track.wanted_at[layer.rid] = now
             shown = leg.current or leg.target
             videos.append(
                 ReceivedVideo(
