@@ -19,12 +19,13 @@ import json
 import os
 import resource
 import time
+from collections.abc import Mapping, Sequence
 
 from aiortc import RTCPeerConnection
 
 from benchmarks.load import Clip, LoadClient, encode_clip, until
 from server.sfu import RtpForwardingMediaPlane
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription
+from signaling.media import ConnectionProblem, ForwardedTrack, ReceivedVideo, SessionDescription
 
 ROOM = "memory"
 
@@ -70,6 +71,18 @@ class InProcessLink:
         return None
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
+        return None
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        # The load clients count what arrives; the plane's account of it is not measured.
+        return None
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        # The load clients send one pre-encoded stream (no simulcast): nothing to pause.
         return None
 
     def join(self, participant_id: str, clip: Clip) -> LoadClient:

@@ -80,6 +80,11 @@ def encode_clip() -> Clip:
         frame.planes[2].update(bytes([150]) * frame.planes[2].buffer_size)
         frame.pts = i
         frames.extend(bytes(p) for p in video.encode(frame))
+    return Clip(video=frames, audio=encode_audio())
+
+
+def encode_audio() -> list[bytes]:
+    """One second of a 440 Hz tone as 20 ms Opus frames."""
     audio = av.CodecContext.create("libopus", "w")
     audio.sample_rate, audio.layout, audio.format, audio.bit_rate = 48000, "stereo", "s16", 32000
     packets: list[bytes] = []
@@ -93,7 +98,7 @@ def encode_clip() -> Clip:
         )
         chunk.planes[0].update(array.array("h", samples).tobytes())
         packets.extend(bytes(p) for p in audio.encode(chunk))
-    return Clip(video=frames, audio=packets)
+    return packets
 
 
 class ReplayTrack(MediaStreamTrack):

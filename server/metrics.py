@@ -144,6 +144,27 @@ class _LiveCollector(Collector):
         for reason, count in sorted(totals.datagrams_dropped.items()):
             dropped.add_metric([reason], count)
         yield dropped
+        forwards = GaugeMetricFamily(
+            "groupsession_video_layer_forwards",
+            "Cameras forwarded now, by simulcast layer (single: publishers of one layer)",
+            labels=["layer"],
+        )
+        for layer, count in sorted(totals.video_layer_forwards.items()):
+            forwards.add_metric([layer], count)
+        yield forwards
+        paused = GaugeMetricFamily(
+            "groupsession_videos_paused",
+            "Cameras a subscriber may receive but is not sent now, by reason",
+            labels=["reason"],
+        )
+        for reason, count in sorted(totals.videos_paused.items()):
+            paused.add_metric([reason], count)
+        yield paused
+        yield CounterMetricFamily(
+            "groupsession_layer_switches",
+            "Subscriber legs moved from one simulcast layer to another",
+            totals.layer_switches,
+        )
         yield GaugeMetricFamily(
             "groupsession_consumers",
             "Forwarded tracks (publisher track x subscriber)",

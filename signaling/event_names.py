@@ -59,6 +59,7 @@ class ClientEvent(StrEnum):
     ICE_CANDIDATE = "ice_candidate"
     REFRESH_ICE_SERVERS = "refresh_ice_servers"
     RESTART_MEDIA = "restart_media"
+    REPORT_VIEW = "report_view"
 
 
 class ServerEvent(StrEnum):
@@ -94,4 +95,6 @@ class ServerEvent(StrEnum):
     CONNECTION_PROBLEM = "connection_problem"
     SERVER_SHUTTING_DOWN = "server_shutting_down"
     MEDIA_FAILED = "media_failed"
+    VIDEO_FORWARDING = "video_forwarding"
+    PUBLISH_LAYERS = "publish_layers"
     SEAT_TAKEN_OVER = "seat_taken_over"

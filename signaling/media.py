@@ -13,7 +13,7 @@ of forwarded tracks changes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Protocol
@@ -67,6 +67,48 @@ class ForwardingPermission:
     video: bool
     # Their screen track: only while the room says they share (additive field).
     screen: bool = False
+
+
+# Simulcast (issue 17): a camera is published as up to three spatial layers,
+# named by their RTP stream ids, lowest resolution first. The web client sends
+# exactly these rids; the media plane refuses others. A screen is never simulcast.
+SIMULCAST_RIDS: tuple[str, ...] = ("q", "h", "f")
+
+
+@dataclass(frozen=True, slots=True)
+class TileView:
+    """How a subscriber shows one remote participant's camera (the web client reports it).
+
+    ``width``/``height`` are device pixels of the rendered tile (CSS size times
+    devicePixelRatio); 0 when not visible. A participant a subscriber never
+    reported is treated as visible at an unknown size: no size cap, so clients
+    that do not report (and the tests' aiortc peers) get the best layer that fits.
+    """
+
+    participant_id: str
+    visible: bool
+    width: int
+    height: int
+
+
+class VideoPause(StrEnum):
+    """Why a subscriber receives no video of someone although it is allowed."""
+
+    # The subscriber does not show that tile (scrolled away, minimised, hidden).
+    HIDDEN = "hidden"
+    # Even the lowest layer does not fit the subscriber's downlink: audio first.
+    BANDWIDTH = "bandwidth"
+
+
+@dataclass(frozen=True, slots=True)
+class ReceivedVideo:
+    """What one subscriber receives of one publisher's camera."""
+
+    participant_id: str
+    # The rid being forwarded ("q", "h", "f"), or None: paused, or the publisher
+    # sends a single layer.
+    layer: str | None
+    paused: VideoPause | None
 
 
 class ConnectionProblem(StrEnum):
@@ -154,6 +196,25 @@ class MediaSignals(Protocol):
         ...
 
 
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        """What the subscriber receives of each camera changed (layer or pause).
+
+        ``videos`` is the whole picture for that subscriber, every publisher whose
+        camera it may receive; signaling sends it as ``video_forwarding``."""
+        ...
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        """Which simulcast layers (rid -> wanted) of the participant's camera anyone
+        receives: the client pauses the others at its encoder (dynacast). Sent as
+        ``publish_layers``; a layer is only paused after it has been unwanted for a
+        few seconds, so flapping subscribers do not make the encoder churn."""
+        ...
+
+
 class MediaPlane(Protocol):
     """The server's media plane, as signaling drives it.
 
@@ -213,6 +274,21 @@ class MediaPlane(Protocol):
         not named is in the main room. Each call replaces the previous one. Added for
         side rooms: signaling calls it only once a room has used one, so a plane that
         never sees side rooms need not implement it."""
+        ...
+
+    def set_video_priority(self, room_id: str, participant_ids: Sequence[str]) -> None:
+        """Whose camera is paused last when a subscriber's downlink cannot carry every
+        video: the room's facilitators and co-facilitators and the spotlighted person
+        (the current speaker is kept too; the media plane knows who speaks). Each call
+        replaces the previous one; signaling calls it when roles or the spotlight change."""
+        ...
+
+    def set_view(self, room_id: str, participant_id: str, tiles: Sequence[TileView]) -> None:
+        """Replace what the subscriber shows of others' cameras (``report_view``).
+
+        The media plane picks each leg's layer from this, the subscriber's downlink
+        estimate and relevance (speaker, spotlight, facilitators); see
+        docs/media-plane.md. Unknown participant ids are ignored."""
         ...
 
     async def remove_participant(self, room_id: str, participant_id: str) -> None:

@@ -41,6 +41,7 @@ from signaling.schemas import (
     OpenSideRoomPayload,
     Payload,
     PublishPayload,
+    ReportViewPayload,
     SendChatPayload,
     SetFloorModePayload,
     SetGroundRulesPayload,
@@ -108,6 +109,8 @@ class SessionActions(Protocol):
 
     async def refresh_ice_servers(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
     async def restart_media(self, connection: Connection, payload: EmptyPayload) -> Reply: ...
+
+    async def report_view(self, connection: Connection, payload: ReportViewPayload) -> Reply: ...
 
 
 RoomCommand = Callable[[Room, str, P], list[RoomEvent]]
@@ -438,6 +441,12 @@ _ROUTES: Final[tuple[Route[Any], ...]] = (
         EmptyPayload,
         Senders(condition="admitted"),
         action=lambda s, c, p: s.restart_media(c, p),
+    ),
+    Route(
+        ClientEvent.REPORT_VIEW,
+        ReportViewPayload,
+        Senders(condition="admitted"),
+        action=lambda s, c, p: s.report_view(c, p),
     ),
 )
 

@@ -143,6 +143,34 @@ class IceCandidatePayload(Payload):
     sdp_mline_index: int | None = Field(default=None, alias="sdpMLineIndex", ge=0)
 
 
+# report_view: at most this many tiles (a room admits 16; a generous bound), sizes in
+# device pixels up to this (a 16K display's width).
+MAX_REPORTED_TILES = 64
+MAX_TILE_PIXELS = 16384
+TilePixels = Annotated[int, Field(ge=0, le=MAX_TILE_PIXELS)]
+
+
+class TileViewPayload(Payload):
+    participant_id: ParticipantId
+    visible: bool
+    width: TilePixels
+    height: TilePixels
+
+
+class ReportViewPayload(Payload):
+    """How this client shows each remote camera (signaling.media.TileView)."""
+
+    tiles: list[TileViewPayload] = Field(max_length=MAX_REPORTED_TILES)
+
+    @model_validator(mode="after")
+    def _one_row_per_participant(self) -> ReportViewPayload:
+        # Two rows for one person would leave the media plane to guess which one holds.
+        ids = [tile.participant_id for tile in self.tiles]
+        if len(set(ids)) != len(ids):
+            raise ValueError("name each participant at most once")
+        return self
+
+
 class SetFloorModePayload(Payload):
     on: bool
 

@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
 import socketio
@@ -49,7 +49,9 @@ from signaling.media import (
     Leg,
     MediaError,
     MediaPlane,
+    ReceivedVideo,
     SessionDescription,
+    TileView,
     check_candidate,
     check_sdp_candidates,
 )
@@ -64,6 +66,7 @@ from signaling.schemas import (
     IceCandidatePayload,
     JoinPayload,
     PublishPayload,
+    ReportViewPayload,
     SubscriberAnswerPayload,
 )
 from signaling.tokens import JoinToken, TokenError, TokenRevoked, TokenSigner, TokenWrongRoom
@@ -166,6 +169,9 @@ class Signaling:
         self._media_back_on: dict[tuple[str, str], Leg] = {}
         # Per room, who is in which side room, as last told to the media plane.
         self._places: dict[str, dict[str, str]] = {}
+        # Per room, whose camera is paused last (facilitators, the spotlight), as last
+        # told to the media plane.
+        self._video_priority: dict[str, tuple[str, ...]] = {}
         self._background: set[asyncio.Task[None]] = set()
         self._malformed_log = RateLimitedLog(logger)
         self._media_teardown_s = media_teardown_s
@@ -407,8 +413,10 @@ class Signaling:
         room = self._store.get(room_id)
         if room is not None:
             # A fresh publish (after a reconnect or a media recovery) may meet a media plane
-            # that forgot this publisher: tell it again what they may send.
+            # that forgot this publisher (or the whole room): tell it again what they may
+            # send, and whose video goes last.
             self._forwarding.pop((room_id, me), None)
+            self._video_priority.pop(room_id, None)
             self._sync_forwarding(room)
             self._publishing.add((room_id, me))
             await self._media_negotiated(room, me, Leg.PUBLISH)
@@ -464,6 +472,14 @@ class Signaling:
         self._publishing.discard((room_id, me))
         await self._bounded_teardown(media.remove_participant(room_id, me), room_id, me)
         logger.info("media restarted", extra=self._ids(connection))
+        return {}
+
+    async def report_view(self, connection: Connection, payload: ReportViewPayload) -> Reply:
+        """How this subscriber shows the others' cameras: the media plane picks each
+        one's layer (or pauses it) from this. Each report replaces the previous one."""
+        media, room_id, me = self._media_for(connection, publishing=False)
+        tiles = [TileView(t.participant_id, t.visible, t.width, t.height) for t in payload.tiles]
+        media.set_view(room_id, me, tiles)
         return {}
 
     def _media_for(
@@ -681,6 +697,33 @@ class Signaling:
                 # Live state only (rooms.record): nothing durable changed.
                 self._spawn(self._deliver_and_settle(room, events, persist=False))
 
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        """What this subscriber now receives of each camera: to them alone (it says
+        nothing about anyone's conduct, only what their own link carries)."""
+        self._emit_to(
+            room_id, participant_id, ServerEvent.VIDEO_FORWARDING, {"videos": plain(videos)}
+        )
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        """Which of their camera's layers anyone receives: to that publisher alone,
+        whose client pauses the others at its encoder."""
+        self._emit_to(room_id, participant_id, ServerEvent.PUBLISH_LAYERS, {"active": dict(active)})
+
+    def _emit_to(
+        self, room_id: str, participant_id: str, name: ServerEvent, payload: dict[str, Any]
+    ) -> None:
+        """A media report to the one participant it concerns, if they are connected.
+        Spawned in call order: tasks start in the order made and Socket.IO queues the
+        packet as its task starts, so the client gets reports in the order the media
+        plane made them (the newest is the one that holds; a test holds the order)."""
+        sid = self._connections.sid_for(room_id, participant_id)
+        if sid is not None:
+            self._spawn(self._delivery.emit(name, payload, sid))
+
     def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
         room = self._store.get(room_id)
         if room is None:
@@ -766,6 +809,7 @@ class Signaling:
             self._places.pop(room_id, None)
             self._publishing = {k for k in self._publishing if k[0] != room_id}
             self._media_back_on = {k: v for k, v in self._media_back_on.items() if k[0] != room_id}
+            self._video_priority.pop(room_id, None)
         else:
             self._forwarding.pop((room_id, participant_id), None)
             self._publishing.discard((room_id, participant_id))
@@ -827,6 +871,11 @@ class Signaling:
         if places != self._places.get(room.room_id, {}):
             self._places[room.room_id] = places
             self._media.set_places(room.room_id, places)
+        # Whose video a subscriber short of bandwidth keeps longest.
+        priority = _video_priority(room)
+        if priority != self._video_priority.get(room.room_id):
+            self._video_priority[room.room_id] = priority
+            self._media.set_video_priority(room.room_id, list(priority))
 
     def _spawn(self, coroutine: Awaitable[None]) -> None:
         task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
@@ -879,6 +928,16 @@ def _route(name: object) -> Route[Any] | None:
         return ROUTES.get(ClientEvent(name))
     except ValueError:
         return None
+
+
+def _video_priority(room: Room) -> tuple[str, ...]:
+    """The room's facilitators and co-facilitators (admitted), then the spotlighted
+    person: whose cameras are paused last for bandwidth."""
+    ids = [p.id for p in room.admitted() if p.role.facilitates]
+    spotlighted = room.spotlighted()
+    if spotlighted is not None and spotlighted not in ids:
+        ids.append(spotlighted)
+    return tuple(ids)
 
 
 def _describe(error: ValidationError) -> str:

@@ -104,9 +104,11 @@ async def start_server(
         "web_dir": tmp_path / "web",
     }
     # Bound before the app is made, so its configuration (and with it the allowed
-    # origins and the CSP) names the real port.
+    # origins and the CSP) names the real port. ``host`` (an IPv4 address): where a
+    # client in another network namespace reaches it.
+    host = str(overrides.get("host", "127.0.0.1"))
     listening = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    listening.bind(("127.0.0.1", 0))
+    listening.bind((host, 0))
     port = listening.getsockname()[1]
     config = replace(Config(), **(settings | overrides | {"port": port}))
     app = create_app(config, media_factory=media_factory, clock=clock)
@@ -114,7 +116,7 @@ async def start_server(
     await runner.setup()
     site = web.SockSite(runner, listening, ssl_context=server_tls_context(config))
     await site.start()
-    url = f"{'https' if config.tls else 'http'}://127.0.0.1:{port}"
+    url = f"{'https' if config.tls else 'http'}://{host}:{port}"
     return runner, RunningServer(app, url, config)
 
 

@@ -174,7 +174,7 @@ class Monitor:
             if self._quality is not None
             else None
         )
-        return ParticipantHealth(
+        health = ParticipantHealth(
             participant_ref=self._pseudonyms.participant(room.room_id, participant_id),
             role=participant.role,
             state=participant.state.label,
@@ -188,6 +188,12 @@ class Monitor:
             candidate_type=quality.candidate_type if quality else None,
             media_budget_exceeded=quality.media_budget_exceeded if quality else False,
         )
+        if quality is not None:
+            health.video_layers_received = dict(quality.video_layers_received)
+            health.videos_paused = dict(quality.videos_paused)
+            health.layers_published = list(quality.layers_published)
+            health.downlink_estimate_kbps = quality.downlink_estimate_kbps
+        return health
 
     def _server_health(self, load: LoadSample, live: list[Room], now: float) -> ServerHealth:
         packets_per_s, consumers = 0.0, 0

@@ -5,7 +5,7 @@ Pseudonymous ids, roles, states and figures: never display names, never media.
 
 from __future__ import annotations
 
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from rooms import Role
 from server.monitoring.alerts import AlertKind
@@ -25,6 +25,15 @@ class ParticipantHealth(BaseModel):
     bitrate_down_kbps: float | None
     candidate_type: str | None
     media_budget_exceeded: bool = False
+    # Simulcast (issue 17): cameras received per layer ("single": publishers of one
+    # layer), videos paused by reason, their own camera's wanted layers, and their
+    # downlink estimate (REMB), in kbps.
+    video_layers_received: dict[str, int] = Field(
+        default_factory=lambda: {"q": 0, "h": 0, "f": 0, "single": 0}
+    )
+    videos_paused: dict[str, int] = Field(default_factory=lambda: {"hidden": 0, "bandwidth": 0})
+    layers_published: list[str] = Field(default_factory=list)
+    downlink_estimate_kbps: float | None = None
 
 
 class HistoryPoint(BaseModel):

@@ -66,20 +66,104 @@ typedef struct {
     uint8_t abs_send_time[3];
     uint8_t has_audio_level;
     uint8_t audio_level; /* V bit and level, as the extension carries them */
+    /* The VP8 payload descriptor (RFC 7741 section 4.2), parsed once per packet
+     * when asked (vp8=True), so that each slot can write its own picture id,
+     * TL0PICIDX and KEYIDX into its copy: the offsets are into the payload, 0
+     * when the field is absent (offset 0 is the descriptor's first byte, never
+     * one of these fields). */
+    uint8_t picture_id_offset;
+    uint8_t picture_id_bits; /* 7 or 15; 0 without a picture id */
+    uint8_t tl0picidx_offset;
+    uint8_t tidkey_offset; /* the TID/Y/KEYIDX byte */
+    uint8_t has_keyidx;
+    uint8_t frame_start;   /* S=1 and PID=0: the first packet of a frame */
+    uint8_t keyframe;      /* ... whose VP8 payload header says keyframe (P=0) */
+    int picture_id;        /* -1: absent */
+    int tl0picidx;         /* -1: absent */
+    int tid;               /* -1: absent */
+    int layer_sync;        /* the Y bit; 0 when absent */
+    int keyidx;            /* -1: absent */
+    int width, height;     /* from a keyframe's VP8 header; 0 otherwise */
 } PacketCopies;
+
+/* Parses the VP8 payload descriptor of payload[0:size] into copies (RFC 7741
+ * sections 4.2 and 4.3; a keyframe's size from RFC 6386 section 9.1). A
+ * payload too short for what its bits announce is left as "no fields". */
+static void
+parse_vp8(PacketCopies *copies, const uint8_t *payload, Py_ssize_t size)
+{
+    copies->picture_id = copies->tl0picidx = copies->tid = copies->keyidx = -1;
+    copies->layer_sync = 0;
+    if (size < 1)
+        return;
+    uint8_t first = payload[0];
+    Py_ssize_t index = 1;
+    uint8_t picture_id_offset = 0, picture_id_bits = 0, tl0_offset = 0, tidkey_offset = 0;
+    int has_t = 0, has_k = 0;
+    if (first & 0x80) { /* X */
+        if (size < 2)
+            return;
+        uint8_t extended = payload[1];
+        index = 2;
+        if (extended & 0x80) { /* I */
+            if (size <= index)
+                return;
+            picture_id_offset = (uint8_t)index;
+            picture_id_bits = (payload[index] & 0x80) ? 15 : 7;
+            index += picture_id_bits == 15 ? 2 : 1;
+        }
+        if (extended & 0x40) { /* L */
+            tl0_offset = (uint8_t)index;
+            index += 1;
+        }
+        has_t = (extended & 0x20) != 0;
+        has_k = (extended & 0x10) != 0;
+        if (has_t || has_k) {
+            tidkey_offset = (uint8_t)index;
+            index += 1;
+        }
+    }
+    if (size <= index)
+        return; /* no room for what the bits announce (or no VP8 payload): no fields */
+    copies->picture_id_offset = picture_id_offset;
+    copies->picture_id_bits = picture_id_bits;
+    copies->tl0picidx_offset = tl0_offset;
+    copies->tidkey_offset = has_k ? tidkey_offset : 0;
+    copies->has_keyidx = (uint8_t)has_k;
+    if (picture_id_bits == 15)
+        copies->picture_id = ((payload[picture_id_offset] & 0x7F) << 8) | payload[picture_id_offset + 1];
+    else if (picture_id_bits == 7)
+        copies->picture_id = payload[picture_id_offset] & 0x7F;
+    if (tl0_offset)
+        copies->tl0picidx = payload[tl0_offset];
+    if (has_t) {
+        copies->tid = payload[tidkey_offset] >> 6;
+        copies->layer_sync = (payload[tidkey_offset] >> 5) & 1;
+    }
+    if (has_k)
+        copies->keyidx = payload[tidkey_offset] & 0x1F;
+    copies->frame_start = (first & 0x10) && !(first & 0x07);
+    copies->keyframe = copies->frame_start && !(payload[index] & 0x01);
+    if (copies->keyframe && size >= index + 10 && payload[index + 3] == 0x9D &&
+        payload[index + 4] == 0x01 && payload[index + 5] == 0x2A) {
+        copies->width = (payload[index + 6] | (payload[index + 7] << 8)) & 0x3FFF;
+        copies->height = (payload[index + 8] | (payload[index + 9] << 8)) & 0x3FFF;
+    }
+}
 
 static int
 PacketCopies_init(PacketCopies *self, PyObject *args, PyObject *kwargs)
 {
     static char *keywords[] = {"marker", "payload", "padding_size", "abs_send_time", "audio_level",
-                               NULL};
+                               "vp8", NULL};
     int marker;
     Py_buffer payload;
     int padding_size;
     unsigned long long abs_send_time;
     PyObject *audio_level;
-    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "py*iKO", keywords, &marker, &payload,
-                                     &padding_size, &abs_send_time, &audio_level))
+    int vp8 = 0;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "py*iKO|$p", keywords, &marker, &payload,
+                                     &padding_size, &abs_send_time, &audio_level, &vp8))
         return -1;
     if (padding_size < 0 || padding_size > 255) {
         PyBuffer_Release(&payload);
@@ -132,6 +216,13 @@ PacketCopies_init(PacketCopies *self, PyObject *args, PyObject *kwargs)
     }
     Py_XSETREF(self->payload, stored);
     self->payload_size = payload.len;
+    /* A second __init__ parses afresh. */
+    self->picture_id_offset = self->picture_id_bits = self->tl0picidx_offset = 0;
+    self->tidkey_offset = self->has_keyidx = self->frame_start = self->keyframe = 0;
+    self->picture_id = self->tl0picidx = self->tid = self->keyidx = -1;
+    self->layer_sync = self->width = self->height = 0;
+    if (vp8)
+        parse_vp8(self, payload.buf, payload.len);
     PyBuffer_Release(&payload);
     self->first_byte = VERSION_2_WITH_EXTENSION | (padding_size ? PADDING_BIT : 0);
     self->marker = marker ? 0x80 : 0;
@@ -155,6 +246,19 @@ static PyMemberDef PacketCopies_members[] = {
      "The payload with any padding, shared by every copy."},
     {"payload_size", T_PYSSIZET, offsetof(PacketCopies, payload_size), READONLY,
      "Payload octets without padding (what sender reports count)."},
+    {"picture_id", T_INT, offsetof(PacketCopies, picture_id), READONLY,
+     "VP8 picture id (-1: absent, or not parsed as VP8)."},
+    {"tl0picidx", T_INT, offsetof(PacketCopies, tl0picidx), READONLY, "VP8 TL0PICIDX (-1: absent)."},
+    {"tid", T_INT, offsetof(PacketCopies, tid), READONLY, "VP8 temporal layer id (-1: absent)."},
+    {"layer_sync", T_INT, offsetof(PacketCopies, layer_sync), READONLY, "VP8 Y bit."},
+    {"keyidx", T_INT, offsetof(PacketCopies, keyidx), READONLY, "VP8 KEYIDX (-1: absent)."},
+    {"frame_start", T_BOOL, offsetof(PacketCopies, frame_start), READONLY,
+     "The first packet of a VP8 frame (S=1, PID=0)."},
+    {"keyframe", T_BOOL, offsetof(PacketCopies, keyframe), READONLY,
+     "The first packet of a VP8 keyframe."},
+    {"width", T_INT, offsetof(PacketCopies, width), READONLY, "A keyframe's width (0: not known)."},
+    {"height", T_INT, offsetof(PacketCopies, height), READONLY,
+     "A keyframe's height (0: not known)."},
     {NULL},
 };
 
@@ -437,6 +541,16 @@ typedef struct {
     unsigned long long payload_octets;
     unsigned long long bytes_sent;
     DatagramRoute *route; /* NULL: none attached */
+    /* The VP8 descriptor line of this slot: what is added to each copy's picture
+     * id, TL0PICIDX and KEYIDX (modulo their widths), so that the subscriber
+     * sees one stream across layer switches and publishers; and the last
+     * values written (-1: none yet), from which continue_vp8 sets the deltas. */
+    uint16_t picture_id_delta;
+    uint8_t tl0picidx_delta;
+    uint8_t keyidx_delta;
+    int last_picture_id;
+    int last_tl0picidx;
+    int last_keyidx;
 } CopySender;
 
 static int
@@ -485,6 +599,9 @@ CopySender_init(CopySender *self, PyObject *args, PyObject *kwargs)
     /* A second __init__ starts the line afresh. */
     CopySender_clear(self);
     self->packets = self->payload_octets = self->bytes_sent = 0;
+    self->picture_id_delta = 0;
+    self->tl0picidx_delta = self->keyidx_delta = 0;
+    self->last_picture_id = self->last_tl0picidx = self->last_keyidx = -1;
     self->ssrc = ssrc;
     self->payload_type = (uint8_t)payload_type;
     memcpy(self->mid_element, mid_element.buf, mid_element.len);
@@ -566,6 +683,32 @@ write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uin
     block[3] = (uint8_t)words;
     Py_ssize_t payload_size = PyBytes_GET_SIZE(copies->payload);
     memcpy(element, PyBytes_AS_STRING(copies->payload), payload_size);
+    /* This slot's VP8 descriptor values (the offsets were checked against the
+     * payload's size when it was parsed). */
+    if (copies->picture_id >= 0) {
+        uint8_t *field = element + copies->picture_id_offset;
+        if (copies->picture_id_bits == 15) {
+            int value = (copies->picture_id + self->picture_id_delta) & 0x7FFF;
+            field[0] = (uint8_t)(0x80 | (value >> 8));
+            field[1] = (uint8_t)value;
+            self->last_picture_id = value;
+        } else {
+            int value = (copies->picture_id + self->picture_id_delta) & 0x7F;
+            field[0] = (uint8_t)value;
+            self->last_picture_id = value;
+        }
+    }
+    if (copies->tl0picidx >= 0) {
+        uint8_t value = (uint8_t)(copies->tl0picidx + self->tl0picidx_delta);
+        element[copies->tl0picidx_offset] = value;
+        self->last_tl0picidx = value;
+    }
+    if (copies->keyidx >= 0) {
+        uint8_t *field = element + copies->tidkey_offset;
+        uint8_t value = (uint8_t)((copies->keyidx + self->keyidx_delta) & 0x1F);
+        *field = (uint8_t)((*field & 0xE0) | value);
+        self->last_keyidx = value;
+    }
     return (element - out) + payload_size;
 }
 
@@ -703,6 +846,35 @@ CopySender_kept(CopySender *self, PyObject *arg)
 }
 
 static PyObject *
+CopySender_continue_vp8(CopySender *self, PyObject *arg)
+{
+    if (!PyObject_TypeCheck(arg, &PacketCopiesType) || ((PacketCopies *)arg)->payload == NULL) {
+        PyErr_SetString(PyExc_TypeError, "copies must be an initialised PacketCopies");
+        return NULL;
+    }
+    PacketCopies *copies = (PacketCopies *)arg;
+    /* The next copy's values follow the last ones written: a new picture, a new
+     * TL0 picture (a run starts on a keyframe, which is in temporal layer 0) and
+     * a new keyframe index. */
+    if (copies->picture_id >= 0 && self->last_picture_id >= 0)
+        self->picture_id_delta =
+            (uint16_t)((self->last_picture_id + 1 - copies->picture_id) & 0x7FFF);
+    if (copies->tl0picidx >= 0 && self->last_tl0picidx >= 0)
+        self->tl0picidx_delta = (uint8_t)(self->last_tl0picidx + 1 - copies->tl0picidx);
+    if (copies->keyidx >= 0 && self->last_keyidx >= 0)
+        self->keyidx_delta = (uint8_t)((self->last_keyidx + 1 - copies->keyidx) & 0x1F);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
+CopySender_skip_picture(CopySender *self, PyObject *Py_UNUSED(ignored))
+{
+    /* A picture was not forwarded (a temporal layer dropped): the next one takes its id. */
+    self->picture_id_delta = (uint16_t)((self->picture_id_delta - 1) & 0x7FFF);
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 CopySender_attach(CopySender *self, PyObject *route)
 {
     if (!PyObject_TypeCheck(route, &DatagramRouteType)) {
@@ -745,6 +917,11 @@ static PyMethodDef CopySender_methods[] = {
     {"attach", (PyCFunction)CopySender_attach, METH_O,
      "attach(route): send through this DatagramRoute from now on."},
     {"detach", (PyCFunction)CopySender_detach, METH_NOARGS, "detach(): forget the route."},
+    {"continue_vp8", (PyCFunction)CopySender_continue_vp8, METH_O,
+     "continue_vp8(copies): the VP8 picture id, TL0PICIDX and KEYIDX of this copy and the "
+     "next ones continue the line's last ones (a new run: a layer switch, a new publisher)."},
+    {"skip_picture", (PyCFunction)CopySender_skip_picture, METH_NOARGS,
+     "skip_picture(): a picture was dropped (temporal layer); the next one takes its id."},
     {NULL},
 };
 
@@ -754,6 +931,12 @@ static PyMemberDef CopySender_members[] = {
      "Payload octets sent, without padding (sender reports)."},
     {"bytes_sent", T_ULONGLONG, offsetof(CopySender, bytes_sent), READONLY,
      "Bytes sent, headers included, before SRTP."},
+    {"last_picture_id", T_INT, offsetof(CopySender, last_picture_id), READONLY,
+     "The last VP8 picture id written (-1: none)."},
+    {"last_tl0picidx", T_INT, offsetof(CopySender, last_tl0picidx), READONLY,
+     "The last VP8 TL0PICIDX written (-1: none)."},
+    {"last_keyidx", T_INT, offsetof(CopySender, last_keyidx), READONLY,
+     "The last VP8 KEYIDX written (-1: none)."},
     {NULL},
 };
 

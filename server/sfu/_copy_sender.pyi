@@ -19,6 +19,16 @@ class PacketCopies:
 
     payload: bytes
     payload_size: int
+    # The VP8 payload descriptor, read when vp8=True (-1 / False / 0: absent).
+    picture_id: int
+    tl0picidx: int
+    tid: int
+    layer_sync: int
+    keyidx: int
+    frame_start: bool
+    keyframe: bool
+    width: int
+    height: int
     def __init__(
         self,
         *,
@@ -27,6 +37,7 @@ class PacketCopies:
         padding_size: int,
         abs_send_time: int,
         audio_level: tuple[bool, int] | None,
+        vp8: bool = False,
     ) -> None: ...
 
 class DatagramRoute:
@@ -56,6 +67,9 @@ class CopySender:
     packets: int
     payload_octets: int
     bytes_sent: int
+    last_picture_id: int
+    last_tl0picidx: int
+    last_keyidx: int
     @property
     def route(self) -> DatagramRoute | None: ...
     @property
@@ -75,3 +89,5 @@ class CopySender:
     def kept(self, sequence_number: int, /) -> bytes | None: ...
     def attach(self, route: DatagramRoute, /) -> None: ...
     def detach(self) -> None: ...
+    def continue_vp8(self, copies: PacketCopies, /) -> None: ...
+    def skip_picture(self) -> None: ...

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from server.sfu.reports import ReceiverReport
 
@@ -46,6 +46,15 @@ class ConnectionQuality:
     candidate_type: str | None  # "host", "srflx", "prflx" or "relay"
     # Their publish connection went over its packet or byte budget lately.
     media_budget_exceeded: bool = False
+    # Simulcast (issue 17): how many cameras they receive at each layer ("single":
+    # publishers that send one layer), how many are paused and why, the layers of
+    # their own camera currently wanted, and their downlink estimate (REMB).
+    video_layers_received: dict[str, int] = field(
+        default_factory=lambda: {"q": 0, "h": 0, "f": 0, "single": 0}
+    )
+    videos_paused: dict[str, int] = field(default_factory=lambda: {"hidden": 0, "bandwidth": 0})
+    layers_published: list[str] = field(default_factory=list)
+    downlink_estimate_kbps: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -31,6 +31,8 @@ class ForwardingStats:
     # Copies not sent because, rewritten with the slot's header, they would
     # exceed rtp_bytes.MAX_COPY (a datagram over the MTU).
     oversize_dropped: int = 0
+    # Legs that moved from one simulcast layer to another (at a keyframe).
+    layer_switches: int = 0
     # Called with each forwarded packet's time in the server, from its arrival
     # (aiortc's arrival timestamp, whole milliseconds, so an upper bound) to
     # the departure of its last copy. None keeps the hot path free of timing.
@@ -53,3 +55,8 @@ class ForwardingTotals:
     oversize_dropped: int = 0  # copies dropped: over the MTU once rewritten
     # Datagrams the media ports dropped, by reason (server.sfu.ingress.DropReason).
     datagrams_dropped: dict[str, int] = field(default_factory=dict)
+    # Simulcast: camera legs forwarding each layer now ("single": publishers of one
+    # layer), videos paused now by reason, and layer switches since start.
+    video_layer_forwards: dict[str, int] = field(default_factory=dict)
+    videos_paused: dict[str, int] = field(default_factory=dict)
+    layer_switches: int = 0

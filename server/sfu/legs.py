@@ -32,6 +32,7 @@ from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from server.sfu.aiortc_internals import ForwardingOutput
 from server.sfu.connection_quality import ReportHistory
 from server.sfu.copy_sender import OversizeCopy, PacketCopies
+from server.sfu.layers import Layer
 from signaling.media import TrackKind
 
 _SEQ_MASK = 0xFFFF
@@ -63,11 +64,18 @@ class TrackSource(Protocol):
         """A shared screen rather than a camera: subscribers are told which is which."""
         ...
 
+    @property
+    def simulcast(self) -> bool: ...
+
+    def first_layer(self) -> Layer:
+        """The layer a new leg starts on."""
+        ...
+
     def leg_went_live(self, leg: ForwardingLeg) -> None:
         """The leg can send from now on (a video track asks its publisher for a keyframe)."""
         ...
 
-    def request_keyframe(self) -> None: ...
+    def request_keyframe(self, layer: Layer | None = None) -> None: ...
 
 
 class SubscriberSlot:
@@ -111,7 +119,7 @@ class SubscriberSlot:
     def keyframe_requested(self) -> None:
         """The subscriber sent PLI/FIR: only the publisher can produce a keyframe."""
         if self.leg is not None:
-            self.leg.track.request_keyframe()
+            self.leg.request_keyframe()
 
     def continuation_timestamp(self, now: float, clock_rate: int) -> int:
         """A timestamp for a new leg's first packet that continues this slot's line plausibly."""
@@ -124,8 +132,15 @@ class SubscriberSlot:
 class ForwardingLeg:
     """One published track forwarded to one subscriber through one slot."""
 
-    def __init__(self, track: TrackSource, subscriber_id: str, slot: SubscriberSlot) -> None:
+    def __init__(
+        self,
+        track: TrackSource,
+        subscriber_id: str,
+        slot: SubscriberSlot,
+        on_switch: Callable[[], None] | None = None,
+    ) -> None:
         self.track = track
+        self._on_switch = on_switch
         self.subscriber_id = subscriber_id
         self.slot = slot
         self.negotiated = False
@@ -134,6 +149,19 @@ class ForwardingLeg:
         self._seq_offset = 0
         self.timestamp_offset: int | None = None
         self._waiting_since: float | None = None
+        # The layer being forwarded (None: no run), the one wanted (None: paused),
+        # and the layer the timestamp offset was set for.
+        self.current: Layer | None = None
+        self.target: Layer | None = track.first_layer()
+        self._offset_layer: Layer | None = None
+        # VP8 temporal layers above this are dropped (None: all forwarded); a raise
+        # waits for the next TL0 frame (pending).
+        self.max_temporal: int | None = None
+        self._pending_temporal: int | None = None
+        # The newest input sequence number dropped for a temporal layer: older
+        # packets (reordered, retransmitted) would take numbers already given.
+        self._drop_fence: int | None = None
+        self.switches = 0
 
     @property
     def live(self) -> bool:
@@ -157,10 +185,53 @@ class ForwardingLeg:
         """End the current run; the next one starts afresh (on a keyframe, for video)."""
         self._run_start = None
         self._waiting_since = None
+        self.current = None
 
     def close(self) -> None:
         self.closed = True
         self.pause()
+
+    def layer_restarted(self, layer: Layer) -> None:
+        """``layer``'s numbering restarted: a run on it starts anew."""
+        if self.current is layer:
+            self.pause()
+
+    def request_target_keyframe(self) -> None:
+        """Ask for a keyframe of the layer this leg waits for (or forwards)."""
+        layer = self.target
+        if layer is not None:
+            self.track.request_keyframe(layer)
+
+    def request_keyframe(self) -> None:
+        """The subscriber asked for a keyframe (PLI/FIR): of the layer it receives."""
+        layer = self.current or self.target
+        if layer is not None:
+            self.track.request_keyframe(layer)
+
+    def set_target(self, layer: Layer | None, max_temporal: int | None = None) -> bool:
+        """Forward ``layer`` from its next keyframe on (None: pause now); True if it changed.
+
+        Moving to another layer keeps the current one until the switch, and asks
+        for a keyframe of the new one at once.
+        """
+        changed = layer is not self.target
+        self.target = layer
+        if max_temporal != self.max_temporal:
+            if max_temporal is None or (
+                self.max_temporal is not None and max_temporal > self.max_temporal
+            ):
+                self._pending_temporal = -1 if max_temporal is None else max_temporal
+            else:
+                self.max_temporal = max_temporal  # dropping more starts at once
+                self._pending_temporal = None
+        if not changed:
+            return False
+        if layer is None:
+            self.pause()
+        elif layer is not self.current and self.live and self.track.kind is TrackKind.VIDEO:
+            self._waiting_since = None
+            self.track.request_keyframe(layer)
+        return True
 
     def forward(
         self,
@@ -168,23 +239,24 @@ class ForwardingLeg:
         header_room: int,
         sequence_number: int,
         timestamp: int,
-        keyframe_start: bool,
+        layer: Layer,
         now: float,
         report_ntp: int,
         rtp_now: int | None,
     ) -> int:
-        """Send this leg's copy of a packet; the bytes sent, 0 when it sends none now.
+        """Send this leg's copy of a packet of ``layer``; the bytes sent, 0 when none now.
 
-        None is sent while the leg is not live, while a video leg waits for a
-        keyframe, or for a packet older than the current run (its numbers are
-        taken). ``header_room`` is the largest header this copy may carry and
-        stay within the MTU budget (``MAX_COPY``): a slot whose header is larger
-        raises ``OversizeCopy`` and sends nothing (the subscriber sees one lost
-        packet; the slot's lines are not moved).
-        ``rtp_now`` is the publisher's RTP clock now, from its last sender report
-        (None before one), for the slot's next SR. Raises what the output raises
-        (``ConnectionError``, ``SrtpError``, ``OversizeCopy``): the track counts
-        those. Runs once per copy, so placement is written inline.
+        None is sent while the leg is not live, for a layer it neither forwards
+        nor switches to at this packet, while a video leg waits for a keyframe,
+        for a packet older than the current run (its numbers are taken), or
+        for a temporal layer it drops. ``header_room`` is the largest header
+        this copy may carry and stay within the MTU budget (``MAX_COPY``): a
+        slot whose header is larger raises ``OversizeCopy`` and sends nothing
+        (the subscriber sees one lost packet; the slot's lines are not moved).
+        ``rtp_now`` is the publisher's RTP clock now on ``layer``, from its last
+        sender report (None before one), for the slot's next SR. Raises what
+        the output raises (``ConnectionError``, ``SrtpError``, ``OversizeCopy``):
+        the track counts those. Runs once per copy, so placement is inline.
         """
         slot = self.slot
         output = slot.output
@@ -193,27 +265,33 @@ class ForwardingLeg:
         if output.header_size > header_room:
             raise OversizeCopy(f"a {output.header_size}-byte header does not fit")
         seq = sequence_number
-        if self._run_start is None:
-            if self.track.kind is TrackKind.VIDEO and not keyframe_start:
+        if layer is not self.current:
+            if layer is not self.target:
+                return 0
+            if self.track.kind is TrackKind.VIDEO and not copies.keyframe:
                 if self._waiting_since is None:
                     self._waiting_since = now
                 elif now - self._waiting_since >= KEYFRAME_WAIT_RETRY_S:
-                    # The first keyframe or the request for it may have been lost.
+                    # The keyframe or the request for it may have been lost.
                     self._waiting_since = now
-                    self.track.request_keyframe()
+                    self.track.request_keyframe(layer)
                 return 0
-            self._run_start = seq
-            self._waiting_since = None
-            self._seq_offset = (slot.next_sequence_number - seq) & _SEQ_MASK
-            if self.timestamp_offset is None:
-                start = slot.continuation_timestamp(now, self.track.clock_rate)
-                self.timestamp_offset = (start - timestamp) & _TS_MASK
+            self._start_run(copies, seq, timestamp, layer, now)
         else:
-            since_start = (seq - self._run_start) & _SEQ_MASK
+            run_start = self._run_start
+            if run_start is None:
+                return 0  # not reached: a current layer always has a run
+            since_start = (seq - run_start) & _SEQ_MASK
             if since_start >= _HALF_SEQ:
                 return 0
             if since_start > _FENCE_SLIDE_AFTER:
                 self._run_start = (seq - _FENCE_TRAIL) & _SEQ_MASK
+            tid = copies.tid
+            if tid >= 0 and (self.max_temporal is not None or self._pending_temporal is not None):
+                if self._drops_temporal(copies, seq, tid):
+                    return 0
+            elif self._drop_fence is not None and (seq - self._drop_fence) & _SEQ_MASK >= _HALF_SEQ:
+                return 0
 
         out_seq = (seq + self._seq_offset) & _SEQ_MASK
         if (out_seq - slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ:
@@ -225,3 +303,77 @@ class ForwardingLeg:
         slot.last_sent_at = now
         report_rtp = out_ts if rtp_now is None else (rtp_now + timestamp_offset) & _TS_MASK
         return output.send_copy(copies, out_seq, out_ts, report_ntp, report_rtp)
+
+    def _start_run(
+        self, copies: PacketCopies, seq: int, timestamp: int, layer: Layer, now: float
+    ) -> None:
+        slot = self.slot
+        if self.current is not None:
+            self.switches += 1
+            if self._on_switch is not None:
+                self._on_switch()
+        self._run_start = seq
+        self._waiting_since = None
+        self._drop_fence = None
+        self._seq_offset = (slot.next_sequence_number - seq) & _SEQ_MASK
+        previous = self._offset_layer
+        if self.timestamp_offset is None or previous is not layer:
+            self.timestamp_offset = self._timestamp_offset_for(previous, layer, timestamp, now)
+            self._offset_layer = layer
+        self.current = layer
+        if self._pending_temporal is not None:
+            self.max_temporal = None if self._pending_temporal < 0 else self._pending_temporal
+            self._pending_temporal = None
+        assert slot.output is not None
+        if copies.picture_id >= 0 or copies.tl0picidx >= 0:
+            slot.output.continue_vp8(copies)
+
+    def _timestamp_offset_for(
+        self, previous: Layer | None, layer: Layer, timestamp: int, now: float
+    ) -> int:
+        """The offset that carries the slot's timestamp line onto ``layer`` at ``timestamp``.
+
+        From layer to layer of one publisher: the same instant on both clocks,
+        through each layer's last sender report; the result must move the line
+        forward (by less than two seconds), or the slot's continuation is used.
+        """
+        slot = self.slot
+        clock_rate = self.track.clock_rate
+        old_offset = self.timestamp_offset
+        if (
+            previous is not None
+            and old_offset is not None
+            and previous.sender_report is not None
+            and layer.sender_report is not None
+        ):
+            old_ntp, old_rtp = previous.sender_report
+            new_ntp, new_rtp = layer.sender_report
+            since_report = ((timestamp - new_rtp + 0x80000000) & _TS_MASK) - 0x80000000
+            on_old_line = old_rtp + since_report + (((new_ntp - old_ntp) * clock_rate) >> 32)
+            offset = (old_offset + on_old_line - timestamp) & _TS_MASK
+            ahead = ((timestamp + offset) - slot.last_timestamp) & _TS_MASK
+            if 0 < ahead < 2 * clock_rate:
+                return offset
+        start = slot.continuation_timestamp(now, clock_rate)
+        return (start - timestamp) & _TS_MASK
+
+    def _drops_temporal(self, copies: PacketCopies, seq: int, tid: int) -> bool:
+        """Whether this packet's temporal layer is dropped; shifts the line if so."""
+        pending = self._pending_temporal
+        if pending is not None and tid == 0 and copies.frame_start:
+            # A TL0 frame references only TL0: higher layers can be added from here.
+            self.max_temporal = None if pending < 0 else pending
+            self._pending_temporal = None
+        fence = self._drop_fence
+        if fence is not None and (seq - fence) & _SEQ_MASK >= _HALF_SEQ:
+            return True  # older than a dropped packet: its number was given to another
+        limit = self.max_temporal
+        if limit is None or tid <= limit:
+            return False
+        self._drop_fence = seq
+        self._seq_offset = (self._seq_offset - 1) & _SEQ_MASK
+        if copies.frame_start:
+            output = self.slot.output
+            assert output is not None
+            output.skip_picture()
+        return True

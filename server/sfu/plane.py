@@ -32,13 +32,16 @@ from server.sfu.connection_quality import (
 from server.sfu.forwarding_stats import ForwardingStats, ForwardingTotals
 from server.sfu.ingress import DropReason, PublishBudget, RateLimitedLog
 from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
+from server.sfu.layer_choice import UP_HEADROOM, LayerOption, VideoSource, choose
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
 from server.sfu.sdp_checks import parse_usable
+from server.sfu.simulcast_sdp import SimulcastSection, complete_answer, offered_simulcast
 from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
 from server.sfu.teardown import close_connection
 from signaling.media import (
+    SIMULCAST_RIDS,
     ConnectionProblem,
     ForwardingPermission,
     IceCandidate,
@@ -47,7 +50,9 @@ from signaling.media import (
     MediaError,
     MediaNotReady,
     MediaSignals,
+    ReceivedVideo,
     SessionDescription,
+    TileView,
     TrackKind,
 )
 from signaling.pseudonyms import EphemeralPseudonyms, LogPseudonyms
@@ -65,6 +70,13 @@ _PROBLEM_REPEAT_S = 30.0
 # How long after its last excess a publish connection still shows as over
 # budget to operators (monitoring samples once a second).
 _BUDGET_ALERT_HOLD_S = 10.0
+# How often each subscriber's layers are chosen again (and dynacast reviewed).
+ADAPT_INTERVAL_S = 0.5
+# A simulcast layer nobody wants is paused at the publisher after this long.
+DEFAULT_LAYER_OFF_AFTER_S = 5.0
+# At most this many tiles of a view, and priority ids of a room, are kept.
+_MAX_TILES = 64
+_MAX_PRIORITY_IDS = 64
 
 
 @dataclass(eq=False)
@@ -88,6 +100,10 @@ class ParticipantMedia:
     problem_told_at: float | None = None
     # Packets the receive path refused: logged once a minute at most.
     refusals: RateLimitedLog | None = None
+    # How she shows others' cameras (report_view), by publisher; None: never reported.
+    view: dict[str, TileView] | None = None
+    # The last video_forwarding picture she was told (None: none yet).
+    told_videos: tuple[ReceivedVideo, ...] | None = None
 
     def announced_tracks(self) -> list[PublishedTrack]:
         return [self.tracks[mid] for mid in self.announced]
@@ -111,6 +127,7 @@ class RtpForwardingMediaPlane:
         answer_timeout_s: float = DEFAULT_ANSWER_TIMEOUT_S,
         pseudonyms: LogPseudonyms | None = None,
         ice_policy: internals.IcePolicy | None = None,
+        layer_off_after_s: float = DEFAULT_LAYER_OFF_AFTER_S,
     ) -> None:
         """
         :param ice_servers: STUN/TURN servers for the server's candidates. Empty
@@ -126,6 +143,8 @@ class RtpForwardingMediaPlane:
         :param ice_policy: the announced address and port range of the server's
             host candidates, and how long to wait for the checks of a browser
             whose candidates give no pair (mDNS names, none). See docs/media-plane.md.
+        :param layer_off_after_s: a simulcast layer nobody wants is paused at its
+            publisher after this long (dynacast).
         """
         self._ice_policy = ice_policy or internals.IcePolicy()
         self._answer_timeout_s = answer_timeout_s
@@ -144,6 +163,11 @@ class RtpForwardingMediaPlane:
         self._ports_full_at: float | None = None
         # Peer connections that failed or closed under us (each reported to signaling).
         self.media_failures = 0
+        # Per room: whose video is paused last (set_video_priority), and who spoke last.
+        self._priority: dict[str, frozenset[str]] = {}
+        self._speaker: dict[str, str] = {}
+        self._layer_off_after_s = layer_off_after_s
+        self._adapting: asyncio.Task[None] | None = None
 
     # -- MediaPlane ---------------------------------------------------------
 
@@ -166,6 +190,14 @@ class RtpForwardingMediaPlane:
         if pc is None:
             pc = RTCPeerConnection(RTCConfiguration(iceServers=self._ice_servers))
             internals.install_ice_policy(pc, self._ice_policy)
+        offered = offered_simulcast(offer.sdp, skip_mid=screen_mid)
+        # A section keeps what it was first negotiated as: a camera that was not
+        # simulcast is not made one later, nor a screen ever.
+        answered: dict[str, SimulcastSection] = {}
+        for mid, section in offered.items():
+            known = participant.tracks.get(mid)
+            if known is None or (known.simulcast and known.layer_rids() == section.rids):
+                answered[mid] = section
         try:
             await pc.setRemoteDescription(RTCSessionDescription(sdp=offer.sdp, type="offer"))
             for transceiver in pc.getTransceivers():
@@ -174,9 +206,18 @@ class RtpForwardingMediaPlane:
                 internals.restrict_negotiated_codecs(
                     transceiver, partial(is_forwardable, TrackKind(transceiver.kind))
                 )
+                accepted = answered.get(transceiver.mid or "")
+                if accepted is not None:
+                    internals.accept_simulcast(transceiver, accepted.extension_ids)
                 # Hook receivers before the answer: aiortc starts them once it is set.
                 screen = screen_mid is not None and transceiver.mid == screen_mid
-                self._adopt_transceiver(room_id, participant, transceiver, screen=screen)
+                self._adopt_transceiver(
+                    room_id,
+                    participant,
+                    transceiver,
+                    screen=screen,
+                    rids=accepted.rids if accepted is not None else (),
+                )
             await pc.setLocalDescription(await pc.createAnswer())
             # Its sockets exist once gathered: from here every datagram is checked.
             internals.guard_media_ports(
@@ -212,12 +253,15 @@ class RtpForwardingMediaPlane:
             self._watch(room_id, participant, pc)
         self._announce_changes(room_id, participant)
         local = pc.localDescription
-        return SessionDescription(sdp=local.sdp, type=local.type)
+        # aiortc writes no a=rid / a=simulcast: the answer says which layers are received.
+        return SessionDescription(sdp=complete_answer(local.sdp, answered), type=local.type)
 
     async def subscribe(self, room_id: str, participant_id: str) -> None:
         participant = self._participant(room_id, participant_id)
         if participant.subscription is not None:
             return
+        if self._adapting is None or self._adapting.done():
+            self._adapting = asyncio.get_running_loop().create_task(self._adapt_forever())
         pc = RTCPeerConnection(
             RTCConfiguration(iceServers=self._ice_servers, bundlePolicy=RTCBundlePolicy.MAX_BUNDLE)
         )
@@ -328,7 +372,195 @@ class RtpForwardingMediaPlane:
         await asyncio.gather(*(self._close_participant(p) for p in participants))
 
     async def close(self) -> None:
+        if self._adapting is not None:
+            self._adapting.cancel()
         await asyncio.gather(*(self.close_room(room_id) for room_id in list(self._rooms)))
+
+    def set_video_priority(self, room_id: str, participant_ids: Sequence[str]) -> None:
+        if room_id not in self._rooms:
+            return  # no media in the room yet: signaling calls again on join
+        self._priority[room_id] = frozenset(list(participant_ids)[:_MAX_PRIORITY_IDS])
+
+    def set_view(self, room_id: str, participant_id: str, tiles: Sequence[TileView]) -> None:
+        participant = self._existing_participant(room_id, participant_id)
+        if participant is None:
+            return
+        room = self._rooms[room_id]
+        participant.view = {
+            tile.participant_id: tile
+            for tile in list(tiles)[:_MAX_TILES]
+            if tile.participant_id in room and tile.participant_id != participant_id
+        }
+        # A tile hidden or shown takes effect now, not at the next round; so does a
+        # layer it wants that its publisher was asked to pause.
+        now = self._clock()
+        self._adapt_subscriber(room_id, participant, now)
+        for publisher in room.values():
+            self._dynacast(room_id, publisher, now)
+        # Again, now that a paused layer it wants is asked for: the leg waits for that
+        # layer's first keyframe rather than for the next round.
+        self._adapt_subscriber(room_id, participant, now)
+
+    # -- bandwidth adaptation (docs/media-plane.md, "Choosing layers") ----------
+
+    async def _adapt_forever(self) -> None:
+        while True:
+            await asyncio.sleep(ADAPT_INTERVAL_S)
+            try:
+                self.adapt_now()
+            except Exception:  # one bad round must not end adaptation for everyone
+                logger.exception("choosing video layers failed")
+
+    def adapt_now(self) -> None:
+        """Choose every subscriber's layers again, and review what publishers are asked to send."""
+        now = self._clock()
+        for room_id, room in list(self._rooms.items()):
+            participants = list(room.values())
+            for participant in participants:
+                for track in participant.tracks.values():
+                    for layer in track.layers:
+                        layer.measure(now)
+            for participant in participants:
+                self._adapt_subscriber(room_id, participant, now)
+            for participant in participants:
+                self._dynacast(room_id, participant, now)
+
+    def _adapt_subscriber(self, room_id: str, subscriber: ParticipantMedia, now: float) -> None:
+        subscription = subscriber.subscription
+        if subscription is None:
+            return
+        room = self._rooms.get(room_id, {})
+        cameras: dict[str, tuple[PublishedTrack, ForwardingLeg]] = {}
+        # Audio and screens are never cut for bandwidth: budgeted first.
+        audio_bps = screen_bps = 0.0
+        for publisher in room.values():
+            if publisher is subscriber:
+                continue
+            for track in publisher.announced_tracks():
+                leg = track.legs.get(subscriber.participant_id)
+                if leg is None:
+                    continue
+                if track.kind is TrackKind.AUDIO or track.screen:
+                    rate = sum(layer.measure(now) for layer in track.layers)
+                    if track.kind is TrackKind.AUDIO:
+                        audio_bps += rate
+                    else:
+                        screen_bps += rate
+                else:
+                    cameras[publisher.participant_id] = (track, leg)
+        if not cameras:
+            return
+        speaker = self._speaker.get(room_id)
+        priority = self._priority.get(room_id, frozenset())
+        view = subscriber.view
+        sources = []
+        for publisher_id, (track, leg) in cameras.items():
+            sources.append(
+                VideoSource(
+                    participant_id=publisher_id,
+                    layers=tuple(
+                        LayerOption(
+                            layer.rid,
+                            layer.height,
+                            layer.expected_bitrate(),
+                            layer.live(now),
+                            layer.temporal,
+                        )
+                        for layer in track.layers
+                    ),
+                    tile=None if view is None else view.get(publisher_id),
+                    speaker=publisher_id == speaker,
+                    priority=publisher_id in priority,
+                    current=None if leg.current is None else leg.current.rid,
+                    current_temporal=leg.max_temporal,
+                )
+            )
+        downlink = subscription.downlink
+        # REMB covers what carries abs-send-time: the video copies (audio has none on a
+        # subscribe connection), so it is compared with, and caps, the video sent.
+        # What the chosen layers send (their measured rates), not the bytes of the last
+        # second: a keyframe after a switch is a burst, not a rate the link must carry.
+        video_sending = sum(
+            leg.current.expected_bitrate()
+            for _, leg in cameras.values()
+            if leg.current is not None
+        ) + max(screen_bps, 0.0)
+        budget = downlink.budget(video_sending, subscription.loss())
+        video_budget = None if budget is None else budget - screen_bps
+        if video_budget is not None and downlink.loss_only:
+            # Loss without a queue: down to the lowest layers, but no pause (NACKs repair it).
+            floor = sum(min(o.bitrate_bps for o in s.layers) for s in sources if s.layers)
+            video_budget = max(video_budget, floor / (1 - UP_HEADROOM))
+        videos = []
+        raises = 1 if downlink.probing else None
+        for choice in choose(sources, video_budget, raises):
+            track, leg = cameras[choice.participant_id]
+            if choice.paused is not None:
+                leg.set_target(None)
+            elif choice.layer is not None:
+                target = track.layer(choice.layer)
+                wanted = None if choice.wanted is None else track.layer(choice.wanted)
+                if (
+                    video_budget is None
+                    and not downlink.probing
+                    and wanted is not None
+                    and target is not None
+                    and wanted.index > target.index
+                    and track.active.get(wanted.rid, False)
+                    and leg.current is not None
+                ):
+                    # Uncapped, and the publisher was asked to send the layer the tile
+                    # wants: wait for its first keyframe (the current one goes on meanwhile).
+                    target = wanted
+                leg.set_target(target, choice.temporal)
+            elif leg.target is None:
+                # Nothing is being sent now (muted, not started): wait on the lowest layer.
+                leg.set_target(track.first_layer())
+            if choice.wanted is not None:
+                track.wanted_at[choice.wanted] = now
+            # What is forwarded (or switched to) is wanted too: a layer the size asks
+            # for may not be sent yet, and the one standing in for it must stay on.
+            for layer in (leg.current, leg.target):
+                if layer is not None:
+                    track.wanted_at[layer.rid] = now
+            shown = leg.current or leg.target
+            videos.append(
+                ReceivedVideo(
+                    choice.participant_id,
+                    shown.rid if track.simulcast and shown is not None else None,
+                    choice.paused,
+                )
+            )
+        told = tuple(sorted(videos, key=lambda video: video.participant_id))
+        if told != subscriber.told_videos and self._signals is not None:
+            subscriber.told_videos = told
+            self._signals.video_forwarding_changed(room_id, subscriber.participant_id, told)
+
+    def _dynacast(self, room_id: str, publisher: ParticipantMedia, now: float) -> None:
+        """Ask the publisher to send only the layers someone wants (the lowest always: a
+        late joiner's first picture), turning one off only after it has been unwanted
+        for a while and on at once, with a keyframe request."""
+        for track in publisher.tracks.values():
+            if not track.simulcast:
+                continue
+            active = {}
+            for layer in track.layers:
+                wanted_at = track.wanted_at.get(layer.rid)
+                on = layer.index == 0 or (
+                    wanted_at is not None and now - wanted_at < self._layer_off_after_s
+                )
+                active[layer.rid] = on
+                if on and not track.active.get(layer.rid, True):
+                    track.request_keyframe(layer)
+            if active == track.active:
+                continue
+            track.active = active
+            if self._signals is not None:
+                self._signals.publish_layers_changed(
+                    room_id,
+                    publisher.participant_id,
+                    {rid: active.get(rid, False) for rid in SIMULCAST_RIDS},
+                )
 
     # -- QualitySource ---------------------------------------------------------
 
@@ -375,7 +607,28 @@ class RtpForwardingMediaPlane:
             (t for pc in pcs if pc is not None and (t := internals.selected_candidate_types(pc))),
             None,
         )
+        layers_received = {"q": 0, "h": 0, "f": 0, "single": 0}
+        paused = {"hidden": 0, "bandwidth": 0}
+        for video in participant.told_videos or ():
+            if video.paused is not None:
+                paused[video.paused.value] = paused.get(video.paused.value, 0) + 1
+        room = self._rooms.get(room_id, {})
+        for other in room.values():
+            for track in other.announced_tracks():
+                leg = track.legs.get(participant_id)
+                camera = track.kind is TrackKind.VIDEO and not track.screen
+                if camera and leg is not None and leg.current is not None:
+                    rid = leg.current.rid
+                    layers_received[rid] = layers_received.get(rid, 0) + 1
+        published = [
+            rid for track in tracks if track.simulcast for rid, on in track.active.items() if on
+        ]
+        estimate = None if subscription is None else subscription.downlink.estimate_bps()
         return ConnectionQuality(
+            video_layers_received=layers_received,
+            videos_paused=paused,
+            layers_published=published,
+            downlink_estimate_kbps=None if estimate is None else estimate / 1000,
             rtt_ms=sum(rtts_ms) / len(rtts_ms) if rtts_ms else None,
             jitter_ms=max(jitters_ms) if jitters_ms else None,
             loss_up_pct=up_loss(now, then),
@@ -397,6 +650,19 @@ class RtpForwardingMediaPlane:
 
     def forwarding_totals(self) -> ForwardingTotals:
         stats = self.stats
+        layers: dict[str, int] = {"q": 0, "h": 0, "f": 0, "single": 0}
+        paused: dict[str, int] = {"hidden": 0, "bandwidth": 0}
+        for room in self._rooms.values():
+            for participant in room.values():
+                for video in participant.told_videos or ():
+                    if video.paused is not None:
+                        paused[video.paused.value] = paused.get(video.paused.value, 0) + 1
+                for track in participant.tracks.values():
+                    if track.kind is not TrackKind.VIDEO or track.screen:
+                        continue
+                    for leg in track.legs.values():
+                        if leg.current is not None:
+                            layers[leg.current.rid] = layers.get(leg.current.rid, 0) + 1
         consumers = sum(
             1
             for room in self._rooms.values()
@@ -417,6 +683,9 @@ class RtpForwardingMediaPlane:
             closes_forced=stats.closes_forced,
             oversize_dropped=stats.oversize_dropped,
             datagrams_dropped={reason.value: n for reason, n in stats.drops.counts.items()},
+            video_layer_forwards=layers,
+            videos_paused=paused,
+            layer_switches=stats.layer_switches,
         )
 
     # -- diagnostics ----------------------------------------------------------
@@ -448,6 +717,14 @@ class RtpForwardingMediaPlane:
                         expected += counts.expected
                         received += counts.received
         return expected, received
+
+    def bytes_sent_to(self, room_id: str) -> dict[str, int]:
+        """RTP bytes forwarded so far to each subscriber of a room (for benchmarks)."""
+        return {
+            pid: participant.subscription.bytes_sent()
+            for pid, participant in self._rooms.get(room_id, {}).items()
+            if participant.subscription is not None
+        }
 
     def room_ids(self) -> list[str]:
         return list(self._rooms)
@@ -498,6 +775,7 @@ class RtpForwardingMediaPlane:
         transceiver: RTCRtpTransceiver,
         *,
         screen: bool = False,
+        rids: tuple[str, ...] = (),
     ) -> None:
         mid: str | None = transceiver.mid
         if mid is None:
@@ -523,6 +801,7 @@ class RtpForwardingMediaPlane:
             keyframe_interval_s=self._keyframe_interval_s,
             stats=self.stats,
             on_audio_level=on_audio_level,
+            rids=() if screen else rids,
         )
         track.screen = screen
         track.set_allowed(_allowed(participant.permission, track))
@@ -551,10 +830,15 @@ class RtpForwardingMediaPlane:
 
     def _connect_leg(self, track: PublishedTrack, subscriber: ParticipantMedia) -> None:
         assert subscriber.subscription is not None
+        if not subscriber.subscription.usable:
+            # Her connection died under us (aiortc closes a connection whose DTLS
+            # transports all closed): signaling was told and drops her; meanwhile her
+            # dead connection must not fail everyone else's publish.
+            return
         subscriber_id = subscriber.participant_id
 
         def new_leg(slot: SubscriberSlot) -> ForwardingLeg:
-            return ForwardingLeg(track, subscriber_id, slot)
+            return ForwardingLeg(track, subscriber_id, slot, self._count_switch)
 
         track.add_leg(subscriber.subscription.assign(new_leg, track.kind))
 
@@ -580,17 +864,13 @@ class RtpForwardingMediaPlane:
         if participant.subscription is not None:
             closing.append(participant.subscription.close())
         if participant.publish_pc is not None:
-            closing.append(
-                self._close_publish_pc(participant, participant.publish_pc)
-            )
+            closing.append(self._close_publish_pc(participant, participant.publish_pc))
         participant.subscription = None
         participant.publish_pc = None
         await asyncio.gather(*closing)
 
     async def _close_publish_pc(self, participant: ParticipantMedia, pc: RTCPeerConnection) -> None:
-        await close_connection(
-            pc, log_name=participant.log_name, leg="publish", stats=self.stats
-        )
+        await close_connection(pc, log_name=participant.log_name, leg="publish", stats=self.stats)
 
     def _refused(
         self,
@@ -650,7 +930,12 @@ class RtpForwardingMediaPlane:
 
         pc.on("connectionstatechange", changed)
 
+    def _count_switch(self) -> None:
+        self.stats.layer_switches += 1
+
     def _report_speaking(self, room_id: str, participant_id: str, speaking: bool) -> None:
+        if speaking:
+            self._speaker[room_id] = participant_id  # the speaker's video is paused last
         if self._signals is not None:
             self._signals.speaking_changed(room_id, participant_id, speaking)
 

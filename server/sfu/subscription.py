@@ -15,6 +15,7 @@ from av.frame import Frame
 
 from server.sfu import aiortc_internals as internals
 from server.sfu.codecs import subscribe_codec_preferences
+from server.sfu.downlink import DownlinkEstimate
 from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.ingress import PublishBudget
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
@@ -104,6 +105,8 @@ class Subscription:
         self.pc = pc
         self._signals = signals
         self.slots: list[SubscriberSlot] = []
+        # Her REMBs (from any slot: one estimate per connection) and the budget they imply.
+        self.downlink = DownlinkEstimate(clock)
         self.revision = 0
         self._pending: PendingOffer | None = None
         self._dirty = False
@@ -111,6 +114,12 @@ class Subscription:
         self._lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._reports: asyncio.Task[None] | None = None
+
+    @property
+    def usable(self) -> bool:
+        """Whether slots can still be added: not closed, by us or under us."""
+        state: str = self.pc.connectionState
+        return not self._closed and state != "closed"
 
     @property
     def pending_revision(self) -> int | None:
@@ -127,6 +136,15 @@ class Subscription:
             for slot in self.slots
             if slot.leg is not None and slot.mid is not None
         ]
+
+    def bytes_sent(self) -> int:
+        """RTP bytes forwarded to her so far, on every slot (before SRTP)."""
+        return sum(slot.output.bytes_sent for slot in self.slots if slot.output is not None)
+
+    def loss(self) -> float | None:
+        """The fraction lost her latest receiver reports give, over the slots that have one."""
+        fractions = [r.fraction_lost for s in self.slots if (r := s.reports.latest()) is not None]
+        return sum(fractions) / len(fractions) / 256 if fractions else None
 
     def assign(
         self, leg_factory: Callable[[SubscriberSlot], ForwardingLeg], kind: TrackKind
@@ -201,9 +219,7 @@ class Subscription:
             slot.leg = None
             if slot.output is not None:
                 slot.output.close()
-        await close_connection(
-            self.pc, log_name=self._log_name, leg="subscribe", stats=self._stats
-        )
+        await close_connection(self.pc, log_name=self._log_name, leg="subscribe", stats=self._stats)
 
     def _new_slot(self, kind: TrackKind) -> SubscriberSlot:
         transceiver = self.pc.addTransceiver(ForwardedTrackPlaceholder(kind), direction="sendonly")
@@ -214,7 +230,7 @@ class Subscription:
         internals.take_over_sender_reports(slot.sender)
         if self._reports is None:
             self._reports = asyncio.get_running_loop().create_task(self._send_reports())
-        internals.observe_sender_rtcp(slot.sender, slot.reports.add)
+        internals.observe_sender_rtcp(slot.sender, slot.reports.add, self.downlink.remb)
         internals.on_keyframe_request(slot.sender, slot.keyframe_requested)
         self.slots.append(slot)
         return slot

@@ -7,10 +7,12 @@ test pattern and beep.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import subprocess
 import sys
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +48,26 @@ CHROMIUM_ARGS = [
 
 # Media takes a few seconds to flow on a loaded machine; everything waits on conditions.
 MEDIA_TIMEOUT_MS = 30_000
+
+
+async def wait_for_async(
+    page: Page,
+    expression: str,
+    arg: Any = None,
+    *,
+    timeout_ms: float = MEDIA_TIMEOUT_MS,
+    polling_ms: float = 250,
+) -> None:
+    """Wait until ``expression`` (a function, possibly async) returns a truthy value.
+
+    Playwright's ``wait_for_function`` takes the Promise an async function returns as
+    truthy and returns at once (checked with ``async () => false``): a condition that
+    needs getStats is evaluated here instead, its result awaited, until the deadline."""
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not await page.evaluate(expression, arg):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_ms / 1000} s waiting for {expression}")
+        await asyncio.sleep(polling_ms / 1000)
 
 
 def _newest_source_mtime() -> float:
@@ -203,10 +225,12 @@ async def open_page(browser: Browser) -> AsyncIterator[OpenPage]:
         *,
         token: str | None = None,
         viewport: dict[str, int] | None = None,
+        device_scale_factor: float | None = None,
     ) -> Person:
         context = await browser.new_context(
             viewport=viewport or {"width": 1280, "height": 800},
             permissions=["camera", "microphone"],
+            device_scale_factor=device_scale_factor,
         )
         contexts.append(context)
         page = await context.new_page()

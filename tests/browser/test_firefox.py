@@ -22,7 +22,13 @@ from rooms import Role
 from server.app_keys import MEDIA
 from server.sfu import RtpForwardingMediaPlane
 from server.sfu import aiortc_internals as internals
-from tests.browser.conftest import _CSP_WATCH, MEDIA_TIMEOUT_MS, OpenPage, participant_ids
+from tests.browser.conftest import (
+    _CSP_WATCH,
+    MEDIA_TIMEOUT_MS,
+    OpenPage,
+    participant_ids,
+    wait_for_async,
+)
 from tests.browser.firefox import Firefox, FirefoxPage, launch_firefox, prepare_driver
 from tests.browser.test_group_session import _INBOUND, _STOPS, join, wait_until_rises
 from tests.conftest import RunningServer
@@ -113,12 +119,7 @@ async def test_a_firefox_member_and_a_chromium_facilitator_see_and_hear_each_oth
     # The facilitator mutes Fiona: Firefox is told, and the server stops her audio.
     await fay.page.get_by_role("button", name="Mute Fiona", exact=True).click()
     await fiona.has_text("The facilitator muted you")
-    await fay.page.wait_for_function(
-        _STOPS,
-        arg=[ids["Fiona"], "audio", "packetsReceived", 1500],
-        timeout=MEDIA_TIMEOUT_MS,
-        polling=250,
-    )
+    await wait_for_async(fay.page, _STOPS, [ids["Fiona"], "audio", "packetsReceived", 1500])
     before: Any = await fay.page.evaluate(_INBOUND, [ids["Fiona"], "audio", "packetsReceived"])
     # Her video still arrives meanwhile: only what the room holds is stopped.
     await wait_until_rises(fay.page, ids["Fiona"], "video", "framesDecoded", 10)
@@ -132,6 +133,15 @@ async def test_a_firefox_member_and_a_chromium_facilitator_see_and_hear_each_oth
     )
     assert held is True, held
 
+    # Firefox takes the camera's simulcast encodings too (rid simulcast): three layers
+    # offered, the lower ones encoded, and the server forwards Fay one of them.
+    layers: Any = await fiona.evaluate("window.groupsession.outboundLayers()")
+    assert sorted(layer["rid"] for layer in layers) == ["f", "h", "q"], layers
+    assert any(layer["framesEncoded"] > 0 for layer in layers if layer["rid"] == "q"), layers
+    forwarded: Any = await fay.page.evaluate(
+        "(pid) => window.groupsession.state().videoForwarding[pid]", ids["Fiona"]
+    )
+    assert forwarded is not None and forwarded["layer"] in ("q", "h", "f"), forwarded
     violations: Any = await fiona.evaluate("window.__cspViolations")
     assert violations == [], violations
 

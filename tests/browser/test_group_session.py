@@ -13,7 +13,13 @@ import pytest
 from playwright.async_api import Page, expect
 
 from rooms import Role
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
+from tests.browser.conftest import (
+    MEDIA_TIMEOUT_MS,
+    OpenPage,
+    Person,
+    participant_ids,
+    wait_for_async,
+)
 from tests.conftest import RunningServer
 
 pytestmark = pytest.mark.browser
@@ -70,9 +76,7 @@ async def join(person: Person, screenshot: str | None = None) -> None:
 
 
 async def wait_until_rises(page: Page, pid: str, kind: str, field: str, rise: int) -> None:
-    await page.wait_for_function(
-        _RISES, arg=[pid, kind, field, rise], timeout=MEDIA_TIMEOUT_MS, polling=250
-    )
+    await wait_for_async(page, _RISES, [pid, kind, field, rise])
     # Reset so that a later call measures a fresh rise.
     await page.evaluate(
         "([pid, kind, field]) => delete window[`rise:${pid}:${kind}:${field}`]", [pid, kind, field]
@@ -142,12 +146,7 @@ async def test_a_group_session_from_join_to_end(
     await expect(anna.page.get_by_text("The facilitator muted you")).to_be_visible()
     unmute = anna.page.get_by_role("button", name="Unmute microphone", exact=True)
     await expect(unmute).to_be_disabled()
-    await ben.page.wait_for_function(
-        _STOPS,
-        arg=[ids["Anna"], "audio", "packetsReceived", 1500],
-        timeout=MEDIA_TIMEOUT_MS,
-        polling=250,
-    )
+    await wait_for_async(ben.page, _STOPS, [ids["Anna"], "audio", "packetsReceived", 1500])
     before: Any = await ben.page.evaluate(_INBOUND, [ids["Anna"], "audio", "packetsReceived"])
     # Meanwhile Ben still hears the facilitator (the forwarding of others is untouched).
     await wait_until_rises(ben.page, ids["Fay Facilitator"], "audio", "packetsReceived", 20)

@@ -213,7 +213,15 @@ async def test_an_operator_watches_a_live_room_and_ends_it(
     await fac.call("update_settings", {"auto_admit": True})
     ana = await socket_join(server, Role.MEMBER, NAMES[1])
     clients = [fac, ana]
-    plane.figures[fac.participant_id or ""] = figures(210, 0.5, 900, 640, "srflx")
+    # The facilitator receives simulcast cameras: one at full size, three thumbnails, a
+    # paused one; her own camera's top layer is unwanted; the server estimates her link.
+    plane.figures[fac.participant_id or ""] = replace(
+        figures(210, 0.5, 900, 640, "srflx"),
+        video_layers_received={"q": 3, "h": 0, "f": 1, "single": 0},
+        videos_paused={"hidden": 0, "bandwidth": 1},
+        layers_published=["q", "h"],
+        downlink_estimate_kbps=1400.0,
+    )
     plane.figures[ana.participant_id or ""] = GOOD
     monitor = server.app[MONITOR]
     await wait_until(lambda: len(monitor.latest.rooms) == 1, timeout=10, what="a sampled room")
@@ -233,6 +241,13 @@ async def test_an_operator_watches_a_live_room_and_ends_it(
     await expect(fac_row).to_contain_text("210 ms")
     await expect(fac_row).to_contain_text("fair")
     await expect(fac_row).to_contain_text("srflx")
+    # Simulcast, per participant, without names: layers received, paused, sent, estimate.
+    for header in ("Downlink estimate", "Video layers received", "Videos paused", "Layers sent"):
+        await expect(room.get_by_role("columnheader", name=header)).to_be_visible()
+    await expect(fac_row).to_contain_text("full 1, quarter 3")
+    await expect(fac_row).to_contain_text("1 bandwidth")
+    await expect(fac_row).to_contain_text("q h")
+    await expect(fac_row).to_contain_text("1.4 Mbps")
     # No alert about this room (the test process itself may trip the server's CPU alert).
     await expect(room_alerts(page)).to_have_count(0)
 

@@ -9,7 +9,7 @@ from playwright.async_api import Page, expect
 
 from rooms import Role
 from tests.browser.accessibility import assert_accessible
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, participant_ids
+from tests.browser.conftest import OpenPage, participant_ids, wait_for_async
 from tests.browser.test_group_session import _STOPS, join, wait_until_rises
 from tests.browser.test_pages import admitted
 from tests.conftest import RunningServer
@@ -20,9 +20,7 @@ STEP_MS = 15_000
 
 
 async def stops_receiving(page: Page, pid: str, kind: str, field: str) -> None:
-    await page.wait_for_function(
-        _STOPS, arg=[pid, kind, field, 2000], timeout=MEDIA_TIMEOUT_MS, polling=250
-    )
+    await wait_for_async(page, _STOPS, [pid, kind, field, 2000])
 
 
 async def test_a_member_taken_aside(media_server: RunningServer, open_page: OpenPage) -> None:

@@ -13,7 +13,7 @@ from playwright.async_api import Browser, expect
 
 from rooms import Role
 from server.app import default_media
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, Person, participant_ids
+from tests.browser.conftest import Person, participant_ids, wait_for_async
 from tests.browser.test_group_session import join, plays_video_of, wait_until_rises
 from tests.conftest import RunningServer, start_server
 from tests.coturn import Coturn, running_coturn
@@ -114,11 +114,10 @@ async def test_a_relay_only_member_publishes_and_receives_through_coturn(
         await wait_until_rises(fay.page, ids["Rita"], "audio", "packetsReceived", 20)
 
         # Rita's two connections (publish and subscribe) both run over her relay.
-        await rita.page.wait_for_function(
+        await wait_for_async(
+            rita.page,
             f"async () => {{ const p = await ({_SELECTED_PAIRS})();"
             " return p.length === 2 && p.every((x) => x && x.local === 'relay'); }",
-            timeout=MEDIA_TIMEOUT_MS,
-            polling=250,
         )
         pairs: Any = await rita.page.evaluate(_SELECTED_PAIRS)
         assert all(p["local"] == "relay" and p["config"] == "relay" for p in pairs), pairs

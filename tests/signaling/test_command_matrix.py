@@ -20,6 +20,7 @@ MEDIA_EVENTS = {
     ClientEvent.SUBSCRIBER_ANSWER,
     ClientEvent.ICE_CANDIDATE,
     ClientEvent.RESTART_MEDIA,
+    ClientEvent.REPORT_VIEW,
 }
 
 
@@ -51,6 +52,9 @@ def payload(event: ClientEvent, target: str, waiting: str) -> dict[str, Any]:
         ClientEvent.OPEN_SIDE_ROOM: {"participant_ids": [target]},
         ClientEvent.MOVE_TO_SIDE_ROOM: {"participant_id": target},
         ClientEvent.CLOSE_SIDE_ROOM: {"side_room_id": "side-1"},
+        ClientEvent.REPORT_VIEW: {
+            "tiles": [{"participant_id": target, "visible": True, "width": 320, "height": 180}]
+        },
     }.get(event, {})
 
 

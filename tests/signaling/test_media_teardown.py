@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping, Sequence
 from pathlib import Path
 
 import pytest
@@ -23,6 +23,7 @@ from signaling.media import (
     MediaError,
     MediaSignals,
     SessionDescription,
+    TileView,
 )
 from signaling.service import MEDIA_TEARDOWN_S
 from tests.conftest import (
@@ -70,6 +71,16 @@ class HangingMediaPlane:
     def set_forwarding(
         self, room_id: str, participant_id: str, permission: ForwardingPermission
     ) -> None:
+        return None
+
+    # It forwards nothing, so there is no place, priority or view to apply.
+    def set_places(self, room_id: str, places: Mapping[str, str]) -> None:
+        return None
+
+    def set_video_priority(self, room_id: str, participant_ids: Sequence[str]) -> None:
+        return None
+
+    def set_view(self, room_id: str, participant_id: str, tiles: Sequence[TileView]) -> None:
         return None
 
     async def remove_participant(self, room_id: str, participant_id: str) -> None:

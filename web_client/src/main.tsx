@@ -14,6 +14,10 @@ declare global {
     groupsession?: {
       state: () => unknown;
       inboundStats: () => Promise<unknown>;
+      /** Our camera's simulcast layers as the encoder sends them. */
+      outboundLayers: () => Promise<unknown>;
+      /** What we would report of the remote tiles now (`report_view`). */
+      view: () => unknown;
       localTracks: () => { kind: string; label: string; enabled: boolean; readyState: string }[];
       shareScreen: () => Promise<boolean>;
     };
@@ -22,6 +26,8 @@ declare global {
 window.groupsession = {
   state: () => session.state,
   inboundStats: () => session.inboundStats(),
+  outboundLayers: () => session.outboundLayers(),
+  view: () => session.view.current(),
   // What the Share screen button does, for a test of the server's refusal.
   shareScreen: () => session.shareScreen(),
   localTracks: () =>

@@ -15,8 +15,10 @@ import {
 } from "./protocol/types";
 import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
 import { IceServerRefresh } from "./media/iceServers";
-import { PeerMedia, type MediaHealth, type RemoteStreams } from "./media/peers";
-import { createRoomStore, isFinal, type Action, type RoomState, type RoomStore } from "./state/room";
+import { PeerMedia, type LayerOutbound, type MediaHealth, type RemoteStreams } from "./media/peers";
+import { TileWatcher } from "./media/tileWatcher";
+import { createRoomStore, isFinal, others, type Action, type RoomState, type RoomStore } from "./state/room";
+import { ViewReporter, type TileReport } from "./state/view";
 
 /** Join refusals that say "not now" rather than "not you" (docs/protocol.md). */
 const RETRY_JOIN_CODES = new Set(["service_unavailable", "server_shutting_down"]);
@@ -78,6 +80,9 @@ export class Session {
   private joinRetries = 0;
   /** The node we were redirected to, or null: the address the page came from. */
   private nodeUrl: string | null = null;
+  /** What we show of each remote camera, reported to the server (simulcast). */
+  readonly view = new ViewReporter((tiles) => this.reportView(tiles));
+  private tileWatcher: TileWatcher | null = null;
 
   constructor(
     readonly token: string | null,
@@ -118,6 +123,7 @@ export class Session {
     for (const name of SERVER_EVENTS) this.forward(client, name);
     client.on("subscriber_offer", (offer) => this.peers?.handleOffer(offer));
     client.on("media_failed", () => this.mediaFailed());
+    client.on("publish_layers", ({ active }) => this.peers?.setPublishLayers(active));
     client.onConnection((event, { willReconnect, attempt }) => {
       if (this.client !== client) return;
       if (event === "retrying") {
@@ -200,6 +206,8 @@ export class Session {
 
   private follow(state: RoomState): void {
     const me = state.me;
+    // Everyone whose camera could reach us: a tile not shown is reported hidden.
+    this.view.setParticipants(others(state).map((p) => p.participant_id));
     if (me !== null) {
       // Send only what the server says is on; muting is also done locally at once (below).
       this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
@@ -232,6 +240,10 @@ export class Session {
         if (this.peers !== peers) return;
         if (health === "connected") this.mediaAttempts = 0;
         else this.mediaFailed();
+      },
+      // The server knows our subscribe connection now, and nothing of our view.
+      () => {
+        if (this.peers === peers) this.view.start();
       },
     );
     this.peers = peers;
@@ -287,8 +299,11 @@ export class Session {
   }
 
   private stopPeers(): void {
+    this.view.stop();
+    const had = this.peers !== null;
     this.peers?.close();
     this.peers = null;
+    if (had) this.dispatch({ type: "media_stopped" });
     // A new publish connection starts without the screen: the share ends with the old one.
     if (this.screen !== null) this.stopLocalScreen();
   }
@@ -300,6 +315,8 @@ export class Session {
     }
     this.iceRefresh.stop();
     this.stopPeers();
+    this.tileWatcher?.close();
+    this.tileWatcher = null;
     this.cancelMediaRetry();
     this.local.close();
     const client = this.client;
@@ -447,6 +464,26 @@ export class Session {
 
   inboundStats(): ReturnType<PeerMedia["inboundStats"]> {
     return this.peers?.inboundStats() ?? Promise.resolve({});
+  }
+
+  /** Our camera's simulcast layers as sent now (tests and support). */
+  outboundLayers(): Promise<LayerOutbound[]> {
+    return this.peers?.outboundLayers() ?? Promise.resolve([]);
+  }
+
+  // -- what we show (simulcast) ---------------------------------------------------------
+
+  /** A remote participant's tile is on the page: the server learns whether it is seen and
+   * how large, and sends their camera to fit. Returns the unwatch. */
+  readonly watchTile = (participantId: string, element: Element): (() => void) => {
+    this.tileWatcher ??= new TileWatcher(this.view);
+    return this.tileWatcher.watch(participantId, element);
+  };
+
+  private async reportView(tiles: TileReport[]): Promise<void> {
+    const client = this.client;
+    if (client === null || !this.joinedOnSocket) throw new Error("not joined");
+    await client.request("report_view", { tiles });
   }
 
   get hasJoinedOnce(): boolean {

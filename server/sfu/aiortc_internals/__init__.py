@@ -89,6 +89,13 @@ What is relied on (aiortc 1.16.0):
   1,500-byte buffer raises ValueError), so nothing it cannot take reaches it;
   its ``_handle_rtp_data`` (looked up on the instance) is wrapped so that
   RTP through a TURN relay cannot raise into it either.
+* Simulcast: ``RTCRtpTransceiver._headerExtensions`` (what the answer's
+  extmaps and the receive parameters are made from) gains rid and repaired
+  rid with the offer's ids (``accept_simulcast``); the guard enters each
+  layer's SSRC, learnt from mid and rid, in the router's ``ssrc_table``
+  (aiortc's ``route_rtp`` matches unknown SSRCs by payload type only, not by
+  mid), and reads ``HeaderExtensions.mid``/``rtp_stream_id``/
+  ``repaired_rtp_stream_id`` as ``HeaderExtensionsMap`` parses them.
 * ``NackGenerator.max_seq``/``missing`` (reset on a wide gap: its ``add``
   walks every number of a gap) and ``RemoteBitrateEstimator.ssrcs``.
 * pylibsrtp (aiortc's SRTP binding): ``Session._srtp``, ``_cdata`` and
@@ -137,6 +144,7 @@ from server.sfu.aiortc_internals.libsrtp import (
     srtp_protect_address,
 )
 from server.sfu.aiortc_internals.negotiation import (
+    accept_simulcast,
     close_within,
     parse_ice_candidate,
     restrict_negotiated_codecs,
@@ -146,6 +154,7 @@ from server.sfu.aiortc_internals.receive import (
     DatagramGuard,
     ReceiveBookkeeping,
     decoder_thread,
+    expect_simulcast,
     guard_media_ports,
     guard_of,
     guard_received_rtcp,
@@ -184,11 +193,13 @@ __all__ = [
     "RtcpSrPacket",
     "RtpPacket",
     "SrtpUnprotector",
+    "accept_simulcast",
     "candidate_from_sdp",
     "check_libsrtp_abi",
     "close_within",
     "decoder_thread",
     "encoder_of",
+    "expect_simulcast",
     "guard_media_ports",
     "guard_of",
     "guard_received_rtcp",

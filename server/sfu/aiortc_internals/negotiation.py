@@ -19,6 +19,7 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import (
     RTCRtpCodecParameters,
+    RTCRtpHeaderExtensionParameters,
 )
 from aiortc.sdp import candidate_from_sdp
 
@@ -47,6 +48,24 @@ def restrict_negotiated_codecs(
         ):
             kept.append(codec)
     transceiver._codecs = kept
+
+
+def accept_simulcast(transceiver: RTCRtpTransceiver, extension_ids: dict[str, int]) -> None:
+    """Negotiate the header extensions a simulcast section needs, with the offer's ids.
+
+    aiortc answers only the extensions it knows for a kind (video: mid and
+    abs-send-time); rid and repaired rid name each layer's packets (Chrome
+    sends no ``a=ssrc`` lines for them). ``transceiver._headerExtensions`` is
+    both what the answer's extmaps are written from and what the receiver's
+    parameters (and the transport's ``HeaderExtensionsMap``, which parses
+    rid and rrid) are configured with. Call after ``setRemoteDescription``.
+    """
+    current: list[RTCRtpHeaderExtensionParameters] = transceiver._headerExtensions
+    known = {extension.uri for extension in current}
+    for uri, extension_id in extension_ids.items():
+        if uri not in known:
+            current.append(RTCRtpHeaderExtensionParameters(id=extension_id, uri=uri))
+    transceiver._headerExtensions = current
 
 
 async def close_within(pc: RTCPeerConnection, timeout_s: float) -> bool:

@@ -55,6 +55,7 @@ from server.sfu.ingress import (
 )
 from server.sfu.rates import WindowRate
 from server.sfu.reports import ReceiveCounts
+from signaling.media import SIMULCAST_RIDS
 
 logger = logging.getLogger(__name__)
 
@@ -171,6 +172,37 @@ def receive_rtp_directly(receiver: RTCRtpReceiver, handler: DirectRtpHandler) ->
     target.receive = receive
 
 
+# Unknown SSRCs a guard unprotects, per layer SSRC still to learn, looking for a rid.
+_SIMULCAST_TRIES_PER_SLOT = 2
+
+
+# The attribute of an RTCRtpReceiver that names the simulcast rids it receives.
+_SIMULCAST_RIDS = "_groupsession_simulcast_rids"
+
+
+def expect_simulcast(receiver: RTCRtpReceiver, rids: tuple[str, ...]) -> None:
+    """``receiver`` gets the layers ``rids`` on SSRCs it never signalled (Chrome sends no
+    ``a=ssrc`` for rid simulcast): its transport's guard learns each layer's media and
+    RTX SSRC from the first packet carrying the section's mid and the rid (or repaired
+    rid), one of each per rid. Call before ``receive()``."""
+    setattr(receiver, _SIMULCAST_RIDS, tuple(rids))
+
+
+class _SimulcastSection:
+    """What a guard may still learn of one simulcast section: per rid, a media and an RTX SSRC."""
+
+    __slots__ = ("media", "receiver", "rids", "rtx")
+
+    def __init__(self, receiver: RTCRtpReceiver, rids: tuple[str, ...]) -> None:
+        self.receiver = receiver
+        self.rids = frozenset(rids)
+        self.media: set[str] = set()  # rids whose media SSRC was learnt
+        self.rtx: set[str] = set()
+
+    def open_slots(self) -> int:
+        return 2 * len(self.rids) - len(self.media) - len(self.rtx)
+
+
 # The attribute of an RTCDtlsTransport that holds its DatagramGuard.
 _GUARD = "_groupsession_guard"
 
@@ -259,6 +291,8 @@ class DatagramGuard:
         "_router",
         "_rtp_path_guarded",
         "_sequences",
+        "_simulcast",
+        "_simulcast_tried",
         "_ssrcs",
         "_unprotector",
         "_unsignalled_granted",
@@ -279,6 +313,10 @@ class DatagramGuard:
         self._sequences: dict[int, SequenceCheck] = {}
         self._unsignalled_left = 0
         self._unsignalled_granted: set[int] = set()  # id() of receivers given their allowance
+        # Simulcast sections by mid: their layers' SSRCs are learnt from mid and rid.
+        self._simulcast: dict[str, _SimulcastSection] = {}
+        # Unknown SSRCs unprotected to look for a layer's rid (bounded, see _may_learn_layer).
+        self._simulcast_tried: set[int] = set()
         self._hooked: set[int] = set()
         self._rtp_path_guarded = False
         self._loop = asyncio.get_running_loop()
@@ -296,6 +334,11 @@ class DatagramGuard:
         Called on every (re)negotiation: a receiver is given its few
         unsignalled SSRCs once, however often its publisher renegotiates.
         """
+        rids: tuple[str, ...] = getattr(receiver, _SIMULCAST_RIDS, ())
+        if rids and parameters.muxId and not parameters.encodings:
+            if parameters.muxId not in self._simulcast:
+                self._simulcast[parameters.muxId] = _SimulcastSection(receiver, rids)
+            return
         signalled = 0
         for encoding in parameters.encodings:
             if encoding.ssrc is not None:
@@ -409,7 +452,7 @@ class DatagramGuard:
         dtls = self._dtls
         ssrc = int.from_bytes(data[8:12], "big")
         learning = ssrc not in self._ssrcs
-        if learning and self._unsignalled_left <= 0:
+        if learning and self._unsignalled_left <= 0 and not self._may_learn_layer(ssrc):
             self._drops.drop(DropReason.UNKNOWN_SSRC)
             return
         seq = (data[2] << 8) | data[3]
@@ -436,13 +479,21 @@ class DatagramGuard:
         except Exception as error:  # struct.error, ValueError, IndexError...
             self._refuse(DropReason.MALFORMED, error)
             return
-        receiver = self._router.route_rtp(packet)
-        if receiver is None:
-            self._drops.drop(DropReason.UNKNOWN_SSRC)
-            return
-        if learning:
+        if learning and not self._learn_layer(packet):
+            if self._unsignalled_left <= 0:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
+            receiver = self._router.route_rtp(packet)
+            if receiver is None:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
             self._ssrcs.add(ssrc)
             self._unsignalled_left -= 1
+        else:
+            receiver = self._router.route_rtp(packet)
+            if receiver is None:
+                self._drops.drop(DropReason.UNKNOWN_SSRC)
+                return
         if check is None:
             check = self._sequences[ssrc] = SequenceCheck()
         check.check(seq)  # authenticated: the stream's numbering moves
@@ -456,6 +507,52 @@ class DatagramGuard:
                 )
         except Exception as error:  # one bad packet must not end the receive path
             self._refuse(DropReason.HANDLER_ERROR, error)
+
+    def _may_learn_layer(self, ssrc: int) -> bool:
+        """Whether an unknown SSRC may be unprotected to see if it names a simulcast layer.
+
+        libsrtp keeps a stream for every SSRC whose packet authenticates, so the
+        SSRCs tried are bounded too (a few per layer still to learn), not only
+        those learnt: a publisher sending on ever new SSRCs without a rid would
+        otherwise grow libsrtp's state without end.
+        """
+        if not any(section.open_slots() for section in self._simulcast.values()):
+            return False
+        tried = self._simulcast_tried
+        if ssrc in tried:
+            return True
+        if len(tried) >= _SIMULCAST_TRIES_PER_SLOT * 2 * len(SIMULCAST_RIDS) * len(
+            self._simulcast
+        ):
+            return False
+        tried.add(ssrc)
+        return True
+
+    def _learn_layer(self, packet: RtpPacket) -> bool:
+        """Admit ``packet``'s SSRC if it names a simulcast section's mid and one of its rids
+        (media) or repaired rids (RTX) not learnt yet; True if admitted.
+
+        aiortc's router matches an unknown SSRC by payload type only, which
+        fails when two video sections share VP8 (a camera and a screen): the
+        SSRC is entered in its table for the section's receiver by mid, as
+        BUNDLE says (RFC 8843 section 9.2).
+        """
+        extensions = packet.extensions
+        section = self._simulcast.get(extensions.mid) if extensions.mid else None
+        if section is None:
+            return False
+        rid = extensions.rtp_stream_id
+        if rid is not None:
+            learnt = section.media
+        else:
+            rid = extensions.repaired_rtp_stream_id
+            learnt = section.rtx
+        if rid not in section.rids or rid in learnt:
+            return False
+        learnt.add(rid)
+        self._ssrcs.add(packet.ssrc)
+        self._router.ssrc_table[packet.ssrc] = section.receiver
+        return True
 
     def _refuse(self, reason: DropReason, error: Exception) -> None:
         self._drops.drop(reason)
@@ -729,13 +826,17 @@ class ReceiveBookkeeping:
         "_codecs",
         "_estimator",
         "_nacks",
+        "_nacks_by_ssrc",
         "_receiver",
+        "_remb_floor_bps",
         "_streams",
         "_target",
     )
 
-    def __init__(self, receiver: RTCRtpReceiver) -> None:
+    def __init__(self, receiver: RTCRtpReceiver, remb_floor_bps: int = 0) -> None:
         target: Any = receiver
+        # The least REMB tells the publisher (see PublishedTrack: a simulcast camera).
+        self._remb_floor_bps = remb_floor_bps
         self._receiver = receiver
         self._target = target
         self._codecs: dict[int, RTCRtpCodecParameters] = target._RTCRtpReceiver__codecs
@@ -748,6 +849,19 @@ class ReceiveBookkeeping:
             self._estimator.incoming_bitrate = WindowRate(_INCOMING_BITRATE_WINDOW_MS)
         # (expected, received) of streams that restarted their numbering.
         self._carried: dict[int, tuple[int, int]] = {}
+        # aiortc keeps one NACK generator per receiver, for one media SSRC; a
+        # simulcast track has one per layer (the first layer uses aiortc's).
+        # Bounded by the SSRCs the track admits (PublishedTrack).
+        self._nacks_by_ssrc: dict[int, NackGenerator] = {}
+
+    def _nacks_for(self, ssrc: int) -> NackGenerator | None:
+        nacks = self._nacks_by_ssrc.get(ssrc)
+        if nacks is None:
+            if self._nacks is None:
+                return None
+            nacks = self._nacks if not self._nacks_by_ssrc else NackGenerator()
+            self._nacks_by_ssrc[ssrc] = nacks
+        return nacks
 
     def observe(self, packet: RtpPacket, arrival_time_ms: int, media: RtpPacket | None) -> None:
         """Account for ``packet`` as received; ``media``: it unwrapped from RTX (None: unusable).
@@ -764,6 +878,8 @@ class ReceiveBookkeeping:
             )
             rtcp_ssrc = self._target._RTCRtpReceiver__rtcp_ssrc
             if rtcp_ssrc is not None and remb is not None:
+                if remb[0] < self._remb_floor_bps:
+                    remb = (self._remb_floor_bps, remb[1])
                 run_soon(
                     self._target._send_rtcp(
                         RtcpPsfbPacket(
@@ -781,8 +897,10 @@ class ReceiveBookkeeping:
                 return
             stream = self._streams[packet.ssrc] = StreamStatistics(codec.clockRate)
         stream.add(packet)
-        nacks = self._nacks
-        if media is not None and nacks is not None:
+        if media is None:
+            return
+        nacks = self._nacks_for(media.ssrc)
+        if nacks is not None:
             last = nacks.max_seq
             if last is not None and NACK_WINDOW < (media.sequence_number - last) & 0xFFFF < 0x8000:
                 # aiortc walks every number of a gap (and then forgets all but
@@ -804,9 +922,10 @@ class ReceiveBookkeeping:
                 expected + stream.packets_expected,
                 received + stream.packets_received,
             )
-        if self._nacks is not None:
-            self._nacks.max_seq = None
-            self._nacks.missing.clear()
+        nacks = self._nacks_by_ssrc.get(ssrc)
+        if nacks is not None:
+            nacks.max_seq = None
+            nacks.missing.clear()
 
     def stream_count(self) -> int:
         """SSRC-keyed entries kept: statistics and the bitrate estimator's (for tests)."""

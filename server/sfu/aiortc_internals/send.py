@@ -24,15 +24,18 @@ from aiortc.rtcrtpparameters import (
     RTCRtpSendParameters,
 )
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     AnyRtcpPacket,
     HeaderExtensionsMap,
     RtcpByePacket,
+    RtcpPsfbPacket,
     RtcpRrPacket,
     RtcpSdesPacket,
     RtcpSenderInfo,
     RtcpSourceInfo,
     RtcpSrPacket,
     RtpPacket,
+    unpack_remb_fci,
     wrap_rtx,
 )
 from pylibsrtp import Error as SrtpError
@@ -317,6 +320,14 @@ class ForwardingOutput:
             self._reported_ntp = report_ntp
         return size
 
+    def continue_vp8(self, copies: PacketCopies) -> None:
+        """From this copy on, VP8 picture ids, TL0PICIDX and KEYIDX continue the slot's line."""
+        self._line.continue_vp8(copies)
+
+    def skip_picture(self) -> None:
+        """A picture was not forwarded: the next one takes its picture id."""
+        self._line.skip_picture()
+
     async def send_later(self, data: bytes) -> None:
         """Send a packet ``send_copy`` accounted for but could not send: aiortc's own path."""
         await self._dtls._send_rtp(data)
@@ -430,12 +441,28 @@ def _connection_route(dtls: Any, pair: Any) -> DatagramRoute | None:
     return route
 
 
-def observe_sender_rtcp(sender: RTCRtpSender, observer: Callable[[ReceiverReport], None]) -> None:
-    """Show ``observer`` every report block the remote peer sends about ``sender``'s stream."""
+def observe_sender_rtcp(
+    sender: RTCRtpSender,
+    observer: Callable[[ReceiverReport], None],
+    on_remb: Callable[[int], None] | None = None,
+) -> None:
+    """Show ``observer`` every report block the remote peer sends about ``sender``'s stream,
+    and ``on_remb`` every REMB naming it (the peer's estimate of its downlink, bits/s)."""
     target: Any = sender
     original: Callable[[AnyRtcpPacket], Awaitable[None]] = target._handle_rtcp_packet
 
     async def handle(packet: AnyRtcpPacket) -> None:
+        if (
+            on_remb is not None
+            and isinstance(packet, RtcpPsfbPacket)
+            and packet.fmt == RTCP_PSFB_APP
+        ):
+            try:
+                bitrate, _ssrcs = unpack_remb_fci(packet.fci)
+            except ValueError:
+                pass  # another application's feedback
+            else:
+                on_remb(bitrate)
         if isinstance(packet, (RtcpRrPacket, RtcpSrPacket)):
             for report in packet.reports:
                 if report.ssrc == sender._ssrc:

@@ -25,6 +25,8 @@ class RecordingOutput:
     def __init__(self, fail: bool = False) -> None:
         self.fail = fail
         self.sent: list[tuple[int, int, int]] = []
+        self.continued = 0
+        self.skipped = 0
 
     def send_copy(
         self, copies: PacketCopies, sequence_number: int, timestamp: int, ntp: int, rtp: int
@@ -33,3 +35,9 @@ class RecordingOutput:
             raise SrtpError(9)  # srtp_err_status_replay_fail, say
         self.sent.append((sequence_number, timestamp, rtp))
         return len(copies.payload)
+
+    def continue_vp8(self, copies: PacketCopies) -> None:
+        self.continued += 1
+
+    def skip_picture(self) -> None:
+        self.skipped += 1

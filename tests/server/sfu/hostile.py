@@ -26,7 +26,7 @@ import re
 import struct
 import threading
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
@@ -36,7 +36,7 @@ from pylibsrtp import Policy, Session
 
 from server.sfu import aiortc_internals as internals
 from server.sfu.plane import RtpForwardingMediaPlane
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription
+from signaling.media import ConnectionProblem, ForwardedTrack, ReceivedVideo, SessionDescription
 from tests.server.sfu.peers import ROOM, ClientPeer, RelaySignals
 
 T = TypeVar("T")
@@ -130,6 +130,23 @@ class ThreadSignals:
     ) -> None:
         self._loop.call_soon_threadsafe(
             self._relay.connection_problem, room_id, participant_id, problem
+        )
+
+    def media_failed(self, room_id: str, participant_id: str) -> None:
+        self._loop.call_soon_threadsafe(self._relay.media_failed, room_id, participant_id)
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        self._loop.call_soon_threadsafe(
+            self._relay.video_forwarding_changed, room_id, participant_id, list(videos)
+        )
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        self._loop.call_soon_threadsafe(
+            self._relay.publish_layers_changed, room_id, participant_id, dict(active)
         )
 
 

@@ -13,7 +13,7 @@ import fractions
 import itertools
 import math
 import time
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,7 +30,13 @@ from av import AudioFrame, VideoFrame
 
 from server.sfu import RtpForwardingMediaPlane
 from server.sfu.subscription import Subscription
-from signaling.media import ConnectionProblem, ForwardedTrack, SessionDescription, TrackKind
+from signaling.media import (
+    ConnectionProblem,
+    ForwardedTrack,
+    ReceivedVideo,
+    SessionDescription,
+    TrackKind,
+)
 
 VIDEO_WIDTH = 160
 VIDEO_HEIGHT = 120
@@ -261,7 +267,14 @@ class ReceivingPeer:
         await self.subscribe_pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type="offer"))
         await self.subscribe_pc.setLocalDescription(await self.subscribe_pc.createAnswer())
         local: RTCSessionDescription = self.subscribe_pc.localDescription
-        return local
+        # Without abs-send-time the server's copies carry none, so aiortc's receive-side
+        # estimator sends no REMB: it lags the rate far more than a browser's, and on a
+        # loaded machine its estimate would have the plane pause these peers' video for
+        # bandwidth (tests/server/sfu/test_simulcast.py sends the REMBs it tests).
+        answer = "\r\n".join(
+            line for line in local.sdp.split("\r\n") if "abs-send-time" not in line
+        )
+        return RTCSessionDescription(sdp=answer, type=local.type)
 
     def reception(self, publisher_id: str, kind: TrackKind) -> Reception:
         return self.received.setdefault((publisher_id, kind), Reception())
@@ -358,12 +371,31 @@ class ClientPeer(ReceivingPeer):
 
 @dataclass
 class RelaySignals:
-    """MediaSignals for tests: hands subscriber offers to the client peers, records speaking."""
+    """MediaSignals for tests: hands subscriber offers to the client peers, records speaking,
+    problems, failures, and what each subscriber receives and each publisher should send."""
 
     clients: dict[str, ClientPeer] = field(default_factory=dict)
     speaking: list[tuple[str, bool]] = field(default_factory=list)
     problems: list[tuple[str, ConnectionProblem]] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    # In the order reported: (subscriber, the whole picture of what it receives).
+    forwarding: list[tuple[str, list[ReceivedVideo]]] = field(default_factory=list)
+    # In the order reported: (publisher, rid -> wanted).
+    publish_layers: list[tuple[str, dict[str, bool]]] = field(default_factory=list)
+
+    def received_videos(self, subscriber_id: str) -> dict[str, ReceivedVideo] | None:
+        """The latest video_forwarding report for this subscriber, by publisher (None: none yet)."""
+        for pid, videos in reversed(self.forwarding):
+            if pid == subscriber_id:
+                return {video.participant_id: video for video in videos}
+        return None
+
+    def wanted_layers(self, publisher_id: str) -> dict[str, bool] | None:
+        """The latest publish_layers report for this publisher (None: none yet)."""
+        for pid, active in reversed(self.publish_layers):
+            if pid == publisher_id:
+                return active
+        return None
 
     async def send_subscriber_offer(
         self,
@@ -387,6 +419,16 @@ class RelaySignals:
 
     def media_failed(self, room_id: str, participant_id: str) -> None:
         self.failed.append(participant_id)
+
+    def video_forwarding_changed(
+        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
+    ) -> None:
+        self.forwarding.append((participant_id, list(videos)))
+
+    def publish_layers_changed(
+        self, room_id: str, participant_id: str, active: Mapping[str, bool]
+    ) -> None:
+        self.publish_layers.append((participant_id, dict(active)))
 
 
 ROOM = "room-1"

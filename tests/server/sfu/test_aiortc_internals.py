@@ -929,3 +929,65 @@ def test_a_full_port_range_is_a_clear_error() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(internals.NoFreeMediaPort, match=f"no free UDP port in {port}-{port}"):
             ice._bind_media_socket("127.0.0.1", (port, port))
+
+
+# -- simulcast (issue 17) -------------------------------------------------------
+
+
+async def test_simulcast_extensions_go_into_the_answer_and_the_receive_parameters() -> None:
+    """``accept_simulcast`` adds rid and repaired rid to ``RTCRtpTransceiver._headerExtensions``,
+    which aiortc writes the answer's extmaps from and builds the receive parameters (and so
+    the transport's ``HeaderExtensionsMap``) from; aiortc's SDP layer ignores a=rid and
+    a=simulcast (so the plane answers them in text)."""
+    from aiortc import RTCSessionDescription
+    from aiortc.rtcrtpparameters import RTCRtpParameters
+    from aiortc.rtp import HeaderExtensionsMap
+
+    from benchmarks.simulcast import RID_ID, RID_URI, RRID_ID, RRID_URI, simulcast_offer
+    from server.sfu.simulcast_sdp import offered_simulcast
+
+    offerer, answerer = RTCPeerConnection(), RTCPeerConnection()
+    offerer.addTransceiver("video", direction="sendonly")
+    await offerer.setLocalDescription(await offerer.createOffer())
+    offer = simulcast_offer(offerer.localDescription.sdp)
+    await answerer.setRemoteDescription(RTCSessionDescription(sdp=offer, type="offer"))
+    transceiver = answerer.getTransceivers()[0]
+    assert RID_URI not in {e.uri for e in transceiver._headerExtensions}  # aiortc drops it
+    section = offered_simulcast(offer)[transceiver.mid]
+    internals.accept_simulcast(transceiver, section.extension_ids)
+    await answerer.setLocalDescription(await answerer.createAnswer())
+    answer = answerer.localDescription.sdp
+    assert f"a=extmap:{RID_ID} {RID_URI}" in answer
+    assert f"a=extmap:{RRID_ID} {RRID_URI}" in answer
+    assert "a=rid:" not in answer and "a=simulcast" not in answer
+    target: Any = answerer
+    parameters = target._RTCPeerConnection__remoteRtp(transceiver)
+    assert not parameters.encodings  # no a=ssrc: the layers' SSRCs are learnt
+    extensions = HeaderExtensionsMap()
+    extensions.configure(RTCRtpParameters(headerExtensions=parameters.headerExtensions))
+    packet = RtpPacket(payload_type=96, sequence_number=1, timestamp=0, ssrc=5)
+    packet.extensions.rtp_stream_id = "h"
+    packet.extensions.mid = transceiver.mid
+    parsed = RtpPacket.parse(packet.serialize(extensions), extensions)
+    assert (parsed.extensions.rtp_stream_id, parsed.extensions.mid) == ("h", transceiver.mid)
+    await offerer.close()
+    await answerer.close()
+
+
+def test_the_router_routes_unknown_ssrcs_by_payload_type_alone_and_its_ssrc_table_by_ssrc() -> None:
+    """Two video receivers sharing VP8 (a camera and a screen): aiortc cannot route a new
+    SSRC (it does not look at the mid), so the guard enters a layer's SSRC in
+    ``RtpRouter.ssrc_table`` itself, and ``route_rtp`` then routes it."""
+    from aiortc.rtcdtlstransport import RtpRouter
+
+    router = RtpRouter()
+    camera, screen = object(), object()
+    router.register_receiver(camera, ssrcs=[], payload_types=[96, 97], mid="1")  # type: ignore[arg-type]
+    router.register_receiver(screen, ssrcs=[], payload_types=[96, 97], mid="2")  # type: ignore[arg-type]
+    packet = RtpPacket(payload_type=96, sequence_number=1, timestamp=0, ssrc=4242)
+    packet.extensions.mid = "1"
+    assert router.route_rtp(packet) is None
+    router.ssrc_table[4242] = camera  # type: ignore[assignment]
+    assert router.route_rtp(packet) is camera
+    rtx = RtpPacket(payload_type=97, sequence_number=1, timestamp=0, ssrc=4242)
+    assert router.route_rtp(rtx) is camera

@@ -150,8 +150,6 @@ def test_copy_sender_refuses_bad_input_and_changes_nothing() -> None:
         packet(payload=bytes(MAX_PLAINTEXT))
 
 
-
-
 @settings(max_examples=300, deadline=None)
 @given(
     payload=st.binary(min_size=1, max_size=1400),
@@ -217,3 +215,116 @@ def test_every_copy_parses_back_as_written(
     assert parsed.extensions.abs_send_time == (abs_send_time & 0xFFFFFF if abs_id else None)
     assert parsed.extensions.audio_level == (audio_level if level_id else None)
     assert (line.packets, line.payload_octets) == (1, len(payload))
+
+
+def vp8_descriptor(
+    *,
+    picture_id: int | None,
+    long_id: bool = True,
+    tl0: int | None = None,
+    tid: int | None = None,
+    keyidx: int | None = None,
+    start: bool = True,
+    keyframe: bool = False,
+    size: tuple[int, int] = (640, 480),
+) -> bytes:
+    """A VP8 payload (RFC 7741 descriptor, then a payload header) for the tests."""
+    extended = (
+        (0x80 if picture_id is not None else 0)
+        | (0x40 if tl0 is not None else 0)
+        | (0x20 if tid is not None else 0)
+        | (0x10 if keyidx is not None else 0)
+    )
+    out = bytearray([(0x80 if extended else 0) | (0x10 if start else 0)])
+    if extended:
+        out.append(extended)
+    if picture_id is not None:
+        if long_id:
+            out += bytes([0x80 | (picture_id >> 8), picture_id & 0xFF])
+        else:
+            out.append(picture_id & 0x7F)
+    if tl0 is not None:
+        out.append(tl0)
+    if tid is not None or keyidx is not None:
+        out.append(((tid or 0) << 6) | (keyidx or 0))
+    if keyframe:
+        width, height = size
+        out += bytes([0x00, 0x00, 0x00, 0x9D, 0x01, 0x2A])
+        out += width.to_bytes(2, "little") + height.to_bytes(2, "little")
+    else:
+        out += bytes([0x01, 0x00, 0x00])
+    return bytes(out) + b"vp8-data"
+
+
+def vp8_copies(payload: bytes) -> PacketCopies:
+    return PacketCopies(
+        marker=False, payload=payload, padding_size=0, abs_send_time=0, audio_level=None, vp8=True
+    )
+
+
+def test_packet_copies_read_the_vp8_descriptor_and_a_keyframes_size() -> None:
+    key = vp8_copies(vp8_descriptor(picture_id=300, tl0=7, tid=0, keyidx=3, keyframe=True))
+    assert (key.picture_id, key.tl0picidx, key.tid, key.keyidx) == (300, 7, 0, 3)
+    assert (key.frame_start, key.keyframe, key.width, key.height) == (True, True, 640, 480)
+    delta = vp8_copies(vp8_descriptor(picture_id=5, long_id=False, tid=2, start=False))
+    assert (delta.picture_id, delta.tl0picidx, delta.tid, delta.keyidx) == (5, -1, 2, -1)
+    assert (delta.frame_start, delta.keyframe, delta.width) == (False, False, 0)
+    plain = PacketCopies(
+        marker=False,
+        payload=vp8_descriptor(picture_id=9),
+        padding_size=0,
+        abs_send_time=0,
+        audio_level=None,
+    )
+    assert plain.picture_id == -1  # not parsed unless asked
+    # A descriptor announcing more than the payload holds: no fields, nothing rewritten.
+    short = vp8_copies(bytes([0x90, 0xE0, 0x81]))
+    assert (short.picture_id, short.tl0picidx, short.keyframe) == (-1, -1, False)
+
+
+def test_a_line_continues_picture_id_tl0picidx_and_keyidx_across_runs() -> None:
+    ids = ExtensionIds(mid=None, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, None)
+
+    def written(copies: PacketCopies, seq: int) -> PacketCopies:
+        payload = parse_with(ids, line.write(copies, seq, 0)).payload
+        return vp8_copies(payload)
+
+    # A first run is written as it comes.
+    first = written(vp8_copies(vp8_descriptor(picture_id=0x7FFE, tl0=250, tid=0, keyidx=30)), 1)
+    assert (first.picture_id, first.tl0picidx, first.keyidx) == (0x7FFE, 250, 30)
+    assert (line.last_picture_id, line.last_tl0picidx, line.last_keyidx) == (0x7FFE, 250, 30)
+    # Another layer (its own numbering) starts a run: it continues the line.
+    switch = vp8_copies(
+        vp8_descriptor(picture_id=100, tl0=3, tid=0, keyidx=9, keyframe=True, size=(320, 240))
+    )
+    line.continue_vp8(switch)
+    out = written(switch, 2)
+    assert (out.picture_id, out.tl0picidx, out.keyidx, out.width) == (0x7FFF, 251, 31, 320)
+    out = written(vp8_copies(vp8_descriptor(picture_id=101, tl0=3, tid=1, keyidx=9)), 3)
+    assert (out.picture_id, out.tl0picidx, out.tid, out.keyidx) == (0, 251, 1, 31)
+    # A dropped picture (a temporal layer not forwarded) leaves no gap in picture ids.
+    line.skip_picture()
+    out = written(vp8_copies(vp8_descriptor(picture_id=103, tl0=4, tid=0, keyidx=9)), 4)
+    assert (out.picture_id, out.tl0picidx) == (1, 252)
+    # Seven-bit picture ids keep their width.
+    short = vp8_copies(vp8_descriptor(picture_id=127, long_id=False, tl0=0, keyidx=0))
+    line.continue_vp8(short)
+    out = written(short, 5)
+    assert (out.picture_id, out.tl0picidx, out.keyidx) == (2, 253, 0)  # KEYIDX is 5 bits
+    assert parse_with(ids, line.write(short, 6, 0)).payload[2] & 0x80 == 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(payload=st.binary(max_size=40), delta=st.integers(0, 3))
+def test_any_payload_parsed_as_vp8_is_rewritten_within_itself(payload: bytes, delta: int) -> None:
+    copies = vp8_copies(payload)
+    ids = ExtensionIds(mid=None, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, None)
+    for _ in range(delta):
+        line.skip_picture()
+    line.continue_vp8(copies)
+    out = parse_with(ids, line.write(copies, 1, 0)).payload
+    assert len(out) == len(payload)
+    # Only the descriptor's id fields may change; the VP8 data itself never does.
+    assert out[6:] == payload[6:]

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 import pytest
 
 from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies
+from server.sfu.layers import SINGLE_LAYER, Layer
 from server.sfu.legs import KEYFRAME_WAIT_RETRY_S, ForwardingLeg, SubscriberSlot
 from signaling.media import TrackKind
-from tests.server.sfu.doubles import RecordingOutput
+from tests.server.sfu.doubles import ManualClock, RecordingOutput
 
 NO_REPORT = None
 
@@ -28,12 +29,29 @@ class RecordedTrack:
     screen: bool = False
     live_legs: list[ForwardingLeg] = field(default_factory=list)
     keyframe_requests: int = 0
+    rids: tuple[str, ...] = (SINGLE_LAYER,)
+    layers: list[Layer] = field(default_factory=list)
+    requested: list[str] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        async def no_pli(layer: Layer) -> None:
+            pass
+
+        self.layers = [Layer(rid, i, no_pli, ManualClock(), 0.5) for i, rid in enumerate(self.rids)]
+
+    @property
+    def simulcast(self) -> bool:
+        return len(self.layers) > 1
+
+    def first_layer(self) -> Layer:
+        return self.layers[0]
 
     def leg_went_live(self, leg: ForwardingLeg) -> None:
         self.live_legs.append(leg)
 
-    def request_keyframe(self) -> None:
+    def request_keyframe(self, layer: Layer | None = None) -> None:
         self.keyframe_requests += 1
+        self.requested.append("all" if layer is None else layer.rid)
 
 
 @dataclass
@@ -48,7 +66,9 @@ class Rig:
     ) -> tuple[int, int] | None:
         """Forward one packet; where it went on the slot (sequence, timestamp), or None."""
         before = len(self.output.sent)
-        size = self.leg.forward(COPIES, ROOM, seq, timestamp, keyframe, now, 0, NO_REPORT)
+        copies = KEYFRAME if keyframe else COPIES
+        layer = self.track.layers[0]
+        size = self.leg.forward(copies, ROOM, seq, timestamp, layer, now, 0, NO_REPORT)
         if not size:
             assert len(self.output.sent) == before
             return None
@@ -60,6 +80,15 @@ COPIES = PacketCopies(
     marker=False, payload=b"media", padding_size=0, abs_send_time=0, audio_level=None
 )
 ROOM = MAX_COPY - len(COPIES.payload)  # the header room of a small packet
+# A VP8 keyframe's first packet: S=1, PID=0, no extensions; payload header P=0.
+KEYFRAME = PacketCopies(
+    marker=False,
+    payload=b"\x10\x00media",
+    padding_size=0,
+    abs_send_time=0,
+    audio_level=None,
+    vp8=True,
+)
 
 
 def rig(kind: TrackKind, slot: SubscriberSlot | None = None, clock_rate: int = 90000) -> Rig:
@@ -141,7 +170,8 @@ def test_new_leg_on_a_reused_slot_continues_its_lines() -> None:
 def test_a_leg_that_is_not_live_sends_nothing() -> None:
     slot = SubscriberSlot(TrackKind.AUDIO, transceiver=None)  # type: ignore[arg-type]
     leg = ForwardingLeg(RecordedTrack(TrackKind.AUDIO), "sub", slot)
-    assert leg.forward(COPIES, ROOM, 1, 0, False, 0.0, 0, NO_REPORT) == 0  # no output yet
+    first = leg.track.first_layer()
+    assert leg.forward(COPIES, ROOM, 1, 0, first, 0.0, 0, NO_REPORT) == 0  # no output yet
     audio = rig(TrackKind.AUDIO)
     audio.leg.close()
     assert audio.send(1, 0, 0.0) is None
@@ -149,7 +179,7 @@ def test_a_leg_that_is_not_live_sends_nothing() -> None:
 
 def test_the_slot_reports_the_publisher_clock_on_its_own_line() -> None:
     audio = rig(TrackKind.AUDIO)
-    audio.leg.forward(COPIES, ROOM, 7, 1000, False, 0.0, 0, 5000)
+    audio.leg.forward(COPIES, ROOM, 7, 1000, audio.track.layers[0], 0.0, 0, 5000)
     _seq, sent_ts, report_rtp = audio.output.sent[-1]
     # The publisher's RTP clock now (5000) moved by the same offset as the packet's.
     assert (report_rtp - sent_ts) & 0xFFFFFFFF == 4000
@@ -161,9 +191,125 @@ def test_a_copy_too_large_for_the_slot_is_not_sent_and_the_run_goes_on() -> None
     assert first is not None
     header = audio.output.header_size
     with pytest.raises(OversizeCopy):
-        audio.leg.forward(COPIES, header - 1, 2, 960, False, 0.0, 0, NO_REPORT)
+        audio.leg.forward(COPIES, header - 1, 2, 960, audio.track.layers[0], 0.0, 0, NO_REPORT)
     assert len(audio.output.sent) == 1
     after = audio.send(3, 1920, 0.0)
     assert after is not None
     # The run's offset holds: to the subscriber, packet 2 is one lost packet.
     assert after[0] == (first[0] + 2) & 0xFFFF
+
+
+def vp8(
+    picture_id: int, *, keyframe: bool = False, tid: int = 0, start: bool = True
+) -> PacketCopies:
+    """A VP8 packet with a 15-bit picture id, TL0PICIDX and TID."""
+    descriptor = bytes(
+        [0x90 if start else 0x80, 0xE0, 0x80 | (picture_id >> 8), picture_id & 0xFF, 0, tid << 6]
+    )
+    header = b"\x00\x00\x00" if keyframe else b"\x01\x00\x00"
+    return PacketCopies(
+        marker=False,
+        payload=descriptor + header + b"data",
+        padding_size=0,
+        abs_send_time=0,
+        audio_level=None,
+        vp8=True,
+    )
+
+
+def simulcast_rig() -> Rig:
+    slot = SubscriberSlot(TrackKind.VIDEO, transceiver=None)  # type: ignore[arg-type]
+    output = RecordingOutput()
+    slot.output = output  # type: ignore[assignment]
+    track = RecordedTrack(TrackKind.VIDEO, rids=("q", "h", "f"))
+    leg = ForwardingLeg(track, "sub", slot)
+    leg.mark_negotiated()
+    return Rig(leg, slot, track, output)
+
+
+def send_on(
+    rig_: Rig, layer: Layer, copies: PacketCopies, seq: int, timestamp: int, now: float
+) -> tuple[int, int] | None:
+    before = len(rig_.output.sent)
+    size = rig_.leg.forward(copies, ROOM, seq, timestamp, layer, now, 0, NO_REPORT)
+    if not size:
+        assert len(rig_.output.sent) == before
+        return None
+    sent_seq, sent_ts, _ = rig_.output.sent[-1]
+    return sent_seq, sent_ts
+
+
+def test_a_simulcast_leg_starts_low_and_switches_only_at_the_target_keyframe() -> None:
+    video = simulcast_rig()
+    q, h, f = video.track.layers
+    assert video.leg.target is q  # a new leg starts on the lowest layer
+    assert send_on(video, h, vp8(1, keyframe=True), 500, 9000, 0.0) is None  # not its layer
+    first = send_on(video, q, vp8(1, keyframe=True), 100, 1000, 0.0)
+    assert first is not None and video.leg.current is q
+    video.track.requested.clear()
+    assert video.leg.set_target(f)
+    assert video.track.requested == ["f"]  # a keyframe of the new layer, asked at once
+    # Until f's keyframe, q goes on and f's delta frames are not forwarded.
+    assert send_on(video, f, vp8(7), 50, 70000, 0.033) is None
+    second = send_on(video, q, vp8(2), 101, 4000, 0.033)
+    assert second is not None and second[0] == (first[0] + 1) & 0xFFFF
+    # f's keyframe: the switch, continuing the sequence line without a gap.
+    switched = send_on(video, f, vp8(8, keyframe=True), 51, 73000, 0.066)
+    assert switched is not None and video.leg.current is f and video.leg.switches == 1
+    assert switched[0] == (second[0] + 1) & 0xFFFF
+    assert 0 < (switched[1] - second[1]) & 0xFFFFFFFF < 90000  # time moves on, a little
+    assert video.output.continued == 2  # the VP8 fields continue at each run's start
+    # The old layer's packets are no longer forwarded; the new layer's are, in line.
+    assert send_on(video, q, vp8(3), 102, 7000, 0.07) is None
+    after = send_on(video, f, vp8(9), 52, 76000, 0.1)
+    assert after is not None and after[0] == (switched[0] + 1) & 0xFFFF
+    assert (after[1] - switched[1]) & 0xFFFFFFFF == 3000
+
+
+def test_a_switch_carries_time_through_the_layers_sender_reports() -> None:
+    video = simulcast_rig()
+    q, h, _ = video.track.layers
+    # Both layers sampled the same instant (NTP 1000 s) at different RTP times.
+    ntp = 1000 << 32
+    q.sender_report = (ntp, 50_000)
+    h.sender_report = (ntp, 7_000_000)
+    first = send_on(video, q, vp8(1, keyframe=True), 10, 50_000 + 9000, 0.0)
+    assert first is not None
+    video.leg.set_target(h)
+    # h's keyframe 0.1 s after the first packet's instant: the line moves by exactly that.
+    switched = send_on(video, h, vp8(5, keyframe=True), 900, 7_000_000 + 9000 + 9000, 0.1)
+    assert switched is not None
+    assert (switched[1] - first[1]) & 0xFFFFFFFF == 9000
+
+
+def test_pausing_stops_at_once_and_resuming_waits_for_a_keyframe() -> None:
+    video = simulcast_rig()
+    q, h, _ = video.track.layers
+    assert send_on(video, q, vp8(1, keyframe=True), 10, 0, 0.0) is not None
+    video.leg.set_target(None)
+    assert video.leg.current is None
+    assert send_on(video, q, vp8(2), 11, 3000, 0.03) is None
+    video.leg.set_target(h)
+    assert send_on(video, h, vp8(3), 20, 3000, 0.06) is None
+    assert send_on(video, h, vp8(4, keyframe=True), 21, 6000, 0.1) is not None
+
+
+def test_dropping_temporal_layers_leaves_no_sequence_gap() -> None:
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    out = [send_on(video, q, vp8(1, keyframe=True), 10, 0, 0.0)]
+    # L1T3: TIDs 2, 1, 2, 0, ... one packet per frame here.
+    for i, tid in enumerate([2, 1, 2, 0, 2, 1, 2, 0], start=1):
+        out.append(send_on(video, q, vp8(1 + i, tid=tid), 10 + i, 3000 * i, 0.033 * i))
+    sent = [copy[0] for copy in out if copy is not None]
+    assert len(sent) == 3  # the keyframe and two TL0 frames
+    assert sent == [sent[0], (sent[0] + 1) & 0xFFFF, (sent[0] + 2) & 0xFFFF]
+    assert video.output.skipped == 6  # each dropped picture gives its id to the next
+    # A packet from before the last drop would take a given number: dropped too.
+    assert send_on(video, q, vp8(3, tid=2, start=False), 12, 6000, 0.3) is None
+    # Raising the limit waits for a TL0 frame, then every layer flows again.
+    video.leg.set_target(q, max_temporal=None)
+    assert send_on(video, q, vp8(10, tid=2), 19, 27000, 0.3) is None
+    assert send_on(video, q, vp8(11, tid=0), 20, 30000, 0.33) is not None
+    assert send_on(video, q, vp8(12, tid=2), 21, 33000, 0.36) is not None

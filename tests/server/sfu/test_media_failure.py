@@ -43,3 +43,18 @@ async def test_our_own_teardown_is_no_failure(session: Session) -> None:
     await session.leave(second)
     assert session.signals.failed == []
     assert session.plane.media_failures == 0
+
+
+async def test_a_subscription_closed_under_us_does_not_fail_others_publish(
+    session: Session,
+) -> None:
+    """aiortc closes a connection whose DTLS transports all closed; until signaling drops
+    her, a new publisher's tracks skip her dead subscription rather than fail to publish."""
+    first = await session.join(0)
+    subscription = session.plane_subscription(first.participant_id)
+    await subscription.pc.close()  # as aiortc does when her DTLS transports all closed
+    assert not subscription.usable
+    second = await session.join(1)  # its publish would have raised InvalidStateError
+    assert session.plane.published_tracks(ROOM, second.participant_id)
+    await first.close()
+    await second.close()

@@ -36,7 +36,7 @@ async def test_a_subscriber_whose_srtp_fails_costs_the_others_nothing() -> None:
     for seq in (1, 2):
         packet = RtpPacket(payload_type=111, sequence_number=seq, timestamp=seq * 960, ssrc=5)
         packet.payload = b"opus"
-        track._forward(packet, arrival_time_ms=0)
+        track._forward(packet, 0, track.first_layer())
     assert len(outputs["fine"].sent) == 2
     assert stats.copies_failed == 2
     assert stats.packets_out == 2

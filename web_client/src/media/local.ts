@@ -15,9 +15,12 @@ export interface DeviceLists {
 
 export type TrackKind = "audio" | "video";
 
+// 960x540: the smallest picture for which Chrome encodes all three simulcast layers
+// (240x135, 480x270, 960x540); from a 640x360 camera it sends two and drops the full
+// one (its "legacy simulcast layer limit", measured in Chromium 156).
 const VIDEO_CONSTRAINTS: MediaTrackConstraints = {
-  width: { ideal: 640 },
-  height: { ideal: 360 },
+  width: { ideal: 960 },
+  height: { ideal: 540 },
   frameRate: { ideal: 24, max: 30 },
 };
 

@@ -4,6 +4,7 @@
 
 import type { SignalingClient } from "../protocol/client";
 import type { ForwardedTrack, ServerEvents } from "../protocol/types";
+import { cameraEncodingChoices, PublishLayers } from "./simulcast";
 
 const ICE_GATHERING_TIMEOUT_MS = 4000;
 // "disconnected" often heals by itself; this long and it counts as failed.
@@ -16,15 +17,38 @@ export type RemoteStreams = ReadonlyMap<string, MediaStream>;
 
 export interface VideoInbound {
   packetsReceived: number;
+  bytesReceived: number;
+  framesReceived: number;
   framesDecoded: number;
+  /** Of the frame decoded last (the layer being received). */
   frameWidth: number;
+  frameHeight: number;
+  framesPerSecond: number;
+  freezeCount: number;
+}
+
+export interface AudioInbound {
+  packetsReceived: number;
+  bytesReceived: number;
+  totalSamplesReceived: number;
+  /** Samples the decoder made up for lost or late packets. */
+  concealedSamples: number;
 }
 
 export interface InboundStats {
-  audio: { packetsReceived: number; bytesReceived: number } | null;
+  audio: AudioInbound | null;
   video: VideoInbound | null;
   /** Their shared screen. */
   screen: VideoInbound | null;
+}
+
+/** One layer of our camera as the encoder sends it (for tests and support). */
+export interface LayerOutbound {
+  rid: string;
+  active: boolean;
+  frameWidth: number;
+  framesEncoded: number;
+  bytesSent: number;
 }
 
 export class PeerMedia {
@@ -37,6 +61,8 @@ export class PeerMedia {
   /** Publish negotiations run one at a time (the first, then screen shares). */
   private publishing: Promise<unknown> = Promise.resolve();
   private screenTransceiver: RTCRtpTransceiver | null = null;
+  /** The camera's layers, when it went out as simulcast. */
+  private cameraLayers: PublishLayers | null = null;
   private closed = false;
 
   constructor(
@@ -47,6 +73,8 @@ export class PeerMedia {
     private readonly onScreens: (screens: RemoteStreams) => void = () => undefined,
     private iceServers: RTCIceServer[] = [],
     private readonly onHealth: (health: MediaHealth) => void = () => undefined,
+    /** The server has our subscribe connection (it forgets our view with the old one). */
+    private readonly onSubscribed: () => void = () => undefined,
   ) {}
 
   private configuration(): RTCConfiguration {
@@ -75,6 +103,7 @@ export class PeerMedia {
     subscribe.ontrack = () => this.remap();
     // The first offer may arrive before the subscribe ack: the connection exists first.
     await this.client.request("subscribe", {});
+    if (!this.closed) this.onSubscribed();
     if (publish && local !== null && local.getTracks().length > 0) {
       await this.serially(() => this.publish(local));
     }
@@ -92,9 +121,57 @@ export class PeerMedia {
     this.watch(pc);
     for (const track of local.getTracks()) {
       // The stream id tells the server nothing: it labels forwarded tracks with our id.
-      pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
+      if (track.kind === "video") this.addCamera(pc, track, local);
+      else pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
     }
     await this.offerToPublish(pc);
+  }
+
+  /** The camera as simulcast layers where the browser takes them, else as one stream. */
+  private addCamera(pc: RTCPeerConnection, track: MediaStreamTrack, local: MediaStream): void {
+    for (const sendEncodings of cameraEncodingChoices()) {
+      try {
+        const transceiver = pc.addTransceiver(track, { direction: "sendonly", streams: [local], sendEncodings });
+        this.cameraLayers = new PublishLayers(transceiver.sender);
+        return;
+      } catch (error) {
+        console.warn("camera layers refused, trying fewer features:", String(error));
+      }
+    }
+    pc.addTransceiver(track, { direction: "sendonly", streams: [local] });
+  }
+
+  /**
+   * The server says which of our camera's layers anyone receives (`publish_layers`):
+   * the others stop at the encoder. Applied one at a time, the newest last.
+   */
+  setPublishLayers(active: Partial<Record<string, boolean>>): void {
+    const layers = this.cameraLayers;
+    if (layers === null || this.closed) return;
+    layers.set(active).catch((error: unknown) => {
+      if (!this.closed) console.warn("could not switch camera layers:", String(error));
+    });
+  }
+
+  /** Our camera's layers as sent now, lowest first (empty: not simulcast, or no camera). */
+  async outboundLayers(): Promise<LayerOutbound[]> {
+    const pc = this.publishPc;
+    const layers = this.cameraLayers;
+    if (pc === null || layers === null) return [];
+    const active = new Set(layers.active());
+    const byRid = new Map<string, LayerOutbound>();
+    const report = await pc.getStats();
+    report.forEach((stat: Record<string, unknown>) => {
+      if (stat.type !== "outbound-rtp" || stat.kind !== "video" || typeof stat.rid !== "string") return;
+      byRid.set(stat.rid, {
+        rid: stat.rid,
+        active: active.has(stat.rid),
+        frameWidth: Number(stat.frameWidth ?? 0),
+        framesEncoded: Number(stat.framesEncoded ?? 0),
+        bytesSent: Number(stat.bytesSent ?? 0),
+      });
+    });
+    return [...byRid.values()];
   }
 
   /** Offer the publish connection as it is now; the screen's section is named when there is one. */
@@ -245,18 +322,31 @@ export class PeerMedia {
       // A publisher who reconnected arrives on a new SSRC, and the old stream's stats may
       // linger: sum them, so the counters only ever rise.
       const entry = (result[participantId] ??= { audio: null, video: null, screen: null });
-      const packetsReceived = Number(stat.packetsReceived ?? 0);
+      const count = (name: string): number => Number(stat[name] ?? 0);
       if (stat.kind === "audio") {
-        const audio = (entry.audio ??= { packetsReceived: 0, bytesReceived: 0 });
-        audio.packetsReceived += packetsReceived;
-        audio.bytesReceived += Number(stat.bytesReceived ?? 0);
+        const audio = (entry.audio ??= {
+          packetsReceived: 0,
+          bytesReceived: 0,
+          totalSamplesReceived: 0,
+          concealedSamples: 0,
+        });
+        audio.packetsReceived += count("packetsReceived");
+        audio.bytesReceived += count("bytesReceived");
+        audio.totalSamplesReceived += count("totalSamplesReceived");
+        audio.concealedSamples += count("concealedSamples");
       } else {
-        const video = forwarded?.screen
-          ? (entry.screen ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 })
-          : (entry.video ??= { packetsReceived: 0, framesDecoded: 0, frameWidth: 0 });
-        video.packetsReceived += packetsReceived;
-        video.framesDecoded += Number(stat.framesDecoded ?? 0);
-        video.frameWidth = Math.max(video.frameWidth, Number(stat.frameWidth ?? 0));
+        const video = forwarded?.screen ? (entry.screen ??= noVideo()) : (entry.video ??= noVideo());
+        video.packetsReceived += count("packetsReceived");
+        video.bytesReceived += count("bytesReceived");
+        video.framesReceived += count("framesReceived");
+        video.framesDecoded += count("framesDecoded");
+        video.freezeCount += count("freezeCount");
+        // The size and rate now: of the stream that receives the most (an old one is idle).
+        if (count("framesPerSecond") >= video.framesPerSecond || video.frameWidth === 0) {
+          video.frameWidth = count("frameWidth");
+          video.frameHeight = count("frameHeight");
+          video.framesPerSecond = count("framesPerSecond");
+        }
       }
     });
     return result;
@@ -264,6 +354,7 @@ export class PeerMedia {
 
   close(): void {
     this.closed = true;
+    this.cameraLayers = null;
     this.publishPc?.close();
     this.subscribePc?.close();
     this.publishPc = null;
@@ -273,6 +364,19 @@ export class PeerMedia {
     this.screens = new Map();
     this.onScreens(this.screens);
   }
+}
+
+function noVideo(): VideoInbound {
+  return {
+    packetsReceived: 0,
+    bytesReceived: 0,
+    framesReceived: 0,
+    framesDecoded: 0,
+    frameWidth: 0,
+    frameHeight: 0,
+    framesPerSecond: 0,
+    freezeCount: 0,
+  };
 }
 
 /** One stream per participant; the previous stream object is kept while its tracks are

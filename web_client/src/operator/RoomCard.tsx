@@ -1,5 +1,5 @@
 import { RoomChart } from "./Chart";
-import { alertLabel, clock, duration, kbps, ms, pct, UNKNOWN } from "./format";
+import { alertLabel, clock, duration, kbps, layersPublished, layersReceived, ms, pct, UNKNOWN, videosPaused } from "./format";
 import { alertsForRoom, visiblePeople, worstRating, type ViewOptions } from "./store";
 import type { AlertView, Rating, RoomDetail } from "./types";
 
@@ -119,12 +119,16 @@ export function RoomCard({ room, alerts, view, now, onEnd }: Props) {
               <th scope="col">Bitrate up</th>
               <th scope="col">Bitrate down</th>
               <th scope="col">ICE</th>
+              <th scope="col">Downlink estimate</th>
+              <th scope="col">Video layers received</th>
+              <th scope="col">Videos paused</th>
+              <th scope="col">Layers sent</th>
             </tr>
           </thead>
           <tbody>
             {people.length === 0 && (
               <tr>
-                <td colSpan={11} class="op-soft">
+                <td colSpan={15} class="op-soft">
                   {view.onlyPoor ? "No poor connections." : "Nobody connected."}
                 </td>
               </tr>
@@ -146,6 +150,10 @@ export function RoomCard({ room, alerts, view, now, onEnd }: Props) {
                 <td>{kbps(p.bitrate_up_kbps)}</td>
                 <td>{kbps(p.bitrate_down_kbps)}</td>
                 <td>{p.candidate_type ?? UNKNOWN}</td>
+                <td>{kbps(p.downlink_estimate_kbps)}</td>
+                <td>{layersReceived(p.video_layers_received)}</td>
+                <td>{videosPaused(p.videos_paused)}</td>
+                <td>{layersPublished(p.layers_published)}</td>
               </tr>
             ))}
           </tbody>

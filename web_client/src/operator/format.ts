@@ -1,5 +1,7 @@
 // Figures as an operator reads them: units always shown, unknown as an en dash.
 
+import type { LayerCounts, PauseCounts } from "./types";
+
 export const UNKNOWN = "–";
 
 export function kbps(value: number | null | undefined): string {
@@ -40,6 +42,35 @@ export function duration(seconds: number): string {
   const minutes = Math.floor(s / 60);
   if (minutes < 60) return `${minutes} min`;
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+const LAYER_NAMES: readonly [keyof LayerCounts, string][] = [
+  ["f", "full"],
+  ["h", "half"],
+  ["q", "quarter"],
+  ["single", "single"],
+];
+
+/** The layers someone receives, best first: "full 1, quarter 3"; "none" when nothing. */
+export function layersReceived(counts: LayerCounts | undefined): string {
+  if (counts === undefined) return UNKNOWN;
+  const parts = LAYER_NAMES.filter(([key]) => counts[key] > 0).map(([key, name]) => `${name} ${counts[key]}`);
+  return parts.length === 0 ? "none" : parts.join(", ");
+}
+
+/** Cameras paused for them: "2 hidden, 1 bandwidth"; "none". */
+export function videosPaused(counts: PauseCounts | undefined): string {
+  if (counts === undefined) return UNKNOWN;
+  const parts = (["hidden", "bandwidth"] as const).filter((key) => counts[key] > 0).map((key) => `${counts[key]} ${key}`);
+  return parts.length === 0 ? "none" : parts.join(", ");
+}
+
+/** Their camera's layers that someone receives, lowest first: "q h"; "none". */
+export function layersPublished(rids: string[] | undefined): string {
+  if (rids === undefined) return UNKNOWN;
+  const order = ["q", "h", "f"];
+  const sorted = [...rids].sort((a, b) => order.indexOf(a) - order.indexOf(b));
+  return sorted.length === 0 ? "none" : sorted.join(" ");
 }
 
 const KIND_LABELS: Record<string, string> = {

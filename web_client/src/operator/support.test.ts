@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { chartGeometry, chartSummary } from "./chart";
-import { duration, kbps, pct } from "./format";
+import { duration, kbps, layersPublished, layersReceived, pct, videosPaused } from "./format";
 import { operatorTokenFromFragment, refusalExplanation, refusalFrom } from "./link";
 
 describe("the operator link", () => {
@@ -78,5 +78,26 @@ describe("formatting", () => {
     expect(pct(0.25)).toBe("0.3 %");
     expect(duration(45)).toBe("45 s");
     expect(duration(3900)).toBe("1 h 05 min");
+  });
+});
+
+describe("simulcast figures", () => {
+  it("names the layers received, best first, and only those in use", () => {
+    expect(layersReceived({ q: 3, h: 0, f: 1, single: 0 })).toBe("full 1, quarter 3");
+    expect(layersReceived({ q: 0, h: 2, f: 0, single: 1 })).toBe("half 2, single 1");
+    expect(layersReceived({ q: 0, h: 0, f: 0, single: 0 })).toBe("none");
+    expect(layersReceived(undefined)).toBe("–");
+  });
+
+  it("counts paused videos by reason", () => {
+    expect(videosPaused({ hidden: 2, bandwidth: 1 })).toBe("2 hidden, 1 bandwidth");
+    expect(videosPaused({ hidden: 0, bandwidth: 4 })).toBe("4 bandwidth");
+    expect(videosPaused({ hidden: 0, bandwidth: 0 })).toBe("none");
+  });
+
+  it("lists the layers published, lowest first", () => {
+    expect(layersPublished(["f", "q"])).toBe("q f");
+    expect(layersPublished([])).toBe("none");
+    expect(layersPublished(undefined)).toBe("–");
   });
 });

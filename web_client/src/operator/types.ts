@@ -25,6 +25,27 @@ export interface ParticipantHealth {
   bitrate_down_kbps: number | null;
   candidate_type: string | null;
   media_budget_exceeded: boolean;
+  /** Simulcast: how many cameras they receive at each layer ("single": publishers of
+   * one layer only). Absent from servers before simulcast. */
+  video_layers_received?: LayerCounts;
+  /** Cameras they may receive but get none of, and why. */
+  videos_paused?: PauseCounts;
+  /** The layers of their own camera someone receives (the others are paused). */
+  layers_published?: string[];
+  /** The server's estimate of their downlink; null: none yet. */
+  downlink_estimate_kbps?: number | null;
+}
+
+export interface LayerCounts {
+  q: number;
+  h: number;
+  f: number;
+  single: number;
+}
+
+export interface PauseCounts {
+  hidden: number;
+  bandwidth: number;
 }
 
 export interface HistoryPoint {

@@ -164,6 +164,25 @@ export interface SessionDescriptionInit {
   type: "offer" | "answer";
 }
 
+/** Why we receive no video of someone whose camera we may see. */
+export type VideoPause = "hidden" | "bandwidth";
+
+/** What we receive of one camera (signaling/media.py ReceivedVideo). */
+export interface ReceivedVideo {
+  participant_id: string;
+  /** The simulcast layer ("q", "h", "f"), or null: paused, or they send one layer. */
+  layer: string | null;
+  paused: VideoPause | null;
+}
+
+/** One row of `report_view`: how we show someone's camera, in device pixels. */
+export interface TileView {
+  participant_id: string;
+  visible: boolean;
+  width: number;
+  height: number;
+}
+
 /** Server -> client events and their payloads. */
 export interface ServerEvents {
   room_snapshot: RoomSnapshot;
@@ -213,6 +232,10 @@ export interface ServerEvents {
   media_failed: Record<string, never>;
   /** Facilitators: a new connection took over this person's seat. */
   seat_taken_over: { participant_id: string };
+  /** To us alone: what we receive of each camera, the whole picture, when it changes. */
+  video_forwarding: { videos: ReceivedVideo[] };
+  /** To us alone: which layers of our camera anyone receives (pause the others). */
+  publish_layers: { active: Record<string, boolean> };
 }
 
 export type ServerEventName = keyof ServerEvents;
@@ -249,6 +272,8 @@ export const SERVER_EVENTS: readonly ServerEventName[] = [
   "server_shutting_down",
   "media_failed",
   "seat_taken_over",
+  "video_forwarding",
+  "publish_layers",
 ];
 
 export type SettingsChange = Partial<
@@ -330,6 +355,7 @@ export interface ClientCommands {
   };
   refresh_ice_servers: { payload: Record<string, never>; reply: IceServers };
   restart_media: { payload: Record<string, never>; reply: object };
+  report_view: { payload: { tiles: TileView[] }; reply: object };
 }
 
 export type CommandName = keyof ClientCommands;

@@ -22,6 +22,7 @@ import {
   mayShareScreen,
   myCheckIn,
   spotlighted,
+  videoPause,
   type Action,
   type RoomState,
 } from "./room";
@@ -713,5 +714,69 @@ describe("side rooms", () => {
     state = reduce(state, { type: "side_rooms_changed", payload: { side_rooms: [] } });
     expect(state.announcement?.text).toBe("You are back with the group.");
     expect(companions(state)).toHaveLength(3);
+  });
+});
+
+describe("video forwarding (simulcast)", () => {
+  const inRoom = (): RoomState =>
+    run([{ type: "joined", snapshot: snapshot(ANNA, { participants: [FAY, ANNA, BEN] }) }]);
+
+  it("keeps the server's whole picture of what we receive, and says why a video is paused", () => {
+    const state = reduce(inRoom(), {
+      type: "video_forwarding",
+      payload: {
+        videos: [
+          { participant_id: "p_fay", layer: "f", paused: null },
+          { participant_id: "p_ben", layer: null, paused: "bandwidth" },
+        ],
+      },
+    });
+    expect(state.videoForwarding.p_fay.layer).toBe("f");
+    expect(videoPause(state, "p_fay")).toBeNull();
+    expect(videoPause(state, "p_ben")).toBe("bandwidth");
+    // Each report is the whole picture: Ben is no longer paused when the next omits him.
+    const next = reduce(state, {
+      type: "video_forwarding",
+      payload: { videos: [{ participant_id: "p_fay", layer: "q", paused: "hidden" }] },
+    });
+    expect(videoPause(next, "p_ben")).toBeNull();
+    expect(videoPause(next, "p_fay")).toBe("hidden");
+  });
+
+  it("says nothing is paused of a camera that is off: the tile says the camera is off", () => {
+    const state = run(
+      [
+        {
+          type: "video_forwarding",
+          payload: { videos: [{ participant_id: "p_ben", layer: null, paused: "bandwidth" }] },
+        },
+        {
+          type: "media_changed",
+          payload: {
+            participant_id: "p_ben",
+            microphone: { on: true, held: false },
+            camera: { on: false, held: false },
+            by: null,
+          },
+        },
+      ],
+      inRoom(),
+    );
+    expect(videoPause(state, "p_ben")).toBeNull();
+  });
+
+  it("forgets it when our media stops (a recovery or a rejoin starts afresh)", () => {
+    const paused = reduce(inRoom(), {
+      type: "video_forwarding",
+      payload: { videos: [{ participant_id: "p_ben", layer: null, paused: "bandwidth" }] },
+    });
+    const stopped = reduce(paused, { type: "media_stopped" });
+    expect(stopped.videoForwarding).toEqual({});
+    expect(reduce(stopped, { type: "media_stopped" })).toBe(stopped);
+  });
+
+  it("leaves the room state alone for our own publish layers", () => {
+    const state = inRoom();
+    expect(reduce(state, { type: "publish_layers", payload: { active: { q: true, h: false, f: false } } })).toBe(state);
   });
 });

@@ -9,6 +9,7 @@ import {
   type Device,
   type FloorView,
   type ParticipantView,
+  type ReceivedVideo,
   type RoomSettings,
   type SideRoomView,
   type RoomSnapshot,
@@ -88,6 +89,8 @@ export interface RoomState {
   sideRooms: SideRoomView[];
   /** The latest change worth saying aloud to a screen-reader user; `seq` tells repeats apart. */
   announcement: { seq: number; text: string } | null;
+  /** What we receive of each camera, by publisher, as the server last said (simulcast). */
+  videoForwarding: Record<string, ReceivedVideo>;
 }
 
 export const NO_FLOOR: FloorView = { mode: false, holder_id: null, ends_at: null };
@@ -135,6 +138,7 @@ export function initialState(hasLink: boolean): RoomState {
     screenShareAllowed: [],
     sideRooms: [],
     announcement: null,
+    videoForwarding: {},
   };
 }
 
@@ -153,7 +157,9 @@ export type Action =
   | { type: "connection"; status: ConnectionStatus; attempt?: number }
   | { type: "notice"; text: string }
   | { type: "notice_dismissed" }
-  | { type: "clock_warning_dismissed" };
+  | { type: "clock_warning_dismissed" }
+  /** Our peer connections closed: what the server forwarded to them is gone too. */
+  | { type: "media_stopped" };
 
 const FINAL_PHASES: readonly Phase[] = ["left", "removed", "denied", "ended", "superseded"];
 
@@ -252,6 +258,8 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
       return state.notice === null ? state : { ...state, notice: null };
     case "clock_warning_dismissed":
       return state.clockWarning === null ? state : { ...state, clockWarning: null };
+    case "media_stopped":
+      return Object.keys(state.videoForwarding).length === 0 ? state : { ...state, videoForwarding: {} };
 
     case "participant_waiting":
       return { ...state, waiting: upsert(state.waiting, action.payload.participant) };
@@ -374,7 +382,13 @@ function reduceRoom(state: RoomState, action: Action): RoomState {
         : { ...state, notice: "The server is shutting down, so this session is ending." };
     case "subscriber_offer":
     case "media_failed":
+    case "publish_layers":
       return state; // media, not room state
+    case "video_forwarding":
+      return {
+        ...state,
+        videoForwarding: Object.fromEntries(action.payload.videos.map((v) => [v.participant_id, v])),
+      };
     case "connection_problem": {
       // Sent to facilitators only. Worded as a connection problem, never as blame.
       const name = nameOf(state, action.payload.participant_id);
@@ -655,6 +669,14 @@ export function spotlighted(state: RoomState): string | null {
   const chosen = state.spotlightId ?? (state.settings.spotlight_follows_floor ? state.floor.holder_id : null);
   if (chosen === null) return null;
   return state.participants.some((p) => p.participant_id === chosen) ? chosen : null;
+}
+
+/** Why we get no video of this person although their camera is on (null: we get it, or
+ * nothing says otherwise). A tile shows "paused to keep audio clear" for "bandwidth". */
+export function videoPause(state: RoomState, participantId: string): ReceivedVideo["paused"] {
+  const participant = state.participants.find((p) => p.participant_id === participantId);
+  if (participant === undefined || !participant.camera.on) return null;
+  return state.videoForwarding[participantId]?.paused ?? null;
 }
 
 /** Whether we may share our screen: facilitators, and members a facilitator allowed. */

@@ -11,6 +11,7 @@ import {
   others,
   placeOf,
   spotlighted,
+  videoPause,
   type RoomState,
 } from "../state/room";
 import { Announcer } from "./Announcer";
@@ -68,6 +69,8 @@ export function RoomView({ session, state }: { session: Session; state: RoomStat
         turnNote={turnNote(p.participant_id)}
         spotlighted={p === large && sharer === undefined}
         sinkId={session.speakerId}
+        videoPause={self ? null : videoPause(state, p.participant_id)}
+        watch={self ? undefined : session.watchTile}
       />
     );
   };

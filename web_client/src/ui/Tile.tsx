@@ -1,5 +1,5 @@
 import { useEffect, useRef, useState } from "preact/hooks";
-import type { ParticipantView } from "../protocol/types";
+import type { ParticipantView, VideoPause } from "../protocol/types";
 import { CameraOffIcon, HandIcon, MicOffIcon } from "./icons";
 
 interface VideoProps {
@@ -76,6 +76,10 @@ interface TileProps {
   /** Shown large on every screen. */
   spotlighted?: boolean;
   sinkId?: string | null;
+  /** Why the server sends none of their video now (their camera is on). */
+  videoPause?: VideoPause | null;
+  /** Tell the session where this remote tile is, so it reports what we show. */
+  watch?: (participantId: string, element: Element) => () => void;
 }
 
 export function Tile({
@@ -87,10 +91,21 @@ export function Tile({
   turnNote = null,
   spotlighted = false,
   sinkId = null,
+  videoPause = null,
+  watch,
 }: TileProps) {
   const name = participant.display_name;
   const [showing, setShowing] = useState(false);
+  const tileRef = useRef<HTMLElement>(null);
+  const participantId = participant.participant_id;
+  useEffect(() => {
+    const element = tileRef.current;
+    if (element === null || watch === undefined || self) return;
+    return watch(participantId, element);
+  }, [participantId, watch, self]);
   const cameraOff = !participant.camera.on;
+  // Paused: the last frame would freeze there; their initials show instead.
+  const paused = !cameraOff && videoPause !== null;
   const micOff = !participant.microphone.on;
   const classes = [
     "tile",
@@ -99,15 +114,17 @@ export function Tile({
     turnNote !== null && turnNote !== "Next" ? "has-floor" : "",
     spotlighted ? "spotlighted" : "",
     participant.reconnecting === true ? "reconnecting" : "",
+    paused ? "video-paused" : "",
   ];
   return (
-    <section class={classes.join(" ")} aria-label={name}>
+    <section ref={tileRef} class={classes.join(" ")} aria-label={name}>
       <VideoView stream={stream} self={self} onShowing={setShowing} sinkId={sinkId} />
-      {(cameraOff || !showing) && (
+      {(cameraOff || !showing || paused) && (
         <div class="tile-placeholder" aria-hidden="true">
           <span class="initials">{initials(name)}</span>
         </div>
       )}
+      {paused && videoPause === "bandwidth" && <p class="tile-paused">Video paused to keep audio clear</p>}
       {handPosition !== null && (
         <p class="tile-hand">
           <HandIcon size={18} /> Hand raised{handPosition > 0 ? ` (${ordinal(handPosition)})` : ""}
