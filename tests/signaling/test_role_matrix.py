@@ -391,6 +391,26 @@ async def candidate_added(cast: Cast, actor: str, reply: dict[str, Any]) -> None
     assert cast.trickled_port in ports, "the trickled candidate is not on the server's connection"
 
 
+async def actor_subscribes_to_witness(cast: Cast, actor: str) -> None:
+    await witness_publishes(cast, actor)
+    await attempt(cast, actor, "subscribe")  # refused while waiting: the case expects that
+
+
+async def view_payload(cast: Cast, actor: str) -> dict[str, Any]:
+    """The actor hides the witness's tile."""
+    tile = {"participant_id": cast.pid(WITNESS), "visible": False, "width": 0, "height": 0}
+    return {"tiles": [tile]}
+
+
+async def view_applied(cast: Cast, actor: str, reply: dict[str, Any]) -> None:
+    """A view is between one subscriber and the server: the media plane now holds it
+    (and the layers it picks follow from it; tests/server/sfu/test_simulcast.py)."""
+    media = cast.plane._existing_participant(cast.room_id, cast.pid(actor))
+    assert media is not None
+    tile = media.view.get(cast.pid(WITNESS))
+    assert tile is not None and not tile.visible, "the reported view is not the plane's"
+
+
 async def actor_publishes_to_witness(cast: Cast, actor: str) -> None:
     await witness_subscribes(cast, actor)
     peer: WirePeer = cast[actor]
@@ -561,6 +581,13 @@ CASES = [
         media=True,
     ),
     Case(ClientEvent.RESTART_MEDIA, media_restarted, setup=actor_publishes_to_witness, media=True),
+    Case(
+        ClientEvent.REPORT_VIEW,
+        view_applied,
+        view_payload,
+        actor_subscribes_to_witness,
+        media=True,
+    ),
 ]
 
 # Not here: ``join`` (every case's people join, by role; its token rules are in
