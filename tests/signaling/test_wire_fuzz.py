@@ -60,6 +60,9 @@ MEDIA_NOISE = {
     ServerEvent.SUBSCRIBER_OFFER,
     ServerEvent.CONNECTION_PROBLEM,
     ServerEvent.MEDIA_FAILED,
+    # The plane's layer choice, made each round from what it measures of the links.
+    ServerEvent.VIDEO_FORWARDING,
+    ServerEvent.PUBLISH_LAYERS,
 }
 FUZZ = settings(
     max_examples=100,
