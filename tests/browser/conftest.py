@@ -34,8 +34,9 @@ CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
     "--use-fake-ui-for-media-stream",
-    # Two fake cameras (and three microphones, three speakers): devices can be switched.
-    "--use-fake-device-for-media-stream=device-count=2",
+    # Three fake cameras (and three microphones, three speakers): devices can be switched.
+    # The second is a depth camera (Y16 frames) that WebRTC cannot send; test_devices.py.
+    "--use-fake-device-for-media-stream=device-count=3",
     "--disable-background-networking",
     "--disable-component-update",
     "--disable-sync",

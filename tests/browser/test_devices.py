@@ -1,8 +1,12 @@
 """Switching microphone, camera and speaker in the room, in real browsers.
 
-Chromium's fake devices (``device-count=2``: two cameras, three microphones, three
-speakers). Anna switches camera and microphone mid-session: the facilitator keeps
-receiving her (getStats), nothing is renegotiated (no second ``publish``, no new
+Chromium's fake devices (``device-count=3``: three cameras, three microphones, three
+speakers). ``fake_device_1`` is a depth camera: its 16-bit greyscale (Y16) frames play
+in a <video> but Chromium's WebRTC sender drops them before the encoder, so the client
+finds that its picture never reaches the encoder and goes back to the camera before.
+``fake_device_0`` and ``fake_device_2`` are colour cameras. Anna switches camera and
+microphone mid-session: her encoder keeps encoding and the facilitator keeps decoding
+her (getStats), nothing is renegotiated (no second ``publish``, no new
 ``subscriber_offer``) and nobody sees her leave. A microphone the facilitator muted
 stays muted on the new device. A camera that disappears is replaced by the default
 with a notice. The facilitator chooses another speaker (setSinkId).
@@ -18,7 +22,13 @@ import pytest
 from playwright.async_api import Page, WebSocket, expect
 
 from rooms import Role
-from tests.browser.conftest import MEDIA_TIMEOUT_MS, OpenPage, Person, participant_ids
+from tests.browser.conftest import (
+    MEDIA_TIMEOUT_MS,
+    OpenPage,
+    Person,
+    participant_ids,
+    wait_for_async,
+)
 from tests.browser.test_group_session import join, plays_video_of, wait_until_rises
 from tests.browser.test_pages import admitted
 from tests.conftest import RunningServer
@@ -62,6 +72,22 @@ async def uses(person: Person, kind: str, label: str) -> None:
     )
 
 
+# True once this page's camera has encoded ``rise`` more frames (all layers together)
+# than at the first call: its encoder takes the new camera's picture.
+_ENCODES = """async (rise) => {
+  const layers = await window.groupsession.outboundLayers();
+  const frames = layers.reduce((sum, layer) => sum + layer.framesEncoded, 0);
+  if (window.__encodedFrom === undefined) window.__encodedFrom = frames;
+  return frames - window.__encodedFrom >= rise;
+}"""
+
+
+async def encodes(person: Person, rise: int) -> None:
+    """Wait until ``person``'s camera encoder has encoded ``rise`` more frames."""
+    await wait_for_async(person.page, _ENCODES, rise)
+    await person.page.evaluate("() => delete window.__encodedFrom")
+
+
 async def test_switching_devices_in_the_room(
     media_server: RunningServer, open_page: OpenPage
 ) -> None:
@@ -79,17 +105,29 @@ async def test_switching_devices_in_the_room(
     assert anna_events["publish"] == 1
     offers_before = fay_events["subscriber_offer"]
 
-    # Anna opens her devices and picks the second camera and another microphone.
+    # Anna opens her devices and picks the depth camera: its picture cannot be sent, so
+    # her previous camera comes back, with a notice, and Fay keeps receiving her.
     await anna.page.get_by_role("button", name="Devices", exact=True).click()
     dialog = anna.page.get_by_role("dialog", name="Your devices")
     await dialog.get_by_label("Camera").select_option(label="fake_device_1")
-    await uses(anna, "video", "fake_device_1")
+    await expect(
+        anna.page.get_by_text("Others could not see that camera's picture", exact=False)
+    ).to_be_visible(timeout=STEP_MS)
+    await uses(anna, "video", "fake_device_0")
+    await encodes(anna, 20)
+    await wait_until_rises(fay.page, anna_id, "video", "framesDecoded", 20)
+
+    # She picks the third camera (a colour one) and another microphone.
+    await dialog.get_by_label("Camera").select_option(label="fake_device_2")
+    await uses(anna, "video", "fake_device_2")
     await dialog.get_by_label("Microphone").select_option(label="Fake Audio Input 1")
     await uses(anna, "audio", "Fake Audio Input 1")
     await anna.screenshot("devices-01-dialog")
     await dialog.get_by_role("button", name="Close", exact=True).click()
 
-    # Fay keeps receiving both, on the same connection: no renegotiation, no leave.
+    # Her encoder takes the new camera's picture, and Fay keeps receiving both, on the
+    # same connection: no renegotiation, no leave.
+    await encodes(anna, 30)
     await wait_until_rises(fay.page, anna_id, "video", "framesDecoded", 30)
     await wait_until_rises(fay.page, anna_id, "audio", "packetsReceived", 50)
     assert anna_events["publish"] == 1
@@ -125,13 +163,35 @@ async def test_switching_devices_in_the_room(
     await expect(tile_video).to_have_js_property("sinkId", chosen, timeout=STEP_MS)
     await fay_dialog.get_by_role("button", name="Close", exact=True).click()
 
+    # Anna turns her camera off and picks the depth camera: it stays off (nothing to
+    # check in black frames). Turned on, its picture does not reach her encoder, so the
+    # camera that worked comes back.
+    await anna.page.get_by_role("button", name="Turn camera off", exact=True).click()
+    await expect(anna.page.get_by_role("button", name="Turn camera on")).to_be_visible()
+    await anna.page.get_by_role("button", name="Devices", exact=True).click()
+    await dialog.get_by_label("Camera").select_option(label="fake_device_1")
+    await uses(anna, "video", "fake_device_1")
+    assert (await local_track(anna, "video"))["enabled"] is False
+    state = await anna.page.evaluate("window.groupsession.state()")
+    assert state["me"]["camera"]["on"] is False
+    await dialog.get_by_role("button", name="Close", exact=True).click()
+    await anna.page.get_by_role("button", name="Turn camera on", exact=True).click()
+    await expect(
+        anna.page.get_by_text("Others could not see that camera's picture", exact=False)
+    ).to_be_visible(timeout=STEP_MS)
+    await uses(anna, "video", "fake_device_2")
+    assert (await local_track(anna, "video"))["enabled"] is True
+    await encodes(anna, 20)
+    await wait_until_rises(fay.page, anna_id, "video", "framesDecoded", 20)
+    assert anna_events["publish"] == 1
+
     # Anna's camera disappears (as if unplugged): the default camera takes over.
     await anna.page.evaluate(
         """() => {
           const devices = navigator.mediaDevices;
           const enumerate = devices.enumerateDevices.bind(devices);
           devices.enumerateDevices = async () =>
-            (await enumerate()).filter((d) => d.label !== "fake_device_1");
+            (await enumerate()).filter((d) => d.label !== "fake_device_2");
           devices.dispatchEvent(new Event("devicechange"));
         }"""
     )
@@ -139,5 +199,6 @@ async def test_switching_devices_in_the_room(
         anna.page.get_by_text("Your camera was disconnected. Now using fake_device_0.")
     ).to_be_visible(timeout=STEP_MS)
     assert (await local_track(anna, "video"))["label"] == "fake_device_0"
+    await encodes(anna, 30)
     await wait_until_rises(fay.page, anna_id, "video", "framesDecoded", 30)
     assert anna_events["publish"] == 1 and fay_events["participant_left"] == 0

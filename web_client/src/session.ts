@@ -13,6 +13,7 @@ import {
   type ServerEventName,
   type SettingsChange,
 } from "./protocol/types";
+import { checkCameraSends } from "./media/cameraCheck";
 import { LocalMedia, type DeviceChoice, type TrackKind } from "./media/local";
 import { IceServerRefresh } from "./media/iceServers";
 import { PeerMedia, type LayerOutbound, type MediaHealth, type RemoteStreams } from "./media/peers";
@@ -65,6 +66,8 @@ export class Session {
   /** Device switches run one at a time: each waits for the one before. */
   private switching: Promise<unknown> = Promise.resolve();
   private readonly devicesChanged = (): void => void this.replaceLostDevices();
+  /** The last camera known to send, when the one in use was chosen while off (unchecked). */
+  private cameraUnchecked: string | null = null;
   private watchingDevices = false;
   /** Counts device switches: our own tile starts afresh on a new camera. */
   deviceSwitches = 0;
@@ -212,6 +215,13 @@ export class Session {
       // Send only what the server says is on; muting is also done locally at once (below).
       this.local.setSending("audio", me.microphone.on && !this.switchingOff.microphone);
       this.local.setSending("video", me.camera.on && !this.switchingOff.camera);
+      const unchecked = this.cameraUnchecked;
+      if (unchecked !== null && this.local.track("video")?.enabled === true) {
+        // A camera chosen while off is on now: check it, after any switch under way.
+        this.cameraUnchecked = null;
+        const run = this.switching.then(() => this.verifyCamera(unchecked));
+        this.switching = run.catch(() => undefined);
+      }
     }
     // The room stopped our share (a facilitator, or the permission was taken back).
     if (this.screen !== null && state.screenSharerId !== me?.participant_id) this.stopLocalScreen();
@@ -357,6 +367,7 @@ export class Session {
   }
 
   private async replaceTrack(kind: TrackKind, deviceId: string | null): Promise<boolean> {
+    const previous = this.local.deviceId(kind);
     let track: MediaStreamTrack;
     try {
       track = await this.local.replace(kind, deviceId);
@@ -369,10 +380,46 @@ export class Session {
     }
     track.addEventListener("ended", this.devicesChanged); // unplugged, or taken by the system
     this.follow(this.state); // send only what the server says is on
-    await this.peers?.replaceTrack(track);
+    const sending = (await this.peers?.replaceTrack(track)) ?? false;
+    // A camera whose picture the encoder cannot take (a depth camera) plays in the self
+    // view while everyone else sees a frozen picture: go back to the one that worked.
+    // A camera switched off sends black frames the encoder always takes, which prove
+    // nothing: it is checked when it is turned on, against the last camera that worked.
+    if (kind === "video" && sending && previous !== null && previous !== track.getSettings().deviceId) {
+      if (!track.enabled) {
+        this.cameraUnchecked ??= previous;
+      } else {
+        this.cameraUnchecked = null;
+        if (!(await this.verifyCamera(previous))) return false;
+      }
+    }
     this.deviceSwitches += 1;
     this.localChanged();
     return true;
+  }
+
+  /** After a camera switch: back to `previous` when the new camera's picture never reaches the encoder. */
+  private async verifyCamera(previous: string): Promise<boolean> {
+    const peers = this.peers;
+    if (peers === null || (await checkCameraSends(() => peers.cameraSourceFrames())) !== "stalled") return true;
+    await this.restoreCamera(previous);
+    return false;
+  }
+
+  /** Back to the camera used before a switch whose picture could not be sent. */
+  private async restoreCamera(deviceId: string): Promise<void> {
+    let text = "Others could not see that camera's picture (it may be a depth or infrared camera). Your previous camera is back.";
+    try {
+      const track = await this.local.replace("video", deviceId);
+      track.addEventListener("ended", this.devicesChanged);
+      this.follow(this.state);
+      await this.peers?.replaceTrack(track);
+    } catch (error) {
+      console.warn("could not restore the previous camera:", describe(error));
+      text = "Others could not see that camera's picture, and your previous camera did not come back. Please choose another one.";
+    }
+    this.dispatch({ type: "notice", text });
+    this.localChanged();
   }
 
   // -- sharing a screen ----------------------------------------------------------------

@@ -229,12 +229,36 @@ export class PeerMedia {
    * goes out with the first publish).
    */
   async replaceTrack(track: MediaStreamTrack): Promise<boolean> {
-    const transceiver = this.publishPc
-      ?.getTransceivers()
-      .find((t) => t !== this.screenTransceiver && t.receiver.track.kind === track.kind && t.direction === "sendonly");
+    const transceiver = this.sending(track.kind);
     if (transceiver === undefined) return false;
     await transceiver.sender.replaceTrack(track);
     return true;
+  }
+
+  /** The transceiver that sends our microphone or camera (never the screen's). */
+  private sending(kind: string): RTCRtpTransceiver | undefined {
+    return this.publishPc
+      ?.getTransceivers()
+      .find((t) => t !== this.screenTransceiver && t.receiver.track.kind === kind && t.direction === "sendonly");
+  }
+
+  /**
+   * How many frames of the camera track being sent have reached the encoder (the
+   * media-source `frames` counter; media/cameraCheck.ts). Null when we cannot tell:
+   * no camera sender, no such counter in this browser, or every layer paused.
+   */
+  async cameraSourceFrames(): Promise<number | null> {
+    const sender = this.sending("video")?.sender;
+    const track = sender?.track;
+    if (sender === undefined || track === null || track === undefined || this.closed) return null;
+    if (this.cameraLayers !== null && this.cameraLayers.active().length === 0) return null;
+    let frames: number | null = null;
+    (await sender.getStats()).forEach((stat: Record<string, unknown>) => {
+      if (stat.type === "media-source" && stat.trackIdentifier === track.id && typeof stat.frames === "number") {
+        frames = stat.frames;
+      }
+    });
+    return frames;
   }
 
   /** Report a connection that failed, or stayed disconnected too long, or connected. */
