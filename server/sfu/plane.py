@@ -523,6 +523,13 @@ class RtpForwardingMediaPlane:
             for layer in (leg.current, leg.target):
                 if layer is not None:
                     track.wanted_at[layer.rid] = now
+            # A climb goes one layer at a time: the layer above what is forwarded, on the
+            # way to what the size asks for, must be sent too (else a thumbnail's q and a
+            # big tile's f leave h paused, and the big tile can never leave q).
+            if choice.wanted is not None and leg.current is not None:
+                goal = track.layer(choice.wanted)
+                if goal is not None and goal.index > leg.current.index + 1:
+                    track.wanted_at[track.layers[leg.current.index + 1].rid] = now
             shown = leg.current or leg.target
             videos.append(
                 ReceivedVideo(
