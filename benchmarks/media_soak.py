@@ -44,6 +44,7 @@ import aiohttp
 import socketio
 
 from benchmarks.load import Clip, encode_clip, until
+from benchmarks.measures import bounded
 from benchmarks.netns import network_namespace
 from benchmarks.signaling_server import connected_client, join_token, serving
 from benchmarks.socket_media import SocketMediaClient
@@ -414,19 +415,6 @@ def run_here(
             }
 
 
-def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"{text} is not between {lowest:g} and {highest:g}")
-        return value
-
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
     arguments = argparse.ArgumentParser(
         prog="python -m benchmarks.media_soak",
@@ -434,31 +422,31 @@ def parser() -> argparse.ArgumentParser:
     )
     arguments.add_argument(
         "--joins",
-        type=_bounded(int, *JOINS_RANGE),
+        type=bounded(int, *JOINS_RANGE),
         default=1000,
         help="join/leave cycles, 1-5000 (default 1000)",
     )
     arguments.add_argument(
         "--drops",
-        type=_bounded(int, *DROPS_RANGE),
+        type=bounded(int, *DROPS_RANGE),
         default=200,
         help="drop/return cycles, 0-1000 (default 200)",
     )
     arguments.add_argument(
         "--residents",
-        type=_bounded(int, *RESIDENTS_RANGE),
+        type=bounded(int, *RESIDENTS_RANGE),
         default=3,
         help="participants with media throughout, the facilitator among them, 1-8 (default 3)",
     )
     arguments.add_argument(
         "--settle",
-        type=_bounded(float, *SETTLE_RANGE_S),
+        type=bounded(float, *SETTLE_RANGE_S),
         default=10.0,
         help="idle seconds before the last figures, 0-120 (default 10)",
     )
     arguments.add_argument(
         "--max-minutes",
-        type=_bounded(float, *MAX_MINUTES_RANGE),
+        type=bounded(float, *MAX_MINUTES_RANGE),
         default=90.0,
         help="stop cycling after this long, whatever is done (reported), 1-600 (default 90)",
     )

@@ -55,6 +55,7 @@ import aiohttp
 import socketio
 
 from benchmarks.load import encode_clip, until
+from benchmarks.measures import bounded, percentile
 from benchmarks.netns import network_namespace
 from benchmarks.signaling_server import connected_client, join_token, serving
 from benchmarks.socket_media import SocketMediaClient
@@ -282,12 +283,12 @@ class Client:
 def _percentiles(samples: list[float]) -> dict[str, Any]:
     if not samples:
         return {"count": 0, "p50": None, "p99": None, "max": None}
-    ordered = sorted(samples)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 2)
-
-    return {"count": len(ordered), "p50": at(0.5), "p99": at(0.99), "max": round(ordered[-1], 2)}
+    return {
+        "count": len(samples),
+        "p50": round(percentile(samples, 0.5), 2),
+        "p99": round(percentile(samples, 0.99), 2),
+        "max": round(max(samples), 2),
+    }
 
 
 def _gauge(metrics: str, name: str) -> float | None:
@@ -564,48 +565,35 @@ def run_here(load: Load) -> dict[str, Any]:
     return _figures(load, watched, parts)
 
 
-def _bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Callable[[str], float]:
-    def parse(text: str) -> float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-        if not lowest <= value <= highest:
-            raise argparse.ArgumentTypeError(f"{text} is not between {lowest:g} and {highest:g}")
-        return value
-
-    return parse
-
-
 def parser() -> argparse.ArgumentParser:
     arguments = argparse.ArgumentParser(
         prog="python -m benchmarks.signaling_load",
         description="Many rooms against one server; prints one JSON object as its last line.",
     )
     arguments.add_argument(
-        "--rooms", type=_bounded(int, *ROOMS_RANGE), default=20, help="rooms, 1-40 (default 20)"
+        "--rooms", type=bounded(int, *ROOMS_RANGE), default=20, help="rooms, 1-40 (default 20)"
     )
     arguments.add_argument(
         "--clients",
-        type=_bounded(int, *CLIENTS_RANGE),
+        type=bounded(int, *CLIENTS_RANGE),
         default=8,
         help="clients per room, a facilitator and members, 2-16 (default 8)",
     )
     arguments.add_argument(
         "--media-rooms",
-        type=_bounded(int, 0, ROOMS_RANGE[1]),
+        type=bounded(int, 0, ROOMS_RANGE[1]),
         default=2,
         help="rooms whose clients also send and receive media, at most --rooms (default 2)",
     )
     arguments.add_argument(
         "--duration",
-        type=_bounded(float, *DURATION_RANGE_S),
+        type=bounded(float, *DURATION_RANGE_S),
         default=60.0,
         help="seconds of load, 1-600 (default 60)",
     )
     arguments.add_argument(
         "--interval",
-        type=_bounded(float, *INTERVAL_RANGE_S),
+        type=bounded(float, *INTERVAL_RANGE_S),
         default=2.0,
         help="mean seconds between one client's commands, 0.2-30 (default 2)",
     )
