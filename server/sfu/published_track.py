@@ -354,7 +354,17 @@ class PublishedTrack:
         if not legs:
             if self._video:
                 # Still read: a layer's size is known before anyone receives it.
-                self._note_size(payload, layer)
+                self._read_layer(
+                    PacketCopies(
+                        marker=False,
+                        payload=payload,
+                        padding_size=0,
+                        abs_send_time=0,
+                        audio_level=None,
+                        vp8=True,
+                    ),
+                    layer,
+                )
             return
 
         ntp = int((time.time() + _NTP_UNIX_OFFSET_S) * (1 << 32))
@@ -366,10 +376,7 @@ class PublishedTrack:
             audio_level=audio_level,
             vp8=self._video,
         )
-        if copies.keyframe and copies.width:
-            layer.width, layer.height = copies.width, copies.height
-        if copies.tid > 0:
-            layer.temporal = True
+        self._read_layer(copies, layer)
         # The SR clock pair, in the publisher's timestamp line: the publisher's
         # last SR carried forward to now, so audio and video of one publisher
         # stay in sync and each SR's NTP time is fresh (subscribers' RTT).
@@ -411,14 +418,11 @@ class PublishedTrack:
         if sent and stats.latency_observer is not None:
             stats.latency_observer((time.time() * 1000 + _NTP_UNIX_OFFSET_MS) - arrival_time_ms)
 
-    def _note_size(self, payload: bytes, layer: Layer) -> None:
-        copies = PacketCopies(
-            marker=False,
-            payload=payload,
-            padding_size=0,
-            abs_send_time=0,
-            audio_level=None,
-            vp8=True,
-        )
+    @staticmethod
+    def _read_layer(copies: PacketCopies, layer: Layer) -> None:
+        """What a packet's VP8 descriptor says of its layer: its size (keyframes carry
+        it) and whether it has temporal layers."""
         if copies.keyframe and copies.width:
             layer.width, layer.height = copies.width, copies.height
+        if copies.tid > 0:
+            layer.temporal = True
