@@ -1,4 +1,5 @@
-"""Keyframes: recognising where a subscriber may start, and asking publishers for one."""
+"""Keyframes: asking publishers for one, paced. (Where a subscriber may start, a VP8
+keyframe, is read in C with the rest of the payload descriptor: ``PacketCopies.keyframe``.)"""
 
 from __future__ import annotations
 
@@ -12,36 +13,6 @@ logger = logging.getLogger(__name__)
 # (a room of subscribers joining at once, a lossy subscriber) must not turn
 # into a keyframe storm, so requests are coalesced into one per interval.
 DEFAULT_MIN_KEYFRAME_INTERVAL_S = 0.5
-
-
-def is_vp8_keyframe_start(payload: bytes) -> bool:
-    """Whether an RTP payload starts a VP8 keyframe (RFC 7741 sections 4.2 and 4.3).
-
-    True for the packet whose payload descriptor has S=1 and PID=0 and whose
-    VP8 payload header has the inverse keyframe bit P == 0.
-    """
-    if not payload:
-        return False
-    first = payload[0]
-    if not first & 0x10 or first & 0x07:
-        return False  # not the start of partition 0
-    index = 1
-    if first & 0x80:  # X: extended control bits follow
-        if len(payload) < 2:
-            return False
-        extended = payload[1]
-        index = 2
-        if extended & 0x80:  # I: picture id, 7 or 15 bits
-            if len(payload) <= index:
-                return False
-            index += 2 if payload[index] & 0x80 else 1
-        if extended & 0x40:  # L: TL0PICIDX
-            index += 1
-        if extended & 0x30:  # T or K: TID/Y/KEYIDX byte
-            index += 1
-    if len(payload) <= index:
-        return False
-    return payload[index] & 0x01 == 0
 
 
 class KeyframeRequester:

@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import asyncio
 
-from server.sfu.keyframes import KeyframeRequester, is_vp8_keyframe_start
+from server.sfu.copy_sender import PacketCopies
+from server.sfu.keyframes import KeyframeRequester
 from tests.server.sfu.peers import eventually
+
+
+def is_vp8_keyframe_start(payload: bytes) -> bool:
+    """Whether the forwarding path takes ``payload`` as the start of a VP8 keyframe."""
+    copies = PacketCopies(
+        marker=False, payload=payload, padding_size=0, abs_send_time=0, audio_level=None, vp8=True
+    )
+    return copies.keyframe
 
 
 def test_vp8_keyframe_start_plain_descriptor() -> None:
@@ -24,8 +33,6 @@ def test_vp8_keyframe_start_with_extended_fields() -> None:
     # 7-bit picture id only.
     assert is_vp8_keyframe_start(bytes([0x90, 0x80, 0x12, 0x00]))
     assert not is_vp8_keyframe_start(bytes([0x90, 0x80]))  # truncated
-
-
 
 
 async def test_keyframe_requests_are_coalesced_and_deferred_not_dropped() -> None:
@@ -59,5 +66,3 @@ async def test_closed_requester_sends_nothing() -> None:
     requester.close()
     await asyncio.sleep(0)
     assert len(sent) <= 1 and not requester.pending
-
-
