@@ -1,10 +1,11 @@
 """What more than one benchmark measures with: percentiles, the kernel's UDP drops,
-bounded command-line numbers."""
+bounded command-line numbers, a process's children."""
 
 from __future__ import annotations
 
 import argparse
 from collections.abc import Callable
+from pathlib import Path
 
 
 def percentile(samples: list[float], q: float) -> float:
@@ -42,3 +43,19 @@ def bounded(kind: Callable[[str], float], lowest: float, highest: float) -> Call
         return value
 
     return parse
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        # pid (comm) state ppid ...: comm may hold spaces, so read after the last ")".
+        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
+            found.append(int(entry.name))
+    return found

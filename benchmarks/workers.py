@@ -64,7 +64,7 @@ import socketio
 
 from benchmarks import moderation_latency
 from benchmarks.load import Clip, LoadClient, encode_clip, until
-from benchmarks.measures import bounded, percentile, udp_receive_buffer_errors
+from benchmarks.measures import bounded, children_of, percentile, udp_receive_buffer_errors
 from benchmarks.netns import NamespaceUnavailable, ScenarioFailed, network_namespace
 from rooms import Role
 from server.cluster import node_id_for
@@ -289,7 +289,7 @@ class Serve:
         if self.workers == 1:
             return {self.entry: self.process.pid}
         found = {}
-        for pid in _children(self.process.pid):
+        for pid in children_of(self.process.pid):
             argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
             if b"--node-port" in argv:
                 port = int(argv[argv.index(b"--node-port") + 1])
@@ -314,7 +314,7 @@ class Serve:
                     await asyncio.sleep(0.2)
 
     def stop(self) -> None:
-        children = _children(self.process.pid)
+        children = children_of(self.process.pid)
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
             try:
@@ -325,21 +325,6 @@ class Serve:
         for pid in children:
             with contextlib.suppress(ProcessLookupError):
                 os.kill(pid, signal.SIGKILL)
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so read after the last ")".
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def _cpu_seconds(pid: int) -> float:

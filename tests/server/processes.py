@@ -17,6 +17,7 @@ from pathlib import Path
 
 import aiohttp
 
+from benchmarks.measures import children_of
 from rooms import Role
 from server.links import mint_join_link
 from signaling.tokens import TokenSigner
@@ -125,21 +126,6 @@ class ServerProcess:
 
     def output(self) -> str:
         return "" if self.log_path is None else self.log_path.read_text(errors="replace")
-
-
-def children_of(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        # pid (comm) state ppid ...: comm may hold spaces, so read after the last ")".
-        if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-            found.append(int(entry.name))
-    return found
 
 
 def free_port_run(count: int) -> int:
