@@ -63,6 +63,8 @@ class VideoSource:
     # What the subscriber receives now (rid), None if nothing.
     current: str | None = None
     current_temporal: int | None = None
+    # The layer its leg is switching to (waiting for that layer's keyframe), if any.
+    target: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +173,10 @@ def choose(
             if not above or above[0] > target:
                 continue
             step = above[0]
-            raising = step > _current_index(source) and source.participant_id not in raised
+            # A step to what the leg already waits for is no new step up: it must not
+            # take the round's raise from another camera (a keyframe that is slow to
+            # come would starve every other camera of going up).
+            raising = step > _committed_index(source) and source.participant_id not in raised
             if raising and max_raises is not None and len(raised) >= max_raises:
                 continue
             extra = source.layers[step].bitrate_bps - cost
@@ -206,6 +211,15 @@ def _current_index(source: VideoSource) -> int:
         if layer.rid == source.current:
             return index
     return -1
+
+
+def _committed_index(source: VideoSource) -> int:
+    """The higher of what is forwarded and what the leg is switching to."""
+    committed = _current_index(source)
+    for index, layer in enumerate(source.layers):
+        if layer.rid == source.target:
+            committed = max(committed, index)
+    return committed
 
 
 def _at_or_above(source: VideoSource, index: int) -> bool:

@@ -473,6 +473,7 @@ class RtpForwardingMediaPlane:
                     priority=publisher_id in priority,
                     current=None if leg.current is None else leg.current.rid,
                     current_temporal=leg.max_temporal,
+                    target=None if leg.target is None else leg.target.rid,
                 )
             )
         downlink = subscription.downlink
@@ -481,9 +482,7 @@ class RtpForwardingMediaPlane:
         # What the chosen layers send (their measured rates), not the bytes of the last
         # second: a keyframe after a switch is a burst, not a rate the link must carry.
         video_sending = sum(
-            leg.current.expected_bitrate()
-            for _, leg in cameras.values()
-            if leg.current is not None
+            leg.current.expected_bitrate() for _, leg in cameras.values() if leg.current is not None
         ) + max(screen_bps, 0.0)
         budget = downlink.budget(video_sending, subscription.loss())
         video_budget = None if budget is None else budget - screen_bps

@@ -196,6 +196,20 @@ def test_while_probing_only_one_camera_goes_up_per_round() -> None:
     assert sorted(choices.values()) == ["f", "q", "q"]  # c starts on q; one goes to f
 
 
+def test_a_camera_waiting_for_its_keyframe_does_not_starve_the_others_of_going_up() -> None:
+    """The speaker's leg waits for its f keyframe (current q, target f) round after
+    round; the priority camera behind it still gets the round's step up."""
+    waiting = camera("speaker", speaker=True, current="q")
+    waiting = VideoSource(
+        waiting.participant_id, waiting.layers, None, True, False, "q", None, target="f"
+    )
+    behind = camera("facilitator", priority=True, current="q")
+    for _ in range(3):
+        choices = {c.participant_id: c.layer for c in choose([waiting, behind], None, 1)}
+        assert choices["speaker"] == "f"
+        assert choices["facilitator"] in ("h", "f")
+
+
 OFFER = "\r\n".join(
     [
         "v=0",
