@@ -8,6 +8,7 @@ are explained in docs/media-plane.md ("The receive path's bounds").
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Callable
 from enum import StrEnum
 
@@ -54,6 +55,7 @@ class DropReason(StrEnum):
     HANDLER_ERROR = "handler_error"  # parsed, but the receive handler raised
     SEQUENCE_JUMP = "sequence_jump"  # far from the stream's sequence, on probation
     OVER_BUDGET = "over_budget"  # beyond the publish connection's ceiling
+    DUPLICATE = "duplicate"  # a packet already received (Chrome probes with old ones on RTX)
 
 
 class DropCounts:
@@ -129,6 +131,11 @@ class PublishBudget:
         return self.exceeded_at is not None and self._clock() - self.exceeded_at <= seconds
 
 
+# How far back a duplicate is recognised: NACKs and RTX reach 128 packets
+# back (aiortc's history), probing padding resends the last few.
+SEEN_WINDOW = 1024
+
+
 class SequenceCheck:
     """RFC 3550 A.1's sequence validation for one stream, without the initial probation.
 
@@ -138,13 +145,33 @@ class SequenceCheck:
     forwarding runs) must start again.
     """
 
-    __slots__ = ("_bad_seq", "_max_seq")
+    __slots__ = ("_bad_seq", "_max_seq", "_seen")
 
     RESTARTED = 2
 
     def __init__(self) -> None:
         self._max_seq: int | None = None
         self._bad_seq: int | None = None
+        # The numbers received lately, by number modulo the window (-1: none).
+        self._seen = array("i", [-1]) * SEEN_WINDOW
+
+    def first_time(self, seq: int) -> bool:
+        """Whether ``seq`` is new to the stream (not among the last SEEN_WINDOW
+        numbers received); notes it.
+
+        Chrome probes its uplink with RTX "payload padding": old packets sent
+        again on the RTX stream, the same one many times. Forwarded, each would
+        reach subscribers as a packet they already have, which their SRTP
+        replay check drops after it crossed their downlink, and would count in
+        the layer's rate. A retransmission the server asked for fills a gap,
+        so it is new here.
+        """
+        index = seq % SEEN_WINDOW
+        seen = self._seen
+        if seen[index] == seq:
+            return False
+        seen[index] = seq
+        return True
 
     def check(self, seq: int) -> bool | int:
         if self._max_seq is None:

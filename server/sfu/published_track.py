@@ -282,6 +282,13 @@ class PublishedTrack:
         if verdict == SequenceCheck.RESTARTED:
             self._restart(packet.ssrc)
         if media is not None:
+            stream = check if media is packet else sequences.get(media.ssrc)
+            if stream is not None and not stream.first_time(media.sequence_number):
+                # Already received (and forwarded): counted, not sent again.
+                self._stats.drops.drop(DropReason.DUPLICATE)
+                self._bookkeeping.observe(packet, arrival_time_ms, media)
+                return
+        if media is not None:
             layer = self._layer_of.get(media.ssrc)
             if layer is None:
                 if self.simulcast:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from server.monitoring.alerts import AlertKind, AlertRules, ConnectionObservation, Observation
 from server.sfu.ingress import (
     MAX_SEQUENCE_DROPOUT,
+    SEEN_WINDOW,
     DropCounts,
     DropReason,
     PublishBudget,
@@ -166,3 +167,21 @@ async def test_guard_grants_unsignalled_ssrcs_once_per_receiver() -> None:
         guard.allow(receiver, RTCRtpReceiveParameters(codecs=[]))
     assert guard.unsignalled_allowance() == UNSIGNALLED_SSRCS_PER_TRACK
     await pc.close()
+
+
+def test_a_packet_already_received_is_recognised_as_a_duplicate() -> None:
+    """Chrome probes its uplink by resending old packets on RTX (payload padding): the
+    stream's SequenceCheck says which numbers it already had, so they are not
+    forwarded twice; a retransmission that fills a gap is new."""
+    check = SequenceCheck()
+    for seq in (65530, 65531, 65533, 1, 2):  # 65532, 0 missing: across the wrap
+        assert check.first_time(seq)
+    assert not check.first_time(65531)
+    assert not check.first_time(2)
+    assert check.first_time(65532)  # the NACKed retransmission fills the gap
+    assert not check.first_time(65532)  # and is not forwarded again
+    assert check.first_time(0)
+    # Far enough back, a number is new again (the window is bounded).
+    for seq in range(3, 3 + SEEN_WINDOW):
+        check.first_time(seq)
+    assert check.first_time(2)
