@@ -17,8 +17,15 @@
  *
  * Packet layout (RFC 3550 section 5.1, RFC 8285 one-byte extensions): a
  * 12-byte fixed header with X=1, one extension block carrying the slot's mid,
- * abs-send-time and ssrc-audio-level when negotiated, then the payload and
- * any padding.
+ * abs-send-time, ssrc-audio-level and transport-wide sequence number when
+ * negotiated, then the payload and any padding.
+ *
+ * Transport-wide congestion control (draft-holmer-rmcat-transport-wide-cc-
+ * extensions-01): a TransportSequence, one per subscribe connection and
+ * shared by its slots, numbers every copy the connection sends and logs when
+ * it went and how large it was, so that the subscriber's feedback (which
+ * names packets by that number and says when each arrived) can be matched
+ * with the send side.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -31,6 +38,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
 
 /* libsrtp 2.x: srtp_err_status_t srtp_protect(srtp_t ctx, void *rtp_hdr, int *len_ptr). */
@@ -308,6 +316,124 @@ convert_pointer(PyObject *object, void *out)
 }
 
 /* ------------------------------------------------------------------------ */
+/* TransportSequence: a subscribe connection's transport-wide numbering and  */
+/* its send log, shared by its slots.                                         */
+
+/* Feedback names a packet within a second or so of its sending; at a
+ * subscriber's highest rates (15 cameras and their audio, about 2,000
+ * packets a second) this keeps two seconds. A power of two. */
+#define SENT_LOG_SIZE 4096
+
+typedef struct {
+    int64_t sent_us; /* CLOCK_MONOTONIC, microseconds; 0: no packet logged here */
+    uint16_t sequence_number;
+    uint16_t size; /* the RTP packet's size before SRTP */
+    uint8_t video;
+} SentPacket;
+
+typedef struct {
+    PyObject_HEAD
+    uint16_t next;
+    unsigned long long numbered;
+    SentPacket log[SENT_LOG_SIZE];
+} TransportSequence;
+
+static int64_t
+monotonic_us(void)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (int64_t)now.tv_sec * 1000000 + now.tv_nsec / 1000;
+}
+
+/* Takes the next number for a packet about to be written. */
+static uint16_t
+take_number(TransportSequence *self)
+{
+    uint16_t number = self->next;
+    self->next = (uint16_t)(number + 1);
+    self->numbered += 1;
+    return number;
+}
+
+/* Logs the packet numbered sequence_number as sent at sent_us. The clock is
+ * read before the send: a process preempted between the send and the reading
+ * would log a packet later than it went, and it would seem to arrive before
+ * it was sent (which would corrupt the path's least delay for a while). */
+static void
+log_sent(TransportSequence *self, uint16_t sequence_number, int64_t sent_us, Py_ssize_t size,
+         int video)
+{
+    SentPacket *entry = &self->log[sequence_number % SENT_LOG_SIZE];
+    entry->sent_us = sent_us;
+    entry->sequence_number = sequence_number;
+    entry->size = (uint16_t)(size > 0xFFFF ? 0xFFFF : size);
+    entry->video = (uint8_t)(video != 0);
+}
+
+static PyObject *
+TransportSequence_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
+{
+    if (PyTuple_GET_SIZE(args) != 0 || (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0)) {
+        PyErr_SetString(PyExc_TypeError, "TransportSequence() takes no arguments");
+        return NULL;
+    }
+    /* tp_alloc zeroes the log: no entry is taken for a packet until one is logged. */
+    return type->tp_alloc(type, 0);
+}
+
+/* sent(sequence_number) -> (sent_at_us, size, video) | None */
+static PyObject *
+TransportSequence_sent(TransportSequence *self, PyObject *arg)
+{
+    long sequence_number = PyLong_AsLong(arg);
+    if (sequence_number == -1 && PyErr_Occurred())
+        return NULL;
+    if (sequence_number < 0 || sequence_number > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "sequence number out of range");
+        return NULL;
+    }
+    const SentPacket *entry = &self->log[sequence_number % SENT_LOG_SIZE];
+    if (entry->sent_us == 0 || entry->sequence_number != sequence_number)
+        Py_RETURN_NONE; /* never sent, or overwritten by a later packet */
+    return Py_BuildValue("(LiO)", (long long)entry->sent_us, (int)entry->size,
+                         entry->video ? Py_True : Py_False);
+}
+
+static PyObject *
+TransportSequence_now_us(PyObject *Py_UNUSED(cls), PyObject *Py_UNUSED(ignored))
+{
+    return PyLong_FromLongLong((long long)monotonic_us());
+}
+
+static PyMethodDef TransportSequence_methods[] = {
+    {"sent", (PyCFunction)TransportSequence_sent, METH_O,
+     "sent(sequence_number) -> (sent_at_us, size, video) | None: when the packet with that "
+     "transport-wide number went (CLOCK_MONOTONIC, microseconds), its RTP size and whether it "
+     "was video; None once the log has moved on (or it was never sent)."},
+    {"now_us", (PyCFunction)TransportSequence_now_us, METH_NOARGS | METH_STATIC,
+     "now_us() -> int: the clock sent_at_us is read from."},
+    {NULL},
+};
+
+static PyMemberDef TransportSequence_members[] = {
+    {"numbered", T_ULONGLONG, offsetof(TransportSequence, numbered), READONLY,
+     "Packets numbered so far."},
+    {NULL},
+};
+
+static PyTypeObject TransportSequenceType = {
+    PyVarObject_HEAD_INIT(NULL, 0).tp_name = "server.sfu._copy_sender.TransportSequence",
+    .tp_doc = PyDoc_STR("A subscribe connection's transport-wide sequence numbers and the log "
+                        "of what it sent, shared by its slots' CopySenders."),
+    .tp_basicsize = sizeof(TransportSequence),
+    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_new = TransportSequence_new,
+    .tp_methods = TransportSequence_methods,
+    .tp_members = TransportSequence_members,
+};
+
+/* ------------------------------------------------------------------------ */
 /* DatagramRoute: where a subscribe connection's copies go, shared by its     */
 /* slots (one descriptor per connection, not per forwarded track).          */
 
@@ -534,6 +660,9 @@ typedef struct {
     uint8_t mid_element_size;
     uint8_t abs_send_time_id; /* 0: not negotiated */
     uint8_t audio_level_id;   /* 0: not negotiated */
+    uint8_t transport_cc_id;  /* 0: not negotiated (or no TransportSequence given) */
+    uint8_t video;            /* what the send log says of this slot's packets */
+    TransportSequence *transport; /* NULL: none */
     /* Copies kept for NACKs, by sequence number modulo HISTORY_SIZE. */
     PyObject *history[HISTORY_SIZE];
     /* Copies sent (or handed to aiortc's path), as sender reports count them. */
@@ -557,6 +686,7 @@ static int
 CopySender_traverse(CopySender *self, visitproc visit, void *arg)
 {
     Py_VISIT(self->route);
+    Py_VISIT(self->transport);
     return 0;
 }
 
@@ -564,6 +694,8 @@ static int
 CopySender_clear(CopySender *self)
 {
     Py_CLEAR(self->route);
+    Py_CLEAR(self->transport);
+    self->transport_cc_id = 0;
     for (int i = 0; i < HISTORY_SIZE; i++)
         Py_CLEAR(self->history[i]);
     return 0;
@@ -625,7 +757,7 @@ static Py_ssize_t
 header_size(const CopySender *self)
 {
     Py_ssize_t elements = self->mid_element_size + (self->abs_send_time_id ? 4 : 0) +
-                          (self->audio_level_id ? 2 : 0);
+                          (self->audio_level_id ? 2 : 0) + (self->transport_cc_id ? 3 : 0);
     return 12 + 4 + (elements + 3) / 4 * 4;
 }
 
@@ -647,7 +779,7 @@ check_copy_size(const CopySender *self, PacketCopies *copies)
 /* Writes one copy into out (at least MAX_PLAINTEXT bytes); returns its size. */
 static Py_ssize_t
 write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uint32_t timestamp,
-           uint8_t *out)
+           int transport_number, uint8_t *out)
 {
     out[0] = copies->first_byte;
     out[1] = copies->marker | self->payload_type;
@@ -675,6 +807,11 @@ write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uin
     if (self->audio_level_id && copies->has_audio_level) {
         *element++ = (uint8_t)(self->audio_level_id << 4);
         *element++ = copies->audio_level;
+    }
+    if (transport_number >= 0) {
+        *element++ = (uint8_t)((self->transport_cc_id << 4) | 1);
+        *element++ = (uint8_t)(transport_number >> 8);
+        *element++ = (uint8_t)transport_number;
     }
     while ((element - (block + 4)) % 4)
         *element++ = 0;
@@ -768,10 +905,14 @@ CopySender_write(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     if (check_copy_size(self, copies) < 0)
         return NULL;
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT];
-    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
+    int number = self->transport_cc_id ? take_number(self->transport) : -1;
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, number, buffer);
     PyObject *kept = keep(self, sequence_number, buffer, size);
-    if (kept != NULL)
+    if (kept != NULL) {
         count(self, copies, size); /* the caller hands it to aiortc's path */
+        if (number >= 0)
+            log_sent(self->transport, (uint16_t)number, monotonic_us(), size, self->video);
+    }
     return kept;
 }
 
@@ -791,14 +932,18 @@ CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
         return NULL;
     /* libsrtp wants the packet 32-bit aligned. */
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
-    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, buffer);
+    int number = self->transport_cc_id ? take_number(self->transport) : -1;
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, number, buffer);
     PyObject *kept = keep(self, sequence_number, buffer, size);
     if (kept == NULL)
         return NULL;
     Py_DECREF(kept);
+    int64_t sent_us = number >= 0 ? monotonic_us() : 0;
     if (protect_and_send(self->route, buffer, size) < 0)
-        return NULL; /* kept for a NACK, but not counted: it did not go */
+        return NULL; /* kept for a NACK, but not counted (nor logged): it did not go */
     count(self, copies, size);
+    if (number >= 0)
+        log_sent(self->transport, (uint16_t)number, sent_us, size, self->video);
     return PyLong_FromSsize_t(size);
 }
 
@@ -897,6 +1042,25 @@ CopySender_detach(CopySender *self, PyObject *Py_UNUSED(ignored))
 }
 
 static PyObject *
+CopySender_use_transport_sequence(CopySender *self, PyObject *args, PyObject *kwargs)
+{
+    static char *keywords[] = {"sequence", "extension_id", "video", NULL};
+    PyObject *sequence;
+    int extension_id, video;
+    if (!PyArg_ParseTupleAndKeywords(args, kwargs, "O!ip", keywords, &TransportSequenceType,
+                                     &sequence, &extension_id, &video))
+        return NULL;
+    if (extension_id < 1 || extension_id > 14) {
+        PyErr_SetString(PyExc_ValueError, "a one-byte extension id is 1-14");
+        return NULL;
+    }
+    Py_XSETREF(self->transport, (TransportSequence *)Py_NewRef(sequence));
+    self->transport_cc_id = (uint8_t)extension_id;
+    self->video = (uint8_t)video;
+    Py_RETURN_NONE;
+}
+
+static PyObject *
 CopySender_get_route(CopySender *self, void *Py_UNUSED(closure))
 {
     if (self->route == NULL)
@@ -922,6 +1086,10 @@ static PyMethodDef CopySender_methods[] = {
      "next ones continue the line's last ones (a new run: a layer switch, a new publisher)."},
     {"skip_picture", (PyCFunction)CopySender_skip_picture, METH_NOARGS,
      "skip_picture(): a picture was dropped (temporal layer); the next one takes its id."},
+    {"use_transport_sequence", (PyCFunction)(void (*)(void))CopySender_use_transport_sequence,
+     METH_VARARGS | METH_KEYWORDS,
+     "use_transport_sequence(sequence, extension_id, video): number every copy from now on with "
+     "the connection's TransportSequence, in the negotiated extension, and log it there."},
     {NULL},
 };
 
@@ -979,7 +1147,7 @@ PyMODINIT_FUNC
 PyInit__copy_sender(void)
 {
     if (PyType_Ready(&PacketCopiesType) < 0 || PyType_Ready(&DatagramRouteType) < 0 ||
-        PyType_Ready(&CopySenderType) < 0)
+        PyType_Ready(&CopySenderType) < 0 || PyType_Ready(&TransportSequenceType) < 0)
         return NULL;
     PyObject *module = PyModule_Create(&copy_sender_module);
     if (module == NULL)
@@ -995,6 +1163,8 @@ PyInit__copy_sender(void)
         PyModule_AddObjectRef(module, "PacketCopies", (PyObject *)&PacketCopiesType) < 0 ||
         PyModule_AddObjectRef(module, "DatagramRoute", (PyObject *)&DatagramRouteType) < 0 ||
         PyModule_AddObjectRef(module, "CopySender", (PyObject *)&CopySenderType) < 0 ||
+        PyModule_AddObjectRef(module, "TransportSequence", (PyObject *)&TransportSequenceType) <
+            0 ||
         PyModule_AddIntConstant(module, "HISTORY_SIZE", HISTORY_SIZE) < 0 ||
         PyModule_AddIntConstant(module, "MAX_PLAINTEXT", MAX_PLAINTEXT) < 0 ||
         PyModule_AddIntConstant(module, "MAX_RTP_PACKET", MAX_RTP_PACKET) < 0 ||

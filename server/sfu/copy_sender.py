@@ -24,6 +24,7 @@ from server.sfu._copy_sender import (
     OversizeCopy,
     PacketCopies,
     SrtpError,
+    TransportSequence,
 )
 
 __all__ = [
@@ -37,6 +38,7 @@ __all__ = [
     "OversizeCopy",
     "PacketCopies",
     "SrtpError",
+    "TransportSequence",
     "one_byte_element",
 ]
 

@@ -11,16 +11,25 @@ from dataclasses import dataclass
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCSessionDescription
 from aiortc.exceptions import InternalError, InvalidAccessError, InvalidStateError, OperationError
+from aiortc.rtcrtpparameters import RTCRtpSendParameters
 from av.frame import Frame
 
 from server.sfu import aiortc_internals as internals
 from server.sfu.codecs import subscribe_codec_preferences
-from server.sfu.downlink import DownlinkEstimate
+from server.sfu.copy_sender import TransportSequence
+from server.sfu.downlink import DeliveredPacket, DownlinkEstimate
 from server.sfu.forwarding_stats import ForwardingStats
 from server.sfu.ingress import PublishBudget
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.sdp_checks import parse_usable
 from server.sfu.teardown import close_connection
+from server.sfu.transport_cc import (
+    MalformedFeedback,
+    answered_transport_cc,
+    offer_transport_cc,
+    parse_transport_feedback,
+    transport_feedback_payloads,
+)
 from signaling.media import (
     ForwardedTrack,
     InvalidSessionDescription,
@@ -107,6 +116,10 @@ class Subscription:
         self.slots: list[SubscriberSlot] = []
         # Her REMBs (from any slot: one estimate per connection) and the budget they imply.
         self.downlink = DownlinkEstimate(clock)
+        # Transport-wide numbering of every copy she is sent, once her answer accepts it
+        # (server/sfu/transport_cc.py); her feedback then feeds ``downlink``.
+        self.transport_sequence = TransportSequence()
+        self.transport_cc_id: int | None = None
         self.revision = 0
         self._pending: PendingOffer | None = None
         self._dirty = False
@@ -199,6 +212,12 @@ class Subscription:
                 )
             except (ValueError, InvalidStateError, OperationError, InternalError) as exc:
                 raise InvalidSessionDescription(f"subscriber answer rejected: {exc}") from exc
+            if self.transport_cc_id is None:
+                # The first answer decides for the connection: BUNDLE keeps one id.
+                self.transport_cc_id = answered_transport_cc(answer.sdp)
+                if self.transport_cc_id is not None:
+                    for slot in self.slots:
+                        self._number_copies(slot)
             self._pending = None
             self._cancel_answer_deadline()
             self.unanswered_offers = 0
@@ -226,7 +245,13 @@ class Subscription:
         transceiver.setCodecPreferences(subscribe_codec_preferences(kind))
         internals.guard_received_rtcp(transceiver.sender.transport, self._stats)
         slot = SubscriberSlot(kind, transceiver, self._clock)
-        internals.on_sender_started(slot.sender, slot.started)
+
+        def started(parameters: RTCRtpSendParameters) -> None:
+            slot.started(parameters)
+            self._number_copies(slot)
+
+        internals.on_sender_started(slot.sender, started)
+        internals.observe_transport_feedback(transceiver.sender.transport, self._feedback)
         internals.take_over_sender_reports(slot.sender)
         if self._reports is None:
             self._reports = asyncio.get_running_loop().create_task(self._send_reports())
@@ -234,6 +259,43 @@ class Subscription:
         internals.on_keyframe_request(slot.sender, slot.keyframe_requested)
         self.slots.append(slot)
         return slot
+
+    def _number_copies(self, slot: SubscriberSlot) -> None:
+        """Once both are there (the slot's output, her answer's consent), number its copies."""
+        if slot.output is not None and self.transport_cc_id is not None:
+            slot.output.use_transport_sequence(
+                self.transport_sequence, self.transport_cc_id, slot.kind is TrackKind.VIDEO
+            )
+
+    def _feedback(self, data: bytes) -> None:
+        """A compound RTCP packet from her: its transport-wide feedback, matched with the
+        send log, goes to her downlink estimate."""
+        if self.transport_cc_id is None:
+            return
+        log = self.transport_sequence
+        for fci in transport_feedback_payloads(data):
+            try:
+                feedback = parse_transport_feedback(fci)
+            except MalformedFeedback:
+                self._stats.rtcp_dropped += 1
+                continue
+            packets = []
+            number = feedback.base_sequence
+            for arrival in feedback.arrivals:
+                sent = log.sent(number)
+                if sent is not None:
+                    sent_at_us, size, video = sent
+                    packets.append(
+                        DeliveredPacket(
+                            sent_at_us / 1e6,
+                            size,
+                            video,
+                            None if arrival is None else arrival / 1e6,
+                        )
+                    )
+                number = (number + 1) & 0xFFFF
+            if packets:
+                self.downlink.queue.add(packets)
 
     async def _send_reports(self) -> None:
         """Every slot's sender report, together, at aiortc's per-sender interval.
@@ -309,7 +371,11 @@ class Subscription:
         offered = [(slot, slot.leg) for slot in self.slots if slot.leg is not None]
         for slot in self.slots:
             slot.transceiver.direction = "sendonly" if slot.leg is not None else "inactive"
-        await self.pc.setLocalDescription(await self.pc.createOffer())
+        offer = await self.pc.createOffer()
+        # Transport-wide congestion control, which aiortc does not offer itself.
+        await self.pc.setLocalDescription(
+            RTCSessionDescription(sdp=offer_transport_cc(offer.sdp), type="offer")
+        )
         # Its sockets exist once gathered.
         internals.guard_media_ports(self.pc, self._stats.drops, budget=self._budget)
         self.revision += 1

@@ -69,7 +69,15 @@ What is relied on (aiortc 1.16.0):
 * ``RTCDtlsTransport._handle_rtcp_data(data)`` is looked up on the instance
   by ``_recv_next``; its replacement parses with ``RtcpPacket.parse``,
   routes with ``_rtp_router.route_rtcp`` and calls each recipient's
-  ``_handle_rtcp_packet``, as aiortc does.
+  ``_handle_rtcp_packet``, as aiortc does. It shows the decrypted compound
+  to a subscription's transport-wide feedback reader first
+  (``observe_transport_feedback``): aiortc parses that feedback as a NACK
+  and keeps none of it.
+* A subscribe offer aiortc wrote is completed in text with transport-wide
+  congestion control (``server/sfu/transport_cc.py``) before
+  ``setLocalDescription``, which keeps the extmap and rtcp-fb lines it
+  parsed; aiortc never writes those packets itself (the C copy sender
+  does), so its negotiated parameters need not name the extension.
 * For a close that must be forced: ``RTCRtpSender``'s private
   ``__rtp_task``/``__rtcp_task`` and their ``__*_started``/``__*_exited``
   events (what ``stop()`` awaits), the DTLS transport's ``_task``, and
@@ -161,6 +169,7 @@ from server.sfu.aiortc_internals.receive import (
     intercept_received_rtcp,
     intercept_received_rtp,
     note_negotiated_ssrcs,
+    observe_transport_feedback,
     receive_rtp_directly,
     receiver_report_packets,
     receives_directly,
@@ -210,6 +219,7 @@ __all__ = [
     "libsrtp_version",
     "note_negotiated_ssrcs",
     "observe_sender_rtcp",
+    "observe_transport_feedback",
     "on_keyframe_request",
     "on_sender_started",
     "parse_ice_candidate",

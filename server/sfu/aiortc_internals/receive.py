@@ -521,9 +521,7 @@ class DatagramGuard:
         tried = self._simulcast_tried
         if ssrc in tried:
             return True
-        if len(tried) >= _SIMULCAST_TRIES_PER_SLOT * 2 * len(SIMULCAST_RIDS) * len(
-            self._simulcast
-        ):
+        if len(tried) >= _SIMULCAST_TRIES_PER_SLOT * 2 * len(SIMULCAST_RIDS) * len(self._simulcast):
             return False
         tried.add(ssrc)
         return True
@@ -753,6 +751,7 @@ def note_negotiated_ssrcs(receiver: RTCRtpReceiver, parameters: RTCRtpReceivePar
 
 # The attribute of an RTCDtlsTransport set once its received RTCP is guarded.
 _RTCP_GUARDED = "_groupsession_rtcp_guarded"
+_FEEDBACK_OBSERVER = "_groupsession_transport_feedback"
 
 
 def _remb_is_consistent(packet: AnyRtcpPacket) -> bool:
@@ -788,6 +787,12 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
             logger.warning("received RTCP dropped: %s", reason)
 
     async def handle_rtcp_data(data: bytes) -> None:
+        feedback: Callable[[bytes], None] | None = getattr(transport, _FEEDBACK_OBSERVER, None)
+        if feedback is not None:
+            try:
+                feedback(data)
+            except Exception as error:
+                dropped(error)
         try:
             packets = RtcpPacket.parse(data)
         except Exception as error:
@@ -808,6 +813,20 @@ def guard_received_rtcp(transport: Any, stats: ForwardingStats) -> None:
 
     transport._handle_rtcp_data = handle_rtcp_data
     setattr(transport, _RTCP_GUARDED, True)
+
+
+def observe_transport_feedback(transport: Any, observer: Callable[[bytes], None]) -> None:
+    """Show ``observer`` every compound RTCP packet ``transport`` receives, decrypted.
+
+    aiortc parses transport-wide feedback (RTPFB, FMT 15) as if it were a NACK
+    and drops its fields; the subscription reads it from the raw compound
+    (``server/sfu/transport_cc.py``). Relies on ``guard_received_rtcp`` having
+    replaced the transport's ``_handle_rtcp_data``, which calls the observer
+    first (an observer that raises only has that packet counted as dropped).
+    """
+    if not getattr(transport, _RTCP_GUARDED, False):
+        raise RuntimeError("guard_received_rtcp must be installed on the transport first")
+    setattr(transport, _FEEDBACK_OBSERVER, observer)
 
 
 class ReceiveBookkeeping:

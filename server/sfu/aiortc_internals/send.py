@@ -43,7 +43,12 @@ from pylibsrtp._binding import ffi as srtp_ffi
 
 from server.sfu.aiortc_internals.libsrtp import srtp_protect_address
 from server.sfu.background import run_soon
-from server.sfu.copy_sender import DatagramRoute, ExtensionIds, PacketCopies
+from server.sfu.copy_sender import (
+    DatagramRoute,
+    ExtensionIds,
+    PacketCopies,
+    TransportSequence,
+)
 from server.sfu.copy_sender import SrtpError as CopySrtpError
 from server.sfu.reports import ReceiverReport
 
@@ -319,6 +324,13 @@ class ForwardingOutput:
             sender._RTCRtpSender__packet_count = line.packets
             self._reported_ntp = report_ntp
         return size
+
+    def use_transport_sequence(
+        self, sequence: TransportSequence, extension_id: int, video: bool
+    ) -> None:
+        """Number every copy from now on in the connection's transport-wide sequence."""
+        self._line.use_transport_sequence(sequence, extension_id, video)
+        self.header_size = self._line.header_size
 
     def continue_vp8(self, copies: PacketCopies) -> None:
         """From this copy on, VP8 picture ids, TL0PICIDX and KEYIDX continue the slot's line."""

@@ -991,3 +991,37 @@ def test_the_router_routes_unknown_ssrcs_by_payload_type_alone_and_its_ssrc_tabl
     assert router.route_rtp(packet) is camera
     rtx = RtpPacket(payload_type=97, sequence_number=1, timestamp=0, ssrc=4242)
     assert router.route_rtp(rtx) is camera
+
+
+async def test_a_completed_offer_keeps_transport_cc_and_aiortc_parses_feedback_as_a_nack() -> None:
+    """Transport-wide congestion control relies on two things aiortc does: its
+    ``setLocalDescription`` keeps the extmap and rtcp-fb lines added to the offer it
+    wrote (the local description is written from what it parsed), and it parses
+    transport-wide feedback (RTPFB FMT 15) as an RtcpRtpfbPacket whose fields it drops,
+    so the raw compound must be read before it (``observe_transport_feedback``)."""
+    from aiortc import RTCSessionDescription
+    from aiortc.rtp import RtcpPacket, RtcpRtpfbPacket
+
+    from server.sfu.transport_cc import TRANSPORT_CC_URI, answered_transport_cc, offer_transport_cc
+
+    pc = RTCPeerConnection()
+    try:
+        pc.addTransceiver("audio", direction="sendonly")
+        pc.addTransceiver("video", direction="sendonly")
+        offer = await pc.createOffer()
+        await pc.setLocalDescription(
+            RTCSessionDescription(sdp=offer_transport_cc(offer.sdp), type="offer")
+        )
+        local = pc.localDescription.sdp
+        assert local.count(TRANSPORT_CC_URI) == 2
+        assert answered_transport_cc(local) is not None
+        # The guard's _handle_rtcp_data replacement is what shows the observer the compound.
+        transport = pc.getTransceivers()[0].sender.transport
+        with pytest.raises(RuntimeError):
+            internals.observe_transport_feedback(transport, lambda data: None)
+    finally:
+        await pc.close()
+    feedback = bytes([0x8F, 205, 0, 5]) + bytes(8) + bytes([0, 1, 0, 1, 0, 0, 0, 0, 0x20, 1, 4, 0])
+    (packet,) = RtcpPacket.parse(feedback)
+    assert isinstance(packet, RtcpRtpfbPacket) and packet.fmt == 15
+    assert not hasattr(packet, "fci")

@@ -26,14 +26,16 @@ import server.sfu
 _SOURCE = Path(server.sfu.__file__).parent / "_copy_sender.c"
 _TESTS = Path(__file__).parent
 # What runs on the ASan build: every test of the C types (test_copy_sender),
-# the fan-out past a failing subscriber, and the route test that protects and
-# sends through a real socket.
+# the fan-out past a failing subscriber, the route test that protects and
+# sends through a real socket, and transport-wide numbering.
 _EXERCISED = [
     f"{_TESTS / 'test_copy_sender.py'}",
     f"{_TESTS / 'test_published_track.py'}",
     f"{_TESTS / 'test_aiortc_internals.py'}::"
     "test_copy_sender_protects_as_pylibsrtp_and_sends_on_the_route",
     f"{_TESTS / 'test_mtu.py'}::test_the_budget_fits_a_1500_byte_mtu_with_turn_framing",
+    f"{_TESTS / 'test_transport_cc.py'}::"
+    "test_every_copy_of_a_connection_is_numbered_once_and_logged",
 ]
 # Put the ASan build where the installed module would be imported from.
 _RUNNER = """
