@@ -8,6 +8,11 @@ start, looped), each on an SSRC of its own with mid and rid in every packet,
 a VP8 payload descriptor with a 15-bit picture id, TL0PICIDX and TID, sender
 reports per layer, a keyframe when the server asks for one on that layer
 (PLI), and retransmissions in RTX (with the repaired rid) when it NACKs.
+With ``temporal_layers`` its descriptors also say what Chrome's three VP8
+temporal layers would (TID 0, 2, 1, 2 per frame, TL0PICIDX counting TL0
+frames, the layer-sync bit as libwebrtc sets it), though the frames still
+each reference the one before (aiortc's libvpx cannot encode temporal layers): what is forwarded can
+be checked, not decoded beyond a keyframe.
 ``set_active`` pauses and resumes layers as a browser's ``encodings[i].active``
 does (dynacast). Audio goes through aiortc as usual.
 
@@ -40,6 +45,7 @@ from aiortc import (
 )
 from aiortc.rtcrtpparameters import RTCRtpHeaderExtensionParameters, RTCRtpParameters
 from aiortc.rtp import (
+    RTCP_PSFB_APP,
     RTCP_PSFB_PLI,
     RTCP_RTPFB_NACK,
     AnyRtcpPacket,
@@ -49,6 +55,7 @@ from aiortc.rtp import (
     RtcpSenderInfo,
     RtcpSrPacket,
     RtpPacket,
+    unpack_remb_fci,
     wrap_rtx,
 )
 from aiortc.sdp import SessionDescription as ParsedSessionDescription
@@ -73,6 +80,21 @@ RRID_URI = "urn:ietf:params:rtp-hdrext:sdes:repaired-rtp-stream-id"
 ABS_SEND_TIME_URI = "http://www.webrtc.org/experiments/rtp-hdrext/abs-send-time"
 RID_ID = 10
 RRID_ID = 11
+# Chrome's three VP8 temporal layers (libwebrtc's DefaultTemporalLayers), by frame from
+# a keyframe: (TID, layer sync). TL0 updates the 'last' buffer, TL1 'golden' (TL2 none);
+# a frame is a layer sync when it references only TL0 or the keyframe: in each 8 frames,
+# the TL2 frame that references 'last' only and the TL1 frame that updates 'golden'
+# without referencing it.
+TEMPORAL_PATTERN: tuple[tuple[int, bool], ...] = (
+    (0, False),
+    (2, True),
+    (1, True),
+    (2, False),
+    (0, False),
+    (2, False),
+    (1, False),
+    (2, False),
+)
 # The largest VP8 data per packet (Chrome's packets are about 1,200 bytes).
 _MAX_CHUNK = 1100
 _HISTORY = 512
@@ -165,6 +187,8 @@ class _Layer:
     picture_id: int = field(default_factory=lambda: random.randrange(1 << 15))
     tl0picidx: int = 0
     index: int = 0
+    # Frames since the last keyframe (the temporal pattern's position).
+    since_keyframe: int = 0
     active: bool = True
     packets: int = 0
     octets: int = 0
@@ -201,10 +225,16 @@ class _PrivateTransport:
 class SimulcastPublisher:
     """A participant's camera in three layers and a microphone, sent as Chrome would."""
 
-    def __init__(self, clip: SimulcastClip, *, with_audio: bool = True) -> None:
+    def __init__(
+        self, clip: SimulcastClip, *, with_audio: bool = True, temporal_layers: bool = False
+    ) -> None:
         self.pc = client_peer_connection()
         self.layers = {rid: _Layer(rid, frames) for rid, frames in clip.video.items()}
         self._with_audio = with_audio
+        self._temporal_layers = temporal_layers
+        # REMBs that named this camera's layers (the server's estimate for the publisher).
+        self.rembs_received = 0
+        self.lowest_remb_bps: int | None = None
         self._audio = clip.audio
         self._task: asyncio.Task[None] | None = None
         self._transport: _PrivateTransport | None = None
@@ -266,6 +296,25 @@ class SimulcastPublisher:
                 layer.index = 0
                 self.resumed_at[rid] = time.monotonic()
 
+    @property
+    def mid(self) -> str:
+        """The camera section's mid (from the answer)."""
+        return self._mid
+
+    @property
+    def payload_type(self) -> int:
+        """VP8's payload type in the answer."""
+        return self._payload_type
+
+    async def send_packet(self, packet: RtpPacket) -> None:
+        """Send ``packet`` as it is (its SSRC, mid and rid as set) on this connection,
+        protected with its keys like the camera's own: a test's packet on an SSRC of its
+        choosing. Only once the connection is up (``publish`` started sending)."""
+        transport = self._transport
+        if transport is None:
+            raise ConnectionError("not connected yet")
+        await transport.send(packet.serialize(self._extensions))
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()
@@ -303,12 +352,15 @@ class SimulcastPublisher:
 
     async def _send_frame(self, transport: _PrivateTransport, layer: _Layer, frame: int) -> None:
         data = layer.frames[layer.index]
-        if layer.index == 0:
+        keyframe = layer.index == 0
+        if keyframe:
             layer.keyframes_sent += 1
         # Loop over the frames after the keyframe (the keyframe only on request).
         layer.index = layer.index + 1 if layer.index + 1 < len(layer.frames) else 1
         layer.picture_id = (layer.picture_id + 1) & 0x7FFF
-        layer.tl0picidx = (layer.tl0picidx + 1) & 0xFF
+        tid_y = self._temporal_byte(layer, keyframe) if self._temporal_layers else 0x20
+        if not self._temporal_layers or tid_y >> 6 == 0:
+            layer.tl0picidx = (layer.tl0picidx + 1) & 0xFF
         timestamp = (layer.timestamp_base + frame * 90000 // FPS) & 0xFFFFFFFF
         abs_send_time = int((time.time() + _NTP_UNIX_OFFSET_S) * (1 << 18)) & 0xFFFFFF
         chunks = [data[i : i + _MAX_CHUNK] for i in range(0, len(data), _MAX_CHUNK)]
@@ -320,7 +372,7 @@ class SimulcastPublisher:
                     0x80 | (layer.picture_id >> 8),
                     layer.picture_id & 0xFF,
                     layer.tl0picidx,
-                    0x20,  # TID 0, Y
+                    tid_y,  # TID and Y (no temporal layers: TID 0, Y)
                 ]
             )
             packet = RtpPacket(
@@ -344,6 +396,18 @@ class SimulcastPublisher:
             except ConnectionError:
                 return
 
+    @staticmethod
+    def _temporal_byte(layer: _Layer, keyframe: bool) -> int:
+        """The TID/Y/KEYIDX byte of this frame, as Chrome's three temporal layers set it
+        (libwebrtc's DefaultTemporalLayers): a keyframe restarts the pattern and is TID 0
+        with Y; after it, ``TEMPORAL_PATTERN`` gives each frame's TID and layer sync."""
+        if keyframe:
+            layer.since_keyframe = 1
+            return 0x20
+        tid, sync = TEMPORAL_PATTERN[layer.since_keyframe % len(TEMPORAL_PATTERN)]
+        layer.since_keyframe += 1
+        return (tid << 6) | (0x20 if sync else 0)
+
     async def _send_report(self, transport: _PrivateTransport, layer: _Layer, frame: int) -> None:
         report = RtcpSrPacket(
             ssrc=layer.ssrc,
@@ -364,6 +428,13 @@ class SimulcastPublisher:
                 layer.index = 0  # the next frame of this layer is its keyframe
             elif isinstance(packet, RtcpRtpfbPacket) and packet.fmt == RTCP_RTPFB_NACK:
                 await self._retransmit(layer, packet.lost)
+            elif isinstance(packet, RtcpPsfbPacket) and packet.fmt == RTCP_PSFB_APP:
+                # A REMB, routed here once for each of the layers' SSRCs it names.
+                with contextlib.suppress(ValueError):
+                    bitrate, _ = unpack_remb_fci(packet.fci)
+                    self.rembs_received += 1
+                    lowest = self.lowest_remb_bps
+                    self.lowest_remb_bps = bitrate if lowest is None else min(lowest, bitrate)
 
         return handle
 
