@@ -218,15 +218,6 @@ async def window(
     }
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 17 is open on this: the server's rate comes under the 1.5 Mbps limit, but "
-        "7-10 % of audio is concealed (goal < 2 %). REMB covers video only, and what reaches "
-        "the wire beyond the slots' count (RTCP, retransmissions, per-packet overhead) is "
-        "not in the budget; transport-wide congestion control is the fix in view"
-    ),
-)
 async def test_a_narrow_downlink_keeps_audio_and_the_speaker(
     server: RunningServer, link: ShapedLink, chromium_path: str, tmp_path: Path
 ) -> None:

@@ -115,14 +115,6 @@ async def admitted_all(fac: Person, *members: Person) -> None:
         await expect(member.page.get_by_role("button", name="Leave", exact=True)).to_be_visible()
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason=(
-        "issue 17 is open on this: with a Chromium publisher the wide page's leg is moved "
-        "to f (the server reports f, and f-sized frames arrive) but Chromium keeps "
-        "decoding 240-wide frames; earlier, under load, the wide page stayed on q"
-    ),
-)
 async def test_each_subscriber_gets_the_layer_its_tile_needs(
     media_server: RunningServer, open_page: OpenPage
 ) -> None:
