@@ -47,6 +47,28 @@ DEFAULT_ANSWER_TIMEOUT_S = 10.0
 MAX_UNANSWERED_OFFERS = 3
 
 
+# Transport-wide feedbacks parsed per second at most: browsers send 4-20.
+MAX_FEEDBACKS_PER_S = 50
+
+
+class FeedbackAllowance:
+    """At most MAX_FEEDBACKS_PER_S feedbacks a second are parsed (one-second windows)."""
+
+    __slots__ = ("_clock", "_count", "_window")
+
+    def __init__(self, clock: Callable[[], float]) -> None:
+        self._clock = clock
+        self._window = float("-inf")
+        self._count = 0
+
+    def take(self) -> bool:
+        now = self._clock()
+        if now - self._window >= 1.0:
+            self._window, self._count = now, 0
+        self._count += 1
+        return self._count <= MAX_FEEDBACKS_PER_S
+
+
 class ForwardedTrackPlaceholder(MediaStreamTrack):
     """Stands in for the media a slot forwards.
 
@@ -120,6 +142,7 @@ class Subscription:
         # (server/sfu/transport_cc.py); her feedback then feeds ``downlink``.
         self.transport_sequence = TransportSequence()
         self.transport_cc_id: int | None = None
+        self._feedback_allowance = FeedbackAllowance(clock)
         self.revision = 0
         self._pending: PendingOffer | None = None
         self._dirty = False
@@ -274,6 +297,11 @@ class Subscription:
             return
         log = self.transport_sequence
         for fci in transport_feedback_payloads(data):
+            if not self._feedback_allowance.take():
+                # More than a browser sends: what the guard's budget lets through is
+                # not all parsed (each costs up to MAX_STATUS_COUNT steps).
+                self._stats.rtcp_dropped += 1
+                continue
             try:
                 feedback = parse_transport_feedback(fci)
             except MalformedFeedback:

@@ -31,9 +31,11 @@ _REFERENCE_TIME_US = 64_000
 _DELTA_US = 250
 # The receiver's reference time wraps after this long (24 bits of 64 ms).
 ARRIVAL_PERIOD_US = (1 << 24) * _REFERENCE_TIME_US
-# One feedback names at most this many packets (the count is 16 bits; a browser
-# sends a feedback every 50-250 ms, far fewer): beyond it, a lie.
-_MAX_STATUS_COUNT = 0x4000
+# One feedback names at most this many packets. A browser sends one every 50-250
+# ms and a subscriber receives at most about 2,000 packets a second, so a few
+# hundred; the count field allows 65,535, which would cost the server that many
+# steps per packet a hostile peer sends.
+MAX_STATUS_COUNT = 2048
 # A feedback section's text lines read at most.
 _MAX_LINES = 2000
 
@@ -169,7 +171,7 @@ def parse_transport_feedback(fci: bytes) -> TransportFeedback:
     # days); the delays computed from it are taken modulo that period.
     reference = int.from_bytes(fci[4:7], "big")
     feedback_count = fci[7]
-    if count == 0 or count > _MAX_STATUS_COUNT:
+    if count == 0 or count > MAX_STATUS_COUNT:
         raise MalformedFeedback(f"a feedback about {count} packets")
     symbols: list[int] = []
     position = 8
