@@ -3,6 +3,7 @@
 // itself except through acks and events.
 
 import { ProtocolError, SignalingClient } from "./protocol/client";
+import { RedirectPacing } from "./protocol/redirects";
 import type { JoinLinkClaims } from "./protocol/token";
 import {
   SERVER_EVENTS,
@@ -81,6 +82,7 @@ export class Session {
     },
   );
   private joinRetries = 0;
+  private readonly redirects = new RedirectPacing();
   /** The node we were redirected to, or null: the address the page came from. */
   private nodeUrl: string | null = null;
   /** What we show of each remote camera, reported to the server (simulcast). */
@@ -172,11 +174,22 @@ export class Session {
       this.joinedOnSocket = true;
       this.iceRefresh.take(reply);
       this.joinRetries = 0;
+      this.redirects.reset();
       this.dispatch({ type: "joined", snapshot: reply.snapshot });
     } catch (error) {
       const { code, message } = describe(error);
       if (error instanceof ProtocolError && code === "wrong_node" && error.nodeUrl !== null) {
-        if (this.client === client) this.open(error.nodeUrl); // the room's node
+        const nodeUrl = error.nodeUrl;
+        const pause = this.redirects.next();
+        if (pause === 0) {
+          if (this.client === client) this.open(nodeUrl); // the room's node
+          return;
+        }
+        // Nodes sending us back and forth while the room moves: ask again, slower.
+        this.dispatch({ type: "connection", status: "reconnecting" });
+        window.setTimeout(() => {
+          if (this.client === client && !isFinal(this.state.phase)) this.open(nodeUrl);
+        }, pause);
         return;
       }
       if (RETRY_JOIN_CODES.has(code) && this.client === client && client.connected) {
