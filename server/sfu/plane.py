@@ -35,7 +35,7 @@ from server.sfu.keyframes import DEFAULT_MIN_KEYFRAME_INTERVAL_S
 from server.sfu.layer_choice import UP_HEADROOM, LayerOption, VideoSource, choose
 from server.sfu.legs import ForwardingLeg, SubscriberSlot
 from server.sfu.published_track import PublishedTrack
-from server.sfu.sdp_checks import parse_usable
+from server.sfu.sdp_checks import check_port, parse_usable
 from server.sfu.simulcast_sdp import SimulcastSection, complete_answer, offered_simulcast
 from server.sfu.speaking import SpeakingDetector, SpeakingThresholds
 from server.sfu.subscription import DEFAULT_ANSWER_TIMEOUT_S, Subscription
@@ -312,6 +312,7 @@ class RtpForwardingMediaPlane:
             parsed = internals.parse_ice_candidate(
                 candidate.candidate, candidate.sdp_mid, candidate.sdp_mline_index
             )
+            check_port(parsed.port)
         except (ValueError, IndexError) as exc:
             raise InvalidSessionDescription(f"malformed ICE candidate: {exc}") from exc
         await pc.addIceCandidate(parsed)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from server.sfu.aiortc_internals import ParsedSessionDescription
 
+MAX_PORT = 0xFFFF
+
 
 def parse_usable(sdp: str) -> ParsedSessionDescription:
     """Parse ``sdp``; raise ValueError, with the reason, for anything aiortc cannot use.
@@ -24,4 +26,16 @@ def parse_usable(sdp: str) -> ParsedSessionDescription:
     bundled = [mid for group in parsed.group for mid in group.items]
     if not set(bundled) <= set(mids):
         raise ValueError("a BUNDLE group names a mid that is not there")
+    for media in parsed.media:
+        for candidate in media.ice_candidates:
+            check_port(candidate.port)
     return parsed
+
+
+def check_port(port: int) -> None:
+    """Raise ValueError for an ICE candidate's port that no socket has. aioice would
+    fail at its first check there: the socket call raises OverflowError, not an
+    OSError, so asyncio logs a traceback and closes the connection's socket.
+    (Signaling refuses such candidates too; the plane does not rely on it.)"""
+    if not 0 <= port <= MAX_PORT:
+        raise ValueError(f"an ICE candidate's port is 0 to {MAX_PORT}")

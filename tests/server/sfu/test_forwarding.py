@@ -233,6 +233,22 @@ async def test_bad_input_raises_named_errors_and_changes_nothing(session: Sessio
         await plane.add_ice_candidate(
             ROOM, a.participant_id, Leg.PUBLISH, IceCandidate("candidate:garbage", "0", 0)
         )
+    # A candidate whose port no socket has (aioice's first check there would raise
+    # OverflowError and close the socket), trickled or in an offer: refused by the
+    # plane itself, not only by signaling.
+    with pytest.raises(InvalidSessionDescription, match="port is 0 to 65535"):
+        await plane.add_ice_candidate(
+            ROOM,
+            a.participant_id,
+            Leg.PUBLISH,
+            IceCandidate("candidate:1 1 udp 1 192.0.2.1 70000 typ host", "0", 0),
+        )
+    offer = a.publish_pc.localDescription.sdp.replace(
+        "a=mid:0\r\n", "a=mid:0\r\na=candidate:1 1 udp 1 192.0.2.1 99999 typ host\r\n", 1
+    )
+    assert "99999" in offer
+    with pytest.raises(InvalidSessionDescription, match="port is 0 to 65535"):
+        await plane.publish(ROOM, a.participant_id, SessionDescription(offer, "offer"))
     # A publish offer without a codec the plane forwards is refused up front.
     offer = a.publish_pc.localDescription.sdp.replace("VP8/90000", "VP9/90000")
     with pytest.raises(InvalidSessionDescription, match="video/vp8"):
