@@ -5,11 +5,13 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from functools import partial
+from typing import Any
 
 import pytest
 
 from server.sfu import RtpForwardingMediaPlane
 from server.sfu import aiortc_internals as internals
+from server.sfu.ingress import DropReason
 from signaling.media import (
     ForwardingPermission,
     IceCandidate,
@@ -350,4 +352,26 @@ async def test_copies_follow_a_newly_selected_ice_pair(session: Session) -> None
         lambda: all(output._line.route is new_route for output in outputs),
         5,
         "both slots on the new route",
+    )
+
+
+async def test_a_packet_sent_again_on_rtx_is_forwarded_once(session: Session) -> None:
+    """Chrome probes its uplink by resending old packets on RTX ("payload padding"): each
+    reached every subscriber a second time, where SRTP's replay check dropped it after it
+    had crossed their downlink. A packet the server already has is dropped and counted."""
+    a, b = [await session.join(i) for i in range(2)]
+    await eventually(lambda: sees_and_hears(b, [a]), 15, "b receiving a")
+    sender: Any = next(t.sender for t in a.publish_pc.getTransceivers() if t.kind == "video")
+    history: dict[int, Any] = sender._RTCRtpSender__rtp_history
+    sent = max(history.values(), key=lambda packet: packet.sequence_number)
+    counts = session.plane.stats.drops.counts
+    before = counts[DropReason.DUPLICATE]
+    await sender._retransmit(sent.sequence_number)  # RTX-wrapped, as Chrome's padding is
+    await eventually(lambda: counts[DropReason.DUPLICATE] == before + 1, 5, "the copy dropped")
+    # ...and media goes on.
+    frames = b.reception(a.participant_id, TrackKind.VIDEO).matching
+    await eventually(
+        lambda: b.reception(a.participant_id, TrackKind.VIDEO).matching > frames + 5,
+        10,
+        "b still receiving a's video",
     )
