@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies
 from server.sfu.layers import SINGLE_LAYER, Layer
@@ -390,3 +392,94 @@ def test_a_run_long_after_its_last_drop_forwards_every_packet() -> None:
     for seq in range(2, 0x9000):
         tid = 0 if seq % 4 == 2 else 2
         assert send_on(video, q, vp8(seq & 0x7FFF, tid=tid), seq, 3000 * seq, 0.0) is not None
+
+
+@dataclass(frozen=True)
+class StreamPacket:
+    index: int  # input order
+    picture: int  # input picture order
+    tid: int
+    start: bool
+
+
+def l1t3_stream(packets_per_picture: list[int]) -> list[StreamPacket]:
+    """A keyframe, then pictures of TID 2, 1, 2, 0, ... with the given packet counts,
+    ending on a TL0 picture so every gap a late packet could fill lies between two
+    forwarded packets."""
+    counts = [1, *packets_per_picture]
+    counts += [1] * (-len(packets_per_picture) % 4)
+    stream: list[StreamPacket] = []
+    for picture, count in enumerate(counts):
+        tid = 0 if picture == 0 else (2, 1, 2, 0)[(picture - 1) % 4]
+        for part in range(count):
+            stream.append(StreamPacket(len(stream), picture, tid, part == 0))
+    return stream
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    packets_per_picture=st.lists(st.integers(1, 3), min_size=4, max_size=60),
+    first_seq=st.integers(0, 0xFFFF),
+    first_picture_id=st.integers(0, 0x7FFF),
+    losses=st.dictionaries(st.integers(1, 250), st.integers(1, 40), max_size=12),
+    only_base_layer_lost=st.booleans(),
+)
+def test_late_packets_take_the_places_they_would_have_had(
+    packets_per_picture: list[int],
+    first_seq: int,
+    first_picture_id: int,
+    losses: dict[int, int],
+    only_base_layer_lost: bool,
+) -> None:
+    """Capped to TL0, with packets lost on the way in and retransmitted later: every TL0
+    packet is forwarded once, in its place; only a dropped layer's packet that came back
+    after a newer one leaves its number unused (and, for a picture's first packet, its
+    picture id), as mediasoup's SeqManager does."""
+    stream = l1t3_stream(packets_per_picture)
+    lost = {
+        index: delay
+        for index, delay in losses.items()
+        if index < len(stream) and (stream[index].tid == 0 or not only_base_layer_lost)
+    }
+    # Each lost packet arrives after `delay` more of the stream.
+    arrival = sorted(
+        stream, key=lambda p: p.index + lost[p.index] + 0.5 if p.index in lost else p.index
+    )
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    forwarded: list[tuple[StreamPacket, int, int]] = []  # with the number and picture id sent
+    unused_numbers = unused_ids = 0
+    newest = -1
+    for packet in arrival:
+        seq = (first_seq + packet.index) & 0xFFFF
+        picture_id = (first_picture_id + packet.picture) & 0x7FFF
+        copies = vp8(picture_id, keyframe=packet.picture == 0, tid=packet.tid, start=packet.start)
+        sent = send_on(video, q, copies, seq, 3000 * packet.picture, 0.01 * packet.index)
+        if packet.tid == 0:
+            assert sent is not None, packet
+            written = video.output.picture_ids[-1]
+            assert written is not None
+            forwarded.append((packet, sent[0], written))
+        else:
+            assert sent is None, packet
+            if packet.index < newest:  # came back after a newer one: its places are given
+                unused_numbers += 1
+                unused_ids += packet.start
+        newest = max(newest, packet.index)
+    forwarded.sort(key=lambda f: f[0].index)
+    first_number, first_id = forwarded[0][1], forwarded[0][2]
+    numbers = [(number - first_number) & 0xFFFF for _, number, _ in forwarded]
+    ids = [(written - first_id) & 0x7FFF for _, _, written in forwarded]
+    # In input order, with no number twice and no gap but the unused ones.
+    assert numbers == sorted(set(numbers))
+    assert numbers[-1] + 1 - len(numbers) == unused_numbers
+    # Each picture one id, the pictures' ids in order, no gap but the unused ones.
+    pictures = sorted(
+        {(p.picture, written) for (p, _, _), written in zip(forwarded, ids, strict=True)}
+    )
+    assert len({picture for picture, _ in pictures}) == len(pictures)
+    assert [written for _, written in pictures] == sorted({written for _, written in pictures})
+    assert ids[-1] + 1 - len(pictures) == unused_ids
+    if only_base_layer_lost:
+        assert unused_numbers == unused_ids == 0
