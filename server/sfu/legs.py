@@ -45,9 +45,10 @@ _FENCE_SLIDE_AFTER = 0x4000
 _FENCE_TRAIL = 0x2000
 # The input sequence numbers a run dropped for temporal layers that are kept to
 # place late packets (as mediasoup's SeqManager): at Chrome's three layers capped
-# to TL0, three packets in four, so a few hundred packets back, far beyond how late
-# a retransmission comes. A late packet older than the oldest kept, once more were
-# dropped, is dropped: the drops after it are no longer all known.
+# to TL0, three frames in four are dropped, so this reaches a few hundred packets
+# back, far beyond how late a retransmission comes. A late packet older than the
+# oldest kept, once more were dropped, is dropped: the drops after it are no longer
+# all known.
 DROPS_KEPT = 256
 # Set on a kept drop whose packet started a picture, so the picture id was skipped.
 _SKIPPED_PICTURE = 0x10000
@@ -465,13 +466,15 @@ class ForwardingLeg:
         limit = self.max_temporal
         if limit is None or tid <= limit:
             return False
-        if not self._newest(seq):
+        # Inline (as _newest): once per dropped copy while a leg is capped.
+        offset = self._seq_offset
+        if (seq + offset - self.slot.next_sequence_number) & _SEQ_MASK >= _HALF_SEQ:
             return True
         drops = self._drops
         if len(drops) == DROPS_KEPT:
             self._drops_forgotten = True  # the oldest is pushed out
         self._newest_drop = seq
-        self._seq_offset = (self._seq_offset - 1) & _SEQ_MASK
+        self._seq_offset = (offset - 1) & _SEQ_MASK
         if copies.frame_start:
             drops.append(seq | _SKIPPED_PICTURE)
             output = self.slot.output
