@@ -372,7 +372,15 @@ class ForwardingLeg:
         return output.send_copy(copies, out_seq, out_ts, report_ntp, report_rtp)
 
     def _newest(self, seq: int) -> bool:
-        """Whether ``seq`` is newer than every packet of the run: it would take the next number."""
+        """Whether ``seq`` is newer than every packet of the run.
+
+        Newer than the newest drop, and it would take the slot's next number or
+        a later one: newer than the newest packet sent (which, the drops after
+        it all being older than ``seq``, took a number below the next).
+        """
+        newest_drop = self._newest_drop
+        if newest_drop is not None and (newest_drop - seq) & _SEQ_MASK < _HALF_SEQ:
+            return False
         out_seq = seq + self._seq_offset
         return (out_seq - self.slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ
 
@@ -468,7 +476,10 @@ class ForwardingLeg:
             return False
         # Inline (as _newest): once per dropped copy while a leg is capped.
         offset = self._seq_offset
-        if (seq + offset - self.slot.next_sequence_number) & _SEQ_MASK >= _HALF_SEQ:
+        newest_drop = self._newest_drop
+        if (seq + offset - self.slot.next_sequence_number) & _SEQ_MASK >= _HALF_SEQ or (
+            newest_drop is not None and (newest_drop - seq) & _SEQ_MASK < _HALF_SEQ
+        ):
             return True
         drops = self._drops
         if len(drops) == DROPS_KEPT:
