@@ -776,10 +776,14 @@ check_copy_size(const CopySender *self, PacketCopies *copies)
     return -1;
 }
 
-/* Writes one copy into out (at least MAX_PLAINTEXT bytes); returns its size. */
+/* Writes one copy into out (at least MAX_PLAINTEXT bytes); returns its size.
+ * picture_id_adjust is added to the line's picture-id delta for this copy only:
+ * a late packet (a retransmission filling a gap) placed before pictures a leg
+ * has since dropped takes the id it would have had, and the line's last id,
+ * from which continue_vp8 goes on, stays the newest one written. */
 static Py_ssize_t
 write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uint32_t timestamp,
-           int transport_number, uint8_t *out)
+           uint16_t picture_id_adjust, int transport_number, uint8_t *out)
 {
     out[0] = copies->first_byte;
     out[1] = copies->marker | self->payload_type;
@@ -824,16 +828,17 @@ write_copy(CopySender *self, PacketCopies *copies, uint16_t sequence_number, uin
      * payload's size when it was parsed). */
     if (copies->picture_id >= 0) {
         uint8_t *field = element + copies->picture_id_offset;
+        int value = copies->picture_id + self->picture_id_delta + picture_id_adjust;
         if (copies->picture_id_bits == 15) {
-            int value = (copies->picture_id + self->picture_id_delta) & 0x7FFF;
+            value &= 0x7FFF;
             field[0] = (uint8_t)(0x80 | (value >> 8));
             field[1] = (uint8_t)value;
-            self->last_picture_id = value;
         } else {
-            int value = (copies->picture_id + self->picture_id_delta) & 0x7F;
+            value &= 0x7F;
             field[0] = (uint8_t)value;
-            self->last_picture_id = value;
         }
+        if (picture_id_adjust == 0)
+            self->last_picture_id = value;
     }
     if (copies->tl0picidx >= 0) {
         uint8_t value = (uint8_t)(copies->tl0picidx + self->tl0picidx_delta);
@@ -870,10 +875,11 @@ count(CopySender *self, PacketCopies *copies, Py_ssize_t size)
 
 static int
 parse_copy_arguments(PyObject *const *args, Py_ssize_t nargs, PacketCopies **copies,
-                     uint16_t *sequence_number, uint32_t *timestamp)
+                     uint16_t *sequence_number, uint32_t *timestamp, uint16_t *picture_id_adjust)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "expected (copies, sequence_number, timestamp)");
+    if (nargs != 3 && nargs != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "expected (copies, sequence_number, timestamp[, picture_id_adjust])");
         return -1;
     }
     if (!PyObject_TypeCheck(args[0], &PacketCopiesType) ||
@@ -888,7 +894,17 @@ parse_copy_arguments(PyObject *const *args, Py_ssize_t nargs, PacketCopies **cop
         PyErr_SetString(PyExc_OverflowError, "sequence number does not fit 16 bits");
         return -1;
     }
+    uint32_t adjust = 0;
+    if (nargs == 4) {
+        if (!convert_uint32(args[3], &adjust))
+            return -1;
+        if (adjust > 0x7FFF) {
+            PyErr_SetString(PyExc_OverflowError, "picture_id_adjust does not fit 15 bits");
+            return -1;
+        }
+    }
     *copies = (PacketCopies *)args[0];
+    *picture_id_adjust = (uint16_t)adjust;
     *sequence_number = (uint16_t)seq;
     *timestamp = ts;
     return 0;
@@ -900,13 +916,16 @@ CopySender_write(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     PacketCopies *copies;
     uint16_t sequence_number;
     uint32_t timestamp;
-    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
+    uint16_t picture_id_adjust;
+    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp,
+                             &picture_id_adjust) < 0)
         return NULL;
     if (check_copy_size(self, copies) < 0)
         return NULL;
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT];
     int number = self->transport_cc_id ? take_number(self->transport) : -1;
-    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, number, buffer);
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, picture_id_adjust,
+                                   number, buffer);
     PyObject *kept = keep(self, sequence_number, buffer, size);
     if (kept != NULL) {
         count(self, copies, size); /* the caller hands it to aiortc's path */
@@ -922,7 +941,9 @@ CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     PacketCopies *copies;
     uint16_t sequence_number;
     uint32_t timestamp;
-    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp) < 0)
+    uint16_t picture_id_adjust;
+    if (parse_copy_arguments(args, nargs, &copies, &sequence_number, &timestamp,
+                             &picture_id_adjust) < 0)
         return NULL;
     if (self->route == NULL) {
         PyErr_SetString(PyExc_RuntimeError, "no route attached");
@@ -933,7 +954,8 @@ CopySender_send(CopySender *self, PyObject *const *args, Py_ssize_t nargs)
     /* libsrtp wants the packet 32-bit aligned. */
     _Alignas(16) uint8_t buffer[MAX_PLAINTEXT + SRTP_TRAILER_ROOM];
     int number = self->transport_cc_id ? take_number(self->transport) : -1;
-    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, number, buffer);
+    Py_ssize_t size = write_copy(self, copies, sequence_number, timestamp, picture_id_adjust,
+                                   number, buffer);
     PyObject *kept = keep(self, sequence_number, buffer, size);
     if (kept == NULL)
         return NULL;
@@ -1070,10 +1092,13 @@ CopySender_get_route(CopySender *self, void *Py_UNUSED(closure))
 
 static PyMethodDef CopySender_methods[] = {
     {"write", (PyCFunction)(void (*)(void))CopySender_write, METH_FASTCALL,
-     "write(copies, sequence_number, timestamp) -> bytes: this slot's copy, kept and counted."},
+     "write(copies, sequence_number, timestamp[, picture_id_adjust]) -> bytes: this slot's "
+     "copy, kept and counted. picture_id_adjust (0-0x7FFF) is added to the VP8 picture id of "
+     "this copy only (a late packet placed before dropped pictures); such a copy does not "
+     "move last_picture_id."},
     {"send", (PyCFunction)(void (*)(void))CopySender_send, METH_FASTCALL,
-     "send(copies, sequence_number, timestamp) -> int: write, keep, protect and send a copy "
-     "through the attached route; its size."},
+     "send(copies, sequence_number, timestamp[, picture_id_adjust]) -> int: write, keep, "
+     "protect and send a copy through the attached route; its size."},
     {"send_packet", (PyCFunction)CopySender_send_packet, METH_O,
      "send_packet(data) -> None: protect and send an already written packet (retransmissions)."},
     {"kept", (PyCFunction)CopySender_kept, METH_O,

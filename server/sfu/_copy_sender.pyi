@@ -93,8 +93,24 @@ class CopySender:
         abs_send_time_id: int,
         audio_level_id: int,
     ) -> None: ...
-    def write(self, copies: PacketCopies, sequence_number: int, timestamp: int, /) -> bytes: ...
-    def send(self, copies: PacketCopies, sequence_number: int, timestamp: int, /) -> int: ...
+    # picture_id_adjust (0-0x7FFF): added to this copy's VP8 picture id only (a late
+    # packet placed before pictures since dropped); such a copy leaves last_picture_id.
+    def write(
+        self,
+        copies: PacketCopies,
+        sequence_number: int,
+        timestamp: int,
+        picture_id_adjust: int = 0,
+        /,
+    ) -> bytes: ...
+    def send(
+        self,
+        copies: PacketCopies,
+        sequence_number: int,
+        timestamp: int,
+        picture_id_adjust: int = 0,
+        /,
+    ) -> int: ...
     def send_packet(self, data: bytes, /) -> None: ...
     def kept(self, sequence_number: int, /) -> bytes | None: ...
     def attach(self, route: DatagramRoute, /) -> None: ...

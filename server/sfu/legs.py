@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections import deque
 from collections.abc import Callable
 from typing import Protocol
 
@@ -42,6 +43,15 @@ _HALF_SEQ = 0x8000
 # falls half a sequence space behind and starts rejecting current packets.
 _FENCE_SLIDE_AFTER = 0x4000
 _FENCE_TRAIL = 0x2000
+# The input sequence numbers a run dropped for temporal layers that are kept to
+# place late packets (as mediasoup's SeqManager): at Chrome's three layers capped
+# to TL0, three frames in four are dropped, so this reaches a few hundred packets
+# back, far beyond how late a retransmission comes. A late packet older than the
+# oldest kept, once more were dropped, is dropped: the drops after it are no longer
+# all known.
+DROPS_KEPT = 256
+# Set on a kept drop whose packet started a picture, so the picture id was skipped.
+_SKIPPED_PICTURE = 0x10000
 # A video leg that has waited this long for a keyframe asks again (the first
 # keyframe or the request for it may have been lost).
 KEYFRAME_WAIT_RETRY_S = 1.0
@@ -158,9 +168,13 @@ class ForwardingLeg:
         # waits for the next TL0 frame (pending).
         self.max_temporal: int | None = None
         self._pending_temporal: int | None = None
-        # The newest input sequence number dropped for a temporal layer: older
-        # packets (reordered, retransmitted) would take numbers already given.
-        self._drop_fence: int | None = None
+        # This run's input sequence numbers dropped for a temporal layer, oldest
+        # first (each with _SKIPPED_PICTURE when it skipped a picture id), the
+        # newest of them, and whether older ones were forgotten: a packet older
+        # than the newest drop (reordered, retransmitted) is placed by them.
+        self._drops: deque[int] = deque(maxlen=DROPS_KEPT)
+        self._newest_drop: int | None = None
+        self._drops_forgotten = False
         self.switches = 0
 
     @property
@@ -248,8 +262,12 @@ class ForwardingLeg:
 
         None is sent while the leg is not live, for a layer it neither forwards
         nor switches to at this packet, while a video leg waits for a keyframe,
-        for a packet older than the current run (its numbers are taken), or
-        for a temporal layer it drops. ``header_room`` is the largest header
+        for a packet older than the current run (its numbers are taken), for a
+        temporal layer it drops, or for a late packet it cannot place (one it
+        dropped before, or one older than the drops it remembers). A late
+        packet it can place (a retransmission filling a gap after later
+        packets were dropped) takes the number and picture id it would have
+        had, as mediasoup's SeqManager does. ``header_room`` is the largest header
         this copy may carry and stay within the MTU budget (``MAX_COPY``): a
         slot whose header is larger raises ``OversizeCopy`` and sends nothing
         (the subscriber sees one lost packet; the slot's lines are not moved).
@@ -285,13 +303,17 @@ class ForwardingLeg:
             if since_start >= _HALF_SEQ:
                 return 0
             if since_start > _FENCE_SLIDE_AFTER:
-                self._run_start = (seq - _FENCE_TRAIL) & _SEQ_MASK
+                self._slide_run_start((seq - _FENCE_TRAIL) & _SEQ_MASK)
             tid = copies.tid
-            if tid >= 0 and (self.max_temporal is not None or self._pending_temporal is not None):
-                if self._drops_temporal(copies, seq, tid):
-                    return 0
-            elif self._drop_fence is not None and (seq - self._drop_fence) & _SEQ_MASK >= _HALF_SEQ:
+            if (
+                tid >= 0
+                and (self.max_temporal is not None or self._pending_temporal is not None)
+                and self._drops_temporal(copies, seq, tid)
+            ):
                 return 0
+            newest_drop = self._newest_drop
+            if newest_drop is not None and (newest_drop - seq) & _SEQ_MASK < _HALF_SEQ:
+                return self._forward_late(copies, seq, timestamp, report_ntp, rtp_now)
 
         out_seq = (seq + self._seq_offset) & _SEQ_MASK
         if (out_seq - slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ:
@@ -304,6 +326,83 @@ class ForwardingLeg:
         report_rtp = out_ts if rtp_now is None else (rtp_now + timestamp_offset) & _TS_MASK
         return output.send_copy(copies, out_seq, out_ts, report_ntp, report_rtp)
 
+    def _forward_late(
+        self,
+        copies: PacketCopies,
+        seq: int,
+        timestamp: int,
+        report_ntp: int,
+        rtp_now: int | None,
+    ) -> int:
+        """Send a packet no newer than this run's newest temporal drop, where it belongs.
+
+        The drops after it have each moved the sequence line down by one (and
+        the picture line, for each picture they skipped) since its neighbours
+        were numbered, so it takes its number and picture id back by adding
+        them: it fills the gap its loss left. A packet the run dropped itself
+        is dropped again; one older than every drop kept, once older ones were
+        forgotten, is dropped, since the drops after it are no longer known.
+        """
+        later_drops = 0
+        later_pictures = 0
+        for entry in reversed(self._drops):
+            dropped = entry & _SEQ_MASK
+            if dropped == seq:
+                return 0  # a retransmission of a packet this run dropped
+            if (dropped - seq) & _SEQ_MASK >= _HALF_SEQ:
+                break  # this drop and all before it are older than the packet
+            later_drops += 1
+            later_pictures += entry >> 16
+        else:
+            if self._drops_forgotten:
+                return 0
+        slot = self.slot
+        output = slot.output
+        assert output is not None
+        out_seq = (seq + self._seq_offset + later_drops) & _SEQ_MASK
+        timestamp_offset = self.timestamp_offset
+        assert timestamp_offset is not None
+        # A late packet moves neither the slot's next number nor its last timestamp.
+        out_ts = (timestamp + timestamp_offset) & _TS_MASK
+        report_rtp = out_ts if rtp_now is None else (rtp_now + timestamp_offset) & _TS_MASK
+        if later_pictures and copies.picture_id >= 0:
+            return output.send_copy(
+                copies, out_seq, out_ts, report_ntp, report_rtp, picture_id_adjust=later_pictures
+            )
+        return output.send_copy(copies, out_seq, out_ts, report_ntp, report_rtp)
+
+    def _newest(self, seq: int) -> bool:
+        """Whether ``seq`` is newer than every packet of the run.
+
+        Newer than the newest drop, and it would take the slot's next number or
+        a later one: newer than the newest packet sent (which, the drops after
+        it all being older than ``seq``, took a number below the next).
+        """
+        newest_drop = self._newest_drop
+        if newest_drop is not None and (newest_drop - seq) & _SEQ_MASK < _HALF_SEQ:
+            return False
+        out_seq = seq + self._seq_offset
+        return (out_seq - self.slot.next_sequence_number) & _SEQ_MASK < _HALF_SEQ
+
+    def _slide_run_start(self, run_start: int) -> None:
+        """Move the run's fence forward, forgetting the drops behind it.
+
+        Packets older than the fence are not sent, so those drops can no longer
+        place one, and kept drops stay within half the sequence space of every
+        packet compared with them however long the run.
+        """
+        self._run_start = run_start
+        drops = self._drops
+        pruned = False
+        while drops and ((drops[0] & _SEQ_MASK) - run_start) & _SEQ_MASK >= _HALF_SEQ:
+            drops.popleft()
+            pruned = True
+        if pruned:
+            # Whatever was forgotten is older still: behind the fence too.
+            self._drops_forgotten = False
+            if not drops:
+                self._newest_drop = None
+
     def _start_run(
         self, copies: PacketCopies, seq: int, timestamp: int, layer: Layer, now: float
     ) -> None:
@@ -314,7 +413,9 @@ class ForwardingLeg:
                 self._on_switch()
         self._run_start = seq
         self._waiting_since = None
-        self._drop_fence = None
+        self._drops.clear()
+        self._newest_drop = None
+        self._drops_forgotten = False
         self._seq_offset = (slot.next_sequence_number - seq) & _SEQ_MASK
         previous = self._offset_layer
         if self.timestamp_offset is None or previous is not layer:
@@ -358,22 +459,38 @@ class ForwardingLeg:
         return (start - timestamp) & _TS_MASK
 
     def _drops_temporal(self, copies: PacketCopies, seq: int, tid: int) -> bool:
-        """Whether this packet's temporal layer is dropped; shifts the line if so."""
+        """Whether this packet's temporal layer is dropped; shifts the lines if so.
+
+        Only a packet newer than every one this run has seen shifts them (and
+        is remembered): numbers after an older one are already given, so a
+        late packet of a dropped layer just leaves its own number unused.
+        """
         pending = self._pending_temporal
-        if pending is not None and tid == 0 and copies.frame_start:
-            # A TL0 frame references only TL0: higher layers can be added from here.
+        if pending is not None and tid == 0 and copies.frame_start and self._newest(seq):
+            # A TL0 frame references only TL0: higher layers can be added from here
+            # (from the newest one: pictures after a late one may be dropped).
             self.max_temporal = None if pending < 0 else pending
             self._pending_temporal = None
-        fence = self._drop_fence
-        if fence is not None and (seq - fence) & _SEQ_MASK >= _HALF_SEQ:
-            return True  # older than a dropped packet: its number was given to another
         limit = self.max_temporal
         if limit is None or tid <= limit:
             return False
-        self._drop_fence = seq
-        self._seq_offset = (self._seq_offset - 1) & _SEQ_MASK
+        # Inline (as _newest): once per dropped copy while a leg is capped.
+        offset = self._seq_offset
+        newest_drop = self._newest_drop
+        if (seq + offset - self.slot.next_sequence_number) & _SEQ_MASK >= _HALF_SEQ or (
+            newest_drop is not None and (newest_drop - seq) & _SEQ_MASK < _HALF_SEQ
+        ):
+            return True
+        drops = self._drops
+        if len(drops) == DROPS_KEPT:
+            self._drops_forgotten = True  # the oldest is pushed out
+        self._newest_drop = seq
+        self._seq_offset = (offset - 1) & _SEQ_MASK
         if copies.frame_start:
+            drops.append(seq | _SKIPPED_PICTURE)
             output = self.slot.output
             assert output is not None
             output.skip_picture()
+        else:
+            drops.append(seq)
         return True

@@ -296,10 +296,13 @@ class ForwardingOutput:
         timestamp: int,
         report_ntp: int,
         report_rtp: int,
+        picture_id_adjust: int = 0,
     ) -> int:
         """Write this slot's copy of a packet, keep it for NACKs and send it; its size.
 
-        ``report_ntp``/``report_rtp`` are the next SR's clock pair. Sends
+        ``report_ntp``/``report_rtp`` are the next SR's clock pair.
+        ``picture_id_adjust`` is added to this copy's VP8 picture id only (a
+        late packet placed before pictures the leg has since dropped). Sends
         without yielding when it can, and otherwise through aiortc's own path
         as a task of its own. Raises ConnectionError once the transport is closed.
         """
@@ -308,10 +311,18 @@ class ForwardingOutput:
         if self._pair is not self._nominated.get(1):
             self._reroute()
         line = self._line
+        # The adjusted call is the rare one (late packets while temporal layers
+        # are dropped): the common call keeps its three arguments.
         if self._direct:
-            size = line.send(copies, sequence_number, timestamp)
+            if picture_id_adjust:
+                size = line.send(copies, sequence_number, timestamp, picture_id_adjust)
+            else:
+                size = line.send(copies, sequence_number, timestamp)
         else:
-            data = line.write(copies, sequence_number, timestamp)
+            if picture_id_adjust:
+                data = line.write(copies, sequence_number, timestamp, picture_id_adjust)
+            else:
+                data = line.write(copies, sequence_number, timestamp)
             run_soon(self.send_later(data))
             size = len(data)
         if report_ntp - self._reported_ntp >= _SR_UPDATE_INTERVAL_NTP:

@@ -315,16 +315,82 @@ def test_a_line_continues_picture_id_tl0picidx_and_keyidx_across_runs() -> None:
     assert parse_with(ids, line.write(short, 6, 0)).payload[2] & 0x80 == 0
 
 
+@pytest.mark.parametrize("long_id", [True, False])
+def test_a_late_copy_takes_its_adjusted_picture_id_and_the_line_goes_on(long_id: bool) -> None:
+    ids = ExtensionIds(mid=None, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, None)
+    width = 0x8000 if long_id else 0x80
+    newest = width - 2  # the line is about to wrap
+
+    def written(picture_id: int, seq: int, *adjust: int) -> int:
+        copies = vp8_copies(vp8_descriptor(picture_id=picture_id, long_id=long_id, tl0=9, tid=0))
+        payload = parse_with(ids, line.write(copies, seq, 0, *adjust)).payload
+        assert payload[2] & 0x80 == (0x80 if long_id else 0)  # the width is kept
+        return vp8_copies(payload).picture_id
+
+    assert written(newest, 1) == newest
+    # Three pictures dropped after the newest written: the next one takes newest + 1.
+    for _ in range(3):
+        line.skip_picture()
+    assert written((newest + 4) % width, 5) == newest + 1
+    assert line.last_picture_id == newest + 1
+    # A late packet of the picture before the drops: the three skipped ids after it
+    # are added back for it alone, and the line's last id stays the newest.
+    assert written(newest, 2, 3) == newest
+    assert line.last_picture_id == newest + 1
+    assert line.last_tl0picidx == 9
+    # The line wraps to 0; the next picture is dropped; a late packet of the picture
+    # that wrapped takes 0 again (its input id, the delta and the adjustment wrap).
+    assert written(3, 6) == 0
+    line.skip_picture()
+    assert written(5, 8) == 1
+    assert written(3, 7, 1) == 0
+    assert line.last_picture_id == 1
+    # A new run continues from the newest id, not the late one.
+    switch = vp8_copies(vp8_descriptor(picture_id=50, long_id=long_id, tl0=0, tid=0))
+    line.continue_vp8(switch)
+    assert vp8_copies(parse_with(ids, line.write(switch, 9, 0)).payload).picture_id == 2
+    # An adjustment of 0 is the plain write.
+    assert written(51, 10, 0) == 3
+    assert line.last_picture_id == 3
+
+
+def test_a_bad_picture_id_adjustment_is_refused_and_changes_nothing() -> None:
+    ids = ExtensionIds(mid=None, abs_send_time=None, audio_level=None)
+    line = ids.copy_sender(1, 96, None)
+    copies = vp8_copies(vp8_descriptor(picture_id=7, tl0=0, tid=0))
+    for bad in (0x8000, -1, 1 << 64):
+        with pytest.raises(OverflowError):
+            line.write(copies, 1, 0, bad)
+        with pytest.raises(OverflowError):
+            line.send(copies, 1, 0, bad)
+    with pytest.raises(TypeError):
+        line.write(copies, 1, 0, "1")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        line.write(copies, 1, 0, 1, 2)  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        line.write(copies, 1)  # type: ignore[call-arg]
+    with pytest.raises(RuntimeError, match="no route"):
+        line.send(copies, 1, 0, 1)  # well formed: only the missing route stops it
+    assert (line.packets, line.kept(1), line.last_picture_id) == (0, None, -1)
+    # The largest adjustment is a whole turn less one: the id before.
+    data = line.write(copies, 1, 0, 0x7FFF)
+    assert vp8_copies(parse_with(ids, data).payload).picture_id == 6
+    assert line.last_picture_id == -1
+
+
 @settings(max_examples=300, deadline=None)
-@given(payload=st.binary(max_size=40), delta=st.integers(0, 3))
-def test_any_payload_parsed_as_vp8_is_rewritten_within_itself(payload: bytes, delta: int) -> None:
+@given(payload=st.binary(max_size=40), delta=st.integers(0, 3), adjust=st.integers(0, 0x7FFF))
+def test_any_payload_parsed_as_vp8_is_rewritten_within_itself(
+    payload: bytes, delta: int, adjust: int
+) -> None:
     copies = vp8_copies(payload)
     ids = ExtensionIds(mid=None, abs_send_time=None, audio_level=None)
     line = ids.copy_sender(1, 96, None)
     for _ in range(delta):
         line.skip_picture()
     line.continue_vp8(copies)
-    out = parse_with(ids, line.write(copies, 1, 0)).payload
+    out = parse_with(ids, line.write(copies, 1, 0, adjust)).payload
     assert len(out) == len(payload)
     # Only the descriptor's id fields may change; the VP8 data itself never does.
     assert out[6:] == payload[6:]

@@ -9,10 +9,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from server.sfu.copy_sender import MAX_COPY, OversizeCopy, PacketCopies
 from server.sfu.layers import SINGLE_LAYER, Layer
-from server.sfu.legs import KEYFRAME_WAIT_RETRY_S, ForwardingLeg, SubscriberSlot
+from server.sfu.legs import DROPS_KEPT, KEYFRAME_WAIT_RETRY_S, ForwardingLeg, SubscriberSlot
 from signaling.media import TrackKind
 from tests.server.sfu.doubles import ManualClock, RecordingOutput
 
@@ -306,10 +308,187 @@ def test_dropping_temporal_layers_leaves_no_sequence_gap() -> None:
     assert len(sent) == 3  # the keyframe and two TL0 frames
     assert sent == [sent[0], (sent[0] + 1) & 0xFFFF, (sent[0] + 2) & 0xFFFF]
     assert video.output.skipped == 6  # each dropped picture gives its id to the next
-    # A packet from before the last drop would take a given number: dropped too.
-    assert send_on(video, q, vp8(3, tid=2, start=False), 12, 6000, 0.3) is None
+    assert video.output.picture_ids == [1, 2, 3]
+    # A retransmission of a dropped packet is dropped again: its number was given.
+    assert send_on(video, q, vp8(3, tid=1), 12, 6000, 0.3) is None
+    assert send_on(video, q, vp8(8, tid=2), 17, 21000, 0.3) is None
     # Raising the limit waits for a TL0 frame, then every layer flows again.
     video.leg.set_target(q, max_temporal=None)
     assert send_on(video, q, vp8(10, tid=2), 19, 27000, 0.3) is None
     assert send_on(video, q, vp8(11, tid=0), 20, 30000, 0.33) is not None
     assert send_on(video, q, vp8(12, tid=2), 21, 33000, 0.36) is not None
+    # A retransmission of a packet dropped before the raise is still dropped.
+    assert send_on(video, q, vp8(8, tid=2), 17, 21000, 0.4) is None
+    assert video.output.picture_ids == [1, 2, 3, 4, 5]
+
+
+def test_a_late_packet_fills_its_gap_after_later_layers_were_dropped() -> None:
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    key = send_on(video, q, vp8(1, keyframe=True), 10, 0, 0.0)
+    assert key is not None
+    # (sequence number, picture id, TID, first packet of its picture); 15 is lost on
+    # the way in: the second packet of TL0 picture 5, followed by three dropped pictures.
+    pattern = [(11, 2, 2, True), (12, 3, 1, True), (13, 4, 2, True), (14, 5, 0, True)]
+    pattern += [(16, 6, 2, True), (17, 7, 1, True), (18, 8, 2, True), (19, 9, 0, True)]
+    for seq, picture_id, tid, start in pattern:
+        send_on(video, q, vp8(picture_id, tid=tid, start=start), seq, 3000 * (seq - 10), 0.1)
+    # Its retransmission arrives after those drops: it takes the number and the picture
+    # id it would have had, between its neighbours, and the subscriber has no gap.
+    late = send_on(video, q, vp8(5, tid=0, start=False), 15, 12000, 0.2)
+    assert late is not None
+    numbers = [copy[0] for copy in video.output.sent]
+    first = numbers[0]
+    assert numbers == [first, (first + 1) & 0xFFFF, (first + 3) & 0xFFFF, (first + 2) & 0xFFFF]
+    assert video.output.picture_ids == [1, 2, 3, 2]  # picture 5 went out as 2, so does this
+    # The line goes on from its newest picture, not the late one.
+    assert video.output.line.last_picture_id == 3
+    after = send_on(video, q, vp8(10, tid=0), 20, 30000, 0.3)
+    assert after is not None and after[0] == (first + 4) & 0xFFFF
+    assert video.output.picture_ids[-1] == 4
+    # A late packet of a dropped layer never seen before cannot be placed: its
+    # number stays unused (the numbers after it are given), as in mediasoup.
+    assert send_on(video, q, vp8(7, tid=1, start=False), 17, 21000, 0.3) is None
+
+
+def test_a_late_packet_older_than_the_kept_drops_is_dropped() -> None:
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    key = send_on(video, q, vp8(1, keyframe=True), 0, 0, 0.0)
+    assert key is not None
+    # 1 (the keyframe's second packet) and 151 (TL0 picture 150's second) are lost;
+    # every other packet but 150 and 302 is a TL2 picture of its own, dropped: 298
+    # drops, more than the leg keeps.
+    for seq in range(2, 302):
+        tid = 0 if seq == 150 else 2
+        if seq != 151:
+            picture_id = seq if seq < 151 else seq - 1
+            send_on(video, q, vp8(picture_id, tid=tid), seq, 3000 * seq, 0.01 * seq)
+    assert send_on(video, q, vp8(301, tid=0), 302, 3000 * 302, 3.02) is not None
+    assert DROPS_KEPT < 298
+    # 151 is newer than the oldest kept drop: placed, between 150 and 302.
+    placed = send_on(video, q, vp8(150, tid=0, start=False), 151, 3000 * 150, 3.1)
+    assert placed is not None
+    first = key[0]
+    numbers = [copy[0] for copy in video.output.sent]
+    assert numbers == [first, (first + 2) & 0xFFFF, (first + 4) & 0xFFFF, (first + 3) & 0xFFFF]
+    assert video.output.picture_ids == [1, 2, 3, 2]
+    # 1 is older than every drop kept: the drops after it are not all known, so it
+    # cannot be placed, and is dropped.
+    assert send_on(video, q, vp8(1, keyframe=True, start=False), 1, 0, 3.2) is None
+
+
+def test_a_run_long_after_its_last_drop_forwards_every_packet() -> None:
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    assert send_on(video, q, vp8(1, keyframe=True), 0, 0, 0.0) is not None
+    assert send_on(video, q, vp8(2, tid=2), 1, 3000, 0.0) is None
+    video.leg.set_target(q, max_temporal=None)
+    # Well past half the sequence space: the drop is forgotten as the run's fence
+    # moves, and never taken for a newer packet's.
+    for seq in range(2, 0x9000):
+        tid = 0 if seq % 4 == 2 else 2
+        assert send_on(video, q, vp8(seq & 0x7FFF, tid=tid), seq, 3000 * seq, 0.0) is not None
+
+
+@dataclass(frozen=True)
+class StreamPacket:
+    index: int  # input order
+    picture: int  # input picture order
+    tid: int
+    start: bool
+
+
+def l1t3_stream(packets_per_picture: list[int]) -> list[StreamPacket]:
+    """A keyframe, then pictures of TID 2, 1, 2, 0, ... with the given packet counts,
+    ending on a TL0 picture so every gap a late packet could fill lies between two
+    forwarded packets."""
+    counts = [1, *packets_per_picture]
+    counts += [1] * (-len(packets_per_picture) % 4)
+    stream: list[StreamPacket] = []
+    for picture, count in enumerate(counts):
+        tid = 0 if picture == 0 else (2, 1, 2, 0)[(picture - 1) % 4]
+        for part in range(count):
+            stream.append(StreamPacket(len(stream), picture, tid, part == 0))
+    return stream
+
+
+@settings(max_examples=200, deadline=None)
+# Two dropped-layer packets lost, and the newer one retransmitted first: the older
+# one must not be taken for the newest packet (found by this property).
+@example(
+    packets_per_picture=[1, 1, 1, 1],
+    first_seq=0,
+    first_picture_id=0,
+    losses={1: 2, 2: 1},
+    only_base_layer_lost=False,
+)
+@given(
+    packets_per_picture=st.lists(st.integers(1, 3), min_size=4, max_size=60),
+    first_seq=st.integers(0, 0xFFFF),
+    first_picture_id=st.integers(0, 0x7FFF),
+    losses=st.dictionaries(st.integers(1, 250), st.integers(1, 40), max_size=12),
+    only_base_layer_lost=st.booleans(),
+)
+def test_late_packets_take_the_places_they_would_have_had(
+    packets_per_picture: list[int],
+    first_seq: int,
+    first_picture_id: int,
+    losses: dict[int, int],
+    only_base_layer_lost: bool,
+) -> None:
+    """Capped to TL0, with packets lost on the way in and retransmitted later: every TL0
+    packet is forwarded once, in its place; only a dropped layer's packet that came back
+    after a newer one leaves its number unused (and, for a picture's first packet, its
+    picture id), as mediasoup's SeqManager does."""
+    stream = l1t3_stream(packets_per_picture)
+    lost = {
+        index: delay
+        for index, delay in losses.items()
+        if index < len(stream) and (stream[index].tid == 0 or not only_base_layer_lost)
+    }
+    # Each lost packet arrives after `delay` more of the stream.
+    arrival = sorted(
+        stream, key=lambda p: p.index + lost[p.index] + 0.5 if p.index in lost else p.index
+    )
+    video = simulcast_rig()
+    q = video.track.layers[0]
+    video.leg.set_target(q, max_temporal=0)
+    forwarded: list[tuple[StreamPacket, int, int]] = []  # with the number and picture id sent
+    unused_numbers = unused_ids = 0
+    newest = -1
+    for packet in arrival:
+        seq = (first_seq + packet.index) & 0xFFFF
+        picture_id = (first_picture_id + packet.picture) & 0x7FFF
+        copies = vp8(picture_id, keyframe=packet.picture == 0, tid=packet.tid, start=packet.start)
+        sent = send_on(video, q, copies, seq, 3000 * packet.picture, 0.01 * packet.index)
+        if packet.tid == 0:
+            assert sent is not None, packet
+            written = video.output.picture_ids[-1]
+            assert written is not None
+            forwarded.append((packet, sent[0], written))
+        else:
+            assert sent is None, packet
+            if packet.index < newest:  # came back after a newer one: its places are given
+                unused_numbers += 1
+                unused_ids += packet.start
+        newest = max(newest, packet.index)
+    forwarded.sort(key=lambda f: f[0].index)
+    first_number, first_id = forwarded[0][1], forwarded[0][2]
+    numbers = [(number - first_number) & 0xFFFF for _, number, _ in forwarded]
+    ids = [(written - first_id) & 0x7FFF for _, _, written in forwarded]
+    # In input order, with no number twice and no gap but the unused ones.
+    assert numbers == sorted(set(numbers))
+    assert numbers[-1] + 1 - len(numbers) == unused_numbers
+    # Each picture one id, the pictures' ids in order, no gap but the unused ones.
+    pictures = sorted(
+        {(p.picture, written) for (p, _, _), written in zip(forwarded, ids, strict=True)}
+    )
+    assert len({picture for picture, _ in pictures}) == len(pictures)
+    assert [written for _, written in pictures] == sorted({written for _, written in pictures})
+    assert ids[-1] + 1 - len(pictures) == unused_ids
+    if only_base_layer_lost:
+        assert unused_numbers == unused_ids == 0
