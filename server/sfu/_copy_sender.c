@@ -315,6 +315,22 @@ convert_pointer(PyObject *object, void *out)
     return 1;
 }
 
+/* A 16-bit sequence number from a Python int: 0 with *out set, or -1 with
+ * ValueError (out of range) or what int conversion raised. */
+static int
+sequence_number_of(PyObject *arg, long *out)
+{
+    long value = PyLong_AsLong(arg);
+    if (value == -1 && PyErr_Occurred())
+        return -1;
+    if (value < 0 || value > 0xFFFF) {
+        PyErr_SetString(PyExc_ValueError, "sequence number out of range");
+        return -1;
+    }
+    *out = value;
+    return 0;
+}
+
 /* ------------------------------------------------------------------------ */
 /* TransportSequence: a subscribe connection's transport-wide numbering and  */
 /* its send log, shared by its slots.                                         */
@@ -386,13 +402,9 @@ TransportSequence_new(PyTypeObject *type, PyObject *args, PyObject *kwargs)
 static PyObject *
 TransportSequence_sent(TransportSequence *self, PyObject *arg)
 {
-    long sequence_number = PyLong_AsLong(arg);
-    if (sequence_number == -1 && PyErr_Occurred())
+    long sequence_number;
+    if (sequence_number_of(arg, &sequence_number) < 0)
         return NULL;
-    if (sequence_number < 0 || sequence_number > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "sequence number out of range");
-        return NULL;
-    }
     const SentPacket *entry = &self->log[sequence_number % SENT_LOG_SIZE];
     if (entry->sent_us == 0 || entry->sequence_number != sequence_number)
         Py_RETURN_NONE; /* never sent, or overwritten by a later packet */
@@ -996,13 +1008,9 @@ CopySender_send_packet(CopySender *self, PyObject *arg)
 static PyObject *
 CopySender_kept(CopySender *self, PyObject *arg)
 {
-    long sequence_number = PyLong_AsLong(arg);
-    if (sequence_number == -1 && PyErr_Occurred())
+    long sequence_number;
+    if (sequence_number_of(arg, &sequence_number) < 0)
         return NULL;
-    if (sequence_number < 0 || sequence_number > 0xFFFF) {
-        PyErr_SetString(PyExc_ValueError, "sequence number out of range");
-        return NULL;
-    }
     PyObject *data = self->history[sequence_number % HISTORY_SIZE];
     if (data == NULL)
         Py_RETURN_NONE;
