@@ -26,7 +26,7 @@ import sys
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpReceiver, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
@@ -166,33 +166,43 @@ class Subscriber:
             if publisher is not None and isinstance(frame, VideoFrame):
                 self.frames.setdefault(publisher, []).append((time.monotonic(), frame.width))
 
-    async def send_remb(self, bitrate_bps: int) -> None:
-        """A REMB naming every SSRC it receives (as Chrome's), through its connection."""
-        transceivers = self.pc.getTransceivers()
-        dtls: Any = transceivers[0].receiver.transport
-        ssrcs = [
-            s.ssrc
-            for t in transceivers
-            for s in (await t.receiver.getStats()).values()
-            if s.type == "inbound-rtp"
-        ]
-        packet = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, ssrcs)
-        )
-        # Test-side: aiortc has no API to send RTCP of one's own (RTCDtlsTransport._send_rtp).
-        await dtls._send_rtp(bytes(packet))
-
     async def close(self) -> None:
         for task in self._tasks:
             task.cancel()
         await self.pc.close()
 
 
+async def send_remb(pc: RTCPeerConnection, bitrate_bps: int) -> None:
+    """A REMB from a subscriber naming every SSRC it receives (as Chrome's), through
+    its subscribe connection ``pc``."""
+    transceivers = pc.getTransceivers()
+    dtls: Any = transceivers[0].receiver.transport
+    ssrcs = [
+        s.ssrc
+        for t in transceivers
+        for s in (await t.receiver.getStats()).values()
+        if s.type == "inbound-rtp"
+    ]
+    packet = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, ssrcs)
+    )
+    # Test-side: aiortc has no API to send RTCP of one's own (RTCDtlsTransport._send_rtp).
+    await dtls._send_rtp(bytes(packet))
+
+
+class Answering(Protocol):
+    """A subscriber the scenario's signals hand subscribe offers to."""
+
+    async def answer(
+        self, offer: SessionDescription, revision: int, tracks: list[ForwardedTrack]
+    ) -> None: ...
+
+
 @dataclass
 class Signals:
     """MediaSignals for the scenario: offers to subscribers, layer requests to publishers."""
 
-    subscribers: dict[str, Subscriber] = field(default_factory=dict)
+    subscribers: dict[str, Answering] = field(default_factory=dict)
     publishers: dict[str, SimulcastPublisher] = field(default_factory=dict)
     forwarding: dict[str, dict[str, ReceivedVideo]] = field(default_factory=dict)
     layer_requests: list[tuple[float, str, dict[str, bool]]] = field(default_factory=list)
@@ -368,7 +378,7 @@ async def main() -> dict[str, Any]:
 
         deadline = time.monotonic() + TIMEOUT_S
         while not limited_as_expected() and time.monotonic() < deadline:
-            await limited.send_remb(limit)
+            await send_remb(limited.pc, limit)
             await asyncio.sleep(0.25)  # REMBs go out a few times a second, as a browser's
         result["limited_told"] = {p: signals.told("limited", p) for p in ("A", "B")}
         result["limited_after_s"] = time.monotonic() - limited_at
@@ -384,11 +394,11 @@ async def main() -> dict[str, Any]:
                 "downlink_estimate_kbps": quality.downlink_estimate_kbps,
             }
         )
-        await limited.send_remb(limit)
+        await send_remb(limited.pc, limit)
         await asyncio.sleep(0.5)
         settled = time.monotonic()
         for _ in range(4):
-            await limited.send_remb(limit)
+            await send_remb(limited.pc, limit)
             await asyncio.sleep(0.25)
         result["limited_widths"] = {p: sorted(set(limited.widths(p, settled))) for p in "AB"}
         result["limited_audio_packets"] = {

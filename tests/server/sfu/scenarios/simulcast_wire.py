@@ -31,12 +31,12 @@ import random
 import re
 import sys
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiortc import RTCPeerConnection, RTCRtpReceiver, RTCRtpSender, RTCSessionDescription
-from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, pack_remb_fci, unpack_remb_fci
+from aiortc.rtp import RTCP_PSFB_APP, AnyRtcpPacket, RtcpPsfbPacket, unpack_remb_fci
 
 from benchmarks.load import client_peer_connection
 from benchmarks.simulcast import SimulcastClip, SimulcastPublisher, encode_simulcast_clip
@@ -45,14 +45,13 @@ from server.sfu.aiortc_internals import RtpPacket
 from server.sfu.plane import RtpForwardingMediaPlane
 from server.sfu.published_track import SIMULCAST_REMB_FLOOR_BPS, PublishedTrack
 from signaling.media import (
-    ConnectionProblem,
     ForwardedTrack,
-    ReceivedVideo,
     SessionDescription,
     TileView,
     TrackKind,
 )
 from tests.server.sfu.peers import ColourTrack, ToneTrack, eventually
+from tests.server.sfu.scenarios.simulcast import Signals, send_remb
 
 ROOM = "simulcast-wire"
 TIMEOUT_S = 30.0
@@ -224,22 +223,6 @@ class WireSubscriber:
     def keyframe_widths(self, publisher: str) -> list[int]:
         return sorted({p.width for p in self.packets(publisher) if p.keyframe and p.width})
 
-    async def send_remb(self, bitrate_bps: int) -> None:
-        """A REMB naming every SSRC it receives (as Chrome's), through its connection."""
-        transceivers = self.pc.getTransceivers()
-        dtls: Any = transceivers[0].receiver.transport
-        ssrcs = [
-            s.ssrc
-            for t in transceivers
-            for s in (await t.receiver.getStats()).values()
-            if s.type == "inbound-rtp"
-        ]
-        packet = RtcpPsfbPacket(
-            fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(bitrate_bps, ssrcs)
-        )
-        # Test-side: aiortc has no API to send RTCP of one's own (RTCDtlsTransport._send_rtp).
-        await dtls._send_rtp(bytes(packet))
-
     async def close(self) -> None:
         await self.pc.close()
 
@@ -280,61 +263,6 @@ class PlainPublisher:
         await self.pc.close()
 
 
-@dataclass
-class Signals:
-    """MediaSignals for the scenario: offers to subscribers, layer requests to publishers."""
-
-    subscribers: dict[str, WireSubscriber] = field(default_factory=dict)
-    publishers: dict[str, SimulcastPublisher] = field(default_factory=dict)
-    forwarding: dict[str, dict[str, ReceivedVideo]] = field(default_factory=dict)
-    tasks: set[asyncio.Task[None]] = field(default_factory=set)
-
-    async def send_subscriber_offer(
-        self,
-        room_id: str,
-        participant_id: str,
-        offer: SessionDescription,
-        revision: int,
-        tracks: list[ForwardedTrack],
-    ) -> None:
-        subscriber = self.subscribers.get(participant_id)
-        if subscriber is not None:
-            task = asyncio.get_running_loop().create_task(
-                subscriber.answer(offer, revision, tracks)
-            )
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
-
-    def speaking_changed(self, room_id: str, participant_id: str, speaking: bool) -> None:
-        pass
-
-    def connection_problem(
-        self, room_id: str, participant_id: str, problem: ConnectionProblem
-    ) -> None:
-        pass
-
-    def media_failed(self, room_id: str, participant_id: str) -> None:
-        pass
-
-    def video_forwarding_changed(
-        self, room_id: str, participant_id: str, videos: Sequence[ReceivedVideo]
-    ) -> None:
-        self.forwarding[participant_id] = {v.participant_id: v for v in videos}
-
-    def publish_layers_changed(
-        self, room_id: str, participant_id: str, active: Mapping[str, bool]
-    ) -> None:
-        publisher = self.publishers.get(participant_id)
-        if publisher is not None:
-            publisher.set_active(active)  # as the web client's setParameters
-
-    def told(self, subscriber: str, publisher: str) -> tuple[str | None, str | None] | None:
-        video = self.forwarding.get(subscriber, {}).get(publisher)
-        if video is None:
-            return None
-        return video.layer, None if video.paused is None else video.paused.value
-
-
 def camera(plane: RtpForwardingMediaPlane, publisher: str) -> PublishedTrack:
     return next(t for t in plane.published_tracks(ROOM, publisher) if t.kind is TrackKind.VIDEO)
 
@@ -368,7 +296,7 @@ async def with_rembs(
     while not until():
         if time.monotonic() - start > TIMEOUT_S:
             raise AssertionError(f"timed out after {TIMEOUT_S} s waiting for: {what}")
-        await subscriber.send_remb(bitrate_bps)
+        await send_remb(subscriber.pc, bitrate_bps)
         await asyncio.sleep(REMB_INTERVAL_S)  # the REMBs' pace, not a wait for a condition
     return time.monotonic() - start
 
