@@ -36,8 +36,9 @@ ARRIVAL_PERIOD_US = (1 << 24) * _REFERENCE_TIME_US
 # hundred; the count field allows 65,535, which would cost the server that many
 # steps per packet a hostile peer sends.
 MAX_STATUS_COUNT = 2048
-# A feedback section's text lines read at most.
-_MAX_LINES = 2000
+# An answer's lines read at most (an answer is a few kilobytes; a hostile one is
+# not read past this).
+_MAX_SDP_LINES = 32_000
 
 
 class MalformedFeedback(ValueError):
@@ -93,25 +94,23 @@ def _with_transport_cc(section: list[str]) -> list[str]:
         if line.startswith("a=rtpmap:") and " rtx/" in line.lower()
     }
     result: list[str] = []
-    extmap_added = False
     for line in section:
         result.append(line)
         if line.startswith("a=rtpmap:"):
             payload_type = line.split()[0][len("a=rtpmap:") :]
             if payload_type not in rtx:
                 result.append(f"a=rtcp-fb:{payload_type} transport-cc")
-    for index, line in enumerate(result):
-        if line.startswith("a=extmap:"):
-            last_extmap = index
-            extmap_added = True
-    if extmap_added:
-        result.insert(last_extmap + 1, f"a=extmap:{OFFERED_EXTENSION_ID} {TRANSPORT_CC_URI}")
+    # After the section's last extmap; without one, after its a=mid (or at its end,
+    # before trailing blank text).
+    extmaps = [i for i, line in enumerate(result) if line.startswith("a=extmap:")]
+    mid = next((i for i, line in enumerate(result) if line.startswith("a=mid:")), None)
+    if extmaps:
+        at = extmaps[-1] + 1
+    elif mid is not None:
+        at = mid + 1
     else:
-        # After the section's a=mid (or at its end, before trailing blank text).
-        at = next((i + 1 for i, line in enumerate(result) if line.startswith("a=mid:")), None)
-        if at is None:
-            at = len(result) - 1 if result and result[-1] == "" else len(result)
-        result.insert(at, f"a=extmap:{OFFERED_EXTENSION_ID} {TRANSPORT_CC_URI}")
+        at = len(result) - 1 if result and result[-1] == "" else len(result)
+    result.insert(at, f"a=extmap:{OFFERED_EXTENSION_ID} {TRANSPORT_CC_URI}")
     return result
 
 
@@ -124,7 +123,7 @@ def answered_transport_cc(sdp: str) -> int | None:
     """
     extension_id: int | None = None
     feedback = False
-    for line in sdp.split("\r\n")[: _MAX_LINES * 16]:
+    for line in sdp.split("\r\n")[:_MAX_SDP_LINES]:
         if line.startswith("m="):
             if extension_id is not None and feedback:
                 return extension_id
