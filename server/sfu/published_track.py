@@ -273,22 +273,25 @@ class PublishedTrack:
             self._stats.drops.drop(DropReason.SEQUENCE_JUMP)
             return
         media = self._media_packet(packet)
-        if media is not None and media is not packet:
-            original = sequences.get(media.ssrc)
-            if original is not None and not original.near(media.sequence_number):
-                # A retransmission of a packet never sent (or long gone).
-                self._stats.drops.drop(DropReason.SEQUENCE_JUMP)
-                return
+        # The media stream's check: this packet's own, or a retransmission's original's.
+        stream = check if media is packet or media is None else sequences.get(media.ssrc)
+        if (
+            media is not None
+            and media is not packet
+            and stream is not None
+            and not stream.near(media.sequence_number)
+        ):
+            # A retransmission of a packet never sent (or long gone).
+            self._stats.drops.drop(DropReason.SEQUENCE_JUMP)
+            return
         if verdict == SequenceCheck.RESTARTED:
             self._restart(packet.ssrc)
         if media is not None:
-            stream = check if media is packet else sequences.get(media.ssrc)
             if stream is not None and not stream.first_time(media.sequence_number):
                 # Already received (and forwarded): counted, not sent again.
                 self._stats.drops.drop(DropReason.DUPLICATE)
                 self._bookkeeping.observe(packet, arrival_time_ms, media)
                 return
-        if media is not None:
             layer = self._layer_of.get(media.ssrc)
             if layer is None:
                 if self.simulcast:
